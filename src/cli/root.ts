@@ -1,0 +1,18 @@
+import { defineCommand } from 'citty';
+import { VERSION } from '../runtime/version.ts';
+
+/**
+ * The command tree. Subcommands load lazily, so `robbie supervise` never loads the API's modules
+ * and `robbie --version` loads almost nothing.
+ */
+export const root = defineCommand({
+  meta: {
+    name: 'robbie',
+    version: VERSION,
+    description: 'The Universal Input API in one executable, kept alive: supervised, health-checked, logged',
+  },
+  subCommands: {
+    serve: () => import('./commands/serve.ts').then((m) => m.default),
+    version: () => import('./commands/version.ts').then((m) => m.default),
+  },
+});

@@ -1,0 +1,53 @@
+import { ConfigError } from '../errors.ts';
+import { durationSetting, intSetting, stringSetting } from './values.ts';
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  /** In-flight requests get this long to finish after SIGTERM/SIGINT. */
+  shutdownTimeoutMs: number;
+  apiKeys: string[];
+}
+
+/** The flags `serve` takes, as citty parsed them (all strings: citty has no number type). */
+export interface ServeFlags {
+  host?: string | undefined;
+  port?: string | undefined;
+  'shutdown-timeout'?: string | undefined;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8000;
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeConfig {
+  const host = stringSetting({ flag: flags.host, env: env.HOST, flagName: 'host', envName: 'HOST' }, DEFAULT_HOST);
+  const port = intSetting(
+    { flag: flags.port, env: env.PORT, flagName: 'port', envName: 'PORT' },
+    DEFAULT_PORT,
+    0,
+    65535,
+  );
+  const shutdownTimeoutMs = durationSetting(
+    {
+      flag: flags['shutdown-timeout'],
+      env: env.ROBBIE_SHUTDOWN_TIMEOUT,
+      flagName: 'shutdown-timeout',
+      envName: 'ROBBIE_SHUTDOWN_TIMEOUT',
+    },
+    10_000,
+  );
+  const apiKeys = (env.ROBBIE_API_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (!isLoopback(host) && apiKeys.length === 0) {
+    throw new ConfigError(
+      `refusing to listen on ${host} without API keys: set ROBBIE_API_KEYS, or listen on 127.0.0.1`,
+    );
+  }
+  return { host, port, shutdownTimeoutMs, apiKeys };
+}

@@ -1,0 +1,56 @@
+/**
+ * Removes secrets from text before it reaches a log line or an answer: passwords in connection
+ * URLs, bearer tokens, `password=…`-style assignments, and every value registered as secret
+ * (API keys, the admin key, the database password) wherever it appears.
+ */
+
+const MASK = '***';
+const secretValues = new Set<string>();
+
+/** Values shorter than this are too likely to collide with ordinary words to be replaced blindly. */
+const MIN_SECRET_LENGTH = 4;
+
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= MIN_SECRET_LENGTH) secretValues.add(value);
+}
+
+/** Registers the secrets held by the environment robbie runs with. */
+export function registerSecretsFromEnv(env: NodeJS.ProcessEnv): void {
+  for (const key of (env.ROBBIE_API_KEYS ?? '').split(',')) registerSecret(key.trim());
+  registerSecret(env.ROBBIE_ADMIN_KEY);
+  registerSecret(env.OPENAI_API_KEY);
+  const dbUrl = env.DATABASE_URL;
+  if (dbUrl) {
+    try {
+      const url = new URL(dbUrl);
+      registerSecret(decodeURIComponent(url.password));
+    } catch {
+      // Not a URL: the URL pattern below still masks it if it looks like one.
+    }
+  }
+}
+
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi;
+const BEARER = /\b(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+const ASSIGNMENT =
+  /\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key)["']?\s*[:=]\s*["']?)([^\s"',;&]+)/gi;
+
+export function redact(text: string): string {
+  let out = text;
+  if (out.includes('://')) out = out.replace(URL_CREDENTIALS, `$1${MASK}@`);
+  out = out.replace(BEARER, `$1${MASK}`).replace(ASSIGNMENT, `$1${MASK}`);
+  for (const secret of secretValues) {
+    if (out.includes(secret)) out = out.split(secret).join(MASK);
+  }
+  return out;
+}
+
+/** Redacts every string inside a JSON-like value (objects and arrays are copied, not changed). */
+export function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v, depth + 1);
+  return out;
+}

@@ -1,0 +1,90 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import net from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
+import type { Lifecycle } from '../api/lifecycle.ts';
+import type { AppEnv } from '../api/types.ts';
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** Share the port with other robbie processes (SO_REUSEPORT): instances and zero-downtime reload. */
+  reusePort: boolean;
+}
+
+export interface HttpServer {
+  readonly server: Server;
+  /** Starts accepting connections; resolves with the bound port. */
+  listen(opts: ListenOptions): Promise<number>;
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish (their responses close the
+   * connection), close idle keep-alive connections, and force-close what remains at the deadline.
+   * Resolves true when everything finished in time.
+   */
+  drain(deadlineMs: number): Promise<boolean>;
+  inFlight(): number;
+}
+
+/** How long an idle keep-alive connection may stay open once draining starts. */
+const IDLE_GRACE_MS = 250;
+
+export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpServer {
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const active = new Set<ServerResponse>();
+
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    active.add(res);
+    if (lifecycle.draining) res.setHeader('Connection', 'close');
+    res.once('close', () => active.delete(res));
+  });
+
+  let listening = false;
+
+  return {
+    server,
+    inFlight: () => active.size,
+    listen(opts) {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        server.once('error', onError);
+        const listenOpts: net.ListenOptions & { reusePort?: boolean } = { host: opts.host, port: opts.port };
+        if (opts.reusePort && process.platform === 'linux') listenOpts.reusePort = true;
+        server.listen(listenOpts, () => {
+          server.off('error', onError);
+          listening = true;
+          const addr = server.address();
+          resolve(typeof addr === 'object' && addr ? addr.port : opts.port);
+        });
+      });
+    },
+    drain(deadlineMs) {
+      lifecycle.draining = true;
+      for (const res of active) {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+      }
+      return new Promise<boolean>((resolve) => {
+        let finished = false;
+        const done = (inTime: boolean) => {
+          if (finished) return;
+          finished = true;
+          clearTimeout(deadline);
+          clearTimeout(idle);
+          resolve(inTime);
+        };
+        const deadline = setTimeout(() => {
+          server.closeAllConnections();
+          done(false);
+        }, deadlineMs);
+        const idle = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, deadlineMs));
+        if (!listening) {
+          done(true);
+          return;
+        }
+        // net.Server's close stops accepting and calls back once every connection has ended; http's
+        // own close() would also cut idle keep-alive sockets at once, racing clients that are
+        // sending on them right now.
+        net.Server.prototype.close.call(server, () => done(true));
+      });
+    },
+  };
+}
