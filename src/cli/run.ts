@@ -55,7 +55,9 @@ export async function runCli(root: AnyCommand, rawArgs: string[], version: strin
     const passthrough = dashdash === -1 ? [] : rest.slice(dashdash + 1);
     const wantsHelp = own.includes('--help') || own.includes('-h');
     if (!wantsHelp && !cmd.run && own.length > 0) {
-      throw new UsageError(`unknown option '${own[0]}' (run 'robbie ${path.join(' ')} --help')`.replace('robbie  ', 'robbie '));
+      throw new UsageError(
+        `unknown option '${own[0]}' (run 'robbie ${path.join(' ')} --help')`.replace('robbie  ', 'robbie '),
+      );
     }
     if (wantsHelp || !cmd.run) {
       process.stdout.write(`${await usage(cmd, parent)}\n`);

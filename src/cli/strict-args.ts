@@ -34,10 +34,15 @@ export function checkArgs(commandPath: string, def: ArgsDef, rawArgs: readonly s
         const positive = byName.get(name.slice(3));
         if (positive && positive.type === 'boolean' && eq === -1) continue;
       }
-      if (!arg) throw new UsageError(`unknown option '${long ? '--' : '-'}${name}' for 'robbie ${commandPath}' (${hint})`);
+      if (!arg)
+        throw new UsageError(
+          `unknown option '${long ? '--' : '-'}${name}' for 'robbie ${commandPath}' (${hint})`,
+        );
       if (arg.type === 'boolean') {
         if (eq !== -1 && !['true', 'false'].includes(body.slice(eq + 1))) {
-          throw new UsageError(`option '${raw.slice(0, raw.indexOf('='))}' is a switch and takes no value (${hint})`);
+          throw new UsageError(
+            `option '${raw.slice(0, raw.indexOf('='))}' is a switch and takes no value (${hint})`,
+          );
         }
         continue;
       }

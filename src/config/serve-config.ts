@@ -24,7 +24,10 @@ export function isLoopback(host: string): boolean {
 }
 
 export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeConfig {
-  const host = stringSetting({ flag: flags.host, env: env.HOST, flagName: 'host', envName: 'HOST' }, DEFAULT_HOST);
+  const host = stringSetting(
+    { flag: flags.host, env: env.HOST, flagName: 'host', envName: 'HOST' },
+    DEFAULT_HOST,
+  );
   const port = intSetting(
     { flag: flags.port, env: env.PORT, flagName: 'port', envName: 'PORT' },
     DEFAULT_PORT,

@@ -1,7 +1,14 @@
 /** The level names robbie writes, and how consola's log types map onto them. */
 export type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
-export const LEVEL_RANK: Record<LevelName, number> = { fatal: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 };
+export const LEVEL_RANK: Record<LevelName, number> = {
+  fatal: 0,
+  error: 1,
+  warn: 2,
+  info: 3,
+  debug: 4,
+  trace: 5,
+};
 
 export function levelFromConsolaType(type: string): LevelName {
   switch (type) {

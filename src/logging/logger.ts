@@ -1,4 +1,4 @@
-import { createConsola, type ConsolaInstance, type ConsolaReporter } from 'consola';
+import { type ConsolaInstance, type ConsolaReporter, createConsola } from 'consola';
 import { type Fields, jsonReporter, type LineSink } from './json-reporter.ts';
 import { consolaLevel, type LevelName, parseLevel } from './levels.ts';
 import { redactDeep } from './redact.ts';
@@ -87,7 +87,10 @@ export function createLogger(opts: LoggerOptions): Logger {
 }
 
 /** Pretty on a terminal, JSON lines otherwise; `ROBBIE_LOG_FORMAT` and `ROBBIE_LOG_LEVEL` override. */
-export function loggerFromEnv(env: NodeJS.ProcessEnv = process.env, isTTY = process.stdout.isTTY === true): Logger {
+export function loggerFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  isTTY = process.stdout.isTTY === true,
+): Logger {
   const fmt = env.ROBBIE_LOG_FORMAT;
   const format = fmt === 'json' || fmt === 'pretty' ? fmt : isTTY ? 'pretty' : 'json';
   return createLogger({ format, level: parseLevel(env.ROBBIE_LOG_LEVEL) ?? 'info' });

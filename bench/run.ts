@@ -1,0 +1,36 @@
+/**
+ * `npm run bench`: builds the binary if needed, runs every scenario on this machine, and prints a
+ * markdown table (also written to bench/results/latest.md). Scenarios: `npm run bench -- NAME…`.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { benchFoundation } from './foundation.ts';
+import { type Row, table } from './lib.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const scenarios: Record<string, () => Promise<Row[]>> = {
+  foundation: benchFoundation,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted) {
+  if (!scenarios[name]) {
+    process.stderr.write(`bench: unknown scenario '${name}' (have: ${Object.keys(scenarios).join(', ')})\n`);
+    process.exit(2);
+  }
+}
+execFileSync(process.execPath, [join(root, 'build/ensure-built.ts')], { stdio: 'inherit' });
+
+const rows: Row[] = [];
+for (const [name, run] of Object.entries(scenarios)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  process.stderr.write(`bench: ${name}…\n`);
+  rows.push(...(await run()));
+}
+const header = `robbie benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n\n`;
+const out = header + table(rows) + '\n';
+process.stdout.write(out);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/latest.md'), out);

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  freePort,
+  getJson,
+  type Proc,
+  runRobbie,
+  sleep,
+  spawnRobbie,
+  stopProc,
+  waitFor,
+  waitHealthy,
+} from '../helpers/process.ts';
+
+describe('robbie serve (built binary, no Node on PATH)', () => {
+  let port: number;
+  let proc: Proc;
+  const base = () => `http://127.0.0.1:${port}`;
+
+  before(async () => {
+    port = await freePort();
+    proc = spawnRobbie(['serve', '--port', String(port)]);
+    await waitHealthy(port);
+  });
+  after(async () => {
+    await stopProc(proc);
+  });
+
+  it('GET /health answers in the seed shape with uptime and checks', async () => {
+    const { status, body, headers } = await getJson(`${base()}/health`);
+    assert.equal(status, 200);
+    const b = body as Record<string, unknown>;
+    assert.equal(b.status, 'healthy');
+    assert.equal(b.service, 'Universal Input API');
+    assert.match(String(b.version), /^\d+\.\d+\.\d+/);
+    assert.match(String(b.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+    assert.equal(typeof b.uptime_s, 'number');
+    assert.deepEqual(b.checks, {});
+    assert.equal(headers.get('cache-control'), 'no-store');
+    assert.match(headers.get('content-type') ?? '', /application\/json/);
+  });
+
+  it('GET /livez and /readyz answer 200', async () => {
+    assert.deepEqual((await getJson(`${base()}/livez`)).body, { status: 'ok' });
+    const ready = await getJson(`${base()}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ready' });
+  });
+
+  it('unknown routes answer 404 as JSON with the request id', async () => {
+    const res = await fetch(`${base()}/no/such/route`, { headers: { 'X-Request-Id': 'client-id-42' } });
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('x-request-id'), 'client-id-42');
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(body.error, 'not_found');
+    assert.equal(body.request_id, 'client-id-42');
+  });
+
+  it('X-Request-Id is generated when absent or unsafe', async () => {
+    const plain = await fetch(`${base()}/livez`);
+    assert.match(plain.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    const unsafe = await fetch(`${base()}/livez`, { headers: { 'X-Request-Id': 'bad id; drop table' } });
+    const got = unsafe.headers.get('x-request-id') ?? '';
+    assert.notEqual(got, 'bad id; drop table');
+    assert.match(got, /^[0-9a-f-]{36}$/);
+    const long = await fetch(`${base()}/livez`, { headers: { 'X-Request-Id': 'a'.repeat(200) } });
+    assert.match(long.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('writes one JSON access-log line per request with method, path, status, duration and id', async () => {
+    await fetch(`${base()}/health`, { headers: { 'X-Request-Id': 'access-log-check' } });
+    const line = await waitFor('the access-log line', () =>
+      proc.jsonLines().find((l) => l.msg === 'request' && l.request_id === 'access-log-check'),
+    );
+    assert.equal(line.method, 'GET');
+    assert.equal(line.path, '/health');
+    assert.equal(line.status, 200);
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.equal(line.level, 'info');
+    assert.match(String(line.time), /Z$/);
+  });
+});
+
+describe('robbie serve shutdown', () => {
+  it('SIGTERM lets a slow in-flight request finish, then exits 0', async () => {
+    const port = await freePort();
+    const proc = spawnRobbie(['serve', '--port', String(port)]);
+    await waitHealthy(port);
+    // A slow client: its request line and first header are sent, the rest comes after SIGTERM.
+    const sock = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    let response = '';
+    sock.setEncoding('utf8').on('data', (d: string) => {
+      response += d;
+    });
+    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await sleep(100);
+    proc.kill('SIGTERM');
+    await waitFor('the draining line', () => proc.jsonLines().find((l) => l.msg === 'draining'));
+    // New connections are refused once draining started.
+    await assert.rejects(
+      new Promise((resolve, reject) =>
+        connect(port, '127.0.0.1').once('connect', resolve).once('error', reject),
+      ),
+      /ECONNREFUSED/,
+    );
+    sock.write('X-Request-Id: slow-client\r\n\r\n');
+    const { code } = await proc.exited;
+    assert.equal(code, 0);
+    assert.match(response, /^HTTP\/1\.1 200/);
+    assert.match(response, /"status":"healthy"/);
+    assert.match(response, /connection: close/i);
+    sock.destroy();
+  });
+
+  it('a request that never completes is cut at --shutdown-timeout and the process still exits 0', async () => {
+    const port = await freePort();
+    const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '500ms']);
+    await waitHealthy(port);
+    const sock = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.on('error', () => {});
+    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await sleep(100);
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    const { code } = await proc.exited;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 5000, 'exited near the deadline');
+    assert.ok(
+      proc.jsonLines().some((l) => l.msg === 'shutdown deadline reached: remaining connections closed'),
+    );
+    sock.destroy();
+  });
+
+  it('a second signal exits at once', async () => {
+    const port = await freePort();
+    const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '30s']);
+    await waitHealthy(port);
+    const sock = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.on('error', () => {});
+    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await sleep(100);
+    proc.kill('SIGTERM');
+    await waitFor('the draining line', () => proc.jsonLines().find((l) => l.msg === 'draining'));
+    proc.kill('SIGINT');
+    const { code } = await proc.exited;
+    assert.equal(code, 130);
+    sock.destroy();
+  });
+});
+
+describe('robbie command line', () => {
+  it('--version and version print the version', async () => {
+    const a = await runRobbie(['--version']);
+    const b = await runRobbie(['version']);
+    assert.equal(a.code, 0);
+    assert.match(a.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.equal(b.stdout, a.stdout);
+  });
+
+  it('--help lists the commands; every command has --help', async () => {
+    const top = await runRobbie(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /serve/);
+    const serve = await runRobbie(['serve', '--help']);
+    assert.equal(serve.code, 0);
+    assert.match(serve.stdout, /--port/);
+    assert.ok(!serve.stdout.includes('\u001b['), 'no colour codes when not a terminal');
+  });
+
+  for (const [args, pattern] of [
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['serve', '--prot', '8000'], /unknown option '--prot'/],
+    [['serve', '--port'], /option '--port' needs a value/],
+    [['serve', '--port', 'eighty'], /--port must be a whole number/],
+    [['serve', 'extra'], /unexpected argument 'extra'/],
+    [['serve', '--shutdown-timeout', 'soon'], /--shutdown-timeout must be a duration/],
+  ] as const) {
+    it(`'robbie ${args.join(' ')}' is a one-line usage error with exit code 2`, async () => {
+      const r = await runRobbie([...args]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  it('a bad PORT in the environment names the variable', async () => {
+    const r = await runRobbie(['serve'], { PORT: '99999' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /PORT must be a whole number from 0 to 65535/);
+  });
+
+  it('refuses a public address without API keys (exit 78, one line)', async () => {
+    const r = await runRobbie(['serve', '--host', '0.0.0.0']);
+    assert.equal(r.code, 78);
+    assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0 without API keys/);
+  });
+
+  it('a port already in use is a one-line error', async () => {
+    // robbie shares its port only with processes that also ask for SO_REUSEPORT: a plain listener
+    // holding the port makes it fail.
+    const port = await freePort();
+    const blocker = createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const r = await runRobbie(['serve', '--port', String(port)]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use`));
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    } finally {
+      blocker.close();
+    }
+  });
+});

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redact, redactDeep, registerSecret, registerSecretsFromEnv } from '../../src/logging/redact.ts';
+
+describe('redaction', () => {
+  it('masks passwords in connection URLs', () => {
+    assert.equal(
+      redact('connect failed: postgres://robbie:s3cr%40t@db.internal:5432/robbie'),
+      'connect failed: postgres://robbie:***@db.internal:5432/robbie',
+    );
+    assert.equal(redact('http://example.test/path'), 'http://example.test/path');
+  });
+
+  it('masks bearer tokens and key assignments', () => {
+    assert.equal(redact('Authorization: Bearer abc.def-ghi'), 'Authorization: Bearer ***');
+    assert.equal(redact('api_key=sk-123456 password: hunter2'), 'api_key=*** password: ***');
+    assert.equal(redact('the monkey ate a token'), 'the monkey ate a token');
+  });
+
+  it('masks registered secret values anywhere', () => {
+    registerSecret('key-abcdef-123');
+    assert.equal(redact('got header key-abcdef-123 from client'), 'got header *** from client');
+    registerSecretsFromEnv({
+      DATABASE_URL: 'postgres://u:pw-zyx987@h/db',
+      ROBBIE_API_KEYS: 'k-one-1, k-two-2',
+    });
+    assert.equal(redact('pw-zyx987 k-one-1 k-two-2'), '*** *** ***');
+    assert.deepEqual(redactDeep({ a: ['pw-zyx987'], b: 1 }), { a: ['***'], b: 1 });
+  });
+});
