@@ -13,6 +13,13 @@ export const root = defineCommand({
   },
   subCommands: {
     serve: () => import('./commands/serve.ts').then((m) => m.default),
+    supervise: () => import('./commands/supervise.ts').then((m) => m.default),
+    start: () => import('./commands/start.ts').then((m) => m.default),
+    stop: () => import('./commands/control.ts').then((m) => m.stop),
+    restart: () => import('./commands/control.ts').then((m) => m.restart),
+    reload: () => import('./commands/control.ts').then((m) => m.reload),
+    status: () => import('./commands/control.ts').then((m) => m.status),
+    health: () => import('./commands/health.ts').then((m) => m.default),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

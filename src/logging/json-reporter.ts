@@ -1,12 +1,12 @@
 import type { ConsolaReporter, LogObject } from 'consola';
-import { levelFromConsolaType } from './levels.ts';
+import { type LevelName, levelFromConsolaType } from './levels.ts';
 import { redact, redactDeep } from './redact.ts';
 import { serializeError } from './serialize-error.ts';
 
 export type Fields = Record<string, unknown>;
 
-/** Something that takes whole lines: stdout, or the supervisor's log writer. */
-export type LineSink = (line: string) => void;
+/** Something that takes whole lines: stdout, or the supervisor's log files (which route by level). */
+export type LineSink = (line: string, level: LevelName) => void;
 
 function isPlainObject(v: unknown): v is Fields {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Error);
@@ -44,7 +44,8 @@ export function toRecord(logObj: LogObject): Fields {
 export function jsonReporter(sink: LineSink): ConsolaReporter {
   return {
     log(logObj) {
-      sink(`${JSON.stringify(toRecord(logObj))}\n`);
+      const record = toRecord(logObj);
+      sink(`${JSON.stringify(record)}\n`, record.level as LevelName);
     },
   };
 }

@@ -1,5 +1,6 @@
+import { fstatSync } from 'node:fs';
 import { type ConsolaInstance, type ConsolaReporter, createConsola } from 'consola';
-import { type Fields, jsonReporter, type LineSink } from './json-reporter.ts';
+import { type Fields, jsonReporter, type LineSink, toRecord } from './json-reporter.ts';
 import { consolaLevel, type LevelName, parseLevel } from './levels.ts';
 import { redactDeep } from './redact.ts';
 
@@ -17,12 +18,19 @@ export interface Logger {
   child(fields: Fields): Logger;
 }
 
+export type LogFormat = 'pretty' | 'json' | 'journald';
+
 export interface LoggerOptions {
-  /** `pretty` for people at a terminal, `json` for pipes, files and collectors. */
-  format: 'pretty' | 'json';
+  /**
+   * `pretty` for people at a terminal, `json` for pipes, files and collectors, `journald` for
+   * systemd's journal (priority prefixes, no timestamps: journald adds its own).
+   */
+  format: LogFormat;
   level: LevelName;
   /** Where JSON lines go (default: stdout). */
   sink?: LineSink;
+  /** Also write every record as a JSON line here (the supervisor's own log files). */
+  tee?: LineSink;
 }
 
 class ConsolaLogger implements Logger {
@@ -74,24 +82,76 @@ function redactingPretty(inner: ConsolaInstance): ConsolaReporter {
   };
 }
 
+const JOURNAL_PRIORITY: Record<LevelName, number> = {
+  fatal: 2,
+  error: 3,
+  warn: 4,
+  info: 6,
+  debug: 7,
+  trace: 7,
+};
+
+/** `<N>msg key=value…` lines for journald, which strips the prefix into the entry's priority. */
+function journaldReporter(write: (line: string) => void): ConsolaReporter {
+  return {
+    log(logObj) {
+      const record = toRecord(logObj);
+      const { time: _time, level, msg, ...fields } = record;
+      const extra = Object.entries(fields)
+        .map(
+          ([k, v]) =>
+            `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`,
+        )
+        .join(' ');
+      write(`<${JOURNAL_PRIORITY[level as LevelName]}>${String(msg)}${extra ? ` ${extra}` : ''}\n`);
+    },
+  };
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const level = consolaLevel(opts.level);
   // consola picks its fancy reporter even when output is piped, and collapses repeated lines:
   // both are chosen explicitly here (throttle 0, reporter by format).
-  const reporter =
+  const reporters: ConsolaReporter[] = [
     opts.format === 'json'
       ? jsonReporter(opts.sink ?? stdoutSink)
-      : redactingPretty(createConsola({ fancy: true, level, throttle: 0 }));
-  const consola = createConsola({ reporters: [reporter], level, throttle: 0 });
+      : opts.format === 'journald'
+        ? journaldReporter((line) => process.stdout.write(line))
+        : redactingPretty(createConsola({ fancy: true, level, throttle: 0 })),
+  ];
+  if (opts.tee) reporters.push(jsonReporter(opts.tee));
+  const consola = createConsola({ reporters, level, throttle: 0 });
   return new ConsolaLogger(consola, {});
+}
+
+/** True when stdout is connected to the journal (systemd sets JOURNAL_STREAM to its device:inode). */
+export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const stream = env.JOURNAL_STREAM;
+  if (!stream) return false;
+  try {
+    const st = fstatSync(1);
+    return stream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 /** Pretty on a terminal, JSON lines otherwise; `ROBBIE_LOG_FORMAT` and `ROBBIE_LOG_LEVEL` override. */
 export function loggerFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   isTTY = process.stdout.isTTY === true,
+  tee?: LineSink,
 ): Logger {
+  return createLogger({
+    format: consoleFormat(env, isTTY),
+    level: parseLevel(env.ROBBIE_LOG_LEVEL) ?? 'info',
+    tee,
+  });
+}
+
+export function consoleFormat(env: NodeJS.ProcessEnv, isTTY: boolean): LogFormat {
   const fmt = env.ROBBIE_LOG_FORMAT;
-  const format = fmt === 'json' || fmt === 'pretty' ? fmt : isTTY ? 'pretty' : 'json';
-  return createLogger({ format, level: parseLevel(env.ROBBIE_LOG_LEVEL) ?? 'info' });
+  if (fmt === 'json' || fmt === 'pretty' || fmt === 'journald') return fmt;
+  if (stdoutIsJournal(env)) return 'journald';
+  return isTTY ? 'pretty' : 'json';
 }

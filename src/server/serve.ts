@@ -5,49 +5,97 @@ import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { VERSION } from '../runtime/version.ts';
-import { createHttpServer } from './http-server.ts';
+import { createHttpServer, type HttpServer } from './http-server.ts';
+import { type ChildMessage, isChildMessage } from './ipc.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** How often a supervised child checks that its supervisor still exists (besides IPC disconnect). */
+const PARENT_CHECK_MS = 1000;
 
 /**
  * `robbie serve`: the API in the foreground. The first SIGTERM/SIGINT drains (readyz turns 503,
  * the listener closes, in-flight requests finish up to the shutdown timeout) and exits 0; a second
  * signal exits at once.
+ *
+ * Under the supervisor (an IPC channel is present) it also opens a private probe listener on an
+ * ephemeral loopback port — instances share the public port, so a probe there could reach any of
+ * them — and, as a warm standby, initialises fully but takes the port only when told to. It exits
+ * by itself when its supervisor disappears.
  */
 export async function runServe(config: ServeConfig, log: Logger): Promise<void> {
   const lifecycle = newLifecycle();
   const app = createApp({ version: VERSION, log, lifecycle });
   const http = createHttpServer(app, lifecycle);
+  const supervised = typeof process.send === 'function' && process.env.ROBBIE_SUPERVISED === '1';
+  const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 
   let stopping = false;
+  const stop = (reason: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('draining', {
+      reason,
+      in_flight: http.inFlight(),
+      deadline: formatDuration(config.shutdownTimeoutMs),
+    });
+    void Promise.all([http.drain(config.shutdownTimeoutMs), probe?.drain(config.shutdownTimeoutMs)]).then(
+      ([inTime]) => {
+        if (inTime) log.info('stopped', { reason });
+        else log.warn('shutdown deadline reached: remaining connections closed', { reason });
+        process.exit(exitCode);
+      },
+    );
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       log.warn('second signal: exiting at once', { signal });
       process.exit(SIGNAL_EXIT[signal] ?? 1);
     }
-    stopping = true;
-    log.info('draining', {
-      signal,
-      in_flight: http.inFlight(),
-      deadline: formatDuration(config.shutdownTimeoutMs),
-    });
-    void http.drain(config.shutdownTimeoutMs).then((inTime) => {
-      if (inTime) log.info('stopped', { signal });
-      else log.warn('shutdown deadline reached: remaining connections closed', { signal });
-      process.exit(0);
-    });
+    stop(signal, 0);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  if (!supervised) {
+    await listenPublic(http, config, log);
+    return;
+  }
+
+  const send = (msg: ChildMessage) => process.send?.(msg);
+  const parent = process.ppid;
+  process.on('disconnect', () => stop('supervisor gone', 0));
+  setInterval(() => {
+    if (process.ppid !== parent) stop('supervisor gone', 0);
+  }, PARENT_CHECK_MS).unref();
+
+  const probePort = await (probe as HttpServer).listen({ host: '127.0.0.1', port: 0, reusePort: false });
+  if (process.env.ROBBIE_CHILD_ROLE === 'standby') {
+    process.on('message', (msg: unknown) => {
+      if (!isChildMessage(msg as ChildMessage) || (msg as { type: string }).type !== 'activate') return;
+      listenPublic(http, config, log).then(
+        (port) => send({ type: 'listening', port }),
+        (err: unknown) => {
+          send({ type: 'listen-failed', error: err instanceof Error ? err.message : String(err) });
+          process.exit(1);
+        },
+      );
+    });
+    send({ type: 'ready', role: 'standby', probePort });
+    log.debug('standby ready', { probe_port: probePort });
+    return;
+  }
+  const port = await listenPublic(http, config, log);
+  send({ type: 'ready', role: 'active', probePort, port });
+}
+
+async function listenPublic(http: HttpServer, config: ServeConfig, log: Logger): Promise<number> {
   try {
     const port = await http.listen({ host: config.host, port: config.port, reusePort: true });
-    log.info('listening', {
-      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
-      version: VERSION,
-      pid: process.pid,
-    });
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    log.info('listening', { url: `http://${host}:${port}`, version: VERSION, pid: process.pid });
     if (config.apiKeys.length === 0) log.info('no API keys configured: listening on loopback only');
+    return port;
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') throw new UserError(`port ${config.port} on ${config.host} is already in use`);

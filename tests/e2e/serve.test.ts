@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   freePort,
   getJson,
+  killAll,
   type Proc,
   runRobbie,
   sleep,
@@ -12,6 +13,8 @@ import {
   waitFor,
   waitHealthy,
 } from '../helpers/process.ts';
+
+after(killAll);
 
 describe('robbie serve (built binary, no Node on PATH)', () => {
   let port: number;

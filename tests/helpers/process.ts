@@ -68,6 +68,17 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Every process a test started, so that a failing test cannot leave one running. */
+const spawned = new Set<Proc>();
+
+/**
+ * Stops whatever a test file left running: SIGTERM (a supervisor then stops its children), SIGKILL
+ * after 5 s. Each test file registers it with `after(killAll)`.
+ */
+export async function killAll(): Promise<void> {
+  await Promise.all([...spawned].map((p) => stopProc(p, 'SIGTERM', 5000)));
+}
+
 export function spawnProc(command: string, args: string[], opts: SpawnOptions = {}): Proc {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   let out = '';
@@ -81,7 +92,7 @@ export function spawnProc(command: string, args: string[], opts: SpawnOptions = 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     child.once('exit', (code, signal) => r({ code, signal })),
   );
-  return {
+  const proc: Proc = {
     child,
     pid: child.pid ?? -1,
     stdout: () => out,
@@ -102,6 +113,9 @@ export function spawnProc(command: string, args: string[], opts: SpawnOptions = 
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+  spawned.add(proc);
+  void exited.then(() => spawned.delete(proc));
+  return proc;
 }
 
 /** The built binary with a clean environment: no Node on PATH, as a user's server would have. */

@@ -1,0 +1,94 @@
+/** `robbie stop`, `restart`, `reload` and `status`: commands that talk to a running supervisor. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defineCommand } from 'citty';
+import { resolvePaths } from '../../config/paths.ts';
+import { formatDuration } from '../../config/units.ts';
+import { durationSetting } from '../../config/values.ts';
+import { UserError } from '../../errors.ts';
+import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
+import { pathArgs, superviseArgs } from '../args.ts';
+import { startInBackground } from './start.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const stop = defineCommand({
+  meta: { name: 'stop', description: 'Stop the supervisor and its children gracefully' },
+  args: {
+    ...pathArgs,
+    timeout: {
+      type: 'string',
+      description: 'How long to wait for everything to stop (default 60s)',
+      valueHint: 'duration',
+    },
+  },
+  async run({ args }) {
+    const paths = resolvePaths(args, process.env);
+    const waitMs = durationSetting({ flag: args.timeout, flagName: 'timeout' }, 60_000, 1);
+    const res = (await control(paths.controlSocket, paths.home, 'stop', 5000)) as { pid: number };
+    const deadline = Date.now() + waitMs;
+    while (alive(res.pid)) {
+      if (Date.now() > deadline) {
+        throw new UserError(
+          `the supervisor (pid ${res.pid}) is still stopping after ${formatDuration(waitMs)}`,
+        );
+      }
+      await sleep(50);
+    }
+    process.stdout.write(`robbie stopped (supervisor pid ${res.pid})\n`);
+  },
+});
+
+export const restart = defineCommand({
+  meta: { name: 'restart', description: 'Restart the children (starts the supervisor when none runs)' },
+  args: superviseArgs,
+  async run({ args, data }) {
+    const paths = resolvePaths(args, process.env);
+    try {
+      const res = (await control(paths.controlSocket, paths.home, 'restart', 120_000)) as {
+        restarted: string[];
+      };
+      process.stdout.write(`restarted ${res.restarted.join(', ')}\n`);
+    } catch (err) {
+      if (!(err instanceof NotRunningError)) throw err;
+      await startInBackground(args, (data as { passthrough?: string[] } | undefined)?.passthrough);
+    }
+  },
+});
+
+export const reload = defineCommand({
+  meta: {
+    name: 'reload',
+    description: 'Zero-downtime rolling restart: each new child is healthy before the old one drains',
+  },
+  args: pathArgs,
+  async run({ args }) {
+    const paths = resolvePaths(args, process.env);
+    const res = (await control(paths.controlSocket, paths.home, 'reload', 300_000)) as {
+      reloaded: { child: string; old_pid?: number; new_pid: number }[];
+    };
+    for (const r of res.reloaded) {
+      process.stdout.write(`${r.child}: ${r.old_pid ? `pid ${r.old_pid} → ` : ''}pid ${r.new_pid}\n`);
+    }
+  },
+});
+
+export const status = defineCommand({
+  meta: {
+    name: 'status',
+    description: 'Show the supervisor and each child: pid, state, uptime, restarts, probes, memory',
+  },
+  args: { ...pathArgs, json: { type: 'boolean', description: 'Print the status as JSON' } },
+  async run({ args }) {
+    const paths = resolvePaths(args, process.env);
+    const report = (await control(paths.controlSocket, paths.home, 'status', 5000)) as StatusReport;
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  },
+});

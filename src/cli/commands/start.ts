@@ -1,0 +1,125 @@
+/** `robbie start`: `supervise` in the background, returning once the API is healthy. */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defineCommand } from 'citty';
+import { resolveSuperviseConfig, type SuperviseFlags } from '../../config/supervise-config.ts';
+import { UserError } from '../../errors.ts';
+import { MAIN_LOG } from '../../logs/log-sink.ts';
+import { prettyLine } from '../../logs/pretty.ts';
+import { tailLines } from '../../logs/tail.ts';
+import { selfCommand } from '../../runtime/platform.ts';
+import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import { probeOnce } from '../../supervisor/probe.ts';
+import type { StatusReport } from '../../supervisor/status.ts';
+import { superviseArgs } from '../args.ts';
+
+/** What the background supervisor writes outside its log files (a crash before logging started). */
+export const SUPERVISOR_STDERR = 'supervisor-stderr.log';
+
+function flagArgs(flags: SuperviseFlags, home: string): string[] {
+  const out: string[] = ['--home', home];
+  for (const [name, value] of Object.entries(flags)) {
+    // citty also reports each flag under its camelCase name: only the declared spelling is passed on.
+    if (name === 'home' || !(name in superviseArgs)) continue;
+    if (typeof value === 'boolean') out.push(value ? `--${name}` : `--no-${name}`);
+    else if (typeof value === 'string' && value !== '') out.push(`--${name}`, value);
+  }
+  return out;
+}
+
+export async function startInBackground(flags: SuperviseFlags, command: string[] | undefined): Promise<void> {
+  const config = resolveSuperviseConfig(flags, process.env, command);
+  const { paths } = config;
+  try {
+    const running = (await control(paths.controlSocket, paths.home, 'status', 3000)) as StatusReport;
+    process.stdout.write(`robbie is already running (supervisor pid ${running.supervisor.pid})\n`);
+    return;
+  } catch (err) {
+    if (!(err instanceof NotRunningError)) throw err;
+  }
+  try {
+    mkdirSync(paths.logDir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    throw new UserError(
+      `cannot create the log directory ${paths.logDir}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+  const errPath = join(paths.logDir, SUPERVISOR_STDERR);
+  const errFd = openSync(errPath, 'a', 0o640);
+  const args = ['supervise', ...flagArgs(flags, paths.home), ...(command?.length ? ['--', ...command] : [])];
+  const self = selfCommand(args);
+  const child = spawn(self.command, self.args, {
+    detached: true,
+    stdio: ['ignore', 'ignore', errFd],
+    env: process.env,
+  });
+  closeSync(errFd);
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => {
+    exit = { code, signal };
+  });
+  child.unref();
+
+  const deadline = Date.now() + config.startTimeoutMs + 5000;
+  const url = `http://${config.serve.host.includes(':') ? `[${config.serve.host}]` : config.serve.host}:${config.serve.port}/health`;
+  let last: StatusReport | undefined;
+  while (Date.now() < deadline) {
+    await sleep(100);
+    if (exit) break;
+    try {
+      last = (await control(paths.controlSocket, paths.home, 'status', 2000)) as StatusReport;
+    } catch {
+      continue;
+    }
+    const actives = last.children.filter((c) => c.role === 'active');
+    if (actives.length === 0 || actives.some((c) => c.state !== 'running')) continue;
+    if (!config.command && !(await probeOnce(url, 2000)).ok) continue;
+    process.stdout.write(
+      `robbie started: supervisor pid ${last.supervisor.pid}, ${actives.length} child${actives.length > 1 ? 'ren' : ''}${config.command ? '' : `, ${url}`}\n` +
+        `logs: ${join(paths.logDir, MAIN_LOG)} (robbie logs -f)\n`,
+    );
+    return;
+  }
+
+  // Not healthy: say why, show the log tail, and do not leave a half-started supervisor behind.
+  const reason = exit
+    ? `the supervisor exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`
+    : describeUnhealthy(last);
+  if (!exit) {
+    try {
+      await control(paths.controlSocket, paths.home, 'stop', 5000);
+    } catch {
+      // already gone
+    }
+  }
+  const tail = [
+    ...tailLines(errPath, 5),
+    ...tailLines(join(paths.logDir, MAIN_LOG), 15).map((l) => prettyLine(l, false)),
+  ];
+  process.stderr.write(`robbie: start failed: ${reason}\n${tail.map((l) => `  ${l}`).join('\n')}\n`);
+  process.exit(1);
+}
+
+function describeUnhealthy(status: StatusReport | undefined): string {
+  if (!status) return 'the supervisor did not answer in time';
+  const bad = status.children.find((c) => c.role === 'active' && c.state !== 'running');
+  if (!bad) return 'the API did not answer its health check in time';
+  const exit = bad.last_exit;
+  const how = exit
+    ? `, last exit ${exit.error ?? (exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`)}`
+    : '';
+  return `${bad.id} is ${bad.state}${how}`;
+}
+
+export default defineCommand({
+  meta: {
+    name: 'start',
+    description: 'Start the supervisor in the background; returns once the API is healthy',
+  },
+  args: superviseArgs,
+  async run({ args, data }) {
+    await startInBackground(args, (data as { passthrough?: string[] } | undefined)?.passthrough);
+  },
+});

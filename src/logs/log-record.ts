@@ -1,0 +1,102 @@
+/**
+ * Frames a child's output line as robbie's JSON log line: `time, level, source, pid, stream, msg`
+ * and, when the child already writes JSON objects, its own fields (its time and level win).
+ */
+import type { LevelName } from '../logging/levels.ts';
+
+export type StreamName = 'stdout' | 'stderr';
+
+const LEVEL_ALIASES: Record<string, LevelName> = {
+  fatal: 'fatal',
+  critical: 'fatal',
+  crit: 'fatal',
+  panic: 'fatal',
+  error: 'error',
+  err: 'error',
+  warn: 'warn',
+  warning: 'warn',
+  info: 'info',
+  notice: 'info',
+  log: 'info',
+  debug: 'debug',
+  trace: 'trace',
+};
+
+/** Pino-style numeric levels. */
+function numericLevel(n: number): LevelName {
+  if (n >= 60) return 'fatal';
+  if (n >= 50) return 'error';
+  if (n >= 40) return 'warn';
+  if (n >= 30) return 'info';
+  if (n >= 20) return 'debug';
+  return 'trace';
+}
+
+export function normalizeLevel(value: unknown): LevelName | undefined {
+  if (typeof value === 'number') return numericLevel(value);
+  if (typeof value === 'string') return LEVEL_ALIASES[value.toLowerCase()];
+  return undefined;
+}
+
+export function isErrorLevel(level: LevelName): boolean {
+  return level === 'error' || level === 'fatal';
+}
+
+export interface Framed {
+  line: string;
+  level: LevelName;
+}
+
+/**
+ * `prefix` is `{"time":…,"level":…,"source":…,"pid":…,"stream":…,` built once per chunk by the
+ * caller; plain lines only add their message, so the hot path is one JSON.stringify of a string.
+ */
+export function frameLine(
+  text: string,
+  partial: boolean,
+  meta: { time: string; source: string; pid: number; stream: StreamName },
+  plainPrefix: string,
+  plainLevel: LevelName,
+): Framed {
+  if (
+    text.length > 1 &&
+    text.charCodeAt(0) === 123 /* { */ &&
+    text.charCodeAt(text.length - 1) === 125 &&
+    !partial
+  ) {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch {
+      obj = undefined;
+    }
+    if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
+      const fields = obj as Record<string, unknown>;
+      const level = normalizeLevel(fields.level) ?? plainLevel;
+      const record: Record<string, unknown> = {
+        time: typeof fields.time === 'string' ? fields.time : meta.time,
+        level,
+        source: meta.source,
+        pid: meta.pid,
+        stream: meta.stream,
+        msg:
+          typeof fields.msg === 'string'
+            ? fields.msg
+            : typeof fields.message === 'string'
+              ? fields.message
+              : '',
+      };
+      for (const [k, v] of Object.entries(fields)) if (!(k in record)) record[k] = v;
+      return { line: `${JSON.stringify(record)}\n`, level };
+    }
+  }
+  const msg = JSON.stringify(text);
+  return { line: `${plainPrefix}${msg}${partial ? ',"partial":true}\n' : '}\n'}`, level: plainLevel };
+}
+
+export function plainPrefix(
+  meta: { time: string; source: string; pid: number; stream: StreamName },
+  level: LevelName,
+): string {
+  return `{"time":"${meta.time}","level":"${level}","source":${JSON.stringify(meta.source)},"pid":${meta.pid},"stream":"${meta.stream}","msg":`;
+}

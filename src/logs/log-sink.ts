@@ -1,0 +1,44 @@
+/**
+ * The supervisor's two log streams: `robbie.log` (everything) and `robbie-errors.log` (every
+ * error-or-worse line and every stderr line), both rotating in-process.
+ */
+import { join } from 'node:path';
+import type { LevelName } from '../logging/levels.ts';
+import { isErrorLevel } from './log-record.ts';
+import { type FileHealth, RotatingFile, type RotationOptions } from './rotating-file.ts';
+
+export const MAIN_LOG = 'robbie.log';
+export const ERROR_LOG = 'robbie-errors.log';
+
+export class LogSink {
+  readonly main: RotatingFile;
+  readonly errors: RotatingFile;
+
+  constructor(logDir: string, rotation: RotationOptions, onProblem: (message: string) => void) {
+    this.main = new RotatingFile(join(logDir, MAIN_LOG), rotation, onProblem);
+    this.errors = new RotatingFile(join(logDir, ERROR_LOG), rotation, onProblem);
+  }
+
+  write(line: string, level: LevelName, fromStderr: boolean): void {
+    this.main.write(line);
+    if (fromStderr || isErrorLevel(level)) this.errors.write(line);
+  }
+
+  reopen(): void {
+    this.main.reopen();
+    this.errors.reopen();
+  }
+
+  flush(): void {
+    this.main.flush();
+    this.errors.flush();
+  }
+
+  health(): FileHealth[] {
+    return [this.main.health(), this.errors.health()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.main.close(), this.errors.close()]);
+  }
+}

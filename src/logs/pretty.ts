@@ -1,0 +1,39 @@
+/** Human rendering of robbie's JSON log lines: `time level source message key=value…`. */
+
+const COLOURS: Record<string, string> = {
+  fatal: '\u001b[35m',
+  error: '\u001b[31m',
+  warn: '\u001b[33m',
+  info: '\u001b[36m',
+  debug: '\u001b[90m',
+  trace: '\u001b[90m',
+};
+const RESET = '\u001b[0m';
+
+const SHOWN = new Set(['time', 'level', 'source', 'msg', 'pid', 'stream']);
+
+export function prettyLine(line: string, colour: boolean): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (rec === null || typeof rec !== 'object') return line;
+  const time = typeof rec.time === 'string' ? rec.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
+  const level = String(rec.level ?? 'info');
+  const lvl = level.toUpperCase().padEnd(5);
+  const source = `${String(rec.source ?? '')}${rec.pid !== undefined ? `[${String(rec.pid)}]` : ''}`;
+  const extra = Object.entries(rec)
+    .filter(([k]) => !SHOWN.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const msg = `${String(rec.msg ?? '')}${extra ? `  ${extra}` : ''}`;
+  if (!colour) return `${time} ${lvl} ${source} ${msg}`;
+  return `\u001b[90m${time}${RESET} ${COLOURS[level] ?? ''}${lvl}${RESET} ${source} ${msg}`;
+}
+
+/** Colour only for a terminal that has not asked for none. */
+export function wantsColour(): boolean {
+  return process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+}

@@ -1,0 +1,19 @@
+/** Messages between the supervisor and a `robbie serve` child over the IPC channel. */
+
+/** Child → supervisor. */
+export type ChildMessage =
+  /** Initialised. An active child is listening on `port`; a standby is not yet. */
+  | { type: 'ready'; role: 'active' | 'standby'; probePort: number; port?: number }
+  /** A standby took the port after `activate`. */
+  | { type: 'listening'; port: number }
+  /** A standby could not take the port. */
+  | { type: 'listen-failed'; error: string };
+
+/** Supervisor → child. */
+export type SupervisorMessage = { type: 'activate' };
+
+export function isChildMessage(value: unknown): value is ChildMessage {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string'
+  );
+}

@@ -1,0 +1,118 @@
+/**
+ * One supervised process: spawned in its own process group with its output piped into the log
+ * sink, an optional IPC channel (built-in `robbie serve` children), and a promise of its exit.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { captureOutput } from '../logs/child-output.ts';
+import type { LogSink } from '../logs/log-sink.ts';
+import { type ChildMessage, isChildMessage, type SupervisorMessage } from '../server/ipc.ts';
+import { signalGroup, terminateGroup } from './process-group.ts';
+import { processStartToken } from './process-info.ts';
+
+export interface ChildSpec {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** Open an IPC channel (built-in children speak the ready/activate protocol over it). */
+  ipc: boolean;
+  cwd?: string;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  time: number;
+  /** Set when the process could not be started at all. */
+  error?: string;
+}
+
+export type ChildRole = 'active' | 'standby';
+
+export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> {
+  readonly id: string;
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  /** `/proc` start time, to recognise this exact process later (pid reuse). */
+  readonly startToken: string | undefined;
+  readonly startedAt = Date.now();
+  readonly exited: Promise<ExitInfo>;
+  /** Resolves once both output pipes are drained into the log. */
+  readonly outputDone: Promise<void>;
+  role: ChildRole;
+  probePort: number | undefined;
+  readyAt: number | undefined;
+  exitInfo: ExitInfo | undefined;
+
+  constructor(id: string, role: ChildRole, spec: ChildSpec, sink: LogSink) {
+    super();
+    this.id = id;
+    this.role = role;
+    const stdio: ('ignore' | 'pipe' | 'ipc')[] = spec.ipc
+      ? ['ignore', 'pipe', 'pipe', 'ipc']
+      : ['ignore', 'pipe', 'pipe'];
+    // Its own process group: stop and kill reach every grandchild, and a Ctrl-C at the terminal
+    // reaches only the supervisor, which then stops the children in order.
+    this.proc = spawn(spec.command, spec.args, { stdio, env: spec.env, detached: true, cwd: spec.cwd });
+    this.pid = this.proc.pid ?? -1;
+    this.startToken = this.pid > 0 ? processStartToken(this.pid) : undefined;
+    let spawnError: string | undefined;
+    this.exited = new Promise((resolve) => {
+      this.proc.once('error', (err) => {
+        spawnError = err.message;
+        if (this.pid <= 0) {
+          this.exitInfo = { code: null, signal: null, time: Date.now(), error: err.message };
+          resolve(this.exitInfo);
+        }
+      });
+      this.proc.once('exit', (code, signal) => {
+        const info: ExitInfo = { code, signal, time: Date.now() };
+        if (spawnError) info.error = spawnError;
+        this.exitInfo = info;
+        resolve(info);
+      });
+    });
+    const outputs: Promise<void>[] = [];
+    if (this.proc.stdout)
+      outputs.push(captureOutput(this.proc.stdout, { source: id, pid: this.pid, stream: 'stdout' }, sink));
+    if (this.proc.stderr)
+      outputs.push(captureOutput(this.proc.stderr, { source: id, pid: this.pid, stream: 'stderr' }, sink));
+    this.outputDone = Promise.all(outputs).then(() => undefined);
+    this.proc.on('message', (msg: unknown) => {
+      if (isChildMessage(msg)) this.emit('message', msg);
+    });
+    // A child that closes its end of the channel early must not crash the supervisor.
+    this.proc.on('error', () => {});
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  send(msg: SupervisorMessage): boolean {
+    if (!this.proc.connected) return false;
+    try {
+      return this.proc.send(msg);
+    } catch {
+      return false;
+    }
+  }
+
+  /** SIGTERM to the group, then SIGKILL after `timeoutMs`; resolves when the group is gone. */
+  async stop(timeoutMs: number): Promise<'gone' | 'terminated' | 'killed'> {
+    if (this.pid <= 0) return 'gone';
+    const how = await terminateGroup(this.pid, timeoutMs);
+    await this.exited;
+    return how;
+  }
+
+  /** SIGKILL to the whole group at once (a hung child cannot run a signal handler anyway). */
+  kill(): void {
+    if (this.pid > 0) signalGroup(this.pid, 'SIGKILL');
+  }
+
+  /** Kills grandchildren left in the group after the child itself exited. */
+  reapGroup(): void {
+    if (this.pid > 0) signalGroup(this.pid, 'SIGKILL');
+  }
+}

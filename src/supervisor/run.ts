@@ -1,0 +1,83 @@
+/** Runs `robbie supervise` to completion: lock, logs, predecessor clean-up, supervision, exit. */
+import { mkdirSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import type { SuperviseConfig } from '../config/supervise-config.ts';
+import { UserError } from '../errors.ts';
+import { loggerFromEnv } from '../logging/logger.ts';
+import { registerSecretsFromEnv } from '../logging/redact.ts';
+import { LogSink } from '../logs/log-sink.ts';
+import { StateLock } from './lock.ts';
+import { reapPredecessor } from './state-file.ts';
+import { Supervisor } from './supervisor.ts';
+
+function portAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const done = (v: boolean) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+function mkdirOrFail(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new UserError(
+      `cannot create the ${what} ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+}
+
+export async function runSupervise(config: SuperviseConfig): Promise<number> {
+  registerSecretsFromEnv(process.env);
+  mkdirOrFail(config.paths.home, 'state directory');
+  const lock = new StateLock(config.paths.lockFile);
+  lock.acquire();
+  try {
+    // An unwritable log directory is reported and survived, not fatal: the sink retries.
+    try {
+      mkdirSync(config.paths.logDir, { recursive: true, mode: 0o750 });
+    } catch {
+      // reported by the sink on its first write
+    }
+    const sink = new LogSink(config.paths.logDir, config.logs, (problem) => {
+      process.stderr.write(`robbie: ${problem}\n`);
+    });
+    // Supervisor events go to the console (pretty, JSON or journald) and into robbie.log.
+    const log = loggerFromEnv(process.env, process.stdout.isTTY === true, (line, level) =>
+      sink.write(line, level, false),
+    ).child({ source: 'supervisor', pid: process.pid });
+    await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
+    if (!config.command && (await portAnswers(config.serve.host, config.serve.port))) {
+      throw new UserError(
+        `port ${config.serve.port} on ${config.serve.host} is already served by another process (another robbie with a different --home?)`,
+      );
+    }
+    const supervisor = new Supervisor(config, log, sink);
+    const onSignal = (signal: NodeJS.Signals) => void supervisor.shutdown(0, signal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => {
+      sink.reopen();
+      log.info('log files reopened (SIGHUP)');
+    });
+    await supervisor.start();
+    const code = await supervisor.stopped;
+    await sink.close();
+    for (const f of [config.paths.stateFile, config.paths.controlSocket]) {
+      try {
+        unlinkSync(f);
+      } catch {
+        // gone
+      }
+    }
+    return code;
+  } finally {
+    lock.release();
+  }
+}
