@@ -93,6 +93,11 @@ export const superviseArgs = {
     description: 'Longest delay between restarts (default 30s)',
     valueHint: 'duration',
   },
+  'backoff-reset': {
+    type: 'string',
+    description: 'Healthy time after which the next crash restarts at once again (default 30s)',
+    valueHint: 'duration',
+  },
   'stop-timeout': {
     type: 'string',
     description: 'SIGTERM to SIGKILL delay when stopping a child (default: shutdown timeout + 2s)',

@@ -49,6 +49,7 @@ export type SuperviseFlags = ServeFlags &
     cooldown?: string | undefined;
     'give-up'?: boolean | undefined;
     'backoff-max'?: string | undefined;
+    'backoff-reset'?: string | undefined;
     'stop-timeout'?: string | undefined;
     'alert-webhook'?: string | undefined;
     'log-max-size'?: string | undefined;
@@ -125,7 +126,7 @@ export function resolveSuperviseConfig(
     cooldownMs: durationSetting(f('cooldown', 'ROBBIE_COOLDOWN'), 60_000, 100),
     giveUp: bool(flags['give-up'], env.ROBBIE_GIVE_UP, false),
     backoffMaxMs: durationSetting(f('backoff-max', 'ROBBIE_BACKOFF_MAX'), 30_000, 100),
-    stableAfterMs: 30_000,
+    stableAfterMs: durationSetting(f('backoff-reset', 'ROBBIE_BACKOFF_RESET'), 30_000, 100),
     // The supervisor waits for a child's own drain to finish before it escalates to SIGKILL.
     stopTimeoutMs: durationSetting(
       f('stop-timeout', 'ROBBIE_STOP_TIMEOUT'),

@@ -81,12 +81,26 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
         },
       );
     });
+    // Exercise the request path once, so the first real request after a takeover does not pay for
+    // lazy compilation of the HTTP and routing code.
+    await warmUp(probePort);
     send({ type: 'ready', role: 'standby', probePort });
     log.debug('standby ready', { probe_port: probePort });
     return;
   }
   const port = await listenPublic(http, config, log);
   send({ type: 'ready', role: 'active', probePort, port });
+}
+
+async function warmUp(port: number): Promise<void> {
+  for (const path of ['/livez', '/readyz', '/livez', '/readyz']) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+    } catch {
+      // a warm-up that fails changes nothing
+    }
+  }
 }
 
 async function listenPublic(http: HttpServer, config: ServeConfig, log: Logger): Promise<number> {
