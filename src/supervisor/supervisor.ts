@@ -613,7 +613,7 @@ export class Supervisor {
   /** Records the live process groups, for a successor after a crash of this supervisor. */
   #persist(): void {
     const children = [...this.#slots.map((s) => s.child), this.#spare].filter(
-      (c): c is ManagedChild => c !== undefined && c.alive && c.pid > 0,
+      (c): c is ManagedChild => c?.alive === true && c.pid > 0,
     );
     try {
       writeState(this.#config.paths.stateFile, {
