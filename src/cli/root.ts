@@ -20,6 +20,8 @@ export const root = defineCommand({
     reload: () => import('./commands/control.ts').then((m) => m.reload),
     status: () => import('./commands/control.ts').then((m) => m.status),
     health: () => import('./commands/health.ts').then((m) => m.default),
+    logs: () => import('./commands/logs.ts').then((m) => m.logs),
+    errors: () => import('./commands/logs.ts').then((m) => m.errors),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

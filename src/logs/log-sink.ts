@@ -24,6 +24,12 @@ export class LogSink {
     if (fromStderr || isErrorLevel(level)) this.errors.write(line);
   }
 
+  /** Lines already framed: all of them for robbie.log, the error ones for robbie-errors.log. */
+  writeFramed(all: string, errors: string): void {
+    this.main.write(all);
+    if (errors) this.errors.write(errors);
+  }
+
   reopen(): void {
     this.main.reopen();
     this.errors.reopen();

@@ -111,18 +111,25 @@ export class RotatingFile {
     if (this.#fd === undefined) {
       if (Date.now() < this.#retryAt || !this.#open()) return;
     }
-    const data = this.#pending.length === 1 ? (this.#pending[0] as string) : this.#pending.join('');
-    const buf = Buffer.from(data);
     try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.#fd as number, buf, off);
-      this.#pending = [];
-      this.#pendingBytes = 0;
-      this.#size += buf.length;
+      // Strings go to the kernel as they are (one copy each, no join); only a short write (full
+      // disk) needs a Buffer to resume from the right byte.
+      while (this.#pending.length > 0) {
+        const data = this.#pending[0] as string;
+        const bytes = Buffer.byteLength(data);
+        const written = writeSync(this.#fd as number, data);
+        if (written < bytes) {
+          const buf = Buffer.from(data);
+          let off = written;
+          while (off < buf.length) off += writeSync(this.#fd as number, buf, off);
+        }
+        this.#pending.shift();
+        this.#pendingBytes -= bytes;
+        this.#size += bytes;
+      }
       if (this.#error) this.#recovered();
     } catch (err) {
-      // Keep the lines (bounded) and try again later; a partial write never happens on a
-      // regular file short of ENOSPC, where the tail is retried.
+      // Keep the lines (bounded) and try again later.
       this.#fail(err);
       this.#closeFd();
       return;

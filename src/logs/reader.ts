@@ -1,0 +1,159 @@
+/**
+ * Reading robbie's logs back: the current file and its rotated predecessors (gzipped or not), in
+ * order, filtered by level, time and source; and following the current file across rotations.
+ */
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
+import { LEVEL_RANK, type LevelName } from '../logging/levels.ts';
+
+export interface LogFilter {
+  minLevel?: LevelName | undefined;
+  /** Epoch ms: lines older than this are skipped. */
+  since?: number | undefined;
+  source?: string | undefined;
+}
+
+/** The files of one stream, oldest first: name.N(.gz) … name.1, name. */
+export function logFiles(dir: string, name: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const rotated: { n: number; file: string }[] = [];
+  for (const e of entries) {
+    const m = new RegExp(`^${name.replace(/[.]/g, '\\.')}\\.(\\d+)(\\.gz)?$`).exec(e);
+    if (m) rotated.push({ n: Number(m[1]), file: join(dir, e) });
+  }
+  rotated.sort((a, b) => b.n - a.n);
+  const files = rotated.map((r) => r.file);
+  if (existsSync(join(dir, name))) files.push(join(dir, name));
+  return files;
+}
+
+function readText(file: string): string {
+  try {
+    const raw = readFileSync(file);
+    return file.endsWith('.gz') ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+  } catch {
+    // Rotated away or pruned between listing and reading.
+    return '';
+  }
+}
+
+export function matches(line: string, filter: LogFilter): boolean {
+  if (!filter.minLevel && filter.since === undefined && !filter.source) return true;
+  let rec: { level?: unknown; time?: unknown; source?: unknown };
+  try {
+    rec = JSON.parse(line) as typeof rec;
+  } catch {
+    return false;
+  }
+  if (filter.minLevel) {
+    const rank = LEVEL_RANK[String(rec.level) as LevelName];
+    if (rank === undefined || rank > LEVEL_RANK[filter.minLevel]) return false;
+  }
+  if (filter.since !== undefined) {
+    const t = Date.parse(String(rec.time));
+    if (!(t >= filter.since)) return false;
+  }
+  if (filter.source && rec.source !== filter.source) return false;
+  return true;
+}
+
+/**
+ * The last `limit` matching lines (0: all), oldest first. Files are read newest first so that a
+ * short tail of a long history touches only the newest files.
+ */
+export function readLines(files: string[], filter: LogFilter, limit: number): string[] {
+  const chunks: string[][] = [];
+  let count = 0;
+  for (let i = files.length - 1; i >= 0; i--) {
+    const lines = readText(files[i] as string).split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const kept = lines.filter((l) => l.length > 0 && matches(l, filter));
+    chunks.unshift(kept);
+    count += kept.length;
+    if (limit > 0 && count >= limit) break;
+  }
+  const all = chunks.flat();
+  return limit > 0 ? all.slice(-limit) : all;
+}
+
+/**
+ * Follows `path` like `tail -F`: new lines as they are written; when the file is rotated (renamed
+ * and replaced) the old one is read to its end before the new one is opened, so nothing is skipped.
+ * Runs until `signal` aborts; polls every `everyMs`.
+ */
+export async function follow(
+  path: string,
+  onLine: (line: string) => void,
+  signal: AbortSignal,
+  everyMs = 200,
+): Promise<void> {
+  let fd: number | undefined;
+  let ino = -1;
+  let offset = 0;
+  let rest = '';
+  const buf = Buffer.alloc(256 * 1024);
+  const open = (fromEnd: boolean) => {
+    try {
+      fd = openSync(path, 'r');
+      const st = fstatSync(fd);
+      ino = st.ino;
+      offset = fromEnd ? st.size : 0;
+    } catch {
+      fd = undefined;
+    }
+  };
+  const drain = () => {
+    if (fd === undefined) return;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, offset);
+      if (n <= 0) break;
+      offset += n;
+      const text = rest + buf.toString('utf8', 0, n);
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) if (l) onLine(l);
+    }
+  };
+  open(true);
+  while (!signal.aborted) {
+    drain();
+    let current: number | undefined;
+    try {
+      current = statSync(path).ino;
+    } catch {
+      current = undefined;
+    }
+    if (current !== undefined && current !== ino) {
+      // Rotated: finish the old file (still open), then start the new one from its beginning.
+      drain();
+      if (fd !== undefined) closeSync(fd);
+      rest = '';
+      open(false);
+      continue;
+    }
+    if (fd === undefined && current !== undefined) open(false);
+    await sleep(everyMs, undefined, { signal }).catch(() => undefined);
+  }
+  if (fd !== undefined) closeSync(fd);
+}
+
+export function describeFiles(dir: string, name: string): string {
+  const files = logFiles(dir, name);
+  return files.length ? files.map((f) => basename(f)).join(', ') : `no ${name}*`;
+}
