@@ -8,12 +8,14 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchFoundation } from './foundation.ts';
 import { type Row, table } from './lib.ts';
+import { benchLogs } from './logs.ts';
 import { benchSupervisor } from './supervisor.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const scenarios: Record<string, () => Promise<Row[]>> = {
   foundation: benchFoundation,
   supervisor: benchSupervisor,
+  logs: benchLogs,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

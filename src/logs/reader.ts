@@ -77,11 +77,13 @@ export function matches(line: string, filter: LogFilter): boolean {
  * The last `limit` matching lines (0: all), oldest first. Files are read newest first so that a
  * short tail of a long history touches only the newest files.
  */
-export function readLines(files: string[], filter: LogFilter, limit: number): string[] {
+export function readLines(files: string[], filter: LogFilter, limit: number, newest?: string): string[] {
   const chunks: string[][] = [];
   let count = 0;
-  for (let i = files.length - 1; i >= 0; i--) {
-    const lines = readText(files[i] as string).split('\n');
+  const texts: (() => string)[] = files.map((f) => () => readText(f));
+  if (newest !== undefined) texts.push(() => newest);
+  for (let i = texts.length - 1; i >= 0; i--) {
+    const lines = (texts[i] as () => string)().split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     const kept = lines.filter((l) => l.length > 0 && matches(l, filter));
     chunks.unshift(kept);
@@ -101,11 +103,12 @@ export async function follow(
   path: string,
   onLine: (line: string) => void,
   signal: AbortSignal,
+  start: OpenFile | undefined,
   everyMs = 200,
 ): Promise<void> {
-  let fd: number | undefined;
-  let ino = -1;
-  let offset = 0;
+  let fd: number | undefined = start?.fd;
+  let ino = start?.ino ?? -1;
+  let offset = start?.size ?? 0;
   let rest = '';
   const buf = Buffer.alloc(256 * 1024);
   const open = (fromEnd: boolean) => {
@@ -130,7 +133,7 @@ export async function follow(
       for (const l of lines) if (l) onLine(l);
     }
   };
-  open(true);
+  if (!start) open(false);
   while (!signal.aborted) {
     drain();
     let current: number | undefined;
@@ -151,6 +154,47 @@ export async function follow(
     await sleep(everyMs, undefined, { signal }).catch(() => undefined);
   }
   if (fd !== undefined) closeSync(fd);
+}
+
+export interface OpenFile {
+  fd: number;
+  ino: number;
+  size: number;
+}
+
+/** Opens the current file and notes how far it reaches now: reading up to there, then following from there, misses nothing. */
+export function openCurrent(path: string): OpenFile | undefined {
+  try {
+    const fd = openSync(path, 'r');
+    const st = fstatSync(fd);
+    return { fd, ino: st.ino, size: st.size };
+  } catch {
+    return undefined;
+  }
+}
+
+export function readRange(fd: number, size: number): string {
+  const buf = Buffer.alloc(size);
+  let off = 0;
+  while (off < size) {
+    const n = readSync(fd, buf, off, size - off, off);
+    if (n <= 0) break;
+    off += n;
+  }
+  return buf.toString('utf8', 0, off);
+}
+
+/** The rotated files of a stream (oldest first), leaving out the one `current` still points at. */
+export function rotatedFiles(dir: string, name: string, current: OpenFile | undefined): string[] {
+  return logFiles(dir, name).filter((f) => {
+    if (basename(f) === name) return false;
+    if (!current) return true;
+    try {
+      return statSync(f).ino !== current.ino;
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function describeFiles(dir: string, name: string): string {

@@ -1,4 +1,6 @@
 /** `robbie logs` and `robbie errors`: read robbie.log / robbie-errors.log, pretty or raw. */
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand } from 'citty';
 import { resolvePaths } from '../../config/paths.ts';
 import { parseDuration } from '../../config/units.ts';
@@ -6,7 +8,16 @@ import { UsageError, UserError } from '../../errors.ts';
 import { type LevelName, parseLevel } from '../../logging/levels.ts';
 import { ERROR_LOG, MAIN_LOG } from '../../logs/log-sink.ts';
 import { prettyLine, wantsColour } from '../../logs/pretty.ts';
-import { follow, type LogFilter, logFiles, matches, readLines } from '../../logs/reader.ts';
+import {
+  describeFiles,
+  follow,
+  type LogFilter,
+  matches,
+  openCurrent,
+  readLines,
+  readRange,
+  rotatedFiles,
+} from '../../logs/reader.ts';
 import { pathArgs } from '../args.ts';
 
 const args = {
@@ -67,26 +78,40 @@ function command(name: string, file: string, description: string) {
       const filter: LogFilter = { minLevel, since: parseSince(a.since), source: a.source };
       const colour = !a.json && wantsColour();
       const print = (line: string) => process.stdout.write(`${a.json ? line : prettyLine(line, colour)}\n`);
-      const files = logFiles(paths.logDir, file);
-      if (files.length === 0 && !a.follow) {
+      const current = openCurrent(join(paths.logDir, file));
+      const rotated = rotatedFiles(paths.logDir, file, current);
+      if (!current && rotated.length === 0 && !a.follow) {
         throw new UserError(
           `no ${file} in ${paths.logDir} (robbie supervise writes it there; see --log-dir / --home)`,
         );
       }
-      const lines = readLines(files, filter, limit);
+      const lines = readLines(
+        rotated,
+        filter,
+        limit,
+        current ? readRange(current.fd, current.size) : undefined,
+      );
       for (const l of lines) print(l);
       if (lines.length === 0 && !a.follow) {
         process.stderr.write(
-          `no matching lines in ${paths.logDir} (read ${files.map((f) => f.split('/').pop()).join(', ')})\n`,
+          `no matching lines in ${paths.logDir} (read ${describeFiles(paths.logDir, file)})\n`,
         );
       }
-      if (!a.follow) return;
+      if (!a.follow) {
+        if (current) closeSync(current.fd);
+        return;
+      }
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       process.stdout.on('error', stop); // a closed pipe (| head) ends the follow
-      await follow(`${paths.logDir}/${file}`, (line) => matches(line, filter) && print(line), ac.signal);
+      await follow(
+        join(paths.logDir, file),
+        (line) => matches(line, filter) && print(line),
+        ac.signal,
+        current,
+      );
     },
   });
 }
