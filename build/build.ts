@@ -4,9 +4,10 @@
  * `npm run build:all` also tries every other target.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { TEMPLATE_FILES } from '../src/service/templates.ts';
 import { NODE_VERSION, TARGETS, type Target, UNAVAILABLE } from './targets.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -32,7 +33,19 @@ async function bundle(): Promise<void> {
     keepNames: true,
     legalComments: 'none',
     logLevel: 'warning',
-    define: { 'import.meta.url': '__robbie_import_meta_url', 'import.meta.dirname': '__dirname' },
+    define: {
+      'import.meta.url': '__robbie_import_meta_url',
+      'import.meta.dirname': '__dirname',
+      // The service unit templates travel inside the binary.
+      __ROBBIE_TEMPLATES__: JSON.stringify(
+        Object.fromEntries(
+          Object.entries(TEMPLATE_FILES).map(([name, file]) => [
+            name,
+            readFileSync(join(root, file), 'utf8'),
+          ]),
+        ),
+      ),
+    },
     banner: { js: 'const __robbie_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   });
 }

@@ -13,6 +13,11 @@ export const serveArgs = {
     description: 'How long in-flight requests may take to finish on SIGTERM (default 10s)',
     valueHint: 'duration',
   },
+  'env-file': {
+    type: 'string',
+    description: 'Read KEY=VALUE settings from this file (env ROBBIE_ENV_FILE; the environment wins over it)',
+    valueHint: 'path',
+  },
 } as const satisfies ArgsDef;
 
 /** Where the state and logs are: every command that talks to or reads from a supervisor takes these. */

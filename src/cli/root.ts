@@ -22,6 +22,8 @@ export const root = defineCommand({
     health: () => import('./commands/health.ts').then((m) => m.default),
     logs: () => import('./commands/logs.ts').then((m) => m.logs),
     errors: () => import('./commands/logs.ts').then((m) => m.errors),
+    'install-service': () => import('./commands/service.ts').then((m) => m.installService),
+    'uninstall-service': () => import('./commands/service.ts').then((m) => m.uninstallService),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

@@ -14,6 +14,7 @@ export interface ServeFlags {
   host?: string | undefined;
   port?: string | undefined;
   'shutdown-timeout'?: string | undefined;
+  'env-file'?: string | undefined;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';

@@ -18,12 +18,13 @@ export interface Logger {
   child(fields: Fields): Logger;
 }
 
-export type LogFormat = 'pretty' | 'json' | 'journald';
+export type LogFormat = 'pretty' | 'json' | 'journald' | 'none';
 
 export interface LoggerOptions {
   /**
    * `pretty` for people at a terminal, `json` for pipes, files and collectors, `journald` for
-   * systemd's journal (priority prefixes, no timestamps: journald adds its own).
+   * systemd's journal (priority prefixes, no timestamps: journald adds its own), `none` for no
+   * console output at all (under launchd, whose capture file nobody rotates).
    */
   format: LogFormat;
   level: LevelName;
@@ -112,13 +113,11 @@ export function createLogger(opts: LoggerOptions): Logger {
   const level = consolaLevel(opts.level);
   // consola picks its fancy reporter even when output is piped, and collapses repeated lines:
   // both are chosen explicitly here (throttle 0, reporter by format).
-  const reporters: ConsolaReporter[] = [
-    opts.format === 'json'
-      ? jsonReporter(opts.sink ?? stdoutSink)
-      : opts.format === 'journald'
-        ? journaldReporter((line) => process.stdout.write(line))
-        : redactingPretty(createConsola({ fancy: true, level, throttle: 0 })),
-  ];
+  const reporters: ConsolaReporter[] = [];
+  if (opts.format === 'json') reporters.push(jsonReporter(opts.sink ?? stdoutSink));
+  else if (opts.format === 'journald') reporters.push(journaldReporter((line) => process.stdout.write(line)));
+  else if (opts.format === 'pretty')
+    reporters.push(redactingPretty(createConsola({ fancy: true, level, throttle: 0 })));
   if (opts.tee) reporters.push(jsonReporter(opts.tee));
   const consola = createConsola({ reporters, level, throttle: 0 });
   return new ConsolaLogger(consola, {});
@@ -151,7 +150,7 @@ export function loggerFromEnv(
 
 export function consoleFormat(env: NodeJS.ProcessEnv, isTTY: boolean): LogFormat {
   const fmt = env.ROBBIE_LOG_FORMAT;
-  if (fmt === 'json' || fmt === 'pretty' || fmt === 'journald') return fmt;
+  if (fmt === 'json' || fmt === 'pretty' || fmt === 'journald' || fmt === 'none') return fmt;
   if (stdoutIsJournal(env)) return 'journald';
   return isTTY ? 'pretty' : 'json';
 }

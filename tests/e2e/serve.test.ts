@@ -197,6 +197,35 @@ describe('robbie command line', () => {
     assert.match(r.stderr, /PORT must be a whole number from 0 to 65535/);
   });
 
+  it('--env-file settings apply below the real environment, with a warning for a readable file', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-env-'));
+    try {
+      const port = await freePort();
+      const file = join(dir, 'robbie.env');
+      writeFileSync(file, `PORT=${port}\nHOST=127.0.0.1\n`, { mode: 0o644 });
+      const proc = spawnRobbie(['serve', '--env-file', file]);
+      await waitHealthy(port);
+      await stopProc(proc);
+      assert.match(proc.stderr(), /warning: .*robbie\.env is readable by others \(mode 0644\)/);
+      const overridden = await runRobbie(['serve', '--env-file', file], { PORT: 'not-a-port' });
+      assert.equal(overridden.code, 2, 'the environment wins over the file');
+      // Inside the single executable Node itself reads --env-file first and reports a missing file
+      // (exit 9); from source robbie does (exit 2). Either way: one line naming the file.
+      const missing = await runRobbie(['serve', '--env-file', join(dir, 'nope.env')]);
+      assert.ok(missing.code === 2 || missing.code === 9, `exit ${missing.code}`);
+      assert.match(missing.stderr, /nope\.env: (ENOENT|not found)/);
+      assert.equal(missing.stderr.trim().split('\n').length, 1);
+      const viaEnv = spawnRobbie(['serve'], { ROBBIE_ENV_FILE: file });
+      await waitHealthy(port);
+      await stopProc(viaEnv);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a public address without API keys (exit 78, one line)', async () => {
     const r = await runRobbie(['serve', '--host', '0.0.0.0']);
     assert.equal(r.code, 78);

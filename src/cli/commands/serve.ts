@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty';
+import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveServeConfig } from '../../config/serve-config.ts';
 import { loggerFromEnv } from '../../logging/logger.ts';
 import { registerSecretsFromEnv } from '../../logging/redact.ts';
@@ -9,6 +10,7 @@ export default defineCommand({
   meta: { name: 'serve', description: 'Run the Universal Input API in the foreground, unsupervised' },
   args: serveArgs,
   async run({ args }) {
+    applyEnvFile(args['env-file']);
     registerSecretsFromEnv(process.env);
     const config = resolveServeConfig(args, process.env);
     await runServe(config, loggerFromEnv());

@@ -4,6 +4,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
+import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveSuperviseConfig, type SuperviseFlags } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { MAIN_LOG } from '../../logs/log-sink.ts';
@@ -30,6 +31,7 @@ function flagArgs(flags: SuperviseFlags, home: string): string[] {
 }
 
 export async function startInBackground(flags: SuperviseFlags, command: string[] | undefined): Promise<void> {
+  applyEnvFile(flags['env-file']);
   const config = resolveSuperviseConfig(flags, process.env, command);
   const { paths } = config;
   try {

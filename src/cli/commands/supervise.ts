@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty';
+import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveSuperviseConfig } from '../../config/supervise-config.ts';
 import { runSupervise } from '../../supervisor/run.ts';
 import { superviseArgs } from '../args.ts';
@@ -11,6 +12,7 @@ export default defineCommand({
   },
   args: superviseArgs,
   async run({ args, data }) {
+    applyEnvFile(args['env-file']);
     const command = (data as { passthrough?: string[] } | undefined)?.passthrough;
     const config = resolveSuperviseConfig(args, process.env, command);
     process.exitCode = await runSupervise(config);

@@ -1,0 +1,185 @@
+/** `robbie install-service` and `robbie uninstall-service`: systemd units and launchd plists. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { defineCommand } from 'citty';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../config/serve-config.ts';
+import { durationSetting } from '../../config/values.ts';
+import { UsageError, UserError } from '../../errors.ts';
+import { registerSecret } from '../../logging/redact.ts';
+import { install, uninstall } from '../../service/install.ts';
+import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
+
+const common = {
+  user: {
+    type: 'boolean',
+    description: 'A user service (systemd --user, or a LaunchAgent) instead of a system one',
+  },
+  platform: {
+    type: 'string',
+    description: 'Render for linux or darwin (default: this machine)',
+    valueHint: 'os',
+  },
+  root: {
+    type: 'string',
+    description: 'Write the files under this directory and contact no service manager',
+    valueHint: 'dir',
+  },
+  'dry-run': { type: 'boolean', description: 'Print every file and command, change nothing' },
+} as const;
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function platformOf(text: string | undefined): Platform {
+  const p = text ?? process.platform;
+  if (p === 'linux' || p === 'darwin') return p;
+  if (text) throw new UsageError(`--platform must be linux or darwin (got '${text}')`);
+  throw new UserError(
+    `robbie installs services on Linux (systemd) and macOS (launchd), not on ${process.platform}`,
+  );
+}
+
+/** Values of a repeatable `--env KEY=VALUE` flag (citty keeps only the last). */
+function envFlags(rawArgs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i] as string;
+    let pair: string | undefined;
+    if (a === '--env') pair = rawArgs[++i];
+    else if (a.startsWith('--env=')) pair = a.slice(6);
+    if (pair === undefined) continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env takes KEY=VALUE (got '${pair}')`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+function readEnvFile(path: string): Record<string, string> {
+  try {
+    return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --env-file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+}
+
+/** Refuses, in one line, an install that cannot work here. */
+function checkCanInstall(platform: Platform, scope: Scope): void {
+  if (platform !== process.platform) {
+    throw new UsageError(
+      `a ${platform} service cannot be installed on ${process.platform}: use --print, --dry-run or --root`,
+    );
+  }
+  if (scope === 'system' && !isRoot()) {
+    throw new UserError(
+      'installing a system service needs root: run it as root, or add --user for a user service',
+    );
+  }
+  if (platform === 'darwin') {
+    if (spawnSync('launchctl', ['version']).error)
+      throw new UserError('launchctl is not available on this machine');
+    return;
+  }
+  if (spawnSync('systemctl', ['--version']).error)
+    throw new UserError('systemctl is not available: systemd is not installed here');
+  if (scope === 'system' && !existsSync('/run/systemd/system')) {
+    throw new UserError(
+      'systemd is not running on this machine (no /run/systemd/system): use --print to get the unit',
+    );
+  }
+  if (scope === 'user') {
+    const r = spawnSync('systemctl', ['--user', 'is-system-running'], { encoding: 'utf8', timeout: 10_000 });
+    if (/Failed to connect|No medium found|XDG_RUNTIME_DIR/i.test(`${r.stderr}${r.stdout}`)) {
+      throw new UserError(
+        'no systemd user manager is running for this user: log in through a session, or install a system service as root',
+      );
+    }
+  }
+}
+
+function plan(
+  args: { user?: boolean; platform?: string; root?: string },
+  env: Record<string, string>,
+  serviceUser?: string,
+): ServicePlan {
+  const platform = platformOf(args.platform);
+  const scope: Scope = args.user ? 'user' : 'system';
+  if (serviceUser && scope === 'user')
+    throw new UsageError('--create-user is for system services, not with --user');
+  return planService({ platform, scope, env, serviceUser, root: args.root });
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+export const installService = defineCommand({
+  meta: {
+    name: 'install-service',
+    description: 'Install robbie as a systemd service (Linux) or launchd job (macOS), enable and start it',
+  },
+  args: {
+    ...common,
+    print: { type: 'boolean', description: 'Print the unit (or plist) for this machine and exit' },
+    'no-start': { type: 'boolean', description: 'Install and enable, but do not start' },
+    env: {
+      type: 'string',
+      description: 'A setting for the env file, KEY=VALUE (repeatable)',
+      valueHint: 'KEY=VALUE',
+    },
+    'env-file': { type: 'string', description: 'Take settings from this KEY=VALUE file', valueHint: 'path' },
+    'create-user': {
+      type: 'boolean',
+      description: 'Run the system service as a dedicated user "robbie" (created if missing)',
+    },
+    'health-timeout': {
+      type: 'string',
+      description: 'How long to wait for /health after starting (default 30s)',
+      valueHint: 'duration',
+    },
+  },
+  async run({ args, rawArgs }) {
+    const env = { ...(args['env-file'] ? readEnvFile(args['env-file']) : {}), ...envFlags(rawArgs) };
+    for (const [k, v] of Object.entries(env))
+      if (/KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(k)) registerSecret(v);
+    const p = plan(args, env, args['create-user'] ? 'robbie' : undefined);
+    if (args.print) {
+      process.stdout.write(p.unit.content);
+      return;
+    }
+    const filesOnly = args.root !== undefined;
+    if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
+    const host = env.HOST && env.HOST !== '0.0.0.0' && env.HOST !== '::' ? env.HOST : DEFAULT_HOST;
+    const port = env.PORT ?? String(DEFAULT_PORT);
+    await install(p, env, `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`, {
+      dryRun: args['dry-run'] === true,
+      start: args['no-start'] !== true,
+      filesOnly,
+      out,
+      healthTimeoutMs: durationSetting(
+        { flag: args['health-timeout'], flagName: 'health-timeout' },
+        30_000,
+        1000,
+      ),
+    });
+  },
+});
+
+export const uninstallService = defineCommand({
+  meta: {
+    name: 'uninstall-service',
+    description: 'Stop, disable and remove the service that install-service created',
+  },
+  args: {
+    ...common,
+    purge: { type: 'boolean', description: 'Also remove the env file (it may hold DATABASE_URL and keys)' },
+  },
+  run({ args }) {
+    const p = plan(args, {});
+    const filesOnly = args.root !== undefined;
+    if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
+    uninstall(p, args.purge === true, { dryRun: args['dry-run'] === true, filesOnly, out });
+  },
+});
