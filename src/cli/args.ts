@@ -18,6 +18,17 @@ export const serveArgs = {
     description: 'Read KEY=VALUE settings from this file (env ROBBIE_ENV_FILE; the environment wins over it)',
     valueHint: 'path',
   },
+  home: { type: 'string', description: 'State directory (env ROBBIE_HOME)', valueHint: 'dir' },
+  'database-url': {
+    type: 'string',
+    description: 'PostgreSQL URL (env DATABASE_URL; default: the embedded SQLite store)',
+    valueHint: 'url',
+  },
+  retention: {
+    type: 'string',
+    description: 'Purge request logs older than this (env ROBBIE_RETENTION; default 90d)',
+    valueHint: 'duration',
+  },
 } as const satisfies ArgsDef;
 
 /** Where the state and logs are: every command that talks to or reads from a supervisor takes these. */

@@ -1,5 +1,7 @@
 import { ConfigError } from '../errors.ts';
-import { durationSetting, intSetting, stringSetting } from './values.ts';
+import { checkDatabaseUrl } from './database-url.ts';
+import { resolvePaths } from './paths.ts';
+import { durationSetting, intSetting, optionalString, stringSetting } from './values.ts';
 
 export interface ServeConfig {
   host: string;
@@ -7,6 +9,12 @@ export interface ServeConfig {
   /** In-flight requests get this long to finish after SIGTERM/SIGINT. */
   shutdownTimeoutMs: number;
   apiKeys: string[];
+  /** State directory: the SQLite store and the outbox live here. */
+  home: string;
+  /** PostgreSQL; undefined means the embedded SQLite store. */
+  databaseUrl: string | undefined;
+  /** Request logs and blocks older than this are purged. */
+  retentionMs: number;
 }
 
 /** The flags `serve` takes, as citty parsed them (all strings: citty has no number type). */
@@ -15,6 +23,9 @@ export interface ServeFlags {
   port?: string | undefined;
   'shutdown-timeout'?: string | undefined;
   'env-file'?: string | undefined;
+  home?: string | undefined;
+  'database-url'?: string | undefined;
+  retention?: string | undefined;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -53,5 +64,25 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
       `refusing to listen on ${host} without API keys: set ROBBIE_API_KEYS, or listen on 127.0.0.1`,
     );
   }
-  return { host, port, shutdownTimeoutMs, apiKeys };
+  const databaseUrl = optionalString({
+    flag: flags['database-url'],
+    env: env.DATABASE_URL,
+    flagName: 'database-url',
+    envName: 'DATABASE_URL',
+  });
+  if (databaseUrl) checkDatabaseUrl(databaseUrl);
+  const retentionMs = durationSetting(
+    { flag: flags.retention, env: env.ROBBIE_RETENTION, flagName: 'retention', envName: 'ROBBIE_RETENTION' },
+    90 * 86_400_000,
+    60_000,
+  );
+  return {
+    host,
+    port,
+    shutdownTimeoutMs,
+    apiKeys,
+    home: resolvePaths(flags, env).home,
+    databaseUrl,
+    retentionMs,
+  };
 }

@@ -12,6 +12,8 @@ export interface SuperviseConfig {
   serve: ServeConfig;
   /** Flags handed to each built-in `robbie serve` child. */
   serveArgs: string[];
+  /** Environment for the children: the state directory, and secrets that must not go on argv. */
+  childEnv: Record<string, string>;
   /** `supervise -- CMD ARGS…`: a command of the user's instead of `robbie serve`. */
   command: string[] | undefined;
   instances: number;
@@ -110,6 +112,10 @@ export function resolveSuperviseConfig(
     paths: resolvePaths(flags, env),
     serve,
     serveArgs,
+    childEnv: {
+      ROBBIE_HOME: resolvePaths(flags, env).home,
+      ...(serve.databaseUrl ? { DATABASE_URL: serve.databaseUrl } : {}),
+    },
     command: custom,
     instances: intSetting(f('instances', 'ROBBIE_INSTANCES'), 1, 1, 64),
     standby: custom ? false : bool(flags.standby, env.ROBBIE_STANDBY_SPARE, true),

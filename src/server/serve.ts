@@ -5,6 +5,11 @@ import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { VERSION } from '../runtime/version.ts';
+import { openStore } from '../storage/open-store.ts';
+import { describePgError } from '../storage/postgres-store.ts';
+import { scheduleRetention } from '../storage/retention.ts';
+import { describeSqliteError } from '../storage/sqlite.ts';
+import { StorageUnavailableError, type Store } from '../storage/types.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
 import { type ChildMessage, isChildMessage } from './ipc.ts';
 
@@ -25,7 +30,9 @@ const PARENT_CHECK_MS = 1000;
  */
 export async function runServe(config: ServeConfig, log: Logger): Promise<void> {
   const lifecycle = newLifecycle();
-  const app = createApp({ version: VERSION, log, lifecycle });
+  const store = await openAndMigrate(config, log);
+  const stopRetention = scheduleRetention(store, config.retentionMs, log);
+  const app = createApp({ version: VERSION, log, lifecycle, checks: store.checks() });
   const http = createHttpServer(app, lifecycle);
   const supervised = typeof process.send === 'function' && process.env.ROBBIE_SUPERVISED === '1';
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
@@ -40,9 +47,12 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
       deadline: formatDuration(config.shutdownTimeoutMs),
     });
     void Promise.all([http.drain(config.shutdownTimeoutMs), probe?.drain(config.shutdownTimeoutMs)]).then(
-      ([inTime]) => {
+      async ([inTime]) => {
         if (inTime) log.info('stopped', { reason });
         else log.warn('shutdown deadline reached: remaining connections closed', { reason });
+        stopRetention();
+        // Bounded: postgres.js ends its connections within 2 s.
+        await store.close().catch(() => undefined);
         process.exit(exitCode);
       },
     );
@@ -90,6 +100,32 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   }
   const port = await listenPublic(http, config, log);
   send({ type: 'ready', role: 'active', probePort, port });
+}
+
+/**
+ * Opens the store and applies migrations. PostgreSQL being down is not fatal: the API serves in
+ * degraded mode and migrates once the database is back. A local store that cannot open is fatal.
+ */
+async function openAndMigrate(config: ServeConfig, log: Logger): Promise<Store & { start?: () => void }> {
+  let store: Store & { start?: () => void };
+  try {
+    store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log);
+  } catch (err) {
+    if (err instanceof StorageUnavailableError) throw new UserError(err.message);
+    throw err;
+  }
+  try {
+    const version = await store.migrate();
+    log.info('storage ready', { store: store.kind, schema_version: version });
+  } catch (err) {
+    if (store.kind === 'sqlite')
+      throw new UserError(`the local store cannot be prepared: ${describeSqliteError(err)}`);
+    log.warn('database unreachable at start: serving in degraded mode, writes go to the outbox', {
+      error: describePgError(err),
+    });
+  }
+  store.start?.();
+  return store;
 }
 
 async function warmUp(port: number): Promise<void> {

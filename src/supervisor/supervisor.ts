@@ -97,7 +97,7 @@ export class Supervisor {
   // ---- children ---------------------------------------------------------------------------
 
   #spec(role: ChildRole, slot: Slot | undefined): ChildSpec {
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#config.childEnv };
     if (this.#config.command) {
       const [command, ...args] = this.#config.command as [string, ...string[]];
       if (slot) env.ROBBIE_INSTANCE = String(slot.index);

@@ -1,0 +1,38 @@
+/**
+ * Group commit: writes that arrive while a commit is under way wait and go together in the next
+ * one, so N concurrent clients cost about one commit (one fsync, one round trip) instead of N.
+ */
+export class GroupCommit<T, R = void> {
+  readonly #commit: (items: T[]) => Promise<R>;
+  readonly #maxBatch: number;
+  #queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  #running = false;
+
+  constructor(commit: (items: T[]) => Promise<R>, maxBatch = 500) {
+    this.#commit = commit;
+    this.#maxBatch = maxBatch;
+  }
+
+  add(item: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      if (!this.#running) void this.#run();
+    });
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    // Let the writes of this event-loop turn join the first batch.
+    await new Promise((r) => setImmediate(r));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      try {
+        const r = await this.#commit(batch.map((b) => b.item));
+        for (const b of batch) b.resolve(r);
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.#running = false;
+  }
+}

@@ -1,0 +1,23 @@
+/** Picks the store: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. */
+import { join } from 'node:path';
+import { checkDatabaseUrl } from '../config/database-url.ts';
+import type { Logger } from '../logging/logger.ts';
+import { PostgresStore } from './postgres-store.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import type { Store } from './types.ts';
+
+export interface StorageConfig {
+  databaseUrl: string | undefined;
+  home: string;
+}
+
+export const SQLITE_FILE = 'robbie.db';
+export const OUTBOX_FILE = 'outbox.db';
+
+export function openStore(config: StorageConfig, log: Logger): Store & { start?: () => void } {
+  if (config.databaseUrl) {
+    checkDatabaseUrl(config.databaseUrl);
+    return new PostgresStore(config.databaseUrl, join(config.home, OUTBOX_FILE), log);
+  }
+  return new SqliteStore(join(config.home, SQLITE_FILE));
+}

@@ -1,0 +1,515 @@
+/**
+ * PostgreSQL through postgres.js, with degraded mode: when the database is unreachable — at start
+ * or later — writes are committed to the local outbox and acknowledged, and a drainer replays them
+ * in order, idempotently, once it is back. postgres.js reconnects by itself; errors surface per
+ * query, so every query is bounded in time here and its failure classified.
+ */
+import postgres from 'postgres';
+import type { CheckResult } from '../api/health-checks.ts';
+import type { Logger } from '../logging/logger.ts';
+import { redact } from '../logging/redact.ts';
+import { GroupCommit } from './group-commit.ts';
+import { Outbox } from './outbox.ts';
+import { POSTGRES_MIGRATIONS } from './schema.ts';
+import {
+  type BlockRecord,
+  foldKillswitch,
+  type KillswitchChange,
+  type KillswitchState,
+  type RequestRecord,
+  type Stats,
+  StorageUnavailableError,
+  type Store,
+  type StoredResponse,
+  type WriteOp,
+} from './types.ts';
+
+type Sql = postgres.Sql;
+type Tx = postgres.TransactionSql;
+
+const MIGRATION_LOCK = 727_274_001;
+const QUERY_TIMEOUT_MS = 5000;
+const READ_TIMEOUT_MS = 1500;
+const PROBE_EVERY_MS = 2000;
+const DRAIN_BATCH = 500;
+
+/** Errors that mean "the database is not reachable now", as opposed to a bad statement. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'QUERY_TIMEOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return CONNECTION_CODES.has(code) || code.startsWith('08');
+}
+
+/** A reason fit for /health and logs: the error code and message, never the connection string. */
+export function describePgError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return redact(`${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`).slice(0, 200);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`no answer within ${ms}ms`), { code: 'QUERY_TIMEOUT' })),
+        ms,
+      );
+    }),
+  ]);
+}
+
+const REQUEST_COLUMNS = [
+  'request_id',
+  'timestamp',
+  'source',
+  'source_metadata',
+  'ai_service',
+  'ai_model',
+  'input_summary',
+  'output_summary',
+  'gatekeeper_status',
+  'gatekeeper_confidence',
+  'gatekeeper_reasoning',
+  'processing_time_ms',
+  'tokens_used',
+  'user_id',
+  'town_id',
+  'http_status',
+  'response',
+] as const;
+
+function requestRow(r: RequestRecord) {
+  return {
+    ...r,
+    source_metadata: r.source_metadata === null ? null : JSON.stringify(r.source_metadata),
+    response: JSON.stringify(r.response),
+    town_id: 'aurora',
+  };
+}
+
+const BLOCK_COLUMNS = [
+  'request_id',
+  'timestamp',
+  'block_reason',
+  'block_category',
+  'severity',
+  'source',
+  'input_pattern',
+  'triggered_killswitch',
+  'user_id',
+] as const;
+
+interface KillswitchRow {
+  is_active: boolean;
+  activated_at: Date | null;
+  activated_by: string | null;
+  reason: string | null;
+  auto_trigger: string | null;
+  block_internet: boolean;
+  block_gpu_mesh: boolean;
+  block_email: boolean;
+  block_webhooks: boolean;
+  deactivated_at: Date | null;
+  deactivated_by: string | null;
+  updated_at: Date | null;
+}
+
+function iso(d: Date | null): string | null {
+  return d ? d.toISOString() : null;
+}
+
+function killswitchFromRow(row: KillswitchRow | undefined): KillswitchState {
+  if (!row) return foldKillswitch([]);
+  return {
+    is_active: row.is_active,
+    activated_at: iso(row.activated_at),
+    activated_by: row.activated_by,
+    reason: row.reason,
+    auto_trigger: row.auto_trigger,
+    deactivated_at: iso(row.deactivated_at),
+    deactivated_by: row.deactivated_by,
+    updated_at: iso(row.updated_at),
+    restrictions: {
+      internet: row.is_active && row.block_internet,
+      gpu_mesh: row.is_active && row.block_gpu_mesh,
+      email: row.is_active && row.block_email,
+      webhooks: row.is_active && row.block_webhooks,
+    },
+  };
+}
+
+async function readKillswitch(q: Sql | Tx): Promise<KillswitchState> {
+  const rows = await q<KillswitchRow[]>`select * from killswitch_state order by id desc limit 1`;
+  return killswitchFromRow(rows[0]);
+}
+
+async function applyKillswitch(tx: Tx, c: KillswitchChange): Promise<void> {
+  // Serialises concurrent changes from several instances.
+  await tx`lock table killswitch_state in share row exclusive mode`;
+  const seen = await tx`select 1 from killswitch_state where change_id = ${c.change_id}`;
+  if (seen.length > 0) return;
+  const next = foldKillswitch([c], await readKillswitch(tx));
+  await tx`update killswitch_state set is_active = false where is_active`;
+  await tx`insert into killswitch_state (change_id, is_active, activated_at, activated_by, reason, auto_trigger,
+      block_internet, block_gpu_mesh, block_email, block_webhooks, deactivated_at, deactivated_by, updated_at)
+    values (${c.change_id}, ${next.is_active}, ${next.activated_at}, ${next.activated_by}, ${next.reason},
+      ${next.auto_trigger}, ${true}, ${false}, ${true}, ${true}, ${next.deactivated_at}, ${next.deactivated_by},
+      ${next.updated_at})`;
+}
+
+/** Applies writes in one transaction; requests and blocks as multi-row inserts. Idempotent. */
+async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
+  await sql.begin(async (tx) => {
+    const requests = ops.filter((o) => o.kind === 'request').map((o) => requestRow(o.data as RequestRecord));
+    const blocks = ops.filter((o) => o.kind === 'block').map((o) => o.data as BlockRecord);
+    if (requests.length > 0) {
+      await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)} on conflict (request_id) do nothing`;
+    }
+    if (blocks.length > 0) {
+      await tx`insert into gatekeeper_blocks ${tx(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
+    }
+    for (const o of ops) if (o.kind === 'killswitch') await applyKillswitch(tx, o.data);
+  });
+}
+
+export async function migratePostgres(sql: Sql): Promise<number> {
+  return sql.begin(async (tx) => {
+    // Several instances may start at once: one migrates, the others wait and find it done.
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`create table if not exists robbie_schema_migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`;
+    const done = new Set(
+      (await tx<{ version: number }[]>`select version from robbie_schema_migrations`).map((r) => r.version),
+    );
+    let version = Math.max(0, ...done);
+    for (const m of POSTGRES_MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.unsafe(m.sql);
+      await tx`insert into robbie_schema_migrations (version, name) values (${m.version}, ${m.name})`;
+      version = Math.max(version, m.version);
+    }
+    return version;
+  });
+}
+
+export function connect(url: string): Sql {
+  return postgres(url, {
+    max: 10,
+    connect_timeout: 5,
+    // Connections killed by a database restart are not reused for long.
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: 'robbie', statement_timeout: QUERY_TIMEOUT_MS },
+  });
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly #sql: Sql;
+  readonly #outbox: Outbox;
+  readonly #log: Logger;
+  readonly #writes: GroupCommit<WriteOp, 'database' | 'outbox'>;
+  #up = false;
+  #latencyMs: number | undefined;
+  #lastError: string | undefined;
+  #version: number | null = null;
+  #killswitch: KillswitchState | undefined;
+  #killswitchAt = 0;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #draining = false;
+  #drainBackoffMs = 0;
+  #closed = false;
+
+  constructor(url: string, outboxPath: string, log: Logger) {
+    this.#sql = connect(url);
+    this.#outbox = new Outbox(outboxPath);
+    this.#log = log;
+    this.#killswitch = this.#outbox.lastKillswitch();
+    this.#writes = new GroupCommit((ops) => this.#commit(ops));
+  }
+
+  /** Starts the health probe that notices outages and recoveries (migrating and draining on recovery). */
+  start(): void {
+    const tick = async () => {
+      await this.#probe();
+      if (!this.#closed) this.#probeTimer = setTimeout(() => void tick(), PROBE_EVERY_MS);
+    };
+    void tick();
+  }
+
+  async migrate(): Promise<number> {
+    this.#version = await withTimeout(migratePostgres(this.#sql), 30_000);
+    return this.#version;
+  }
+
+  async #probe(): Promise<void> {
+    const started = performance.now();
+    try {
+      await withTimeout(this.#sql`select 1`, READ_TIMEOUT_MS);
+      this.#latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      if (!this.#up) {
+        this.#up = true;
+        this.#lastError = undefined;
+        this.#log.info('database reachable', { latency_ms: this.#latencyMs });
+      }
+      if (this.#version === null) {
+        try {
+          const v = await this.migrate();
+          this.#log.info('database schema ready', { version: v });
+        } catch (err) {
+          this.#markDown(err);
+          return;
+        }
+      }
+      if (this.#outbox.hasPending()) void this.#drain();
+    } catch (err) {
+      this.#markDown(err);
+    }
+  }
+
+  #markDown(err: unknown): void {
+    const reason = describePgError(err);
+    if (this.#up || this.#lastError === undefined)
+      this.#log.warn('database unreachable: writes go to the outbox', { error: reason });
+    this.#up = false;
+    this.#lastError = reason;
+  }
+
+  /** Where a batch of writes goes: the database when it is up and nothing waits in the outbox. */
+  async #commit(ops: WriteOp[]): Promise<'database' | 'outbox'> {
+    if (this.#up && this.#version !== null && !this.#outbox.hasPending()) {
+      try {
+        await withTimeout(applyBatch(this.#sql, ops), QUERY_TIMEOUT_MS);
+        return 'database';
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        this.#markDown(err);
+      }
+    }
+    // Keeping order: once anything waits in the outbox, new writes queue behind it.
+    this.#outbox.append(ops);
+    if (this.#up) void this.#drain();
+    return 'outbox';
+  }
+
+  async write(op: WriteOp): Promise<'database' | 'outbox'> {
+    const where = await this.#writes.add(op);
+    if (op.kind === 'killswitch') {
+      this.#killswitch = foldKillswitch([op.data], this.#killswitch);
+      this.#killswitchAt = 0;
+    }
+    return where;
+  }
+
+  /** Replays the outbox into the database, oldest first, until it is empty or the database fails. */
+  async #drain(): Promise<void> {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    let replayed = 0;
+    try {
+      for (let round = 0; round < 1_000_000 && !this.#closed; round++) {
+        const rows = this.#outbox.peek(DRAIN_BATCH);
+        if (rows.length === 0) break;
+        try {
+          await withTimeout(
+            applyBatch(
+              this.#sql,
+              rows.map((r) => r.op),
+            ),
+            QUERY_TIMEOUT_MS * 2,
+          );
+        } catch (err) {
+          if (isConnectionError(err)) this.#markDown(err);
+          else this.#log.error('outbox replay failed', { error: describePgError(err) });
+          // Wait longer each time the database refuses; the probe retries.
+          this.#drainBackoffMs = Math.min(30_000, Math.max(500, this.#drainBackoffMs * 2));
+          await new Promise((r) => setTimeout(r, this.#drainBackoffMs).unref());
+          break;
+        }
+        this.#outbox.remove(rows.map((r) => r.seq));
+        replayed += rows.length;
+        this.#drainBackoffMs = 0;
+      }
+    } finally {
+      this.#draining = false;
+      if (replayed > 0)
+        this.#log.info('outbox replayed into the database', {
+          rows: replayed,
+          left: this.#outbox.depth().pending,
+        });
+    }
+  }
+
+  async findResponse(requestId: string): Promise<StoredResponse | undefined> {
+    const pending = this.#outbox.find('request', requestId);
+    if (pending) {
+      const r = pending.data as RequestRecord;
+      return { http_status: r.http_status, response: r.response };
+    }
+    if (!this.#up) return undefined;
+    try {
+      const rows = await withTimeout(
+        this.#sql<{ http_status: number; response: unknown }[]>`
+          select http_status, response from ai_request_logs where request_id = ${requestId}`,
+        READ_TIMEOUT_MS,
+      );
+      const row = rows[0];
+      return row ? { http_status: row.http_status, response: row.response } : undefined;
+    } catch (err) {
+      if (isConnectionError(err)) this.#markDown(err);
+      return undefined;
+    }
+  }
+
+  async killswitch(): Promise<KillswitchState> {
+    const pending = this.#outbox.pendingKillswitch().map((o) => o.data as KillswitchChange);
+    const fresh = Date.now() - this.#killswitchAt < 1000;
+    if (this.#killswitch && (fresh || !this.#up)) return foldKillswitch(pending, this.#killswitch);
+    try {
+      const state = await withTimeout(readKillswitch(this.#sql), READ_TIMEOUT_MS);
+      this.#killswitch = state;
+      this.#killswitchAt = Date.now();
+      this.#outbox.rememberKillswitch(state);
+      return foldKillswitch(pending, state);
+    } catch (err) {
+      if (isConnectionError(err)) this.#markDown(err);
+      if (this.#killswitch) return foldKillswitch(pending, this.#killswitch);
+      throw new StorageUnavailableError(
+        'the killswitch state cannot be read: database unreachable and nothing cached',
+      );
+    }
+  }
+
+  async recentBlocks(limit: number): Promise<BlockRecord[]> {
+    const rows = await withTimeout(
+      this.#sql<(Omit<BlockRecord, 'timestamp'> & { timestamp: Date })[]>`
+        select request_id, timestamp, block_reason, block_category, severity, source, input_pattern,
+          triggered_killswitch, user_id from gatekeeper_blocks order by created_at desc limit ${limit}`,
+      READ_TIMEOUT_MS,
+    );
+    return rows.map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }));
+  }
+
+  async stats(sinceMs: number): Promise<Stats> {
+    const since = new Date(sinceMs);
+    const [byStatus, byService] = await withTimeout(
+      Promise.all([
+        this.#sql<{ k: string; n: string }[]>`
+          select gatekeeper_status as k, count(*) as n from ai_request_logs where created_at >= ${since} group by 1`,
+        this.#sql<{ k: string; n: string }[]>`
+          select ai_service as k, count(*) as n from ai_request_logs where created_at >= ${since} group by 1`,
+      ]),
+      READ_TIMEOUT_MS,
+    );
+    const obj = (rows: { k: string; n: string }[]) => Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
+    return { since: since.toISOString(), by_status: obj(byStatus), by_service: obj(byService) };
+  }
+
+  async purge(before: Date, batchSize: number): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const r = await withTimeout(
+        this.#sql`delete from ai_request_logs where id in (
+          select id from ai_request_logs where created_at < ${before} limit ${batchSize})`,
+        QUERY_TIMEOUT_MS * 2,
+      );
+      removed += r.count;
+      if (r.count < batchSize) break;
+    }
+    for (let i = 0; i < 100_000; i++) {
+      const r = await withTimeout(
+        this.#sql`delete from gatekeeper_blocks where id in (
+          select id from gatekeeper_blocks where created_at < ${before} limit ${batchSize})`,
+        QUERY_TIMEOUT_MS * 2,
+      );
+      removed += r.count;
+      if (r.count < batchSize) break;
+    }
+    return removed;
+  }
+
+  checks(): Record<string, () => CheckResult> {
+    return {
+      database: () => {
+        const r: CheckResult = { status: this.#up ? 'up' : 'down', store: 'postgres' };
+        if (this.#latencyMs !== undefined) r.latency_ms = this.#latencyMs;
+        if (!this.#up && this.#lastError) r.error = this.#lastError;
+        return r;
+      },
+      outbox: () => {
+        try {
+          const d = this.#outbox.depth();
+          const r: CheckResult = {
+            status: this.#outbox.lastError ? 'down' : 'up',
+            pending: d.pending,
+            oldest_age_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
+          };
+          if (this.#outbox.lastError) r.error = this.#outbox.lastError;
+          return r;
+        } catch (err) {
+          return { status: 'down', error: (err as Error).message };
+        }
+      },
+    };
+  }
+
+  get databaseUp(): boolean {
+    return this.#up;
+  }
+
+  async info() {
+    const d = this.#outbox.depth();
+    let version = this.#version;
+    if (version === null && this.#up) {
+      try {
+        const rows = await withTimeout(
+          this.#sql<{ v: number | null }[]>`select max(version) as v from robbie_schema_migrations`,
+          READ_TIMEOUT_MS,
+        );
+        version = rows[0]?.v ?? null;
+      } catch {
+        version = null;
+      }
+    }
+    return {
+      kind: 'postgres',
+      version,
+      database_up: this.#up,
+      outbox_pending: d.pending,
+      outbox_oldest_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
+    };
+  }
+
+  /** Checks reachability once (for `robbie db` commands, which do not run the probe loop). */
+  async ping(): Promise<void> {
+    await this.#probe();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#probeTimer);
+    // A bare end() can hang forever after an outage: always with a timeout.
+    await this.#sql.end({ timeout: 2 });
+    this.#outbox.close();
+  }
+}

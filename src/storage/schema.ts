@@ -1,0 +1,157 @@
+/**
+ * Versioned migrations, one list per dialect. The tables keep the original system's names and
+ * columns (`ai_request_logs`, `gatekeeper_blocks`, `killswitch_state`) so its queries and
+ * dashboards keep working; robbie adds what it needs (a unique request id, the stored answer, an
+ * idempotency key for killswitch changes) and drops the CHECK constraints that made the original
+ * lose rows silently (defect 9). Every statement is idempotent, so a database the original created
+ * is upgraded in place.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const POSTGRES_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'request logs, gatekeeper blocks, killswitch',
+    sql: `
+create table if not exists ai_request_logs (
+  id uuid primary key default gen_random_uuid(),
+  request_id varchar(128) not null,
+  timestamp timestamptz not null default now(),
+  source varchar(50) not null,
+  source_metadata jsonb default '{}'::jsonb,
+  ai_service varchar(50) not null,
+  ai_model varchar(100),
+  input_summary text,
+  output_summary text,
+  gatekeeper_status varchar(20),
+  gatekeeper_confidence double precision,
+  gatekeeper_reasoning text,
+  processing_time_ms integer,
+  tokens_used integer,
+  user_id varchar(255),
+  town_id varchar(100),
+  session_id varchar(255),
+  created_at timestamptz not null default now()
+);
+alter table ai_request_logs alter column request_id type varchar(128) using request_id::text;
+alter table ai_request_logs drop constraint if exists ai_request_logs_source_check;
+alter table ai_request_logs drop constraint if exists ai_request_logs_ai_service_check;
+alter table ai_request_logs drop constraint if exists ai_request_logs_gatekeeper_status_check;
+alter table ai_request_logs add column if not exists http_status integer;
+alter table ai_request_logs add column if not exists response jsonb;
+create unique index if not exists ai_request_logs_request_id_key on ai_request_logs (request_id);
+create index if not exists idx_ai_request_logs_created_at on ai_request_logs (created_at);
+create index if not exists idx_ai_request_logs_status on ai_request_logs (gatekeeper_status);
+
+create table if not exists gatekeeper_blocks (
+  id uuid primary key default gen_random_uuid(),
+  request_id varchar(128),
+  timestamp timestamptz not null default now(),
+  block_reason varchar(255) not null,
+  block_category varchar(50),
+  severity varchar(20),
+  source varchar(50),
+  input_pattern text,
+  triggered_killswitch boolean default false,
+  notified_admin boolean default false,
+  user_id varchar(255),
+  ip_address inet,
+  created_at timestamptz not null default now()
+);
+alter table gatekeeper_blocks alter column request_id type varchar(128) using request_id::text;
+alter table gatekeeper_blocks drop constraint if exists gatekeeper_blocks_block_category_check;
+create unique index if not exists gatekeeper_blocks_request_id_key on gatekeeper_blocks (request_id);
+create index if not exists idx_gatekeeper_blocks_created_at on gatekeeper_blocks (created_at);
+
+create table if not exists killswitch_state (
+  id serial primary key,
+  is_active boolean not null default false,
+  activated_at timestamptz,
+  activated_by varchar(255),
+  reason text,
+  auto_trigger varchar(100),
+  block_internet boolean default true,
+  block_gpu_mesh boolean default false,
+  block_email boolean default true,
+  block_webhooks boolean default true,
+  deactivated_at timestamptz,
+  deactivated_by varchar(255),
+  updated_at timestamptz default now()
+);
+alter table killswitch_state add column if not exists change_id varchar(64);
+create unique index if not exists killswitch_state_change_id_key on killswitch_state (change_id);
+`,
+  },
+];
+
+export const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'request logs, gatekeeper blocks, killswitch',
+    sql: `
+create table if not exists ai_request_logs (
+  id text primary key,
+  request_id text not null unique,
+  timestamp text not null,
+  source text not null,
+  source_metadata text,
+  ai_service text not null,
+  ai_model text,
+  input_summary text,
+  output_summary text,
+  gatekeeper_status text,
+  gatekeeper_confidence real,
+  gatekeeper_reasoning text,
+  processing_time_ms integer,
+  tokens_used integer,
+  user_id text,
+  town_id text,
+  session_id text,
+  http_status integer,
+  response text,
+  created_at integer not null
+);
+create index if not exists idx_ai_request_logs_created_at on ai_request_logs (created_at);
+
+create table if not exists gatekeeper_blocks (
+  id text primary key,
+  request_id text unique,
+  timestamp text not null,
+  block_reason text not null,
+  block_category text,
+  severity text,
+  source text,
+  input_pattern text,
+  triggered_killswitch integer default 0,
+  notified_admin integer default 0,
+  user_id text,
+  ip_address text,
+  created_at integer not null
+);
+create index if not exists idx_gatekeeper_blocks_created_at on gatekeeper_blocks (created_at);
+
+create table if not exists killswitch_state (
+  id integer primary key autoincrement,
+  change_id text unique,
+  is_active integer not null default 0,
+  activated_at text,
+  activated_by text,
+  reason text,
+  auto_trigger text,
+  block_internet integer default 1,
+  block_gpu_mesh integer default 0,
+  block_email integer default 1,
+  block_webhooks integer default 1,
+  deactivated_at text,
+  deactivated_by text,
+  updated_at text
+);
+`,
+  },
+];
+
+export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));

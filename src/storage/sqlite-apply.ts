@@ -1,0 +1,119 @@
+/** Applying writes to a SQLite database with the original tables (idempotent: a replay is a no-op). */
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
+import { foldKillswitch, type KillswitchState, type WriteOp } from './types.ts';
+
+export function applySqlite(db: DatabaseSync, op: WriteOp): void {
+  const now = Date.now();
+  if (op.kind === 'request') {
+    const r = op.data;
+    db.prepare(
+      `insert or ignore into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
+        input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning,
+        processing_time_ms, tokens_used, user_id, town_id, http_status, response, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?)`,
+    ).run(
+      randomUUID(),
+      r.request_id,
+      r.timestamp,
+      r.source,
+      r.source_metadata === null ? null : JSON.stringify(r.source_metadata),
+      r.ai_service,
+      r.ai_model,
+      r.input_summary,
+      r.output_summary,
+      r.gatekeeper_status,
+      r.gatekeeper_confidence,
+      r.gatekeeper_reasoning,
+      r.processing_time_ms,
+      r.tokens_used,
+      r.user_id,
+      r.http_status,
+      JSON.stringify(r.response),
+      Date.parse(r.timestamp) || now,
+    );
+    return;
+  }
+  if (op.kind === 'block') {
+    const b = op.data;
+    db.prepare(
+      `insert or ignore into gatekeeper_blocks (id, request_id, timestamp, block_reason, block_category, severity, source,
+        input_pattern, triggered_killswitch, user_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      randomUUID(),
+      b.request_id,
+      b.timestamp,
+      b.block_reason,
+      b.block_category,
+      b.severity,
+      b.source,
+      b.input_pattern,
+      b.triggered_killswitch ? 1 : 0,
+      b.user_id,
+      Date.parse(b.timestamp) || now,
+    );
+    return;
+  }
+  const c = op.data;
+  if (db.prepare('select 1 from killswitch_state where change_id = ?').get(c.change_id)) return;
+  const next = foldKillswitch([c], readKillswitchSqlite(db));
+  db.prepare('update killswitch_state set is_active = 0 where is_active = 1').run();
+  db.prepare(
+    `insert into killswitch_state (change_id, is_active, activated_at, activated_by, reason, auto_trigger, block_internet,
+      block_gpu_mesh, block_email, block_webhooks, deactivated_at, deactivated_by, updated_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    c.change_id,
+    next.is_active ? 1 : 0,
+    next.activated_at,
+    next.activated_by,
+    next.reason,
+    next.auto_trigger,
+    next.restrictions.internet ? 1 : 0,
+    next.restrictions.gpu_mesh ? 1 : 0,
+    next.restrictions.email ? 1 : 0,
+    next.restrictions.webhooks ? 1 : 0,
+    next.deactivated_at,
+    next.deactivated_by,
+    next.updated_at,
+  );
+}
+
+interface KillswitchRow {
+  is_active: number;
+  activated_at: string | null;
+  activated_by: string | null;
+  reason: string | null;
+  auto_trigger: string | null;
+  block_internet: number;
+  block_gpu_mesh: number;
+  block_email: number;
+  block_webhooks: number;
+  deactivated_at: string | null;
+  deactivated_by: string | null;
+  updated_at: string | null;
+}
+
+export function readKillswitchSqlite(db: DatabaseSync): KillswitchState {
+  const row = db.prepare('select * from killswitch_state order by id desc limit 1').get() as
+    | KillswitchRow
+    | undefined;
+  return row
+    ? {
+        is_active: row.is_active === 1,
+        activated_at: row.activated_at,
+        activated_by: row.activated_by,
+        reason: row.reason,
+        auto_trigger: row.auto_trigger,
+        deactivated_at: row.deactivated_at,
+        deactivated_by: row.deactivated_by,
+        updated_at: row.updated_at,
+        restrictions: {
+          internet: row.block_internet === 1 && row.is_active === 1,
+          gpu_mesh: row.block_gpu_mesh === 1 && row.is_active === 1,
+          email: row.block_email === 1 && row.is_active === 1,
+          webhooks: row.block_webhooks === 1 && row.is_active === 1,
+        },
+      }
+    : foldKillswitch([]);
+}

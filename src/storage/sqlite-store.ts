@@ -1,0 +1,152 @@
+/** The embedded store: one SQLite file in the state directory, so robbie needs nothing installed. */
+import type { DatabaseSync } from 'node:sqlite';
+import type { CheckResult } from '../api/health-checks.ts';
+import { GroupCommit } from './group-commit.ts';
+import { SQLITE_MIGRATIONS } from './schema.ts';
+import { describeSqliteError, openSqlite, transaction } from './sqlite.ts';
+import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
+import {
+  type BlockRecord,
+  type KillswitchState,
+  type Stats,
+  StorageUnavailableError,
+  type Store,
+  type StoredResponse,
+  type WriteOp,
+} from './types.ts';
+
+export function migrateSqlite(db: DatabaseSync): number {
+  return transaction(db, () => {
+    let version = Number((db.prepare('pragma user_version').get() as { user_version: number }).user_version);
+    for (const m of SQLITE_MIGRATIONS) {
+      if (m.version <= version) continue;
+      db.exec(m.sql);
+      db.exec(`pragma user_version = ${m.version}`);
+      version = m.version;
+    }
+    return version;
+  });
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #writes: GroupCommit<WriteOp>;
+  #lastError: string | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+    this.#db = openSqlite(path);
+    // One transaction (one fsync) per batch of concurrent writes.
+    this.#writes = new GroupCommit<WriteOp>((ops) => {
+      try {
+        transaction(this.#db, () => {
+          for (const op of ops) applySqlite(this.#db, op);
+        });
+        this.#lastError = undefined;
+      } catch (err) {
+        this.#lastError = describeSqliteError(err);
+        throw new StorageUnavailableError(`local store unavailable: ${this.#lastError}`);
+      }
+      return Promise.resolve();
+    });
+  }
+
+  async migrate(): Promise<number> {
+    return migrateSqlite(this.#db);
+  }
+
+  async write(op: WriteOp): Promise<'database'> {
+    await this.#writes.add(op);
+    return 'database';
+  }
+
+  async findResponse(requestId: string): Promise<StoredResponse | undefined> {
+    const row = this.#db
+      .prepare('select http_status, response from ai_request_logs where request_id = ?')
+      .get(requestId) as { http_status: number; response: string } | undefined;
+    return row ? { http_status: row.http_status, response: JSON.parse(row.response) as unknown } : undefined;
+  }
+
+  async killswitch(): Promise<KillswitchState> {
+    return readKillswitchSqlite(this.#db);
+  }
+
+  async recentBlocks(limit: number): Promise<BlockRecord[]> {
+    const rows = this.#db
+      .prepare(
+        `select request_id, timestamp, block_reason, block_category, severity, source, input_pattern,
+           triggered_killswitch, user_id from gatekeeper_blocks order by created_at desc, rowid desc limit ?`,
+      )
+      .all(limit) as unknown as (Omit<BlockRecord, 'triggered_killswitch'> & {
+      triggered_killswitch: number;
+    })[];
+    return rows.map((r) => ({ ...r, triggered_killswitch: r.triggered_killswitch === 1 }));
+  }
+
+  async stats(sinceMs: number): Promise<Stats> {
+    const count = (column: string) =>
+      Object.fromEntries(
+        (
+          this.#db
+            .prepare(
+              `select ${column} as k, count(*) as n from ai_request_logs where created_at >= ? group by ${column}`,
+            )
+            .all(sinceMs) as { k: string; n: number }[]
+        ).map((r) => [r.k, Number(r.n)]),
+      );
+    return {
+      since: new Date(sinceMs).toISOString(),
+      by_status: count('gatekeeper_status'),
+      by_service: count('ai_service'),
+    };
+  }
+
+  async purge(before: Date, batchSize: number): Promise<number> {
+    let removed = 0;
+    for (const table of ['ai_request_logs', 'gatekeeper_blocks']) {
+      for (let i = 0; i < 100_000; i++) {
+        const r = this.#db
+          .prepare(
+            `delete from ${table} where rowid in (select rowid from ${table} where created_at < ? limit ?)`,
+          )
+          .run(before.getTime(), batchSize);
+        removed += Number(r.changes);
+        if (Number(r.changes) < batchSize) break;
+      }
+    }
+    return removed;
+  }
+
+  checks(): Record<string, () => CheckResult> {
+    return {
+      database: () => {
+        const started = performance.now();
+        try {
+          this.#db.prepare('select 1').get();
+          const r: CheckResult = {
+            status: 'up',
+            store: 'sqlite',
+            latency_ms: Math.round((performance.now() - started) * 100) / 100,
+          };
+          if (this.#lastError) return { status: 'down', store: 'sqlite', error: this.#lastError };
+          return r;
+        } catch (err) {
+          return { status: 'down', store: 'sqlite', error: describeSqliteError(err) };
+        }
+      },
+    };
+  }
+
+  async info() {
+    const version = Number(
+      (this.#db.prepare('pragma user_version').get() as { user_version: number }).user_version,
+    );
+    return { kind: 'sqlite', version, database_up: true, outbox_pending: 0, outbox_oldest_s: null };
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,47 @@
+/** Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { StorageUnavailableError } from './types.ts';
+
+export function openSqlite(path: string): DatabaseSync {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(path);
+    // WAL: readers never block the writer. FULL: a commit is on disk before it is acknowledged.
+    // busy_timeout: several instances share the file.
+    db.exec(
+      'pragma journal_mode = wal; pragma synchronous = full; pragma busy_timeout = 5000; pragma foreign_keys = on;',
+    );
+    return db;
+  } catch (err) {
+    throw new StorageUnavailableError(`cannot open ${path}: ${describeSqliteError(err)}`);
+  }
+}
+
+/** A short reason for a SQLite failure, for answers and logs (no SQL, no data). */
+export function describeSqliteError(err: unknown): string {
+  const e = err as { errcode?: number; errstr?: string; code?: string; message?: string };
+  if (e.errcode === 13 || /SQLITE_FULL|database or disk is full/i.test(e.message ?? '')) return 'disk full';
+  if (e.errcode === 8 || /readonly|read-only/i.test(e.message ?? '')) return 'read-only file system';
+  if (e.errcode === 5 || /database is locked/i.test(e.message ?? '')) return 'database busy';
+  if (e.errcode === 10 || /disk I\/O error/i.test(e.message ?? '')) return 'disk I/O error';
+  if (e.code && e.code !== 'ERR_SQLITE_ERROR') return e.code;
+  return e.errstr ?? 'storage error';
+}
+
+export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('begin immediate');
+  try {
+    const out = fn();
+    db.exec('commit');
+    return out;
+  } catch (err) {
+    try {
+      db.exec('rollback');
+    } catch {
+      // the failed statement may have rolled back already
+    }
+    throw err;
+  }
+}

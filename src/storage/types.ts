@@ -1,0 +1,150 @@
+/** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
+import type { CheckResult } from '../api/health-checks.ts';
+
+export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
+
+/** One row of `ai_request_logs`: the request, its outcome, and the answer given (for idempotent retries). */
+export interface RequestRecord {
+  request_id: string;
+  timestamp: string;
+  source: string;
+  source_metadata: Record<string, unknown> | null;
+  ai_service: string;
+  ai_model: string | null;
+  input_summary: string | null;
+  output_summary: string | null;
+  gatekeeper_status: RequestStatus;
+  gatekeeper_confidence: number | null;
+  gatekeeper_reasoning: string | null;
+  processing_time_ms: number;
+  tokens_used: number | null;
+  user_id: string | null;
+  http_status: number;
+  response: unknown;
+}
+
+/** One row of `gatekeeper_blocks`. */
+export interface BlockRecord {
+  request_id: string;
+  timestamp: string;
+  block_reason: string;
+  block_category: string;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  source: string | null;
+  input_pattern: string | null;
+  triggered_killswitch: boolean;
+  user_id: string | null;
+}
+
+/** A killswitch change: each one is a row of `killswitch_state` (its history); the newest is current. */
+export interface KillswitchChange {
+  change_id: string;
+  is_active: boolean;
+  at: string;
+  by: string;
+  reason: string | null;
+  auto_trigger: string | null;
+}
+
+export interface KillswitchState {
+  is_active: boolean;
+  activated_at: string | null;
+  activated_by: string | null;
+  reason: string | null;
+  auto_trigger: string | null;
+  deactivated_at: string | null;
+  deactivated_by: string | null;
+  updated_at: string | null;
+  restrictions: { internet: boolean; gpu_mesh: boolean; email: boolean; webhooks: boolean };
+}
+
+export type WriteOp =
+  | { kind: 'request'; data: RequestRecord }
+  | { kind: 'block'; data: BlockRecord }
+  | { kind: 'killswitch'; data: KillswitchChange };
+
+export interface StoredResponse {
+  http_status: number;
+  response: unknown;
+}
+
+export interface Stats {
+  since: string;
+  by_status: Record<string, number>;
+  by_service: Record<string, number>;
+}
+
+/** Thrown when a write cannot be made durable anywhere (database down and outbox unwritable). */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations; returns the schema version. */
+  migrate(): Promise<number>;
+  /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
+  write(op: WriteOp): Promise<'database' | 'outbox'>;
+  findResponse(requestId: string): Promise<StoredResponse | undefined>;
+  /** The current killswitch; throws when it cannot be known (callers fail closed). */
+  killswitch(): Promise<KillswitchState>;
+  recentBlocks(limit: number): Promise<BlockRecord[]>;
+  stats(sinceMs: number): Promise<Stats>;
+  /** Deletes request logs and blocks older than `before`, in batches; returns rows removed. */
+  purge(before: Date, batchSize: number): Promise<number>;
+  /** Checks for /health: the database and, with PostgreSQL, the outbox. */
+  checks(): Record<string, () => Promise<CheckResult> | CheckResult>;
+  /** Outbox depth and database state, for `robbie db status` and /metrics. */
+  info(): Promise<{
+    kind: string;
+    version: number | null;
+    database_up: boolean;
+    outbox_pending: number;
+    outbox_oldest_s: number | null;
+  }>;
+  close(): Promise<void>;
+}
+
+export const INACTIVE_KILLSWITCH: KillswitchState = {
+  is_active: false,
+  activated_at: null,
+  activated_by: null,
+  reason: null,
+  auto_trigger: null,
+  deactivated_at: null,
+  deactivated_by: null,
+  updated_at: null,
+  restrictions: { internet: false, gpu_mesh: false, email: false, webhooks: false },
+};
+
+/** Folds a history of changes (oldest first) into the current state. */
+export function foldKillswitch(
+  changes: KillswitchChange[],
+  base: KillswitchState = INACTIVE_KILLSWITCH,
+): KillswitchState {
+  let s = base;
+  for (const c of changes) {
+    s = c.is_active
+      ? {
+          ...s,
+          is_active: true,
+          activated_at: c.at,
+          activated_by: c.by,
+          reason: c.reason,
+          auto_trigger: c.auto_trigger,
+          deactivated_at: null,
+          deactivated_by: null,
+          updated_at: c.at,
+          restrictions: { internet: true, gpu_mesh: false, email: true, webhooks: true },
+        }
+      : {
+          ...s,
+          is_active: false,
+          deactivated_at: c.at,
+          deactivated_by: c.by,
+          updated_at: c.at,
+          restrictions: { internet: false, gpu_mesh: false, email: false, webhooks: false },
+        };
+  }
+  return s;
+}
