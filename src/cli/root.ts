@@ -24,6 +24,7 @@ export const root = defineCommand({
     errors: () => import('./commands/logs.ts').then((m) => m.errors),
     'install-service': () => import('./commands/service.ts').then((m) => m.installService),
     'uninstall-service': () => import('./commands/service.ts').then((m) => m.uninstallService),
+    db: () => import('./commands/db.ts').then((m) => m.default),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

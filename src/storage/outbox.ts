@@ -19,13 +19,35 @@ function keyOf(op: WriteOp): string {
 
 export class Outbox {
   readonly path: string;
-  readonly #db: DatabaseSync;
+  #handle: DatabaseSync | undefined;
   lastError: string | undefined;
 
   constructor(path: string) {
     this.path = path;
-    this.#db = openSqlite(path);
-    this.#db.exec(`
+    // A file system that refuses the outbox now (read-only, full) is reported by each write that
+    // needs it; the store still works while the database is up.
+    try {
+      this.#open();
+    } catch (err) {
+      this.lastError = (err as Error).message.replace(/^cannot open .*?: /, '');
+    }
+  }
+
+  get #db(): DatabaseSync {
+    if (this.#handle) return this.#handle;
+    try {
+      return this.#open();
+    } catch (err) {
+      this.lastError = (err as Error).message.replace(/^cannot open .*?: /, '');
+      throw new StorageUnavailableError(
+        `database unreachable and the local outbox cannot be written: ${this.lastError}`,
+      );
+    }
+  }
+
+  #open(): DatabaseSync {
+    const db = openSqlite(this.path);
+    db.exec(`
       create table if not exists outbox (
         seq integer primary key autoincrement,
         kind text not null,
@@ -36,13 +58,21 @@ export class Outbox {
       create index if not exists outbox_key on outbox (kind, key);
       create table if not exists meta (key text primary key, value text not null);
     `);
+    this.#handle = db;
+    this.lastError = undefined;
+    return db;
+  }
+
+  get available(): boolean {
+    return this.#handle !== undefined;
   }
 
   /** Commits the writes (one transaction); throws StorageUnavailableError when the disk refuses. */
   append(ops: WriteOp[]): void {
     const now = Date.now();
+    const db = this.#db;
     try {
-      transaction(this.#db, () => {
+      transaction(db, () => {
         const insert = this.#db.prepare(
           'insert into outbox (kind, key, payload, created_at) values (?, ?, ?, ?)',
         );
@@ -58,10 +88,12 @@ export class Outbox {
   }
 
   hasPending(): boolean {
-    return this.#db.prepare('select 1 from outbox limit 1').get() !== undefined;
+    if (!this.#handle) return false;
+    return this.#handle.prepare('select 1 from outbox limit 1').get() !== undefined;
   }
 
   depth(): { pending: number; oldestMs: number | null } {
+    if (!this.#handle) return { pending: 0, oldestMs: null };
     const row = this.#db.prepare('select count(*) as n, min(created_at) as oldest from outbox').get() as {
       n: number;
       oldest: number | null;
@@ -94,6 +126,7 @@ export class Outbox {
 
   /** A pending write of this kind and key (the answer to a retried request during an outage). */
   find(kind: WriteOp['kind'], key: string): WriteOp | undefined {
+    if (!this.#handle) return undefined;
     const row = this.#db
       .prepare('select payload from outbox where kind = ? and key = ? order by seq desc limit 1')
       .get(kind, key) as { payload: string } | undefined;
@@ -105,6 +138,7 @@ export class Outbox {
   }
 
   peekKind(kind: WriteOp['kind']): WriteOp[] {
+    if (!this.#handle) return [];
     const rows = this.#db.prepare('select payload from outbox where kind = ? order by seq').all(kind) as {
       payload: string;
     }[];
@@ -112,6 +146,7 @@ export class Outbox {
   }
 
   rememberKillswitch(state: KillswitchState): void {
+    if (!this.#handle) return;
     try {
       this.#db
         .prepare(
@@ -124,6 +159,7 @@ export class Outbox {
   }
 
   lastKillswitch(): KillswitchState | undefined {
+    if (!this.#handle) return undefined;
     const row = this.#db.prepare("select value from meta where key = 'killswitch'").get() as
       | { value: string }
       | undefined;
@@ -131,6 +167,7 @@ export class Outbox {
   }
 
   close(): void {
-    this.#db.close();
+    this.#handle?.close();
+    this.#handle = undefined;
   }
 }

@@ -96,14 +96,17 @@ const REQUEST_COLUMNS = [
   'town_id',
   'http_status',
   'response',
+  'created_at',
 ] as const;
 
+/** jsonb columns take the values as they are (postgres.js serialises them once). */
 function requestRow(r: RequestRecord) {
   return {
     ...r,
-    source_metadata: r.source_metadata === null ? null : JSON.stringify(r.source_metadata),
-    response: JSON.stringify(r.response),
+    source_metadata: r.source_metadata as postgres.JSONValue,
+    response: r.response as postgres.JSONValue,
     town_id: 'aurora',
+    created_at: r.timestamp,
   };
 }
 
@@ -117,6 +120,7 @@ const BLOCK_COLUMNS = [
   'input_pattern',
   'triggered_killswitch',
   'user_id',
+  'created_at',
 ] as const;
 
 interface KillswitchRow {
@@ -181,7 +185,9 @@ async function applyKillswitch(tx: Tx, c: KillswitchChange): Promise<void> {
 async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   await sql.begin(async (tx) => {
     const requests = ops.filter((o) => o.kind === 'request').map((o) => requestRow(o.data as RequestRecord));
-    const blocks = ops.filter((o) => o.kind === 'block').map((o) => o.data as BlockRecord);
+    const blocks = ops
+      .filter((o) => o.kind === 'block')
+      .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
     if (requests.length > 0) {
       await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)} on conflict (request_id) do nothing`;
     }
@@ -460,7 +466,7 @@ export class PostgresStore implements Store {
         try {
           const d = this.#outbox.depth();
           const r: CheckResult = {
-            status: this.#outbox.lastError ? 'down' : 'up',
+            status: this.#outbox.lastError || !this.#outbox.available ? 'down' : 'up',
             pending: d.pending,
             oldest_age_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
           };

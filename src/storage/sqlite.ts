@@ -1,5 +1,5 @@
 /** Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files. */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { StorageUnavailableError } from './types.ts';
@@ -15,8 +15,22 @@ export function openSqlite(path: string): DatabaseSync {
     );
     return db;
   } catch (err) {
-    throw new StorageUnavailableError(`cannot open ${path}: ${describeSqliteError(err)}`);
+    throw new StorageUnavailableError(`cannot open ${path}: ${whyCannotOpen(path, err)}`);
   }
+}
+
+/** SQLite only says "unable to open database file": ask the file system why. */
+function whyCannotOpen(path: string, err: unknown): string {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return 'read-only file system';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    if (code === 'ENOSPC') return 'disk full';
+    if (code) return code;
+  }
+  return describeSqliteError(err);
 }
 
 /** A short reason for a SQLite failure, for answers and logs (no SQL, no data). */

@@ -1,0 +1,82 @@
+/** `robbie db migrate` and `robbie db status`. */
+import { defineCommand } from 'citty';
+import { applyEnvFile } from '../../config/env-file.ts';
+import { resolveServeConfig } from '../../config/serve-config.ts';
+import { UserError } from '../../errors.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { registerSecretsFromEnv } from '../../logging/redact.ts';
+import { openStore } from '../../storage/open-store.ts';
+import { describePgError, PostgresStore } from '../../storage/postgres-store.ts';
+import { describeSqliteError } from '../../storage/sqlite.ts';
+import { serveArgs } from '../args.ts';
+
+const args = {
+  home: serveArgs.home,
+  'database-url': serveArgs['database-url'],
+  'env-file': serveArgs['env-file'],
+  json: { type: 'boolean', description: 'Print the result as JSON' },
+} as const;
+
+function open(a: {
+  home?: string | undefined;
+  'database-url'?: string | undefined;
+  'env-file'?: string | undefined;
+}) {
+  applyEnvFile(a['env-file']);
+  registerSecretsFromEnv(process.env);
+  // Where to connect is all that matters here: listening rules do not apply.
+  const config = resolveServeConfig({ home: a.home, 'database-url': a['database-url'] }, process.env);
+  const quiet = createLogger({ format: 'none', level: 'fatal' });
+  return openStore({ databaseUrl: config.databaseUrl, home: config.home }, quiet);
+}
+
+export const migrate = defineCommand({
+  meta: { name: 'migrate', description: 'Apply pending schema migrations (also done at every start)' },
+  args,
+  async run({ args: a }) {
+    const store = open(a);
+    try {
+      const version = await store.migrate();
+      process.stdout.write(
+        a.json
+          ? `${JSON.stringify({ store: store.kind, version })}\n`
+          : `schema at version ${version} (${store.kind})\n`,
+      );
+    } catch (err) {
+      const why = store.kind === 'postgres' ? describePgError(err) : describeSqliteError(err);
+      throw new UserError(`migration failed: ${why}`);
+    } finally {
+      await store.close();
+    }
+  },
+});
+
+export const status = defineCommand({
+  meta: {
+    name: 'status',
+    description: 'Show the store, its schema version, whether it is reachable, and the outbox depth',
+  },
+  args,
+  async run({ args: a }) {
+    const store = open(a);
+    try {
+      if (store instanceof PostgresStore) await store.ping();
+      const info = await store.info();
+      if (a.json) process.stdout.write(`${JSON.stringify(info)}\n`);
+      else {
+        process.stdout.write(
+          `store      ${info.kind}\nschema     ${info.version ?? 'unknown'}\ndatabase   ${info.database_up ? 'reachable' : 'UNREACHABLE'}\n` +
+            `outbox     ${info.outbox_pending} pending${info.outbox_oldest_s !== null ? ` (oldest ${info.outbox_oldest_s}s)` : ''}\n`,
+        );
+      }
+      process.exitCode = info.database_up ? 0 : 1;
+    } finally {
+      await store.close();
+    }
+  },
+});
+
+export default defineCommand({
+  meta: { name: 'db', description: 'Database schema and state' },
+  subCommands: { migrate, status },
+});

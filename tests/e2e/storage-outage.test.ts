@@ -1,0 +1,259 @@
+/** PostgreSQL outages against the store: nothing acknowledged is lost, and the store heals itself. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { createLogger } from '../../src/logging/logger.ts';
+import { describePgError, PostgresStore } from '../../src/storage/postgres-store.ts';
+import { StorageUnavailableError } from '../../src/storage/types.ts';
+import { clusterOrSkip } from '../helpers/postgres.ts';
+import { sleep, waitFor } from '../helpers/process.ts';
+import { requestRecord } from '../helpers/records.ts';
+import { tempHome } from '../helpers/supervisor.ts';
+
+const quiet = createLogger({ format: 'none', level: 'fatal' });
+
+/** How many rows each of `ids` has in ai_request_logs (all ids share `prefix`). */
+function countIds(psql: (sql: string) => string, prefix: string): Map<string, number> {
+  const out = psql(
+    `select request_id, count(*) from ai_request_logs where request_id like '${prefix}%' group by 1`,
+  );
+  const m = new Map<string, number>();
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [id, n] = line.split('|');
+    m.set(id as string, Number(n));
+  }
+  return m;
+}
+
+async function up(store: PostgresStore): Promise<void> {
+  await waitFor('the database to be seen up', () => store.databaseUp, 20_000, 20);
+}
+
+describe('PostgreSQL outages', () => {
+  it('writes acknowledged while the server is stopped reach PostgreSQL exactly once after it returns', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    const { home, cleanup } = tempHome();
+    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
+    try {
+      await store.migrate();
+      store.start();
+      await up(store);
+      const acked: string[] = [];
+      const where = { database: 0, outbox: 0 };
+      let failures = 0;
+      let running = true;
+      const writer = async () => {
+        for (let i = 0; running && i < 100_000; i++) {
+          const id = `w-${randomUUID()}`;
+          try {
+            where[await store.write({ kind: 'request', data: requestRecord(id) })]++;
+            acked.push(id);
+          } catch {
+            failures++;
+          }
+          await sleep(2);
+        }
+      };
+      const writers = Array.from({ length: 4 }, writer);
+      await sleep(400);
+      pg.stop('fast');
+      await sleep(1500);
+      pg.start();
+      await sleep(800);
+      running = false;
+      await Promise.all(writers);
+      assert.equal(failures, 0, 'every write was acknowledged somewhere');
+      assert.ok(where.outbox > 0, 'the outage sent writes to the outbox');
+      assert.ok(where.database > 0);
+      await waitFor(
+        'the outbox to drain',
+        async () => (await store.info()).outbox_pending === 0,
+        30_000,
+        100,
+      );
+      const counts = countIds(pg.psql, 'w-');
+      const missing = acked.filter((id) => counts.get(id) !== 1);
+      assert.deepEqual(
+        missing,
+        [],
+        `${missing.length} of ${acked.length} acknowledged writes are not in PostgreSQL exactly once`,
+      );
+      t.diagnostic(
+        `acknowledged ${acked.length}: ${where.database} direct, ${where.outbox} through the outbox`,
+      );
+    } finally {
+      await store.close();
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('a store started with the database down serves from the outbox, then migrates and drains by itself', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    pg.stop('fast');
+    const { home, cleanup } = tempHome();
+    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
+    try {
+      await assert.rejects(store.migrate());
+      store.start();
+      const ids = Array.from({ length: 50 }, () => `down-${randomUUID()}`);
+      for (const id of ids)
+        assert.equal(await store.write({ kind: 'request', data: requestRecord(id) }), 'outbox');
+      const check = await store.checks().database?.();
+      assert.equal(check?.status, 'down');
+      assert.doesNotMatch(JSON.stringify(check), new RegExp(pg.password), 'no password in the health check');
+      assert.equal((await store.info()).outbox_pending, 50);
+      pg.start();
+      await waitFor(
+        'migration and drain',
+        async () => (await store.info()).outbox_pending === 0,
+        30_000,
+        100,
+      );
+      assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), '1');
+      const counts = countIds(pg.psql, 'down-');
+      assert.equal(counts.size, 50);
+      assert.ok([...counts.values()].every((n) => n === 1));
+    } finally {
+      await store.close();
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('several instances migrating at once all succeed, and the schema is applied once', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    const { home, cleanup } = tempHome();
+    const stores = Array.from(
+      { length: 6 },
+      (_, i) => new PostgresStore(pg.url, join(home, `outbox-${i}.db`), quiet),
+    );
+    try {
+      const versions = await Promise.all(stores.map((s) => s.migrate()));
+      assert.deepEqual(versions, [1, 1, 1, 1, 1, 1]);
+      assert.equal(pg.psql('select count(*) from robbie_schema_migrations'), '1');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('a database restart in the middle of queries loses nothing', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    const { home, cleanup } = tempHome();
+    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
+    try {
+      await store.migrate();
+      store.start();
+      await up(store);
+      const ids = Array.from({ length: 300 }, () => `r-${randomUUID()}`);
+      const writes = ids.map((id, i) =>
+        sleep(i * 3).then(() => store.write({ kind: 'request', data: requestRecord(id) })),
+      );
+      await sleep(150);
+      // An immediate stop kills the backend mid-query (in-flight queries see CONNECTION_CLOSED).
+      pg.stop('immediate');
+      pg.start();
+      const results = await Promise.allSettled(writes);
+      assert.deepEqual(
+        results.filter((r) => r.status === 'rejected'),
+        [],
+      );
+      await waitFor(
+        'the outbox to drain',
+        async () => (await store.info()).outbox_pending === 0,
+        30_000,
+        100,
+      );
+      const counts = countIds(pg.psql, 'r-');
+      assert.equal(counts.size, ids.length);
+      assert.ok([...counts.values()].every((n) => n === 1));
+    } finally {
+      await store.close();
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('fails closed on the killswitch when it cannot be read and nothing is cached', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    pg.stop('fast');
+    const { home, cleanup } = tempHome();
+    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
+    try {
+      await assert.rejects(store.killswitch(), StorageUnavailableError);
+    } finally {
+      await store.close();
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('an outbox on a full or read-only disk refuses the write with a reason, never drops it silently', async (t) => {
+    const pg = await clusterOrSkip(t);
+    if (!pg) return;
+    pg.stop('fast');
+    const { home, cleanup } = tempHome();
+    const mnt = join(home, 'small');
+    mkdirSync(mnt);
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=192k', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      if (process.env.CI) assert.fail(`cannot mount a small tmpfs for this test: ${mount.stderr}`);
+      t.skip(`skipped: cannot mount a tmpfs here (${mount.stderr.trim()})`);
+      pg.destroy();
+      cleanup();
+      return;
+    }
+    const store = new PostgresStore(pg.url, join(mnt, 'outbox.db'), quiet);
+    try {
+      let error: unknown;
+      const big = 'x'.repeat(4000);
+      for (let i = 0; i < 500 && !error; i++) {
+        try {
+          await store.write({ kind: 'request', data: requestRecord(`full-${i}`, { input_summary: big }) });
+        } catch (err) {
+          error = err;
+        }
+      }
+      assert.ok(error instanceof StorageUnavailableError, `got ${String(error)}`);
+      assert.match((error as Error).message, /outbox cannot be written: disk full/);
+      assert.equal((await store.checks().outbox?.())?.status, 'down');
+      // A state directory on a read-only file system: the outbox cannot even be created.
+      const ro = join(home, 'ro');
+      mkdirSync(ro);
+      assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro]).status, 0);
+      const roStore = new PostgresStore(pg.url, join(ro, 'outbox.db'), quiet);
+      try {
+        await assert.rejects(
+          roStore.write({ kind: 'request', data: requestRecord('ro-1') }),
+          /outbox cannot be written: read-only file system/,
+        );
+        assert.equal((await roStore.checks().outbox?.())?.status, 'down');
+      } finally {
+        await roStore.close();
+        spawnSync('umount', ['-l', ro]);
+      }
+    } finally {
+      await store.close();
+      spawnSync('umount', ['-l', mnt]);
+      pg.destroy();
+      cleanup();
+    }
+  });
+
+  it('never puts the connection password in an error description', async () => {
+    const err = Object.assign(new Error('connect failed for postgres://robbie:S3cr3t-pw@db:5432/x'), {
+      code: 'ECONNREFUSED',
+    });
+    assert.doesNotMatch(describePgError(err), /S3cr3t-pw/);
+  });
+});

@@ -1,0 +1,180 @@
+/** One contract, two stores: the embedded SQLite store and PostgreSQL behave the same. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../src/logging/logger.ts';
+import { PostgresStore } from '../../src/storage/postgres-store.ts';
+import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
+import { SqliteStore } from '../../src/storage/sqlite-store.ts';
+import type { BlockRecord, Store } from '../../src/storage/types.ts';
+import { type PgCluster, postgresMissing, startCluster } from '../helpers/postgres.ts';
+import { requestRecord } from '../helpers/records.ts';
+import { tempHome } from '../helpers/supervisor.ts';
+
+const quiet = createLogger({ format: 'none', level: 'fatal' });
+
+function blockRecord(id: string): BlockRecord {
+  return {
+    request_id: id,
+    timestamp: new Date().toISOString(),
+    block_reason: 'prompt injection: ignore previous instructions',
+    block_category: 'prompt_injection',
+    severity: 'high',
+    source: 'chat',
+    input_pattern: 'ignore previous instructions',
+    triggered_killswitch: false,
+    user_id: 'allan',
+  };
+}
+
+function contract(name: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>) {
+  describe(`storage contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      ({ store, cleanup } = await open());
+    });
+    after(async () => {
+      await cleanup?.();
+    });
+
+    it('migrates to the current version, and again without change', async () => {
+      assert.equal(await store.migrate(), SCHEMA_VERSION);
+      assert.equal(await store.migrate(), SCHEMA_VERSION);
+      assert.equal((await store.info()).version, SCHEMA_VERSION);
+    });
+
+    it('records a request and returns its stored answer; a retry never duplicates or overwrites', async () => {
+      const id = `req-${randomUUID()}`;
+      assert.equal(await store.write({ kind: 'request', data: requestRecord(id) }), 'database');
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { http_status: 500, response: { other: true } }),
+      });
+      const found = await store.findResponse(id);
+      assert.deepEqual(found, { http_status: 200, response: requestRecord(id).response });
+      assert.equal(await store.findResponse('no-such-request'), undefined);
+    });
+
+    it('accepts request ids and sources the original schema refused (defect 9)', async () => {
+      const id = 'not-a-uuid_client.retry-7';
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'error' }),
+      });
+      assert.ok(await store.findResponse(id));
+    });
+
+    it('keeps concurrent writes (group commit) all', async () => {
+      const ids = Array.from({ length: 200 }, () => `c-${randomUUID()}`);
+      await Promise.all(ids.map((id) => store.write({ kind: 'request', data: requestRecord(id) })));
+      for (const id of ids.slice(0, 20)) assert.ok(await store.findResponse(id), id);
+      const stats = await store.stats(Date.now() - 60_000);
+      assert.ok((stats.by_status.approved ?? 0) >= 200);
+    });
+
+    it('records gatekeeper blocks, newest first, once per request', async () => {
+      const a = `b-${randomUUID()}`;
+      const b = `b-${randomUUID()}`;
+      await store.write({ kind: 'block', data: blockRecord(a) });
+      await store.write({ kind: 'block', data: blockRecord(b) });
+      await store.write({ kind: 'block', data: blockRecord(b) });
+      const recent = await store.recentBlocks(10);
+      const ids = recent.map((r) => r.request_id).filter((r) => r === a || r === b);
+      assert.deepEqual(ids, [b, a]);
+      assert.equal(recent[0]?.severity, 'high');
+      assert.equal(recent[0]?.triggered_killswitch, false);
+    });
+
+    it('keeps the killswitch state and its history; a replayed change is applied once', async () => {
+      const initial = await store.killswitch();
+      assert.equal(initial.is_active, false);
+      const on = {
+        change_id: randomUUID(),
+        is_active: true,
+        at: new Date().toISOString(),
+        by: 'admin',
+        reason: 'drill',
+        auto_trigger: 'manual',
+      };
+      await store.write({ kind: 'killswitch', data: on });
+      await store.write({ kind: 'killswitch', data: on });
+      const active = await store.killswitch();
+      assert.equal(active.is_active, true);
+      assert.equal(active.activated_by, 'admin');
+      assert.equal(active.reason, 'drill');
+      assert.equal(active.restrictions.internet, true);
+      const off = {
+        change_id: randomUUID(),
+        is_active: false,
+        at: new Date().toISOString(),
+        by: 'admin2',
+        reason: null,
+        auto_trigger: null,
+      };
+      await store.write({ kind: 'killswitch', data: off });
+      const inactive = await store.killswitch();
+      assert.equal(inactive.is_active, false);
+      assert.equal(inactive.deactivated_by, 'admin2');
+      assert.equal(inactive.activated_by, 'admin', 'the last activation stays on record');
+    });
+
+    it('purges rows older than the retention, in batches, and keeps the rest', async () => {
+      const old = new Date(Date.now() - 100 * 86_400_000).toISOString();
+      const ids = Array.from({ length: 25 }, () => `old-${randomUUID()}`);
+      for (const id of ids)
+        await store.write({ kind: 'request', data: requestRecord(id, { timestamp: old }) });
+      const fresh = `fresh-${randomUUID()}`;
+      await store.write({ kind: 'request', data: requestRecord(fresh) });
+      const removed = await store.purge(new Date(Date.now() - 90 * 86_400_000), 10);
+      assert.ok(removed >= 25, `removed ${removed}`);
+      assert.equal(await store.findResponse(ids[0] as string), undefined);
+      assert.ok(await store.findResponse(fresh));
+    });
+
+    it('reports the database up in its health check', async () => {
+      const check = await store.checks().database?.();
+      assert.equal(check?.status, 'up');
+    });
+  });
+}
+
+contract('SQLite', async () => {
+  const { home, cleanup } = tempHome();
+  const store = new SqliteStore(join(home, 'robbie.db'));
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      cleanup();
+    },
+  };
+});
+
+let cluster: PgCluster | undefined;
+const missing = postgresMissing();
+if (missing && !process.env.CI) {
+  describe('storage contract: PostgreSQL', () => {
+    it(`skipped on this machine: ${missing}`, (t) => t.skip(missing));
+  });
+} else {
+  contract('PostgreSQL', async () => {
+    cluster = await startCluster({ fsync: false });
+    const { home, cleanup } = tempHome();
+    const store = new PostgresStore(cluster.url, join(home, 'outbox.db'), quiet);
+    await store.migrate();
+    store.start();
+    // The probe marks the database up.
+    for (let i = 0; i < 100 && (await store.checks().database?.())?.status !== 'up'; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        cluster?.destroy();
+        cleanup();
+      },
+    };
+  });
+}
