@@ -10,10 +10,11 @@ import type { Logger } from '../logging/logger.ts';
 import { redact } from '../logging/redact.ts';
 import { GroupCommit } from './group-commit.ts';
 import { Outbox } from './outbox.ts';
-import { POSTGRES_MIGRATIONS } from './schema.ts';
+import { POSTGRES_MIGRATIONS, UPSERT_SET } from './schema.ts';
 import {
   type BlockRecord,
   foldKillswitch,
+  isRetryable,
   type KillswitchChange,
   type KillswitchState,
   type RequestRecord,
@@ -181,15 +182,32 @@ async function applyKillswitch(tx: Tx, c: KillswitchChange): Promise<void> {
       ${next.updated_at})`;
 }
 
+/**
+ * One row per request id within a batch (one INSERT … ON CONFLICT cannot touch a row twice): a
+ * final outcome wins over a retryable one, else the later write.
+ */
+function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
+  const byId = new Map<string, RequestRecord>();
+  for (const o of ops) {
+    if (o.kind !== 'request') continue;
+    const prev = byId.get(o.data.request_id);
+    if (prev && !isRetryable(prev.gatekeeper_status) && isRetryable(o.data.gatekeeper_status)) continue;
+    byId.set(o.data.request_id, o.data);
+  }
+  return [...byId.values()];
+}
+
 /** Applies writes in one transaction; requests and blocks as multi-row inserts. Idempotent. */
 async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   await sql.begin(async (tx) => {
-    const requests = ops.filter((o) => o.kind === 'request').map((o) => requestRow(o.data as RequestRecord));
+    const requests = latestPerRequest(ops).map(requestRow);
     const blocks = ops
       .filter((o) => o.kind === 'block')
       .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
     if (requests.length > 0) {
-      await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)} on conflict (request_id) do nothing`;
+      await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)}
+        on conflict (request_id) do update set ${tx.unsafe(UPSERT_SET)}
+        where ai_request_logs.gatekeeper_status in ('error', 'unavailable')`;
     }
     if (blocks.length > 0) {
       await tx`insert into gatekeeper_blocks ${tx(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
@@ -368,7 +386,7 @@ export class PostgresStore implements Store {
 
   async findResponse(requestId: string): Promise<StoredResponse | undefined> {
     const pending = this.#outbox.find('request', requestId);
-    if (pending) {
+    if (pending && !isRetryable((pending.data as RequestRecord).gatekeeper_status)) {
       const r = pending.data as RequestRecord;
       return { http_status: r.http_status, response: r.response };
     }
@@ -376,7 +394,8 @@ export class PostgresStore implements Store {
     try {
       const rows = await withTimeout(
         this.#sql<{ http_status: number; response: unknown }[]>`
-          select http_status, response from ai_request_logs where request_id = ${requestId}`,
+          select http_status, response from ai_request_logs
+          where request_id = ${requestId} and gatekeeper_status not in ('error', 'unavailable')`,
         READ_TIMEOUT_MS,
       );
       const row = rows[0];

@@ -155,3 +155,24 @@ create table if not exists killswitch_state (
 ];
 
 export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
+
+/** A retried request replaces a retryable outcome (error, unavailable), never a final one. */
+export const UPSERT_SET = [
+  'timestamp',
+  'source',
+  'source_metadata',
+  'ai_service',
+  'ai_model',
+  'input_summary',
+  'output_summary',
+  'gatekeeper_status',
+  'gatekeeper_confidence',
+  'gatekeeper_reasoning',
+  'processing_time_ms',
+  'tokens_used',
+  'user_id',
+  'http_status',
+  'response',
+]
+  .map((c) => `${c} = excluded.${c}`)
+  .join(', ');

@@ -1,6 +1,7 @@
 /** Applying writes to a SQLite database with the original tables (idempotent: a replay is a no-op). */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { UPSERT_SET } from './schema.ts';
 import { foldKillswitch, type KillswitchState, type WriteOp } from './types.ts';
 
 export function applySqlite(db: DatabaseSync, op: WriteOp): void {
@@ -8,10 +9,12 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
   if (op.kind === 'request') {
     const r = op.data;
     db.prepare(
-      `insert or ignore into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
+      `insert into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
         input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning,
         processing_time_ms, tokens_used, user_id, town_id, http_status, response, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?)`,
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?)
+       on conflict (request_id) do update set ${UPSERT_SET}
+       where ai_request_logs.gatekeeper_status in ('error', 'unavailable')`,
     ).run(
       randomUUID(),
       r.request_id,

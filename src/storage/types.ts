@@ -3,6 +3,16 @@ import type { CheckResult } from '../api/health-checks.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
+/**
+ * Outcomes a client should retry (the model or the pipeline failed): recorded, but not the answer a
+ * retry gets — the retry runs again and its outcome replaces this one.
+ */
+export const RETRYABLE_STATUSES: readonly RequestStatus[] = ['error', 'unavailable'];
+
+export function isRetryable(status: string): boolean {
+  return (RETRYABLE_STATUSES as readonly string[]).includes(status);
+}
+
 /** One row of `ai_request_logs`: the request, its outcome, and the answer given (for idempotent retries). */
 export interface RequestRecord {
   request_id: string;
