@@ -61,9 +61,32 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       const id = 'not-a-uuid_client.retry-7';
       await store.write({
         kind: 'request',
-        data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'error' }),
+        data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'blocked' }),
       });
       assert.ok(await store.findResponse(id));
+    });
+
+    it('a retryable outcome (model unavailable) is recorded, not replayed, and replaced by the retry', async () => {
+      const id = `retry-${randomUUID()}`;
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, {
+          gatekeeper_status: 'unavailable',
+          http_status: 503,
+          response: { error: 'model_unavailable' },
+        }),
+      });
+      assert.equal(await store.findResponse(id), undefined, 'a retry runs again');
+      await store.write({ kind: 'request', data: requestRecord(id) });
+      assert.deepEqual(await store.findResponse(id), {
+        http_status: 200,
+        response: requestRecord(id).response,
+      });
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { gatekeeper_status: 'unavailable', http_status: 503 }),
+      });
+      assert.equal((await store.findResponse(id))?.http_status, 200, 'a final answer is never replaced');
     });
 
     it('keeps concurrent writes (group commit) all', async () => {
