@@ -5,8 +5,11 @@ import type { Logger } from '../logging/logger.ts';
 import { serializeError } from '../logging/serialize-error.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import type { Metrics } from './metrics.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
+import { registerUniversalRoutes, type UniversalDeps } from './routes/universal.ts';
 import type { AppEnv } from './types.ts';
 
 export interface AppOptions {
@@ -14,6 +17,8 @@ export interface AppOptions {
   log: Logger;
   lifecycle: Lifecycle;
   checks?: HealthChecks;
+  metrics?: Metrics;
+  universal?: UniversalDeps;
 }
 
 /** Request ids are taken from the client when they are short and made of safe characters. */
@@ -25,8 +30,22 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
 
   app.use(requestId({ limitLength: REQUEST_ID_MAX }));
   app.use(accessLog(opts.log));
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.use(metrics.middleware());
+    app.get('/metrics', async (c) =>
+      c.body(await metrics.registry.metrics(), 200, {
+        'Content-Type': metrics.registry.contentType,
+        'Cache-Control': 'no-store',
+      }),
+    );
+  }
 
   registerProbeRoutes(app, { version: opts.version, lifecycle: opts.lifecycle, checks: opts.checks ?? {} });
+  if (opts.universal) {
+    registerUniversalRoutes(app, opts.universal);
+    registerKillswitchRoutes(app, opts.universal.store, opts.universal.config.adminKey);
+  }
 
   app.notFound((c) =>
     c.json(

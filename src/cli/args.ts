@@ -29,6 +29,11 @@ export const serveArgs = {
     description: 'Purge request logs older than this (env ROBBIE_RETENTION; default 90d)',
     valueHint: 'duration',
   },
+  'max-body': {
+    type: 'string',
+    description: 'Largest request body accepted (env ROBBIE_MAX_BODY; default 1MiB)',
+    valueHint: 'size',
+  },
 } as const satisfies ArgsDef;
 
 /** Where the state and logs are: every command that talks to or reads from a supervisor takes these. */

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { type ApiConfig, resolveApiConfig } from './api-config.ts';
 import { checkDatabaseUrl } from './database-url.ts';
 import { resolvePaths } from './paths.ts';
 import { durationSetting, intSetting, optionalString, stringSetting } from './values.ts';
@@ -15,6 +16,7 @@ export interface ServeConfig {
   databaseUrl: string | undefined;
   /** Request logs and blocks older than this are purged. */
   retentionMs: number;
+  api: ApiConfig;
 }
 
 /** The flags `serve` takes, as citty parsed them (all strings: citty has no number type). */
@@ -26,6 +28,7 @@ export interface ServeFlags {
   home?: string | undefined;
   'database-url'?: string | undefined;
   retention?: string | undefined;
+  'max-body'?: string | undefined;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -84,5 +87,6 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     home: resolvePaths(flags, env).home,
     databaseUrl,
     retentionMs,
+    api: resolveApiConfig(flags, env, apiKeys),
   };
 }

@@ -1,5 +1,10 @@
 import { createApp } from '../api/app.ts';
 import { newLifecycle } from '../api/lifecycle.ts';
+import { Metrics } from '../api/metrics.ts';
+import { ModelRouter } from '../api/providers/model-router.ts';
+import { Gatekeeper } from '../api/universal/gatekeeper.ts';
+import { UniversalPipeline } from '../api/universal/pipeline.ts';
+import { RateLimiter } from '../api/universal/rate-limiter.ts';
 import type { ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
@@ -32,7 +37,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const lifecycle = newLifecycle();
   const store = await openAndMigrate(config, log);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
-  const app = createApp({ version: VERSION, log, lifecycle, checks: store.checks() });
+  const app = createApp({ version: VERSION, log, lifecycle, ...universalServices(config, store) });
   const http = createHttpServer(app, lifecycle);
   const supervised = typeof process.send === 'function' && process.env.ROBBIE_SUPERVISED === '1';
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
@@ -100,6 +105,38 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   }
   const port = await listenPublic(http, config, log);
   send({ type: 'ready', role: 'active', probePort, port });
+}
+
+/** The Universal Input API's parts, and the checks /health reports (database, outbox, model). */
+function universalServices(config: ServeConfig, store: Store) {
+  let router: ModelRouter | undefined;
+  const metrics = new Metrics(
+    VERSION,
+    () => ({ provider: router?.provider.name ?? 'none', state: router?.circuit ?? 'closed' }),
+    store,
+  );
+  router = new ModelRouter(config.api, metrics);
+  const model = router;
+  const pipeline = new UniversalPipeline({
+    store,
+    router: model,
+    gatekeeper: new Gatekeeper(config.api.patterns),
+    limiter: new RateLimiter(config.api.rateLimit.max, config.api.rateLimit.windowMs),
+    metrics,
+    config: config.api,
+  });
+  const checks = {
+    ...store.checks(),
+    model: () => {
+      const circuit = model.circuit;
+      return {
+        status: circuit === 'open' ? ('down' as const) : ('up' as const),
+        provider: model.provider.name,
+        circuit,
+      };
+    },
+  };
+  return { checks, metrics, universal: { config: config.api, pipeline, store, router: model } };
 }
 
 /**

@@ -191,7 +191,7 @@ function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
   for (const o of ops) {
     if (o.kind !== 'request') continue;
     const prev = byId.get(o.data.request_id);
-    if (prev && !isRetryable(prev.gatekeeper_status) && isRetryable(o.data.gatekeeper_status)) continue;
+    if (prev && !isRetryable(prev) && isRetryable(o.data)) continue;
     byId.set(o.data.request_id, o.data);
   }
   return [...byId.values()];
@@ -207,7 +207,7 @@ async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
     if (requests.length > 0) {
       await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)}
         on conflict (request_id) do update set ${tx.unsafe(UPSERT_SET)}
-        where ai_request_logs.gatekeeper_status in ('error', 'unavailable')`;
+        where ai_request_logs.http_status >= 300`;
     }
     if (blocks.length > 0) {
       await tx`insert into gatekeeper_blocks ${tx(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
@@ -386,7 +386,7 @@ export class PostgresStore implements Store {
 
   async findResponse(requestId: string): Promise<StoredResponse | undefined> {
     const pending = this.#outbox.find('request', requestId);
-    if (pending && !isRetryable((pending.data as RequestRecord).gatekeeper_status)) {
+    if (pending && !isRetryable(pending.data as RequestRecord)) {
       const r = pending.data as RequestRecord;
       return { http_status: r.http_status, response: r.response };
     }
@@ -395,7 +395,7 @@ export class PostgresStore implements Store {
       const rows = await withTimeout(
         this.#sql<{ http_status: number; response: unknown }[]>`
           select http_status, response from ai_request_logs
-          where request_id = ${requestId} and gatekeeper_status not in ('error', 'unavailable')`,
+          where request_id = ${requestId} and http_status < 300`,
         READ_TIMEOUT_MS,
       );
       const row = rows[0];

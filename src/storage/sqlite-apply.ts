@@ -14,7 +14,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
         processing_time_ms, tokens_used, user_id, town_id, http_status, response, created_at)
        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?)
        on conflict (request_id) do update set ${UPSERT_SET}
-       where ai_request_logs.gatekeeper_status in ('error', 'unavailable')`,
+       where ai_request_logs.http_status >= 300`,
     ).run(
       randomUUID(),
       r.request_id,

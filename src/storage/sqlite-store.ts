@@ -64,9 +64,7 @@ export class SqliteStore implements Store {
 
   async findResponse(requestId: string): Promise<StoredResponse | undefined> {
     const row = this.#db
-      .prepare(
-        "select http_status, response from ai_request_logs where request_id = ? and gatekeeper_status not in ('error', 'unavailable')",
-      )
+      .prepare('select http_status, response from ai_request_logs where request_id = ? and http_status < 300')
       .get(requestId) as { http_status: number; response: string } | undefined;
     return row ? { http_status: row.http_status, response: JSON.parse(row.response) as unknown } : undefined;
   }

@@ -4,13 +4,12 @@ import type { CheckResult } from '../api/health-checks.ts';
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
 /**
- * Outcomes a client should retry (the model or the pipeline failed): recorded, but not the answer a
- * retry gets — the retry runs again and its outcome replaces this one.
+ * Only a 2xx answer is final. Anything else a client should retry (rate limited, model unavailable,
+ * storage or internal error) is recorded, but a retry with the same request id runs again and its
+ * outcome replaces the record.
  */
-export const RETRYABLE_STATUSES: readonly RequestStatus[] = ['error', 'unavailable'];
-
-export function isRetryable(status: string): boolean {
-  return (RETRYABLE_STATUSES as readonly string[]).includes(status);
+export function isRetryable(record: { http_status: number }): boolean {
+  return record.http_status >= 300;
 }
 
 /** One row of `ai_request_logs`: the request, its outcome, and the answer given (for idempotent retries). */

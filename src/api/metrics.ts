@@ -1,0 +1,126 @@
+/**
+ * Prometheus metrics (prom-client): HTTP requests and durations by route template, universal
+ * requests by outcome, model calls, circuit state, storage state, and the process defaults.
+ * Each process has its own registry.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CircuitState } from './providers/circuit-breaker.ts';
+import type { ModelMetrics, Service } from './providers/model-router.ts';
+import type { AppEnv } from './types.ts';
+
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+/** Client-chosen `source` values beyond this many are counted as "other", to bound cardinality. */
+const MAX_SOURCES = 50;
+
+export interface StorageGauges {
+  info(): Promise<{ database_up: boolean; outbox_pending: number }>;
+}
+
+export class Metrics implements ModelMetrics {
+  readonly registry = new Registry();
+  readonly #httpTotal: Counter;
+  readonly #httpDuration: Histogram;
+  readonly #universal: Counter;
+  readonly #modelDuration: Histogram;
+  readonly #modelFailures: Counter;
+  readonly #sources = new Set<string>();
+
+  constructor(
+    version: string,
+    circuit: () => { provider: string; state: CircuitState },
+    storage: StorageGauges | undefined,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'robbie_build_info', help: 'robbie build', labelNames: ['version'], registers }).set(
+      { version },
+      1,
+    );
+    this.#httpTotal = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.#httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.#universal = new Counter({
+      name: 'robbie_universal_requests_total',
+      help: 'Universal requests by outcome, AI service and source',
+      labelNames: ['status', 'service', 'source'],
+      registers,
+    });
+    this.#modelDuration = new Histogram({
+      name: 'robbie_model_call_duration_seconds',
+      help: 'Model calls by provider, service and outcome',
+      labelNames: ['provider', 'service', 'outcome'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.#modelFailures = new Counter({
+      name: 'robbie_model_call_failures_total',
+      help: 'Failed model calls by provider and reason (timeout, unavailable, circuit_open)',
+      labelNames: ['provider', 'reason'],
+      registers,
+    });
+    new Gauge({
+      name: 'robbie_model_circuit_state',
+      help: 'Circuit breaker per provider: 0 closed, 1 half-open, 2 open',
+      labelNames: ['provider'],
+      registers,
+      collect() {
+        const c = circuit();
+        this.set({ provider: c.provider }, CIRCUIT_VALUE[c.state]);
+      },
+    });
+    if (storage) {
+      const up = new Gauge({ name: 'robbie_database_up', help: '1 when the database answers', registers });
+      new Gauge({
+        name: 'robbie_outbox_pending',
+        help: 'Writes waiting in the local outbox for the database',
+        registers,
+        async collect() {
+          const info = await storage.info().catch(() => undefined);
+          if (!info) return;
+          this.set(info.outbox_pending);
+          up.set(info.database_up ? 1 : 0);
+        },
+      });
+    }
+  }
+
+  middleware(): MiddlewareHandler<AppEnv> {
+    return async (c, next) => {
+      const start = performance.now();
+      await next();
+      const labels = {
+        method: c.req.method,
+        route: c.req.routePath || 'unmatched',
+        status: String(c.res.status),
+      };
+      if (c.res.status === 404 && labels.route === '/*') labels.route = 'unmatched';
+      this.#httpTotal.inc(labels);
+      this.#httpDuration.observe(labels, (performance.now() - start) / 1000);
+    };
+  }
+
+  universal(status: string, service: string, source: string): void {
+    if (!this.#sources.has(source) && this.#sources.size < MAX_SOURCES) this.#sources.add(source);
+    this.#universal.inc({ status, service, source: this.#sources.has(source) ? source : 'other' });
+  }
+
+  observe(provider: string, service: Service, seconds: number, outcome: 'ok' | 'error'): void {
+    this.#modelDuration.observe({ provider, service, outcome }, seconds);
+  }
+
+  failure(provider: string, reason: string): void {
+    this.#modelFailures.inc({ provider, reason });
+  }
+}

@@ -1,0 +1,142 @@
+/** The killswitch routes under /code/api/killswitch (changing it needs the admin key). */
+import { randomUUID } from 'node:crypto';
+import type { Context, Hono } from 'hono';
+import { StorageUnavailableError, type Store } from '../../storage/types.ts';
+import { requireAdminKey } from '../middleware/auth.ts';
+import type { AppEnv } from '../types.ts';
+
+const BLOCKED_WHEN_ACTIVE = new Set([
+  'email_send',
+  'webhook_call',
+  'api_request',
+  'external_http',
+  'sms_send',
+]);
+const ALLOWED_WHEN_ACTIVE = new Set([
+  'local_chat',
+  'database_query',
+  'gpu_mesh_request',
+  'file_read',
+  'file_write',
+]);
+
+async function jsonBody(req: Request): Promise<Record<string, unknown> | undefined> {
+  if (!req.body) return {};
+  try {
+    const b = (await req.json()) as unknown;
+    return typeof b === 'object' && b !== null && !Array.isArray(b)
+      ? (b as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function registerKillswitchRoutes(
+  app: Hono<AppEnv>,
+  store: Store,
+  adminKey: string | undefined,
+): void {
+  const base = '/code/api/killswitch';
+  const unknown = (c: Context<AppEnv>) =>
+    c.json(
+      {
+        error: 'killswitch_unknown',
+        reason: 'the killswitch state cannot be read now',
+        request_id: c.get('requestId'),
+      },
+      503,
+      {
+        'Retry-After': '5',
+      },
+    );
+
+  const change = (active: boolean) => async (c: Context<AppEnv>) => {
+    const body = await jsonBody(c.req.raw);
+    if (!body)
+      return c.json(
+        { error: 'bad_json', reason: 'the body is not a JSON object', request_id: c.get('requestId') },
+        400,
+      );
+    const reason = body.reason;
+    const by = active ? body.activated_by : body.deactivated_by;
+    const errors: { field: string; reason: string }[] = [];
+    if (active && (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500)) {
+      errors.push({ field: 'reason', reason: 'is required: a string of 1 to 500 characters' });
+    }
+    if (by !== undefined && (typeof by !== 'string' || by.length > 255)) {
+      errors.push({
+        field: active ? 'activated_by' : 'deactivated_by',
+        reason: 'must be a string of at most 255 characters',
+      });
+    }
+    if (errors.length > 0)
+      return c.json({ error: 'validation_error', detail: errors, request_id: c.get('requestId') }, 422);
+    try {
+      await store.write({
+        kind: 'killswitch',
+        data: {
+          change_id: randomUUID(),
+          is_active: active,
+          at: new Date().toISOString(),
+          by: (by as string | undefined) ?? 'admin',
+          reason: active ? (reason as string) : null,
+          auto_trigger: active ? 'manual' : null,
+        },
+      });
+      const status = await store.killswitch();
+      c.get('log').warn(active ? 'killswitch activated' : 'killswitch deactivated', { by: by ?? 'admin' });
+      return c.json({
+        success: true,
+        message: active ? 'killswitch activated: universal requests are blocked' : 'killswitch deactivated',
+        status,
+        timestamp: new Date().toISOString(),
+      });
+    } catch (err) {
+      if (err instanceof StorageUnavailableError) {
+        return c.json(
+          { error: 'storage_unavailable', reason: err.message, request_id: c.get('requestId') },
+          503,
+        );
+      }
+      throw err;
+    }
+  };
+
+  app.post(`${base}/activate`, requireAdminKey(adminKey), change(true));
+  app.post(`${base}/deactivate`, requireAdminKey(adminKey), change(false));
+
+  app.get(`${base}/status`, async (c) => {
+    try {
+      return c.json({ killswitch: await store.killswitch(), timestamp: new Date().toISOString() });
+    } catch {
+      return unknown(c);
+    }
+  });
+
+  app.get(`${base}/check/:action_type`, async (c) => {
+    const action = c.req.param('action_type');
+    if (action.length > 64 || !/^[\w.-]+$/.test(action)) {
+      return c.json(
+        {
+          error: 'validation_error',
+          detail: [{ field: 'action_type', reason: 'letters, digits, _ . - only' }],
+        },
+        422,
+      );
+    }
+    let active: boolean;
+    try {
+      active = (await store.killswitch()).is_active;
+    } catch {
+      return unknown(c);
+    }
+    const allowed = !active || (ALLOWED_WHEN_ACTIVE.has(action) && !BLOCKED_WHEN_ACTIVE.has(action));
+    return c.json({
+      action_type: action,
+      allowed,
+      killswitch_active: active,
+      timestamp: new Date().toISOString(),
+    });
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Post-flight: secrets in a model's answer are removed from the answer itself (the original computed
+ * a filtered text and returned the unfiltered one, defect 15): assignments of passwords, keys,
+ * tokens and secrets, and common credential formats.
+ */
+const RULES: { re: RegExp; replace: string }[] = [
+  {
+    re: /\b((?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|token|auth[_-]?token|client[_-]?secret)["']?\s*[:=]\s*["']?)([^\s"',;]{3,})/giu,
+    replace: '$1[REDACTED]',
+  },
+  { re: /\bsk-(?:proj-)?[A-Za-z0-9_-]{16,}\b/g, replace: '[REDACTED]' },
+  { re: /\bAKIA[0-9A-Z]{16}\b/g, replace: '[REDACTED]' },
+  { re: /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g, replace: '[REDACTED]' },
+  { re: /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g, replace: '[REDACTED]' },
+  { re: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)([^\s@/]+)@/gi, replace: '$1[REDACTED]@' },
+  {
+    re: /-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?-----END (?:RSA |EC |OPENSSH )?PRIVATE KEY-----/g,
+    replace: '[REDACTED PRIVATE KEY]',
+  },
+];
+
+export function redactAnswer(text: string): { text: string; redactions: number } {
+  let out = text;
+  let redactions = 0;
+  for (const { re, replace } of RULES) {
+    out = out.replace(re, (...args: unknown[]) => {
+      redactions++;
+      const groups = args.slice(1, -2) as (string | undefined)[];
+      return replace.replace(/\$(\d)/g, (_, n: string) => groups[Number(n) - 1] ?? '');
+    });
+  }
+  return { text: out, redactions };
+}
+
+/** At most 200 characters of a text for the request log, with secrets removed word by word. */
+export function summarize(text: string): string {
+  const clean = redactAnswer(text).text.replace(/\s+/g, ' ').trim();
+  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
+}

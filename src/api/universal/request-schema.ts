@@ -1,0 +1,165 @@
+/**
+ * The body of POST /api/v2/universal/request, as the original clients send it, checked field by
+ * field: every problem is reported (422) with the field's path and a reason, and every string has a
+ * length cap (the original had none, defect 18).
+ */
+import { randomUUID } from 'node:crypto';
+import { SERVICES, type Service } from '../providers/model-router.ts';
+
+export interface UniversalRequest {
+  request_id: string;
+  source: string;
+  source_metadata: Record<string, unknown> | null;
+  ai_service: Service;
+  payload: {
+    input: string;
+    context: { content: string; [k: string]: unknown }[];
+    parameters: { temperature?: number; top_p?: number; max_tokens?: number };
+  };
+  user_id: string;
+  fetch_context: boolean;
+}
+
+export interface FieldError {
+  field: string;
+  reason: string;
+}
+
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_INPUT = 100_000;
+const MAX_CONTEXT_ITEMS = 20;
+const MAX_CONTEXT_CHARS = 20_000;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(
+  v: unknown,
+  field: string,
+  max: number,
+  errors: FieldError[],
+  required: boolean,
+): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) errors.push({ field, reason: 'is required' });
+    return undefined;
+  }
+  if (typeof v !== 'string') {
+    errors.push({ field, reason: 'must be a string' });
+    return undefined;
+  }
+  if (required && v.trim() === '') errors.push({ field, reason: 'must not be empty' });
+  if (v.length > max) errors.push({ field, reason: `must be at most ${max} characters` });
+  return v;
+}
+
+function num(
+  v: unknown,
+  field: string,
+  min: number,
+  max: number,
+  errors: FieldError[],
+  integer = false,
+): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    errors.push({ field, reason: `must be ${integer ? 'a whole number' : 'a number'}` });
+    return undefined;
+  }
+  if (v < min || v > max) errors.push({ field, reason: `must be between ${min} and ${max}` });
+  return v;
+}
+
+export function parseUniversalRequest(
+  body: unknown,
+): { ok: true; value: UniversalRequest } | { ok: false; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
+  let requestId = str(body.request_id, 'request_id', 128, errors, false);
+  if (requestId !== undefined && !REQUEST_ID.test(requestId)) {
+    errors.push({
+      field: 'request_id',
+      reason: 'may hold only letters, digits and . _ : - (1 to 128 of them)',
+    });
+  }
+  requestId ??= randomUUID();
+  const source = str(body.source, 'source', 50, errors, true);
+  const aiService = str(body.ai_service, 'ai_service', 50, errors, true);
+  if (aiService !== undefined && !SERVICES.includes(aiService as Service)) {
+    errors.push({ field: 'ai_service', reason: `must be one of ${SERVICES.join(', ')}` });
+  }
+  let sourceMetadata: Record<string, unknown> | null = null;
+  if (body.source_metadata !== undefined && body.source_metadata !== null) {
+    if (!isObject(body.source_metadata))
+      errors.push({ field: 'source_metadata', reason: 'must be an object' });
+    else {
+      sourceMetadata = body.source_metadata;
+      for (const k of ['sender', 'timestamp', 'platform'] as const)
+        str(sourceMetadata[k], `source_metadata.${k}`, 255, errors, false);
+      if (sourceMetadata.extra !== undefined && !isObject(sourceMetadata.extra)) {
+        errors.push({ field: 'source_metadata.extra', reason: 'must be an object' });
+      }
+      if (JSON.stringify(sourceMetadata).length > 10_000)
+        errors.push({ field: 'source_metadata', reason: 'must be at most 10000 characters as JSON' });
+    }
+  }
+  const payload = body.payload;
+  let input: string | undefined;
+  const context: { content: string }[] = [];
+  const parameters: UniversalRequest['payload']['parameters'] = {};
+  if (!isObject(payload)) {
+    errors.push({ field: 'payload', reason: payload === undefined ? 'is required' : 'must be an object' });
+  } else {
+    input = str(payload.input, 'payload.input', MAX_INPUT, errors, true);
+    if (payload.context !== undefined && payload.context !== null) {
+      if (!Array.isArray(payload.context))
+        errors.push({ field: 'payload.context', reason: 'must be an array' });
+      else {
+        if (payload.context.length > MAX_CONTEXT_ITEMS)
+          errors.push({ field: 'payload.context', reason: `must have at most ${MAX_CONTEXT_ITEMS} items` });
+        payload.context.slice(0, MAX_CONTEXT_ITEMS).forEach((item, i) => {
+          if (!isObject(item)) {
+            errors.push({
+              field: `payload.context[${i}]`,
+              reason: 'must be an object with a content string',
+            });
+            return;
+          }
+          const c = str(item.content, `payload.context[${i}].content`, MAX_CONTEXT_CHARS, errors, true);
+          if (c !== undefined) context.push({ ...item, content: c });
+        });
+      }
+    }
+    if (payload.parameters !== undefined && payload.parameters !== null) {
+      if (!isObject(payload.parameters))
+        errors.push({ field: 'payload.parameters', reason: 'must be an object' });
+      else {
+        const p = payload.parameters;
+        const t = num(p.temperature, 'payload.parameters.temperature', 0, 2, errors);
+        const tp = num(p.top_p, 'payload.parameters.top_p', 0, 1, errors);
+        const mt = num(p.max_tokens, 'payload.parameters.max_tokens', 1, 32_768, errors, true);
+        if (t !== undefined) parameters.temperature = t;
+        if (tp !== undefined) parameters.top_p = tp;
+        if (mt !== undefined) parameters.max_tokens = mt;
+      }
+    }
+  }
+  const userId = str(body.user_id, 'user_id', 255, errors, false) ?? 'allan';
+  if (body.fetch_context !== undefined && typeof body.fetch_context !== 'boolean') {
+    errors.push({ field: 'fetch_context', reason: 'must be true or false' });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    value: {
+      request_id: requestId,
+      source: source as string,
+      source_metadata: sourceMetadata,
+      ai_service: aiService as Service,
+      payload: { input: input as string, context, parameters },
+      user_id: userId,
+      fetch_context: body.fetch_context !== false,
+    },
+  };
+}
