@@ -29,12 +29,21 @@ export interface HttpServer {
 const IDLE_GRACE_MS = 250;
 
 export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpServer {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // autoCleanupIncoming off: a body the app refused unread (413) is drained by Node instead of the
+  // connection being reset, so the client can read the answer.
+  const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false }) as Server;
   const active = new Set<ServerResponse>();
 
-  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     active.add(res);
     if (lifecycle.draining) res.setHeader('Connection', 'close');
+    // Answering before the body has arrived (401, 413, 415): the rest of the body is discarded and
+    // the connection must not be reused, or the client's next request on it would be reset.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+      if (!req.complete && !this.headersSent) this.setHeader('Connection', 'close');
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'];
     res.once('close', () => active.delete(res));
   });
 
