@@ -39,7 +39,10 @@ describe('robbie serve (built binary, no Node on PATH)', () => {
     assert.match(String(b.version), /^\d+\.\d+\.\d+/);
     assert.match(String(b.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
     assert.equal(typeof b.uptime_s, 'number');
-    assert.deepEqual(b.checks, {});
+    const checks = b.checks as Record<string, { status: string; store?: string }>;
+    assert.equal(checks.database?.status, 'up');
+    assert.equal(checks.database?.store, 'sqlite', 'the embedded store by default');
+    assert.ok(checks.model, 'the model provider is reported');
     assert.equal(headers.get('cache-control'), 'no-store');
     assert.match(headers.get('content-type') ?? '', /application\/json/);
   });
