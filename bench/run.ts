@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { benchFoundation } from './foundation.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
+import { benchStorage } from './storage.ts';
 import { benchSupervisor } from './supervisor.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -16,6 +17,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   foundation: benchFoundation,
   supervisor: benchSupervisor,
   logs: benchLogs,
+  storage: benchStorage,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -197,22 +197,31 @@ function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
   return [...byId.values()];
 }
 
-/** Applies writes in one transaction; requests and blocks as multi-row inserts. Idempotent. */
+/**
+ * Applies writes; requests and blocks as multi-row inserts. Idempotent. A batch of one kind is a
+ * single statement (atomic on its own: one round trip); a mixed batch runs in one transaction.
+ */
 async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
+  const requests = latestPerRequest(ops).map(requestRow);
+  const blocks = ops
+    .filter((o) => o.kind === 'block')
+    .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
+  const changes = ops.filter((o) => o.kind === 'killswitch').map((o) => o.data as KillswitchChange);
+  const insertRequests = (q: Sql | Tx) =>
+    q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
+      on conflict (request_id) do update set ${q.unsafe(UPSERT_SET)}
+      where ai_request_logs.http_status >= 300`;
+  const insertBlocks = (q: Sql | Tx) =>
+    q`insert into gatekeeper_blocks ${q(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
+  if (changes.length === 0 && (requests.length === 0 || blocks.length === 0)) {
+    if (requests.length > 0) await insertRequests(sql);
+    if (blocks.length > 0) await insertBlocks(sql);
+    return;
+  }
   await sql.begin(async (tx) => {
-    const requests = latestPerRequest(ops).map(requestRow);
-    const blocks = ops
-      .filter((o) => o.kind === 'block')
-      .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
-    if (requests.length > 0) {
-      await tx`insert into ai_request_logs ${tx(requests, ...REQUEST_COLUMNS)}
-        on conflict (request_id) do update set ${tx.unsafe(UPSERT_SET)}
-        where ai_request_logs.http_status >= 300`;
-    }
-    if (blocks.length > 0) {
-      await tx`insert into gatekeeper_blocks ${tx(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
-    }
-    for (const o of ops) if (o.kind === 'killswitch') await applyKillswitch(tx, o.data);
+    if (requests.length > 0) await insertRequests(tx);
+    if (blocks.length > 0) await insertBlocks(tx);
+    for (const c of changes) await applyKillswitch(tx, c);
   });
 }
 
