@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { benchApi } from './api.ts';
 import { benchFoundation } from './foundation.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
@@ -18,6 +19,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   supervisor: benchSupervisor,
   logs: benchLogs,
   storage: benchStorage,
+  api: benchApi,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

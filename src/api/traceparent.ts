@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -8,7 +8,10 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  */
 export function childTraceparent(incoming: string | undefined): { traceparent: string; traceId: string } {
   const m = incoming ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
-  const traceId = m && m[1] !== '0'.repeat(32) ? (m[1] as string) : randomBytes(16).toString('hex');
+  // randomUUID draws from a pooled entropy buffer; randomBytes would make a system call each time.
+  const fresh = randomUUID().replaceAll('-', '');
+  const traceId = m && m[1] !== '0'.repeat(32) ? (m[1] as string) : fresh;
   const flags = m ? (m[3] as string) : '01';
-  return { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`, traceId };
+  const spanId = (m ? fresh : randomUUID().replaceAll('-', '')).slice(0, 16);
+  return { traceparent: `00-${traceId}-${spanId}-${flags}`, traceId };
 }

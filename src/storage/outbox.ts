@@ -5,7 +5,7 @@
  * so a restart during an outage still knows it.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { describeSqliteError, openSqlite, transaction } from './sqlite.ts';
+import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
 import { type KillswitchState, StorageUnavailableError, type WriteOp } from './types.ts';
 
 export interface OutboxRow {
@@ -73,7 +73,8 @@ export class Outbox {
     const db = this.#db;
     try {
       transaction(db, () => {
-        const insert = this.#db.prepare(
+        const insert = stmt(
+          this.#db,
           'insert into outbox (kind, key, payload, created_at) values (?, ?, ?, ?)',
         );
         for (const op of ops) insert.run(op.kind, keyOf(op), JSON.stringify(op.data), now);
@@ -89,12 +90,12 @@ export class Outbox {
 
   hasPending(): boolean {
     if (!this.#handle) return false;
-    return this.#handle.prepare('select 1 from outbox limit 1').get() !== undefined;
+    return stmt(this.#handle, 'select 1 from outbox limit 1').get() !== undefined;
   }
 
   depth(): { pending: number; oldestMs: number | null } {
     if (!this.#handle) return { pending: 0, oldestMs: null };
-    const row = this.#db.prepare('select count(*) as n, min(created_at) as oldest from outbox').get() as {
+    const row = stmt(this.#db, 'select count(*) as n, min(created_at) as oldest from outbox').get() as {
       n: number;
       oldest: number | null;
     };
@@ -119,7 +120,7 @@ export class Outbox {
   remove(seqs: number[]): void {
     if (seqs.length === 0) return;
     transaction(this.#db, () => {
-      const del = this.#db.prepare('delete from outbox where seq = ?');
+      const del = stmt(this.#db, 'delete from outbox where seq = ?');
       for (const s of seqs) del.run(s);
     });
   }
@@ -139,7 +140,7 @@ export class Outbox {
 
   peekKind(kind: WriteOp['kind']): WriteOp[] {
     if (!this.#handle) return [];
-    const rows = this.#db.prepare('select payload from outbox where kind = ? order by seq').all(kind) as {
+    const rows = stmt(this.#db, 'select payload from outbox where kind = ? order by seq').all(kind) as {
       payload: string;
     }[];
     return rows.map((r) => ({ kind, data: JSON.parse(r.payload) }) as WriteOp);
@@ -160,7 +161,7 @@ export class Outbox {
 
   lastKillswitch(): KillswitchState | undefined {
     if (!this.#handle) return undefined;
-    const row = this.#db.prepare("select value from meta where key = 'killswitch'").get() as
+    const row = stmt(this.#db, "select value from meta where key = 'killswitch'").get() as
       | { value: string }
       | undefined;
     return row ? (JSON.parse(row.value) as KillswitchState) : undefined;

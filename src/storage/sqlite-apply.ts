@@ -2,13 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { UPSERT_SET } from './schema.ts';
+import { stmt } from './sqlite.ts';
 import { foldKillswitch, type KillswitchState, type WriteOp } from './types.ts';
 
 export function applySqlite(db: DatabaseSync, op: WriteOp): void {
   const now = Date.now();
   if (op.kind === 'request') {
     const r = op.data;
-    db.prepare(
+    stmt(
+      db,
       `insert into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
         input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning,
         processing_time_ms, tokens_used, user_id, town_id, http_status, response, created_at)
@@ -39,7 +41,8 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
   }
   if (op.kind === 'block') {
     const b = op.data;
-    db.prepare(
+    stmt(
+      db,
       `insert or ignore into gatekeeper_blocks (id, request_id, timestamp, block_reason, block_category, severity, source,
         input_pattern, triggered_killswitch, user_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
@@ -58,10 +61,11 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
     return;
   }
   const c = op.data;
-  if (db.prepare('select 1 from killswitch_state where change_id = ?').get(c.change_id)) return;
+  if (stmt(db, 'select 1 from killswitch_state where change_id = ?').get(c.change_id)) return;
   const next = foldKillswitch([c], readKillswitchSqlite(db));
-  db.prepare('update killswitch_state set is_active = 0 where is_active = 1').run();
-  db.prepare(
+  stmt(db, 'update killswitch_state set is_active = 0 where is_active = 1').run();
+  stmt(
+    db,
     `insert into killswitch_state (change_id, is_active, activated_at, activated_by, reason, auto_trigger, block_internet,
       block_gpu_mesh, block_email, block_webhooks, deactivated_at, deactivated_by, updated_at)
      values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -98,7 +102,7 @@ interface KillswitchRow {
 }
 
 export function readKillswitchSqlite(db: DatabaseSync): KillswitchState {
-  const row = db.prepare('select * from killswitch_state order by id desc limit 1').get() as
+  const row = stmt(db, 'select * from killswitch_state order by id desc limit 1').get() as
     | KillswitchRow
     | undefined;
   return row

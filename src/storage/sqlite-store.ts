@@ -3,7 +3,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../api/health-checks.ts';
 import { GroupCommit } from './group-commit.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
-import { describeSqliteError, openSqlite, transaction } from './sqlite.ts';
+import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
 import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
 import {
   type BlockRecord,
@@ -15,9 +15,11 @@ import {
   type WriteOp,
 } from './types.ts';
 
+const KILLSWITCH_CACHE_MS = 500;
+
 export function migrateSqlite(db: DatabaseSync): number {
   return transaction(db, () => {
-    let version = Number((db.prepare('pragma user_version').get() as { user_version: number }).user_version);
+    let version = Number((stmt(db, 'pragma user_version').get() as { user_version: number }).user_version);
     for (const m of SQLITE_MIGRATIONS) {
       if (m.version <= version) continue;
       db.exec(m.sql);
@@ -34,6 +36,7 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #writes: GroupCommit<WriteOp>;
   #lastError: string | undefined;
+  #killswitch: { state: KillswitchState; at: number } | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -59,6 +62,7 @@ export class SqliteStore implements Store {
 
   async write(op: WriteOp): Promise<'database'> {
     await this.#writes.add(op);
+    if (op.kind === 'killswitch') this.#killswitch = undefined;
     return 'database';
   }
 
@@ -69,8 +73,16 @@ export class SqliteStore implements Store {
     return row ? { http_status: row.http_status, response: JSON.parse(row.response) as unknown } : undefined;
   }
 
+  /**
+   * Read on every request: kept for half a second. Other processes sharing the file (instances, the
+   * standby) see a change within that time; this process sees its own at once.
+   */
   async killswitch(): Promise<KillswitchState> {
-    return readKillswitchSqlite(this.#db);
+    const now = Date.now();
+    if (!this.#killswitch || now - this.#killswitch.at > KILLSWITCH_CACHE_MS) {
+      this.#killswitch = { state: readKillswitchSqlite(this.#db), at: now };
+    }
+    return this.#killswitch.state;
   }
 
   async recentBlocks(limit: number): Promise<BlockRecord[]> {
@@ -124,7 +136,7 @@ export class SqliteStore implements Store {
       database: () => {
         const started = performance.now();
         try {
-          this.#db.prepare('select 1').get();
+          stmt(this.#db, 'select 1').get();
           const r: CheckResult = {
             status: 'up',
             store: 'sqlite',
@@ -141,7 +153,7 @@ export class SqliteStore implements Store {
 
   async info() {
     const version = Number(
-      (this.#db.prepare('pragma user_version').get() as { user_version: number }).user_version,
+      (stmt(this.#db, 'pragma user_version').get() as { user_version: number }).user_version,
     );
     return { kind: 'sqlite', version, database_up: true, outbox_pending: 0, outbox_oldest_s: null };
   }

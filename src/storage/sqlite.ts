@@ -1,7 +1,7 @@
 /** Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files. */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { StorageUnavailableError } from './types.ts';
 
 export function openSqlite(path: string): DatabaseSync {
@@ -58,4 +58,21 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     }
     throw err;
   }
+}
+
+const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/** A prepared statement, prepared once per database: preparing on every call showed in profiles. */
+export function stmt(db: DatabaseSync, sql: string): StatementSync {
+  let cache = statements.get(db);
+  if (!cache) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let s = cache.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    cache.set(sql, s);
+  }
+  return s;
 }

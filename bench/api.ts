@@ -1,0 +1,100 @@
+/**
+ * POST /api/v2/universal/request with an instant fake model on loopback: requests per second and
+ * latency percentiles, SQLite and PostgreSQL stores, 1 and 32 concurrent clients, and robbie's own
+ * overhead per request (total minus the model call, from its own histogram).
+ */
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { startFakeModel } from '../tests/helpers/fake-model.ts';
+import { postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
+import { freePort, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { tempHome } from '../tests/helpers/supervisor.ts';
+import type { Row } from './lib.ts';
+
+const SECONDS = 6;
+
+/** Mean model-call time so far, from robbie's own Prometheus histogram. */
+async function modelMeanMs(port: number): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const pick = (name: string) =>
+    Number(
+      new RegExp(
+        `^robbie_model_call_duration_seconds_${name}\\{provider="ollama",service="chat",outcome="ok"\\} (\\S+)$`,
+        'm',
+      ).exec(text)?.[1] ?? 0,
+    );
+  return { sum: pick('sum') * 1000, count: pick('count') };
+}
+
+async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
+  const fake = await startFakeModel();
+  const { home, cleanup } = tempHome();
+  const port = await freePort();
+  const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
+    OLLAMA_URL: fake.url,
+    ROBBIE_RATE_LIMIT: '100000000/1m',
+    ROBBIE_LOG_LEVEL: 'warn',
+    ...env,
+  });
+  const rows: Row[] = [];
+  try {
+    await waitHealthy(port, 20_000);
+    for (const connections of [1, 32]) {
+      const before = await modelMeanMs(port);
+      const result = await autocannon({
+        url: `http://127.0.0.1:${port}/api/v2/universal/request`,
+        method: 'POST',
+        connections,
+        duration: SECONDS,
+        headers: { 'content-type': 'application/json' },
+        requests: [
+          {
+            setupRequest: (req) => ({
+              ...req,
+              body: JSON.stringify({
+                request_id: randomUUID(),
+                source: 'bench',
+                ai_service: 'chat',
+                payload: { input: 'what is the capital of France?' },
+              }),
+            }),
+          },
+        ],
+      });
+      const after = await modelMeanMs(port);
+      const modelMs = (after.sum - before.sum) / Math.max(1, after.count - before.count);
+      const bad = result.errors + result.non2xx;
+      rows.push({
+        scenario: `POST /api/v2/universal/request, ${label}, ${connections} client${connections > 1 ? 's' : ''}`,
+        metric: 'requests/s',
+        value: `${Math.round(result.requests.average)}`,
+        note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; model call ${modelMs.toFixed(2)} ms mean → overhead p50 ≈ ${Math.max(0, result.latency.p50 - modelMs).toFixed(2)} ms, p99 ≈ ${Math.max(0, result.latency.p99 - modelMs).toFixed(2)} ms; errors ${bad}`,
+      });
+    }
+  } finally {
+    await stopProc(proc);
+    await fake.close();
+    cleanup();
+  }
+  return rows;
+}
+
+export async function benchApi(): Promise<Row[]> {
+  const rows = await run('SQLite store', {});
+  if (postgresMissing()) {
+    rows.push({
+      scenario: 'API with PostgreSQL',
+      metric: 'skipped',
+      value: '-',
+      note: postgresMissing() as string,
+    });
+    return rows;
+  }
+  const pg = await startCluster({ fsync: true });
+  try {
+    rows.push(...(await run('PostgreSQL store', { DATABASE_URL: pg.url })));
+  } finally {
+    pg.destroy();
+  }
+  return rows;
+}
