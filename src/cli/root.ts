@@ -25,6 +25,7 @@ export const root = defineCommand({
     'install-service': () => import('./commands/service.ts').then((m) => m.installService),
     'uninstall-service': () => import('./commands/service.ts').then((m) => m.uninstallService),
     db: () => import('./commands/db.ts').then((m) => m.default),
+    config: () => import('./commands/config.ts').then((m) => m.default),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

@@ -229,6 +229,30 @@ describe('robbie command line', () => {
     }
   });
 
+  it('config shows the effective settings with every secret redacted', async () => {
+    const r = await runRobbie(['config', '--json', '--port', '9001'], {
+      DATABASE_URL: 'postgres://robbie:Db-Secret-77@db.internal:5432/robbie',
+      ROBBIE_API_KEYS: 'key-aaaa1111,key-bbbb2222',
+      ROBBIE_ADMIN_KEY: 'admin-cccc3333',
+      OPENAI_API_KEY: 'sk-dddd4444eeee5555',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    for (const secret of [
+      'Db-Secret-77',
+      'key-aaaa1111',
+      'key-bbbb2222',
+      'admin-cccc3333',
+      'sk-dddd4444eeee5555',
+    ]) {
+      assert.ok(!r.stdout.includes(secret), `${secret} is hidden`);
+    }
+    const c = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(c.listen, '127.0.0.1:9001');
+    assert.match(c.store ?? '', /postgres:\/\/robbie:\*\*\*@db\.internal:5432\/robbie/);
+    assert.equal(c.api_keys, '2 configured (hidden)');
+    assert.equal(c.admin_key, 'set (hidden)');
+  });
+
   it('refuses a public address without API keys (exit 78, one line)', async () => {
     const r = await runRobbie(['serve', '--host', '0.0.0.0']);
     assert.equal(r.code, 78);
