@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { LevelName } from '../logging/levels.ts';
 import { redactBulk } from '../logging/redact.ts';
-import { MAX_LINE_CHARS } from './line-splitter.ts';
+import { MAX_LINE_CHARS } from './limits.ts';
 import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-record.ts';
 import type { LogSink } from './log-sink.ts';
 
