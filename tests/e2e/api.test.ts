@@ -333,6 +333,8 @@ describe('POST /api/v2/universal/request', () => {
       'robbie_model_call_duration_seconds_count{provider="ollama",service="chat",outcome="ok"}',
       'robbie_model_circuit_state{provider="ollama"} 0',
       'robbie_build_info{version=',
+      'robbie_database_up 1',
+      'robbie_outbox_pending 0',
       'process_cpu_seconds_total',
       'nodejs_eventloop_lag_seconds',
     ]) {

@@ -288,6 +288,33 @@ describe('log capture and rotation', () => {
   });
 });
 
+describe('journald', () => {
+  it('under systemd the supervisor writes priority-prefixed lines without timestamps to stdout', async () => {
+    const sup = await startSupervisor(['--no-standby'], {
+      env: { ROBBIE_LOG_FORMAT: 'journald' },
+      waitReady: false,
+    });
+    try {
+      await waitFor('the ready line', () => sup.proc.stdout().includes('child ready'), 20_000);
+      const lines = sup.proc.stdout().split('\n').filter(Boolean);
+      assert.ok(
+        lines.every((l) => /^<[0-7]>/.test(l)),
+        lines.join('\n'),
+      );
+      assert.ok(lines.some((l) => l.startsWith('<6>supervisor started')));
+      assert.ok(
+        !lines.some((l) => /\d{4}-\d\d-\d\dT\d\d:\d\d/.test(l.split(' ')[0] ?? '')),
+        'no timestamps of its own',
+      );
+      // The files still get full JSON records.
+      const rec = allRecords(join(sup.home, 'logs')).find((r) => r.msg === 'supervisor started');
+      assert.ok(rec?.time);
+    } finally {
+      await sup.stop();
+    }
+  });
+});
+
 describe('robbie logs and robbie errors', () => {
   it('reads current and rotated (gzipped) files in order, with filters, pretty or JSON', async () => {
     const { home, cleanup } = tempHome();
