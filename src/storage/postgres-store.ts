@@ -10,7 +10,7 @@ import type { Logger } from '../logging/logger.ts';
 import { redact } from '../logging/redact.ts';
 import { GroupCommit } from './group-commit.ts';
 import { Outbox } from './outbox.ts';
-import { POSTGRES_MIGRATIONS, UPSERT_SET } from './schema.ts';
+import { POSTGRES_MIGRATIONS, REQUEST_COLUMNS, UPSERT_SET } from './schema.ts';
 import {
   type BlockRecord,
   foldKillswitch,
@@ -78,27 +78,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     }),
   ]);
 }
-
-const REQUEST_COLUMNS = [
-  'request_id',
-  'timestamp',
-  'source',
-  'source_metadata',
-  'ai_service',
-  'ai_model',
-  'input_summary',
-  'output_summary',
-  'gatekeeper_status',
-  'gatekeeper_confidence',
-  'gatekeeper_reasoning',
-  'processing_time_ms',
-  'tokens_used',
-  'user_id',
-  'town_id',
-  'http_status',
-  'response',
-  'created_at',
-] as const;
 
 /** jsonb columns take the values as they are (postgres.js serialises them once). */
 function requestRow(r: RequestRecord) {
@@ -461,23 +440,17 @@ export class PostgresStore implements Store {
 
   async purge(before: Date, batchSize: number): Promise<number> {
     let removed = 0;
-    for (let i = 0; i < 100_000; i++) {
-      const r = await withTimeout(
-        this.#sql`delete from ai_request_logs where id in (
-          select id from ai_request_logs where created_at < ${before} limit ${batchSize})`,
-        QUERY_TIMEOUT_MS * 2,
-      );
-      removed += r.count;
-      if (r.count < batchSize) break;
-    }
-    for (let i = 0; i < 100_000; i++) {
-      const r = await withTimeout(
-        this.#sql`delete from gatekeeper_blocks where id in (
-          select id from gatekeeper_blocks where created_at < ${before} limit ${batchSize})`,
-        QUERY_TIMEOUT_MS * 2,
-      );
-      removed += r.count;
-      if (r.count < batchSize) break;
+    for (const table of ['ai_request_logs', 'gatekeeper_blocks']) {
+      const t = this.#sql(table);
+      for (let i = 0; i < 100_000; i++) {
+        const r = await withTimeout(
+          this
+            .#sql`delete from ${t} where id in (select id from ${t} where created_at < ${before} limit ${batchSize})`,
+          QUERY_TIMEOUT_MS * 2,
+        );
+        removed += r.count;
+        if (r.count < batchSize) break;
+      }
     }
     return removed;
   }

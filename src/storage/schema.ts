@@ -156,8 +156,9 @@ create table if not exists killswitch_state (
 
 export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
 
-/** A retried request replaces a retryable outcome (error, unavailable), never a final one. */
-export const UPSERT_SET = [
+/** The columns robbie writes to `ai_request_logs` (`town_id` is the original's constant 'aurora'). */
+export const REQUEST_COLUMNS = [
+  'request_id',
   'timestamp',
   'source',
   'source_metadata',
@@ -171,8 +172,13 @@ export const UPSERT_SET = [
   'processing_time_ms',
   'tokens_used',
   'user_id',
+  'town_id',
   'http_status',
   'response',
-]
+  'created_at',
+] as const;
+
+/** A retry replaces a retryable outcome (non-2xx) with its own; the key and origin stay. */
+export const UPSERT_SET = REQUEST_COLUMNS.filter((c) => !['request_id', 'town_id', 'created_at'].includes(c))
   .map((c) => `${c} = excluded.${c}`)
   .join(', ');
