@@ -43,13 +43,9 @@ export interface PipelineDeps {
   config: ApiConfig;
 }
 
-/** Answers kept in memory for retries while the database cannot be asked. */
-const RECENT_ANSWERS = 10_000;
-
 export class UniversalPipeline {
   readonly #deps: PipelineDeps;
   readonly #inFlight = new Map<string, Promise<PipelineResult>>();
-  readonly #recent = new Map<string, PipelineResult>();
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
@@ -59,23 +55,16 @@ export class UniversalPipeline {
     const id = req.request_id;
     const running = this.#inFlight.get(id);
     if (running) return replay(await running);
-    const known = this.#recent.get(id) ?? (await this.#deps.store.findResponse(id));
-    if (known)
-      return replay('http_status' in known ? { status: known.http_status, body: known.response } : known);
+    // The store answers from the database or, during an outage, from the outbox.
+    const known = await this.#deps.store.findResponse(id);
+    if (known) return replay({ status: known.http_status, body: known.response });
     const work = this.#process(req, log, traceparent);
     this.#inFlight.set(id, work);
     try {
-      const result = await work;
-      if (result.status < 300) this.#remember(id, result);
-      return result;
+      return await work;
     } finally {
       this.#inFlight.delete(id);
     }
-  }
-
-  #remember(id: string, result: PipelineResult): void {
-    this.#recent.set(id, result);
-    if (this.#recent.size > RECENT_ANSWERS) this.#recent.delete(this.#recent.keys().next().value as string);
   }
 
   async #process(req: UniversalRequest, log: Logger, traceparent: string): Promise<PipelineResult> {
