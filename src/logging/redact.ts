@@ -58,6 +58,15 @@ export function redactBulk(text: string): string {
   return out;
 }
 
+const URL_MARK = Buffer.from('://');
+
+/** True when raw output bytes might hold something `redactBulk` would change (native searches only). */
+export function mayNeedBulkRedaction(bytes: Buffer): boolean {
+  if (bytes.indexOf(URL_MARK) !== -1) return true;
+  for (const secret of secretValues) if (bytes.indexOf(secret) !== -1) return true;
+  return false;
+}
+
 /** Redacts every string inside a JSON-like value (objects and arrays are copied, not changed). */
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redact(value);

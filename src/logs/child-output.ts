@@ -1,29 +1,62 @@
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { LevelName } from '../logging/levels.ts';
-import { redactBulk } from '../logging/redact.ts';
+import { mayNeedBulkRedaction, redactBulk } from '../logging/redact.ts';
 import { MAX_LINE_CHARS } from './limits.ts';
 import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-record.ts';
 import type { LogSink } from './log-sink.ts';
 
+const NEWLINE = 10;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const CR = 13;
+const BRACE = 123;
+const LINE_THEN_BRACE = Buffer.from('\n{');
+const SUFFIX = Buffer.from('"}\n');
+
 /**
- * A run of lines can be framed all at once when no line is a JSON object of its own (those are
- * merged field by field), none ends in \r, and there is no backslash: then, in
- * `JSON.stringify(text)`, every `\n` escape is a line break and nothing else, and the whole run is
- * escaped by one native call and split by one `replaceAll`.
+ * Frames whole lines without turning them into strings: each line's bytes are copied between the
+ * record prefix and `"}\n`. Only for bytes that need no JSON escaping, are valid UTF-8, hold no
+ * JSON object line, no over-long line and nothing to redact; returns undefined otherwise (the
+ * caller then goes line by line). Native searches and copies only, which is what lets the
+ * supervisor keep up with a child writing hundreds of MiB/s.
  */
-function framableAtOnce(text: string, chunkChars: number): boolean {
-  // Lines over 64 KiB are cut line by line: the first line carries what was left from the last
-  // read, every later one lies within this read, so two bounds cover them all.
-  const firstBreak = text.indexOf('\n');
-  return (
-    (firstBreak === -1 ? text.length : firstBreak) <= MAX_LINE_CHARS &&
-    chunkChars <= MAX_LINE_CHARS + 1 &&
-    text.charCodeAt(0) !== 123 &&
-    !text.includes('\n{') &&
-    !text.includes('\\') &&
-    !text.includes('\r')
-  );
+function frameBytes(bytes: Buffer, prefix: Buffer): Buffer | undefined {
+  if (
+    bytes.length === 0 ||
+    bytes[0] === BRACE ||
+    bytes.indexOf(QUOTE) !== -1 ||
+    bytes.indexOf(BACKSLASH) !== -1 ||
+    bytes.indexOf(CR) !== -1 ||
+    bytes.indexOf(LINE_THEN_BRACE) !== -1 ||
+    !isUtf8(bytes) ||
+    mayNeedBulkRedaction(bytes)
+  ) {
+    return undefined;
+  }
+  let lines = 1;
+  let start = 0;
+  for (let nl = bytes.indexOf(NEWLINE); nl !== -1; nl = bytes.indexOf(NEWLINE, nl + 1)) {
+    if (nl - start > MAX_LINE_CHARS) return undefined;
+    lines++;
+    start = nl + 1;
+  }
+  if (bytes.length - start > MAX_LINE_CHARS) return undefined;
+  // The other control characters: JSON.stringify lengthens the text by exactly one character per
+  // newline (\n) and by more for anything else it must escape. Bytes 0x80–0xFF read as latin1 are
+  // left alone by it, so the check holds for any UTF-8.
+  if (JSON.stringify(bytes.toString('latin1')).length !== bytes.length + 2 + (lines - 1)) return undefined;
+  const out = Buffer.allocUnsafe(lines * (prefix.length + SUFFIX.length) + bytes.length - (lines - 1));
+  let o = 0;
+  start = 0;
+  for (let i = 0; i < lines; i++) {
+    const nl = i === lines - 1 ? bytes.length : bytes.indexOf(NEWLINE, start);
+    o += prefix.copy(out, o);
+    o += bytes.copy(out, o, start, nl);
+    o += SUFFIX.copy(out, o);
+    start = nl + 1;
+  }
+  return out;
 }
 
 /**
@@ -33,9 +66,9 @@ function framableAtOnce(text: string, chunkChars: number): boolean {
  * reads stay whole; invalid bytes become U+FFFD; lines over 64 KiB are cut into pieces marked
  * `partial` — nothing is dropped.
  *
- * Throughput: a chunk whose complete lines need no escaping (the common case: plain text) is framed
- * with a single `replaceAll` over the whole chunk, so the per-line cost stays inside V8's native
- * string code; anything else goes line by line through `frameLine`.
+ * Plain lines (the common case) are framed as bytes by `frameBytes`; anything else — JSON lines
+ * of the child's own, text to escape or redact, invalid UTF-8 — goes line by line through
+ * `frameLine`.
  */
 export function captureOutput(
   stream: Readable,
@@ -44,10 +77,10 @@ export function captureOutput(
 ): Promise<void> {
   const level: LevelName = meta.stream === 'stderr' ? 'error' : 'info';
   const fromStderr = meta.stream === 'stderr';
-  const decoder = new StringDecoder('utf8');
-  let partial = '';
+  let carry: Buffer | undefined;
   let time = '';
   let prefix = '';
+  let prefixBytes = Buffer.alloc(0);
 
   const lineByLine = (lines: string[], isPartial: boolean): void => {
     let out = '';
@@ -66,16 +99,18 @@ export function captureOutput(
     if (out) sink.writeFramed(out, errors);
   };
 
-  /** `complete`: whole lines joined by \n, without the last newline. */
-  const frame = (raw: string, chunkChars: number): void => {
-    const complete = redactBulk(raw);
-    if (framableAtOnce(complete, chunkChars)) {
-      const out = `${prefix}${JSON.stringify(complete).replaceAll('\\n', `"}\n${prefix}"`)}}\n`;
-      sink.writeFramed(out, fromStderr ? out : '');
+  /** Whole lines, joined by \n, without the last newline. */
+  const frame = (bytes: Buffer): void => {
+    const fast = frameBytes(bytes, prefixBytes);
+    if (fast) {
+      sink.writeFramed(fast, fromStderr ? fast : '');
       return;
     }
+    // A chunk boundary never splits a line here, but it may split a character at the very end of
+    // an unterminated line: the decoder keeps those bytes for the next read.
+    const text = bytes.toString('utf8');
     lineByLine(
-      complete.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)),
+      text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)),
       false,
     );
   };
@@ -84,25 +119,29 @@ export function captureOutput(
     // One timestamp per chunk: lines read together were written within microseconds.
     time = new Date().toISOString();
     prefix = plainPrefix({ ...meta, time }, level);
+    prefixBytes = Buffer.from(`${prefix}"`);
   };
 
   return new Promise((resolve) => {
     stream.on('data', (chunk: Buffer) => {
       stamp();
-      const decoded = decoder.write(chunk);
-      const text = partial + decoded;
-      const last = text.lastIndexOf('\n');
+      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      const last = buf.lastIndexOf(NEWLINE);
       if (last === -1) {
-        partial = text;
+        carry = buf;
       } else {
-        frame(text.slice(0, last), decoded.length);
-        partial = text.slice(last + 1);
+        frame(buf.subarray(0, last));
+        carry = last + 1 < buf.length ? Buffer.from(buf.subarray(last + 1)) : undefined;
       }
-      // A line with no end in sight is written in 64 KiB pieces rather than held without bound.
-      if (partial.length > MAX_LINE_CHARS) {
-        const keep = partial.length % MAX_LINE_CHARS;
-        lineByLine([partial.slice(0, partial.length - keep)], true);
-        partial = partial.slice(partial.length - keep);
+      // A line with no end in sight is written in 64 KiB pieces rather than held without bound,
+      // cut on a character boundary.
+      if (carry && carry.length > MAX_LINE_CHARS) {
+        let cut = carry.length - (carry.length % MAX_LINE_CHARS);
+        while (cut > 0 && ((carry[cut] as number) & 0xc0) === 0x80) cut--;
+        if (cut > 0) {
+          lineByLine([carry.toString('utf8', 0, cut)], true);
+          carry = Buffer.from(carry.subarray(cut));
+        }
       }
     });
     let finished = false;
@@ -110,8 +149,8 @@ export function captureOutput(
       if (finished) return;
       finished = true;
       stamp();
-      const rest = partial + decoder.end();
-      partial = '';
+      const rest = carry ? carry.toString('utf8') : '';
+      carry = undefined;
       if (rest.length > 0) lineByLine([rest.endsWith('\r') ? rest.slice(0, -1) : rest], false);
       resolve();
     };

@@ -25,9 +25,9 @@ export class LogSink {
   }
 
   /** Lines already framed: all of them for robbie.log, the error ones for robbie-errors.log. */
-  writeFramed(all: string, errors: string): void {
+  writeFramed(all: string | Buffer, errors: string | Buffer): void {
     this.main.write(all);
-    if (errors) this.errors.write(errors);
+    if (errors.length > 0) this.errors.write(errors);
   }
 
   reopen(): void {

@@ -62,7 +62,7 @@ export class RotatingFile {
   readonly #onProblem: (message: string) => void;
   #fd: number | undefined;
   #size = 0;
-  #pending: string[] = [];
+  #pending: (string | Buffer)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
   #rotated: Rotated[] = [];
@@ -86,9 +86,9 @@ export class RotatingFile {
   }
 
   /** Appends whole lines (each ending in a newline). Never throws, never blocks on a broken disk. */
-  write(lines: string): void {
+  write(lines: string | Buffer): void {
     if (this.#closed) return;
-    const bytes = Buffer.byteLength(lines);
+    const bytes = typeof lines === 'string' ? Buffer.byteLength(lines) : lines.length;
     if (this.#fd === undefined && this.#pendingBytes + bytes > MAX_PENDING_BYTES) {
       this.#droppedBytes += bytes;
       this.#droppedLines += countLines(lines);
@@ -115,11 +115,14 @@ export class RotatingFile {
       // Strings go to the kernel as they are (one copy each, no join); only a short write (full
       // disk) needs a Buffer to resume from the right byte.
       while (this.#pending.length > 0) {
-        const data = this.#pending[0] as string;
-        const bytes = Buffer.byteLength(data);
-        const written = writeSync(this.#fd as number, data);
+        const data = this.#pending[0] as string | Buffer;
+        const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        const written =
+          typeof data === 'string'
+            ? writeSync(this.#fd as number, data)
+            : writeSync(this.#fd as number, data);
         if (written < bytes) {
-          const buf = Buffer.from(data);
+          const buf = typeof data === 'string' ? Buffer.from(data) : data;
           let off = written;
           while (off < buf.length) off += writeSync(this.#fd as number, buf, off);
         }
@@ -351,8 +354,9 @@ function sizeOf(path: string): number | undefined {
   }
 }
 
-function countLines(text: string): number {
+function countLines(text: string | Buffer): number {
+  const buf = typeof text === 'string' ? Buffer.from(text) : text;
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
   return n;
 }
