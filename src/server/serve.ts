@@ -71,6 +71,12 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // An error no handler caught: logged with its stack, then exit so the supervisor restarts a
+  // clean process instead of one in an unknown state.
+  process.on('uncaughtException', (err) => {
+    log.fatal('crashed', { err });
+    process.exit(70);
+  });
 
   if (!supervised) {
     await listenPublic(http, config, log);

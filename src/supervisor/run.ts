@@ -58,6 +58,13 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
         `port ${config.serve.port} on ${config.serve.host} is already served by another process (another robbie with a different --home?)`,
       );
     }
+    // A bug in the supervisor must leave a trace in robbie.log, not only on a stderr nobody reads;
+    // the children notice it is gone and stop, and systemd or launchd start it again.
+    process.on('uncaughtException', (err) => {
+      log.fatal('supervisor crashed', { err });
+      sink.flush();
+      process.exit(70);
+    });
     const supervisor = new Supervisor(config, log, sink);
     const onSignal = (signal: NodeJS.Signals) => void supervisor.shutdown(0, signal);
     process.on('SIGTERM', onSignal);
