@@ -16,7 +16,7 @@ import { scheduleRetention } from '../storage/retention.ts';
 import { describeSqliteError } from '../storage/sqlite.ts';
 import { StorageUnavailableError, type Store } from '../storage/types.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
-import { type ChildMessage, isChildMessage } from './ipc.ts';
+import type { ChildMessage, SupervisorMessage } from './ipc.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -93,7 +93,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const probePort = await (probe as HttpServer).listen({ host: '127.0.0.1', port: 0, reusePort: false });
   if (process.env.ROBBIE_CHILD_ROLE === 'standby') {
     process.on('message', (msg: unknown) => {
-      if (!isChildMessage(msg as ChildMessage) || (msg as { type: string }).type !== 'activate') return;
+      if ((msg as Partial<SupervisorMessage> | null)?.type !== 'activate') return;
       listenPublic(http, config, log).then(
         (port) => send({ type: 'listening', port }),
         (err: unknown) => {
@@ -115,6 +115,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
 
 /** The Universal Input API's parts, and the checks /health reports (database, outbox, model). */
 function universalServices(config: ServeConfig, store: Store) {
+  // The metrics read the circuit state from the router, which reports its calls to the metrics.
   let router: ModelRouter | undefined;
   const metrics = new Metrics(
     VERSION,
