@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logging/logger.ts';
 import { describePgError, PostgresStore } from '../../src/storage/postgres-store.ts';
 import { StorageUnavailableError } from '../../src/storage/types.ts';
-import { clusterOrSkip } from '../helpers/postgres.ts';
+import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';
 import { sleep, waitFor } from '../helpers/process.ts';
 import { requestRecord } from '../helpers/records.ts';
 import { tempHome } from '../helpers/supervisor.ts';
@@ -28,17 +28,33 @@ function countIds(psql: (sql: string) => string, prefix: string): Map<string, nu
   return m;
 }
 
+/** A throwaway cluster, a state directory and a store for one test, cleaned up whatever happens. */
+async function withStore(
+  t: { skip: (msg: string) => void },
+  body: (ctx: { pg: PgCluster; home: string; store: PostgresStore }) => Promise<void>,
+  opts: { down?: boolean } = {},
+): Promise<void> {
+  const pg = await clusterOrSkip(t);
+  if (!pg) return;
+  if (opts.down) pg.stop('fast');
+  const { home, cleanup } = tempHome();
+  const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
+  try {
+    await body({ pg, home, store });
+  } finally {
+    await store.close();
+    pg.destroy();
+    cleanup();
+  }
+}
+
 async function up(store: PostgresStore): Promise<void> {
   await waitFor('the database to be seen up', () => store.databaseUp, 20_000, 20);
 }
 
 describe('PostgreSQL outages', () => {
   it('writes acknowledged while the server is stopped reach PostgreSQL exactly once after it returns', async (t) => {
-    const pg = await clusterOrSkip(t);
-    if (!pg) return;
-    const { home, cleanup } = tempHome();
-    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
-    try {
+    await withStore(t, async ({ pg, store }) => {
       await store.migrate();
       store.start();
       await up(store);
@@ -85,45 +101,40 @@ describe('PostgreSQL outages', () => {
       t.diagnostic(
         `acknowledged ${acked.length}: ${where.database} direct, ${where.outbox} through the outbox`,
       );
-    } finally {
-      await store.close();
-      pg.destroy();
-      cleanup();
-    }
+    });
   });
 
   it('a store started with the database down serves from the outbox, then migrates and drains by itself', async (t) => {
-    const pg = await clusterOrSkip(t);
-    if (!pg) return;
-    pg.stop('fast');
-    const { home, cleanup } = tempHome();
-    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
-    try {
-      await assert.rejects(store.migrate());
-      store.start();
-      const ids = Array.from({ length: 50 }, () => `down-${randomUUID()}`);
-      for (const id of ids)
-        assert.equal(await store.write({ kind: 'request', data: requestRecord(id) }), 'outbox');
-      const check = await store.checks().database?.();
-      assert.equal(check?.status, 'down');
-      assert.doesNotMatch(JSON.stringify(check), new RegExp(pg.password), 'no password in the health check');
-      assert.equal((await store.info()).outbox_pending, 50);
-      pg.start();
-      await waitFor(
-        'migration and drain',
-        async () => (await store.info()).outbox_pending === 0,
-        30_000,
-        100,
-      );
-      assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), '1');
-      const counts = countIds(pg.psql, 'down-');
-      assert.equal(counts.size, 50);
-      assert.ok([...counts.values()].every((n) => n === 1));
-    } finally {
-      await store.close();
-      pg.destroy();
-      cleanup();
-    }
+    await withStore(
+      t,
+      async ({ pg, store }) => {
+        await assert.rejects(store.migrate());
+        store.start();
+        const ids = Array.from({ length: 50 }, () => `down-${randomUUID()}`);
+        for (const id of ids)
+          assert.equal(await store.write({ kind: 'request', data: requestRecord(id) }), 'outbox');
+        const check = await store.checks().database?.();
+        assert.equal(check?.status, 'down');
+        assert.doesNotMatch(
+          JSON.stringify(check),
+          new RegExp(pg.password),
+          'no password in the health check',
+        );
+        assert.equal((await store.info()).outbox_pending, 50);
+        pg.start();
+        await waitFor(
+          'migration and drain',
+          async () => (await store.info()).outbox_pending === 0,
+          30_000,
+          100,
+        );
+        assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), '1');
+        const counts = countIds(pg.psql, 'down-');
+        assert.equal(counts.size, 50);
+        assert.ok([...counts.values()].every((n) => n === 1));
+      },
+      { down: true },
+    );
   });
 
   it('several instances migrating at once all succeed, and the schema is applied once', async (t) => {
@@ -146,11 +157,7 @@ describe('PostgreSQL outages', () => {
   });
 
   it('a database restart in the middle of queries loses nothing', async (t) => {
-    const pg = await clusterOrSkip(t);
-    if (!pg) return;
-    const { home, cleanup } = tempHome();
-    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
-    try {
+    await withStore(t, async ({ pg, store }) => {
       await store.migrate();
       store.start();
       await up(store);
@@ -176,26 +183,17 @@ describe('PostgreSQL outages', () => {
       const counts = countIds(pg.psql, 'r-');
       assert.equal(counts.size, ids.length);
       assert.ok([...counts.values()].every((n) => n === 1));
-    } finally {
-      await store.close();
-      pg.destroy();
-      cleanup();
-    }
+    });
   });
 
   it('fails closed on the killswitch when it cannot be read and nothing is cached', async (t) => {
-    const pg = await clusterOrSkip(t);
-    if (!pg) return;
-    pg.stop('fast');
-    const { home, cleanup } = tempHome();
-    const store = new PostgresStore(pg.url, join(home, 'outbox.db'), quiet);
-    try {
-      await assert.rejects(store.killswitch(), StorageUnavailableError);
-    } finally {
-      await store.close();
-      pg.destroy();
-      cleanup();
-    }
+    await withStore(
+      t,
+      async ({ store }) => {
+        await assert.rejects(store.killswitch(), StorageUnavailableError);
+      },
+      { down: true },
+    );
   });
 
   it('an outbox on a full or read-only disk refuses the write with a reason, never drops it silently', async (t) => {
