@@ -274,24 +274,21 @@ export class PostgresStore implements Store {
     return this.#version;
   }
 
+  /** Up means usable: reachable and the schema in place (migrated here when it was not at start). */
   async #probe(): Promise<void> {
     const started = performance.now();
     try {
       await withTimeout(this.#sql`select 1`, READ_TIMEOUT_MS);
-      this.#latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      const latency = Math.round((performance.now() - started) * 100) / 100;
+      if (this.#version === null) {
+        const v = await this.migrate();
+        this.#log.info('database schema ready', { version: v });
+      }
+      this.#latencyMs = latency;
       if (!this.#up) {
         this.#up = true;
         this.#lastError = undefined;
-        this.#log.info('database reachable', { latency_ms: this.#latencyMs });
-      }
-      if (this.#version === null) {
-        try {
-          const v = await this.migrate();
-          this.#log.info('database schema ready', { version: v });
-        } catch (err) {
-          this.#markDown(err);
-          return;
-        }
+        this.#log.info('database reachable', { latency_ms: latency });
       }
       if (this.#outbox.hasPending()) void this.#drain();
     } catch (err) {
