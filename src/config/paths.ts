@@ -20,7 +20,7 @@ export interface PathFlags {
   'log-dir'?: string | undefined;
 }
 
-function isRoot(): boolean {
+export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 

@@ -34,6 +34,16 @@ export interface ServeFlags {
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8000;
 
+/** `http://host:port/path`, with an IPv6 address in brackets. */
+export function httpUrl(host: string, port: number | string, path = ''): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+}
+
+/** Where a local client reaches a server listening on `host` (a wildcard means loopback). */
+export function reachableHost(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

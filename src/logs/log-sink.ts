@@ -19,9 +19,10 @@ export class LogSink {
     this.errors = new RotatingFile(join(logDir, ERROR_LOG), rotation, onProblem);
   }
 
-  write(line: string, level: LevelName, fromStderr: boolean): void {
+  /** One of the supervisor's own lines: error-or-worse ones go to robbie-errors.log too. */
+  write(line: string, level: LevelName): void {
     this.main.write(line);
-    if (fromStderr || isErrorLevel(level)) this.errors.write(line);
+    if (isErrorLevel(level)) this.errors.write(line);
   }
 
   /** Lines already framed: all of them for robbie.log, the error ones for robbie-errors.log. */

@@ -5,7 +5,7 @@ import { ModelRouter } from '../api/providers/model-router.ts';
 import { Gatekeeper } from '../api/universal/gatekeeper.ts';
 import { UniversalPipeline } from '../api/universal/pipeline.ts';
 import { RateLimiter } from '../api/universal/rate-limiter.ts';
-import type { ServeConfig } from '../config/serve-config.ts';
+import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -186,8 +186,7 @@ async function warmUp(port: number): Promise<void> {
 async function listenPublic(http: HttpServer, config: ServeConfig, log: Logger): Promise<number> {
   try {
     const port = await http.listen({ host: config.host, port: config.port, reusePort: true });
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    log.info('listening', { url: `http://${host}:${port}`, version: VERSION, pid: process.pid });
+    log.info('listening', { url: httpUrl(config.host, port), version: VERSION, pid: process.pid });
     if (config.apiKeys.length === 0) log.info('no API keys configured: listening on loopback only');
     return port;
   } catch (err) {

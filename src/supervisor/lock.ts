@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { processStartToken } from './process-info.ts';
+import { processAlive, processStartToken } from './process-info.ts';
 
 interface LockContent {
   pid: number;
@@ -22,13 +22,10 @@ function readLock(path: string): LockContent | undefined {
 }
 
 function ownerAlive(owner: LockContent): boolean {
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
   // Same pid, later process: the lock is stale.
-  return owner.start === undefined || processStartToken(owner.pid) === owner.start;
+  return (
+    processAlive(owner.pid) && (owner.start === undefined || processStartToken(owner.pid) === owner.start)
+  );
 }
 
 export class StateLock {

@@ -37,6 +37,16 @@ function ps(pid: number, field: string): string | undefined {
   }
 }
 
+/** True when a process with this pid exists (one we may not signal counts too). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * An opaque token for when the process started: equal tokens mean the same process, not a later
  * one that reused the pid.

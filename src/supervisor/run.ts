@@ -50,7 +50,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     });
     // Supervisor events go to the console (pretty, JSON or journald) and into robbie.log.
     const log = loggerFromEnv(process.env, process.stdout.isTTY === true, (line, level) =>
-      sink.write(line, level, false),
+      sink.write(line, level),
     ).child({ source: 'supervisor', pid: process.pid });
     await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
     if (!config.command && (await portAnswers(config.serve.host, config.serve.port))) {

@@ -6,18 +6,10 @@ import { formatDuration } from '../../config/units.ts';
 import { durationSetting } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
 import { startInBackground } from './start.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export const stop = defineCommand({
   meta: { name: 'stop', description: 'Stop the supervisor and its children gracefully' },
@@ -34,7 +26,7 @@ export const stop = defineCommand({
     const waitMs = durationSetting({ flag: args.timeout, flagName: 'timeout' }, 60_000, 1);
     const res = (await control(paths.controlSocket, paths.home, 'stop', 5000)) as { pid: number };
     const deadline = Date.now() + waitMs;
-    while (alive(res.pid)) {
+    while (processAlive(res.pid)) {
       if (Date.now() > deadline) {
         throw new UserError(
           `the supervisor (pid ${res.pid}) is still stopping after ${formatDuration(waitMs)}`,

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty';
-import { resolveServeConfig } from '../../config/serve-config.ts';
+import { httpUrl, reachableHost, resolveServeConfig } from '../../config/serve-config.ts';
 import { durationSetting } from '../../config/values.ts';
 import { UsageError } from '../../errors.ts';
 import { serveArgs } from '../args.ts';
@@ -29,8 +29,7 @@ export default defineCommand({
         { host: args.host, port: args.port },
         { ...process.env, ROBBIE_API_KEYS: 'probe' },
       );
-      const host = serve.host === '0.0.0.0' ? '127.0.0.1' : serve.host === '::' ? '::1' : serve.host;
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${serve.port}/health`;
+      url = httpUrl(reachableHost(serve.host), serve.port, '/health');
     } else if (!/^https?:\/\//.test(url)) {
       throw new UsageError(`--url must be an http:// or https:// URL (got '${url}')`);
     }

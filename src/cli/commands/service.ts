@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { defineCommand } from 'citty';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../../config/serve-config.ts';
+import { isRoot } from '../../config/paths.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { durationSetting } from '../../config/values.ts';
 import { UsageError, UserError } from '../../errors.ts';
 import { registerSecret } from '../../logging/redact.ts';
@@ -27,10 +28,6 @@ const common = {
   },
   'dry-run': { type: 'boolean', description: 'Print every file and command, change nothing' },
 } as const;
-
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
 
 function platformOf(text: string | undefined): Platform {
   const p = text ?? process.platform;
@@ -151,9 +148,8 @@ export const installService = defineCommand({
     }
     const filesOnly = args.root !== undefined;
     if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
-    const host = env.HOST && env.HOST !== '0.0.0.0' && env.HOST !== '::' ? env.HOST : DEFAULT_HOST;
-    const port = env.PORT ?? String(DEFAULT_PORT);
-    await install(p, env, `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`, {
+    const healthUrl = httpUrl(reachableHost(env.HOST || DEFAULT_HOST), env.PORT ?? DEFAULT_PORT, '/health');
+    await install(p, env, healthUrl, {
       dryRun: args['dry-run'] === true,
       start: args['no-start'] !== true,
       filesOnly,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
 import { applyEnvFile } from '../../config/env-file.ts';
+import { httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { resolveSuperviseConfig, type SuperviseFlags } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { MAIN_LOG } from '../../logs/log-sink.ts';
@@ -17,7 +18,7 @@ import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
 
 /** What the background supervisor writes outside its log files (a crash before logging started). */
-export const SUPERVISOR_STDERR = 'supervisor-stderr.log';
+const SUPERVISOR_STDERR = 'supervisor-stderr.log';
 
 function flagArgs(flags: SuperviseFlags, home: string): string[] {
   const out: string[] = ['--home', home];
@@ -65,7 +66,7 @@ export async function startInBackground(flags: SuperviseFlags, command: string[]
   child.unref();
 
   const deadline = Date.now() + config.startTimeoutMs + 5000;
-  const url = `http://${config.serve.host.includes(':') ? `[${config.serve.host}]` : config.serve.host}:${config.serve.port}/health`;
+  const url = httpUrl(reachableHost(config.serve.host), config.serve.port, '/health');
   let last: StatusReport | undefined;
   while (Date.now() < deadline) {
     await sleep(100);
