@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   freePort,
@@ -88,20 +88,27 @@ describe('robbie serve (built binary, no Node on PATH)', () => {
   });
 });
 
+/** A client that has sent its request line and one header, and not the rest: in flight, unfinished. */
+async function slowRequest(port: number): Promise<{ sock: Socket; response: () => string }> {
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.on('error', () => {});
+  let response = '';
+  sock.setEncoding('utf8').on('data', (d: string) => {
+    response += d;
+  });
+  sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  await sleep(100);
+  return { sock, response: () => response };
+}
+
 describe('robbie serve shutdown', () => {
   it('SIGTERM lets a slow in-flight request finish, then exits 0', async () => {
     const port = await freePort();
     const proc = spawnRobbie(['serve', '--port', String(port)]);
     await waitHealthy(port);
     // A slow client: its request line and first header are sent, the rest comes after SIGTERM.
-    const sock = connect(port, '127.0.0.1');
-    await new Promise<void>((r) => sock.once('connect', () => r()));
-    let response = '';
-    sock.setEncoding('utf8').on('data', (d: string) => {
-      response += d;
-    });
-    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-    await sleep(100);
+    const client = await slowRequest(port);
     proc.kill('SIGTERM');
     await waitFor('the draining line', () => proc.jsonLines().find((l) => l.msg === 'draining'));
     // New connections are refused once draining started.
@@ -111,24 +118,20 @@ describe('robbie serve shutdown', () => {
       ),
       /ECONNREFUSED/,
     );
-    sock.write('X-Request-Id: slow-client\r\n\r\n');
+    client.sock.write('X-Request-Id: slow-client\r\n\r\n');
     const { code } = await proc.exited;
     assert.equal(code, 0);
-    assert.match(response, /^HTTP\/1\.1 200/);
-    assert.match(response, /"status":"healthy"/);
-    assert.match(response, /connection: close/i);
-    sock.destroy();
+    assert.match(client.response(), /^HTTP\/1\.1 200/);
+    assert.match(client.response(), /"status":"healthy"/);
+    assert.match(client.response(), /connection: close/i);
+    client.sock.destroy();
   });
 
   it('a request that never completes is cut at --shutdown-timeout and the process still exits 0', async () => {
     const port = await freePort();
     const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '500ms']);
     await waitHealthy(port);
-    const sock = connect(port, '127.0.0.1');
-    await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.on('error', () => {});
-    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-    await sleep(100);
+    const { sock } = await slowRequest(port);
     const t0 = Date.now();
     proc.kill('SIGTERM');
     const { code } = await proc.exited;
@@ -144,11 +147,7 @@ describe('robbie serve shutdown', () => {
     const port = await freePort();
     const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '30s']);
     await waitHealthy(port);
-    const sock = connect(port, '127.0.0.1');
-    await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.on('error', () => {});
-    sock.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-    await sleep(100);
+    const { sock } = await slowRequest(port);
     proc.kill('SIGTERM');
     await waitFor('the draining line', () => proc.jsonLines().find((l) => l.msg === 'draining'));
     proc.kill('SIGINT');
