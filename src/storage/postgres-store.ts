@@ -247,6 +247,8 @@ export class PostgresStore implements Store {
   #version: number | null = null;
   #killswitch: KillswitchState | undefined;
   #killswitchAt = 0;
+  /** The database's state with pending outbox changes applied, as last computed. */
+  #killswitchView: KillswitchState | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
   #draining = false;
   #drainBackoffMs = 0;
@@ -325,7 +327,7 @@ export class PostgresStore implements Store {
     const where = await this.#writes.add(op);
     if (op.kind === 'killswitch') {
       this.#killswitch = foldKillswitch([op.data], this.#killswitch);
-      this.#killswitchAt = 0;
+      this.#killswitchView = undefined;
     }
     return where;
   }
@@ -391,16 +393,23 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * Read on every request: within a second of the last database read the folded answer is reused
+   * as it is (no outbox query); otherwise the database is asked and changes still waiting in the
+   * outbox are applied on top. The local copy is rewritten only when the state changed.
+   */
   async killswitch(): Promise<KillswitchState> {
+    if (this.#up && this.#killswitchView && Date.now() - this.#killswitchAt < 1000)
+      return this.#killswitchView;
     const pending = this.#outbox.pendingKillswitch().map((o) => o.data as KillswitchChange);
-    const fresh = Date.now() - this.#killswitchAt < 1000;
-    if (this.#killswitch && (fresh || !this.#up)) return foldKillswitch(pending, this.#killswitch);
+    if (this.#killswitch && !this.#up) return foldKillswitch(pending, this.#killswitch);
     try {
       const state = await withTimeout(readKillswitch(this.#sql), READ_TIMEOUT_MS);
+      if (JSON.stringify(state) !== JSON.stringify(this.#killswitch)) this.#outbox.rememberKillswitch(state);
       this.#killswitch = state;
       this.#killswitchAt = Date.now();
-      this.#outbox.rememberKillswitch(state);
-      return foldKillswitch(pending, state);
+      this.#killswitchView = foldKillswitch(pending, state);
+      return this.#killswitchView;
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       if (this.#killswitch) return foldKillswitch(pending, this.#killswitch);
