@@ -87,13 +87,13 @@ export function captureOutput(
     let errors = '';
     for (const raw of lines) {
       const line = redactBulk(raw);
-      for (let i = 0; i < line.length || i === 0; i += MAX_LINE_CHARS) {
-        const piece = line.length > MAX_LINE_CHARS ? line.slice(i, i + MAX_LINE_CHARS) : line;
-        const cut = isPartial || i + MAX_LINE_CHARS < line.length;
-        const framed = frameLine(piece, cut, { ...meta, time }, prefix, level);
+      // An empty line is one record too.
+      const count = Math.max(1, Math.ceil(line.length / MAX_LINE_CHARS));
+      for (let i = 0; i < count; i++) {
+        const piece = count === 1 ? line : line.slice(i * MAX_LINE_CHARS, (i + 1) * MAX_LINE_CHARS);
+        const framed = frameLine(piece, isPartial || i < count - 1, { ...meta, time }, prefix, level);
         out += framed.line;
         if (fromStderr || isErrorLevel(framed.level)) errors += framed.line;
-        if (line.length <= MAX_LINE_CHARS) break;
       }
     }
     if (out) sink.writeFramed(out, errors);
