@@ -23,39 +23,49 @@ export function keyMatches(presented: string, keys: readonly string[]): boolean 
   return ok;
 }
 
-/**
- * API keys for the universal routes (defect 5: the original read X-API-Key and never checked it).
- * No keys configured means open — and then `serve` listens on loopback only.
- */
-export function requireApiKey(keys: readonly string[]): MiddlewareHandler<AppEnv> {
+/** 401 without a key, 403 with a wrong one; `what` names the key in the reason. */
+function keyCheck(keys: readonly string[], what: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (keys.length === 0) return next();
     const key = presentedKey(c);
     if (!key) {
       return c.json(
         {
           error: 'unauthorized',
-          reason: 'an API key is required (X-API-Key or Authorization: Bearer)',
+          reason: `${what} is required (X-API-Key or Authorization: Bearer)`,
           request_id: c.get('requestId'),
         },
         401,
         { 'WWW-Authenticate': 'Bearer' },
       );
     }
-    if (!keyMatches(key, keys))
+    if (!keyMatches(key, keys)) {
       return c.json(
-        { error: 'forbidden', reason: 'the API key is not valid', request_id: c.get('requestId') },
+        {
+          error: 'forbidden',
+          reason: `${what.replace(/^an? /, 'the ')} is not valid`,
+          request_id: c.get('requestId'),
+        },
         403,
       );
+    }
     return next();
   };
 }
 
+/**
+ * API keys for the universal routes (defect 5: the original read X-API-Key and never checked it).
+ * No keys configured means open — and then `serve` listens on loopback only.
+ */
+export function requireApiKey(keys: readonly string[]): MiddlewareHandler<AppEnv> {
+  const check = keyCheck(keys, 'an API key');
+  return (c, next) => (keys.length === 0 ? next() : check(c, next));
+}
+
 /** The admin key for changing the killswitch; without one configured, nobody may change it over HTTP. */
 export function requireAdminKey(adminKey: string | undefined): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (!adminKey) {
-      return c.json(
+  if (!adminKey) {
+    return async (c) =>
+      c.json(
         {
           error: 'forbidden',
           reason: 'the killswitch cannot be changed over HTTP until ROBBIE_ADMIN_KEY is set',
@@ -63,24 +73,6 @@ export function requireAdminKey(adminKey: string | undefined): MiddlewareHandler
         },
         403,
       );
-    }
-    const key = presentedKey(c);
-    if (!key) {
-      return c.json(
-        {
-          error: 'unauthorized',
-          reason: 'the admin key is required (X-API-Key or Authorization: Bearer)',
-          request_id: c.get('requestId'),
-        },
-        401,
-        { 'WWW-Authenticate': 'Bearer' },
-      );
-    }
-    if (!keyMatches(key, [adminKey]))
-      return c.json(
-        { error: 'forbidden', reason: 'the admin key is not valid', request_id: c.get('requestId') },
-        403,
-      );
-    return next();
-  };
+  }
+  return keyCheck([adminKey], 'the admin key');
 }
