@@ -3,14 +3,15 @@
  * and 32 concurrent writers; the drain of 10,000 outbox rows; and pgbench's own single-row insert
  * rate on the same server (fsync on) for scale.
  */
-import { spawnSync } from 'node:child_process';
+
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../src/logging/logger.ts';
 import { PostgresStore } from '../src/storage/postgres-store.ts';
 import { SqliteStore } from '../src/storage/sqlite-store.ts';
 import type { Store } from '../src/storage/types.ts';
-import { postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
+import { type PgCluster, postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
 import { waitFor } from '../tests/helpers/process.ts';
 import { requestRecord } from '../tests/helpers/records.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
@@ -36,21 +37,19 @@ async function hammer(store: Store, clients: number): Promise<{ rate: number; p9
   return { rate: latencies.length / SECONDS, p99: percentile(latencies, 99), where: [...where].join('+') };
 }
 
-function pgbench(dir: string, port: number, clients: number): number {
-  const script = join(dir, 'insert.sql');
-  spawnSync('sh', ['-c', `cat > '${script}'`], {
-    input:
-      "insert into ai_request_logs (request_id, source, ai_service, gatekeeper_status, http_status, response) values (md5(random()::text || clock_timestamp()::text), 'chat', 'chat', 'approved', 200, '{}');\n",
-  });
-  spawnSync('chmod', ['644', script]);
-  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const bin = '/usr/lib/postgresql/15/bin/pgbench';
-  const args = [
+function pgbench(pg: PgCluster, clients: number): number {
+  const script = join(pg.dir, 'insert.sql');
+  writeFileSync(
+    script,
+    "insert into ai_request_logs (request_id, source, ai_service, gatekeeper_status, http_status, response) values (md5(random()::text || clock_timestamp()::text), 'chat', 'chat', 'approved', 200, '{}');\n",
+    { mode: 0o644 },
+  );
+  const out = pg.tool('pgbench', [
     '-n',
     '-h',
-    dir,
+    pg.dir,
     '-p',
-    String(port),
+    String(pg.port),
     '-U',
     'robbie',
     '-f',
@@ -62,12 +61,8 @@ function pgbench(dir: string, port: number, clients: number): number {
     '-T',
     String(SECONDS),
     'robbie',
-  ];
-  const r = asRoot
-    ? spawnSync('runuser', ['-u', 'postgres', '--', bin, ...args], { encoding: 'utf8' })
-    : spawnSync(bin, args, { encoding: 'utf8' });
-  const m = /tps = ([\d.]+)/.exec(r.stdout);
-  return m ? Number(m[1]) : Number.NaN;
+  ]);
+  return Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
 }
 
 export async function benchStorage(): Promise<Row[]> {
@@ -99,8 +94,8 @@ export async function benchStorage(): Promise<Row[]> {
       store.start();
       await waitFor('database up', () => store.databaseUp, 10_000);
       const pgb: Record<number, number> = {
-        1: pgbench(pg.dir, pg.port, 1),
-        32: pgbench(pg.dir, pg.port, 32),
+        1: pgbench(pg, 1),
+        32: pgbench(pg, 32),
       };
       for (const clients of [1, 32]) {
         const r = await hammer(store, clients);

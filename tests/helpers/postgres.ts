@@ -18,6 +18,8 @@ export interface PgCluster {
   stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
   psql(sql: string, db?: string): string;
+  /** Runs one of the server's tools (pgbench, …) as the cluster's owner; returns its stdout. */
+  tool(name: string, args: string[]): string;
   destroy(): void;
 }
 
@@ -127,6 +129,7 @@ export async function startCluster(opts: { fsync?: boolean } = {}): Promise<PgCl
       start();
     },
     psql,
+    tool: (name, args) => run(name, args),
     destroy: () => {
       run('pg_ctl', ['-D', data, '-w', '-m', 'immediate', 'stop'], false);
       rmSync(dir, { recursive: true, force: true });

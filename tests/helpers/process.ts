@@ -3,6 +3,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { processAlive } from '../../src/supervisor/process-info.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BINARY = join(ROOT, 'dist/robbie');
@@ -171,11 +172,4 @@ export async function waitHealthy(port: number, timeoutMs = 10_000): Promise<voi
 }
 
 /** True when a process with this pid exists (zombies included). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export const alive = processAlive;
