@@ -8,10 +8,11 @@ export function openSqlite(path: string): DatabaseSync {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const db = new DatabaseSync(path);
-    // WAL: readers never block the writer. FULL: a commit is on disk before it is acknowledged.
-    // busy_timeout: several instances share the file.
+    // busy_timeout first: several processes (instances, the standby) open the file at the same
+    // moment, and switching to WAL takes a lock another may hold. WAL: readers never block the
+    // writer. FULL: a commit is on disk before it is acknowledged.
     db.exec(
-      'pragma journal_mode = wal; pragma synchronous = full; pragma busy_timeout = 5000; pragma foreign_keys = on;',
+      'pragma busy_timeout = 5000; pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on;',
     );
     return db;
   } catch (err) {
