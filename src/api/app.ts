@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
-import type { Logger } from '../logging/logger.ts';
-import { serializeError } from '../logging/serialize-error.ts';
+import type { Logger } from '../logger/logger.ts';
+import { serializeError } from '../logger/serialize-error.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';

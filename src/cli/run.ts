@@ -1,6 +1,6 @@
 import { type ArgsDef, type CommandDef, renderUsage, runCommand } from 'citty';
 import { isKnownError, UsageError } from '../errors.ts';
-import { redact } from '../logging/redact.ts';
+import { redact } from '../logger/redact.ts';
 import { checkArgs } from './strict-args.ts';
 
 type AnyCommand = CommandDef<ArgsDef>;

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.ts';
-import type { RotationOptions } from '../logs/rotating-file.ts';
+import type { RotationOptions } from '../supervisor/output/rotating-file.ts';
 import { type PathFlags, type Paths, resolvePaths } from './paths.ts';
 import { resolveServeConfig, type ServeConfig, type ServeFlags } from './serve-config.ts';
 import { parseSize } from './units.ts';

@@ -5,10 +5,11 @@ import { ModelRouter } from '../api/providers/model-router.ts';
 import { Gatekeeper } from '../api/universal/gatekeeper.ts';
 import { UniversalPipeline } from '../api/universal/pipeline.ts';
 import { RateLimiter } from '../api/universal/rate-limiter.ts';
+import type { ChildMessage, SupervisorMessage } from '../child-protocol.ts';
 import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
-import type { Logger } from '../logging/logger.ts';
+import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
 import { describePgError } from '../storage/postgres-store.ts';
@@ -16,7 +17,6 @@ import { scheduleRetention } from '../storage/retention.ts';
 import { describeSqliteError } from '../storage/sqlite.ts';
 import { StorageUnavailableError, type Store } from '../storage/types.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
-import type { ChildMessage, SupervisorMessage } from './ipc.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 

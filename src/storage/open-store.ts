@@ -1,7 +1,7 @@
 /** Picks the store: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. */
 import { join } from 'node:path';
 import { checkDatabaseUrl } from '../config/database-url.ts';
-import type { Logger } from '../logging/logger.ts';
+import type { Logger } from '../logger/logger.ts';
 import { PostgresStore } from './postgres-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { Store } from './types.ts';

@@ -6,8 +6,8 @@
  */
 import postgres from 'postgres';
 import type { CheckResult } from '../api/health-checks.ts';
-import type { Logger } from '../logging/logger.ts';
-import { redact } from '../logging/redact.ts';
+import type { Logger } from '../logger/logger.ts';
+import { redact } from '../logger/redact.ts';
 import { GroupCommit } from './group-commit.ts';
 import { Outbox } from './outbox.ts';
 import { POSTGRES_MIGRATIONS, REQUEST_COLUMNS, UPSERT_SET } from './schema.ts';

@@ -1,4 +1,4 @@
-import type { Logger } from '../logging/logger.ts';
+import type { Logger } from '../logger/logger.ts';
 import type { Store } from './types.ts';
 
 const HOUR = 3_600_000;

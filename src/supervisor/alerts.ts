@@ -4,8 +4,8 @@
  * crash alert, and the next one counts what was suppressed); each POST is bounded in time; a
  * failing receiver is logged and never disturbs supervision.
  */
-import type { Logger } from '../logging/logger.ts';
-import { redact } from '../logging/redact.ts';
+import type { Logger } from '../logger/logger.ts';
+import { redact } from '../logger/redact.ts';
 
 export type AlertEvent = 'crash' | 'hang' | 'cooldown' | 'recovery' | 'gave-up';
 

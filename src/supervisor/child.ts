@@ -4,9 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { captureOutput } from '../logs/child-output.ts';
-import type { LogSink } from '../logs/log-sink.ts';
-import { type ChildMessage, isChildMessage, type SupervisorMessage } from '../server/ipc.ts';
+import { type ChildMessage, isChildMessage, type SupervisorMessage } from '../child-protocol.ts';
+import { captureOutput } from './output/child-output.ts';
+import type { LogSink } from './output/log-sink.ts';
 import { signalGroup, terminateGroup } from './process-group.ts';
 import { processStartToken } from './process-info.ts';
 

@@ -4,7 +4,7 @@
  */
 import { chmodSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { Logger } from '../logging/logger.ts';
+import type { Logger } from '../logger/logger.ts';
 import { CONTROL_COMMANDS, type ControlCommand, type ControlResponse } from './control-protocol.ts';
 
 export type ControlHandler = (cmd: ControlCommand) => Promise<unknown>;

@@ -3,10 +3,10 @@ import { mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
-import { loggerFromEnv } from '../logging/logger.ts';
-import { registerSecretsFromEnv } from '../logging/redact.ts';
-import { LogSink } from '../logs/log-sink.ts';
+import { loggerFromEnv } from '../logger/logger.ts';
+import { registerSecretsFromEnv } from '../logger/redact.ts';
 import { StateLock } from './lock.ts';
+import { LogSink } from './output/log-sink.ts';
 import { reapPredecessor } from './state-file.ts';
 import { Supervisor } from './supervisor.ts';
 

@@ -4,7 +4,7 @@
  * time, that each group is still the very process it recorded and not a stranger that reused the pid.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Logger } from '../logging/logger.ts';
+import type { Logger } from '../logger/logger.ts';
 import { groupAlive, terminateGroup } from './process-group.ts';
 import { processStartToken } from './process-info.ts';
 

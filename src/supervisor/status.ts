@@ -1,9 +1,9 @@
 /** What `robbie status` shows: the supervisor and each child, as data (`--json`) or a table. */
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration, formatSize } from '../config/units.ts';
-import type { FileHealth } from '../logs/rotating-file.ts';
 import { VERSION } from '../runtime/version.ts';
 import type { ManagedChild } from './child.ts';
+import type { FileHealth } from './output/rotating-file.ts';
 import { processUsage } from './process-info.ts';
 import type { Slot } from './slot.ts';
 

@@ -8,8 +8,7 @@ import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration } from '../config/units.ts';
-import type { Logger } from '../logging/logger.ts';
-import type { LogSink } from '../logs/log-sink.ts';
+import type { Logger } from '../logger/logger.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { VERSION } from '../runtime/version.ts';
 import { Alerter } from './alerts.ts';
@@ -18,6 +17,7 @@ import { type ChildRole, type ChildSpec, type ExitInfo, ManagedChild } from './c
 import type { ControlCommand } from './control-protocol.ts';
 import { startControlServer } from './control-server.ts';
 import { RestartWindow } from './intensity.ts';
+import type { LogSink } from './output/log-sink.ts';
 import { type ProbeResult, Prober } from './probe.ts';
 import { type ExitReason, Slot } from './slot.ts';
 import { writeState } from './state-file.ts';

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../src/logger/logger.ts';
 import { describePgError, PostgresStore } from '../../src/storage/postgres-store.ts';
 import { StorageUnavailableError } from '../../src/storage/types.ts';
 import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';

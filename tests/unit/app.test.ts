@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createApp } from '../../src/api/app.ts';
 import { newLifecycle } from '../../src/api/lifecycle.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../src/logger/logger.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redact, redactDeep, registerSecret, registerSecretsFromEnv } from '../../src/logging/redact.ts';
+import { redact, redactDeep, registerSecret, registerSecretsFromEnv } from '../../src/logger/redact.ts';
 
 describe('redaction', () => {
   it('masks passwords in connection URLs', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger } from '../../src/logger/logger.ts';
 import { PostgresStore } from '../../src/storage/postgres-store.ts';
 import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { SqliteStore } from '../../src/storage/sqlite-store.ts';

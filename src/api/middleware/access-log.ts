@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Logger } from '../../logging/logger.ts';
+import type { Logger } from '../../logger/logger.ts';
 import type { AppEnv } from '../types.ts';
 
 /**

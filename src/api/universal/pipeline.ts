@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ApiConfig } from '../../config/api-config.ts';
-import type { Logger } from '../../logging/logger.ts';
+import type { Logger } from '../../logger/logger.ts';
 import {
   type BlockRecord,
   type RequestRecord,

@@ -3,7 +3,7 @@ import { defineCommand } from 'citty';
 import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveSuperviseConfig } from '../../config/supervise-config.ts';
 import { formatDuration, formatSize } from '../../config/units.ts';
-import { redact } from '../../logging/redact.ts';
+import { redact } from '../../logger/redact.ts';
 import { superviseArgs } from '../args.ts';
 
 function secret(value: string | undefined): string {

@@ -5,9 +5,10 @@ import { defineCommand } from 'citty';
 import { resolvePaths } from '../../config/paths.ts';
 import { parseDuration } from '../../config/units.ts';
 import { UsageError, UserError } from '../../errors.ts';
-import { type LevelName, parseLevel } from '../../logging/levels.ts';
-import { ERROR_LOG, MAIN_LOG } from '../../logs/log-sink.ts';
-import { prettyLine, wantsColour } from '../../logs/pretty.ts';
+import { type LevelName, parseLevel } from '../../logger/levels.ts';
+import { ERROR_LOG, MAIN_LOG } from '../../supervisor/output/log-sink.ts';
+import { pathArgs } from '../args.ts';
+import { prettyLine, wantsColour } from '../logs/pretty.ts';
 import {
   describeFiles,
   follow,
@@ -17,8 +18,7 @@ import {
   readLines,
   readRange,
   rotatedFiles,
-} from '../../logs/reader.ts';
-import { pathArgs } from '../args.ts';
+} from '../logs/reader.ts';
 
 const args = {
   ...pathArgs,

@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty';
 import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveServeConfig } from '../../config/serve-config.ts';
-import { loggerFromEnv } from '../../logging/logger.ts';
-import { registerSecretsFromEnv } from '../../logging/redact.ts';
+import { loggerFromEnv } from '../../logger/logger.ts';
+import { registerSecretsFromEnv } from '../../logger/redact.ts';
 import { runServe } from '../../server/serve.ts';
 import { serveArgs } from '../args.ts';
 

@@ -7,7 +7,7 @@ import { isRoot } from '../../config/paths.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { durationSetting } from '../../config/values.ts';
 import { UsageError, UserError } from '../../errors.ts';
-import { registerSecret } from '../../logging/redact.ts';
+import { registerSecret } from '../../logger/redact.ts';
 import { install, uninstall } from '../../service/install.ts';
 import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
 

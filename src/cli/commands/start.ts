@@ -8,14 +8,14 @@ import { applyEnvFile } from '../../config/env-file.ts';
 import { httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { resolveSuperviseConfig, type SuperviseFlags } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
-import { MAIN_LOG } from '../../logs/log-sink.ts';
-import { prettyLine } from '../../logs/pretty.ts';
-import { tailLines } from '../../logs/tail.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { probeOnce } from '../../supervisor/probe.ts';
 import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
+import { prettyLine } from '../logs/pretty.ts';
+import { tailLines } from '../logs/tail.ts';
 
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';

@@ -15,7 +15,7 @@ import {
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
-import { LEVEL_RANK, type LevelName } from '../logging/levels.ts';
+import { LEVEL_RANK, type LevelName } from '../../logger/levels.ts';
 
 export interface LogFilter {
   minLevel?: LevelName | undefined;

@@ -2,7 +2,7 @@
  * Frames a child's output line as robbie's JSON log line: `time, level, source, pid, stream, msg`
  * and, when the child already writes JSON objects, its own fields (its time and level win).
  */
-import type { LevelName } from '../logging/levels.ts';
+import type { LevelName } from '../../logger/levels.ts';
 
 export type StreamName = 'stdout' | 'stderr';
 

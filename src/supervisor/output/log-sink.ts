@@ -3,7 +3,7 @@
  * error-or-worse line and every stderr line), both rotating in-process.
  */
 import { join } from 'node:path';
-import type { LevelName } from '../logging/levels.ts';
+import type { LevelName } from '../../logger/levels.ts';
 import { isErrorLevel } from './log-record.ts';
 import { type FileHealth, RotatingFile, type RotationOptions } from './rotating-file.ts';
 

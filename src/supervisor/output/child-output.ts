@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import type { LevelName } from '../logging/levels.ts';
-import { mayNeedBulkRedaction, redactBulk } from '../logging/redact.ts';
+import type { LevelName } from '../../logger/levels.ts';
+import { mayNeedBulkRedaction, redactBulk } from '../../logger/redact.ts';
 import { MAX_LINE_CHARS } from './limits.ts';
 import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-record.ts';
 import type { LogSink } from './log-sink.ts';
