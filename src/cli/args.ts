@@ -114,9 +114,10 @@ export const superviseArgs = {
     description: 'Longest delay between restarts (default 30s)',
     valueHint: 'duration',
   },
-  'backoff-reset': {
+  'min-uptime': {
     type: 'string',
-    description: 'Healthy time after which the next crash restarts at once again (default 30s)',
+    description:
+      'A child failing sooner than this after it became ready failed to start: backoff applies (default 1s)',
     valueHint: 'duration',
   },
   'stop-timeout': {

@@ -88,6 +88,8 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     { flag: flags.retention, env: env.ROBBIE_RETENTION, flagName: 'retention', envName: 'ROBBIE_RETENTION' },
     90 * 86_400_000,
     60_000,
+    // Not a timer: a cut-off for the hourly purge.
+    36_500 * 86_400_000,
   );
   return {
     host,

@@ -1,11 +1,12 @@
-import { UsageError } from '../errors.ts';
+import { ConfigError, UsageError } from '../errors.ts';
 import type { RotationOptions } from '../supervisor/output/rotating-file.ts';
 import { type PathFlags, type Paths, resolvePaths } from './paths.ts';
 import { resolveServeConfig, type ServeConfig, type ServeFlags } from './serve-config.ts';
 import { parseSize } from './units.ts';
-import { durationSetting, intSetting, optionalString, sizeSetting, stringSetting } from './values.ts';
+import { durationSetting, enumSetting, intSetting, optionalString, sizeSetting } from './values.ts';
 
-export type RestartPolicy = 'always' | 'on-failure' | 'never';
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 export interface SuperviseConfig {
   paths: Paths;
@@ -29,7 +30,8 @@ export interface SuperviseConfig {
   cooldownMs: number;
   giveUp: boolean;
   backoffMaxMs: number;
-  stableAfterMs: number;
+  /** A child that fails sooner than this after becoming ready failed to start (backoff applies). */
+  minUptimeMs: number;
   stopTimeoutMs: number;
   alertWebhook: string | undefined;
   alertDedupeMs: number;
@@ -51,7 +53,7 @@ export type SuperviseFlags = ServeFlags &
     cooldown?: string | undefined;
     'give-up'?: boolean | undefined;
     'backoff-max'?: string | undefined;
-    'backoff-reset'?: string | undefined;
+    'min-uptime'?: string | undefined;
     'stop-timeout'?: string | undefined;
     'alert-webhook'?: string | undefined;
     'log-max-size'?: string | undefined;
@@ -60,10 +62,18 @@ export type SuperviseFlags = ServeFlags &
     'log-max-total'?: string | undefined;
   };
 
-function bool(flag: boolean | undefined, env: string | undefined, fallback: boolean): boolean {
+function bool(
+  flag: boolean | undefined,
+  env: string | undefined,
+  envName: string,
+  fallback: boolean,
+): boolean {
   if (flag !== undefined) return flag;
   if (env === undefined || env === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(env.toLowerCase());
+  const v = env.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${envName} must be 1/true/yes/on or 0/false/no/off (got '${env}')`);
 }
 
 export function resolveSuperviseConfig(
@@ -102,10 +112,7 @@ export function resolveSuperviseConfig(
         '--probe-url is for custom commands (supervise -- CMD …); robbie serve is probed on its own /livez',
       );
   }
-  const restart = stringSetting(f('restart', 'ROBBIE_RESTART'), 'always');
-  if (!['always', 'on-failure', 'never'].includes(restart)) {
-    throw new UsageError(`--restart must be always, on-failure or never (got '${restart}')`);
-  }
+  const restart = enumSetting<RestartPolicy>(f('restart', 'ROBBIE_RESTART'), RESTART_POLICIES, 'always');
   const maxSize = sizeSetting(f('log-max-size', 'ROBBIE_LOG_MAX_SIZE'), parseSize('10MiB') as number, 4096);
   const shutdown = serve.shutdownTimeoutMs;
   return {
@@ -118,7 +125,7 @@ export function resolveSuperviseConfig(
     },
     command: custom,
     instances: intSetting(f('instances', 'ROBBIE_INSTANCES'), 1, 1, 64),
-    standby: custom ? false : bool(flags.standby, env.ROBBIE_STANDBY_SPARE, true),
+    standby: custom ? false : bool(flags.standby, env.ROBBIE_STANDBY, 'ROBBIE_STANDBY', true),
     probeUrl,
     probe: {
       intervalMs: durationSetting(f('probe-interval', 'ROBBIE_PROBE_INTERVAL'), 1000, 100),
@@ -126,13 +133,13 @@ export function resolveSuperviseConfig(
       failures: intSetting(f('probe-failures', 'ROBBIE_PROBE_FAILURES'), 3, 1, 100),
     },
     startTimeoutMs: durationSetting(f('start-timeout', 'ROBBIE_START_TIMEOUT'), 30_000, 100),
-    restartPolicy: restart as RestartPolicy,
+    restartPolicy: restart,
     maxRestarts: intSetting(f('max-restarts', 'ROBBIE_MAX_RESTARTS'), 10, 1, 100_000),
     restartWindowMs: durationSetting(f('restart-window', 'ROBBIE_RESTART_WINDOW'), 60_000, 1000),
     cooldownMs: durationSetting(f('cooldown', 'ROBBIE_COOLDOWN'), 60_000, 100),
-    giveUp: bool(flags['give-up'], env.ROBBIE_GIVE_UP, false),
+    giveUp: bool(flags['give-up'], env.ROBBIE_GIVE_UP, 'ROBBIE_GIVE_UP', false),
     backoffMaxMs: durationSetting(f('backoff-max', 'ROBBIE_BACKOFF_MAX'), 30_000, 100),
-    stableAfterMs: durationSetting(f('backoff-reset', 'ROBBIE_BACKOFF_RESET'), 30_000, 100),
+    minUptimeMs: durationSetting(f('min-uptime', 'ROBBIE_MIN_UPTIME'), 1000, 0),
     // The supervisor waits for a child's own drain to finish before it escalates to SIGKILL.
     stopTimeoutMs: durationSetting(
       f('stop-timeout', 'ROBBIE_STOP_TIMEOUT'),
@@ -143,7 +150,7 @@ export function resolveSuperviseConfig(
     alertDedupeMs: 5 * 60_000,
     logs: {
       maxBytes: maxSize,
-      daily: bool(flags['log-rotate-daily'], env.ROBBIE_LOG_ROTATE_DAILY, false),
+      daily: bool(flags['log-rotate-daily'], env.ROBBIE_LOG_ROTATE_DAILY, 'ROBBIE_LOG_ROTATE_DAILY', false),
       keep: intSetting(f('log-keep', 'ROBBIE_LOG_KEEP'), 10, 0, 10_000),
       maxTotalBytes: sizeSetting(
         f('log-max-total', 'ROBBIE_LOG_MAX_TOTAL'),

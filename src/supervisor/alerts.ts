@@ -7,7 +7,14 @@
 import type { Logger } from '../logger/logger.ts';
 import { redact } from '../logger/redact.ts';
 
-export type AlertEvent = 'crash' | 'hang' | 'cooldown' | 'recovery' | 'gave-up';
+export type AlertEvent =
+  | 'crash'
+  | 'hang'
+  | 'cooldown'
+  | 'recovery'
+  | 'gave-up'
+  | 'config-refused'
+  | 'restart-rate';
 
 export interface Alert {
   event: AlertEvent;

@@ -5,31 +5,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { type ChildMessage, isChildMessage, type SupervisorMessage } from '../child-protocol.ts';
+import type { ChildHandle, ChildSpec, ExitInfo } from './child-handle.ts';
 import { captureOutput } from './output/child-output.ts';
 import type { LogSink } from './output/log-sink.ts';
 import { signalGroup, terminateGroup } from './process-group.ts';
 import { processStartToken } from './process-info.ts';
 
-export interface ChildSpec {
-  command: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-  /** Open an IPC channel (built-in children speak the ready/activate protocol over it). */
-  ipc: boolean;
-  cwd?: string;
-}
-
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  time: number;
-  /** Set when the process could not be started at all. */
-  error?: string;
-}
-
-export type ChildRole = 'active' | 'standby';
-
-export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> {
+export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> implements ChildHandle {
   readonly id: string;
   readonly proc: ChildProcess;
   readonly pid: number;
@@ -39,15 +21,12 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> {
   readonly exited: Promise<ExitInfo>;
   /** Resolves once both output pipes are drained into the log. */
   readonly outputDone: Promise<void>;
-  role: ChildRole;
   probePort: number | undefined;
-  readyAt: number | undefined;
   exitInfo: ExitInfo | undefined;
 
-  constructor(id: string, role: ChildRole, spec: ChildSpec, sink: LogSink) {
+  constructor(id: string, spec: ChildSpec, sink: LogSink) {
     super();
     this.id = id;
-    this.role = role;
     const stdio: ('ignore' | 'pipe' | 'ipc')[] = spec.ipc
       ? ['ignore', 'pipe', 'pipe', 'ipc']
       : ['ignore', 'pipe', 'pipe'];
@@ -79,7 +58,9 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> {
       outputs.push(captureOutput(this.proc.stderr, { source: id, pid: this.pid, stream: 'stderr' }, sink));
     this.outputDone = Promise.all(outputs).then(() => undefined);
     this.proc.on('message', (msg: unknown) => {
-      if (isChildMessage(msg)) this.emit('message', msg);
+      if (!isChildMessage(msg)) return;
+      if (msg.type === 'ready') this.probePort = msg.probePort;
+      this.emit('message', msg);
     });
     // A child that closes its end of the channel early must not crash the supervisor.
     this.proc.on('error', () => {});
@@ -108,11 +89,6 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> {
 
   /** SIGKILL to the whole group at once (a hung child cannot run a signal handler anyway). */
   kill(): void {
-    if (this.pid > 0) signalGroup(this.pid, 'SIGKILL');
-  }
-
-  /** Kills grandchildren left in the group after the child itself exited. */
-  reapGroup(): void {
     if (this.pid > 0) signalGroup(this.pid, 'SIGKILL');
   }
 }

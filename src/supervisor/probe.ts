@@ -1,9 +1,10 @@
 /**
  * Liveness probing: an HTTP GET every `intervalMs` with a `timeoutMs` deadline; `failures`
  * consecutive failures declare the child hung. Probes run at a fixed rate — a probe that times out
- * does not push the next one back — so a hang is detected in about failures × interval.
+ * does not push the next one back — so a hang is detected in about failures × interval + timeout.
  */
 import http from 'node:http';
+import type { Cancel, Clock } from './clock.ts';
 
 export interface ProbeOptions {
   intervalMs: number;
@@ -46,47 +47,52 @@ export function probeOnce(url: string, timeoutMs: number): Promise<ProbeResult> 
   });
 }
 
+export type ProbeFn = (url: string, timeoutMs: number) => Promise<ProbeResult>;
+
+/** Probes `url` at a fixed rate until stopped, reporting each result with the failures in a row. */
 export class Prober {
   readonly #url: string;
-  readonly #opts: ProbeOptions;
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+  readonly #probe: ProbeFn;
   readonly #onResult: (r: ProbeResult, consecutiveFailures: number) => void;
-  #timer: NodeJS.Timeout | undefined;
+  #cancel: Cancel | undefined;
   #failures = 0;
   #stopped = false;
-  last: ProbeResult | undefined;
 
   constructor(
     url: string,
-    opts: ProbeOptions,
+    opts: { intervalMs: number; timeoutMs: number },
+    deps: { clock: Clock; probe: ProbeFn },
     onResult: (r: ProbeResult, consecutiveFailures: number) => void,
   ) {
     this.#url = url;
-    this.#opts = opts;
+    this.#intervalMs = opts.intervalMs;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#clock = deps.clock;
+    this.#probe = deps.probe;
     this.#onResult = onResult;
-  }
-
-  start(): void {
     void this.#tick();
   }
 
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#cancel?.();
   }
 
   async #tick(): Promise<void> {
     if (this.#stopped) return;
-    const started = Date.now();
-    const r = await probeOnce(this.#url, this.#opts.timeoutMs);
+    const started = this.#clock.now();
+    const r = await this.#probe(this.#url, this.#timeoutMs);
     if (this.#stopped) return;
-    this.last = r;
     this.#failures = r.ok ? 0 : this.#failures + 1;
     this.#onResult(r, this.#failures);
     if (this.#stopped) return;
     // Fixed rate: the next probe is due one interval after this one started, at once if overdue.
-    this.#timer = setTimeout(
+    this.#cancel = this.#clock.after(
+      Math.max(0, started + this.#intervalMs - this.#clock.now()),
       () => void this.#tick(),
-      Math.max(0, started + this.#opts.intervalMs - Date.now()),
     );
   }
 }

@@ -1,13 +1,22 @@
 /** Runs `robbie supervise` to completion: lock, logs, predecessor clean-up, supervision, exit. */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { hostname } from 'node:os';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { loggerFromEnv } from '../logger/logger.ts';
 import { registerSecretsFromEnv } from '../logger/redact.ts';
+import { guardStdio } from '../logger/stdio.ts';
+import { selfCommand } from '../runtime/platform.ts';
+import { nameProcess } from '../runtime/process-name.ts';
+import { Alerter } from './alerts.ts';
+import { ManagedChild } from './child.ts';
+import { systemClock } from './clock.ts';
+import { startControlServer } from './control-server.ts';
 import { StateLock } from './lock.ts';
 import { LogSink } from './output/log-sink.ts';
-import { reapPredecessor } from './state-file.ts';
+import { probeOnce } from './probe.ts';
+import { reapPredecessor, writeState } from './state-file.ts';
 import { Supervisor } from './supervisor.ts';
 
 function portAnswers(host: string, port: number): Promise<boolean> {
@@ -34,6 +43,7 @@ function mkdirOrFail(dir: string, what: string): void {
 }
 
 export async function runSupervise(config: SuperviseConfig): Promise<number> {
+  nameProcess('robbie supervise');
   registerSecretsFromEnv(process.env);
   mkdirOrFail(config.paths.home, 'state directory');
   const lock = new StateLock(config.paths.lockFile);
@@ -52,6 +62,22 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     const log = loggerFromEnv(process.env, process.stdout.isTTY === true, (line, level) =>
       sink.write(line, level),
     ).child({ source: 'supervisor', pid: process.pid });
+    // Its own stdout or stderr failing (closed pipe, full disk, gone terminal) never stops the
+    // supervisor: the condition is recorded in robbie.log only, never on the failing stream.
+    guardStdio((stream, code, recovered) =>
+      sink.write(
+        `${JSON.stringify({
+          time: new Date().toISOString(),
+          level: 'warn',
+          source: 'supervisor',
+          pid: process.pid,
+          msg: recovered
+            ? `the supervisor's ${stream} is writable again`
+            : `the supervisor's ${stream} cannot be written (${code}): its lines go to robbie.log only`,
+        })}\n`,
+        'warn',
+      ),
+    );
     await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
     if (!config.command && (await portAnswers(config.serve.host, config.serve.port))) {
       throw new UserError(
@@ -65,7 +91,48 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       sink.flush();
       process.exit(70);
     });
-    const supervisor = new Supervisor(config, log, sink);
+    const supervisor = new Supervisor(config, {
+      log,
+      spawn: (id, _role, spec) => new ManagedChild(id, spec, sink),
+      clock: systemClock,
+      probe: probeOnce,
+      alerts: new Alerter(config.alertWebhook, config.alertDedupeMs, log, hostname()),
+      self: selfCommand,
+      env: process.env,
+      random: Math.random,
+      persist: (children) => {
+        try {
+          writeState(config.paths.stateFile, {
+            supervisorPid: process.pid,
+            children: children.map((c) =>
+              c.startToken ? { id: c.id, pgid: c.pid, start: c.startToken } : { id: c.id, pgid: c.pid },
+            ),
+          });
+        } catch (err) {
+          log.warn('cannot write the state file', {
+            error: (err as NodeJS.ErrnoException).code ?? String(err),
+          });
+        }
+      },
+      logHealth: () => sink.health(),
+    });
+    const control = await startControlServer(
+      config.paths.controlSocket,
+      async (cmd) => {
+        switch (cmd) {
+          case 'status':
+            return supervisor.status();
+          case 'stop':
+            setImmediate(() => void supervisor.shutdown(0, 'robbie stop'));
+            return { stopping: true, pid: process.pid };
+          case 'restart':
+            return supervisor.restart();
+          case 'reload':
+            return supervisor.reload();
+        }
+      },
+      log,
+    );
     const onSignal = (signal: NodeJS.Signals) => void supervisor.shutdown(0, signal);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -73,8 +140,9 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       sink.reopen();
       log.info('log files reopened (SIGHUP)');
     });
-    await supervisor.start();
+    supervisor.start();
     const code = await supervisor.stopped;
+    control.close();
     await sink.close();
     for (const f of [config.paths.stateFile, config.paths.controlSocket]) {
       try {

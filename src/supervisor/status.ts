@@ -2,10 +2,10 @@
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration, formatSize } from '../config/units.ts';
 import { VERSION } from '../runtime/version.ts';
-import type { ManagedChild } from './child.ts';
+import type { ChildHandle } from './child-handle.ts';
 import type { FileHealth } from './output/rotating-file.ts';
 import { processUsage } from './process-info.ts';
-import type { Slot } from './slot.ts';
+import type { SlotSnapshot } from './slot.ts';
 
 export interface ChildStatus {
   id: string;
@@ -50,30 +50,32 @@ function usage(pid: number | undefined) {
   return { rss_bytes: u ? u.rssBytes : null, cpu_s: u ? Math.round(u.cpuSeconds * 100) / 100 : null };
 }
 
-function childUsage(c: ManagedChild | undefined) {
+function childUsage(c: ChildHandle | undefined) {
   return c?.alive ? usage(c.pid) : { rss_bytes: null, cpu_s: null };
 }
 
+const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
 export function statusReport(input: {
   config: SuperviseConfig;
+  now: number;
   startedAt: number;
   state: string;
-  slots: Slot[];
-  spare: ManagedChild | undefined;
-  spareReady: boolean;
+  slots: SlotSnapshot[];
+  standby: ChildHandle | undefined;
+  standbyReady: boolean;
   logs: FileHealth[];
 }): StatusReport {
-  const now = Date.now();
+  const { now } = input;
   const children: ChildStatus[] = input.slots.map((s) => {
     const c = s.child?.alive ? s.child : undefined;
-    const cooling = s.state === 'cooldown';
     return {
       id: s.id,
       role: 'active',
       pid: c?.pid ?? null,
       state: s.state,
       uptime_s: c ? Math.floor((now - c.startedAt) / 1000) : null,
-      restarts: { total: s.window.total, in_window: s.window.inWindow(now) },
+      restarts: { total: s.restartsTotal, in_window: s.restartsInWindow },
       last_exit: s.lastExit
         ? {
             pid: s.lastExit.pid,
@@ -93,24 +95,21 @@ export function statusReport(input: {
           }
         : null,
       ...childUsage(c),
-      backoff_ms: s.state === 'backoff' || cooling ? (s.backoffMs ?? null) : null,
-      next_restart_at:
-        s.nextRestartAt && (s.state === 'backoff' || cooling)
-          ? new Date(s.nextRestartAt).toISOString()
-          : null,
+      backoff_ms: s.delayMs ?? null,
+      next_restart_at: iso(s.nextRestartAt),
     };
   });
-  if (input.spare?.alive) {
+  if (input.standby?.alive) {
     children.push({
       id: 'standby',
       role: 'standby',
-      pid: input.spare.pid,
-      state: input.spareReady ? 'ready' : 'starting',
-      uptime_s: Math.floor((now - input.spare.startedAt) / 1000),
+      pid: input.standby.pid,
+      state: input.standbyReady ? 'ready' : 'starting',
+      uptime_s: Math.floor((now - input.standby.startedAt) / 1000),
       restarts: { total: 0, in_window: 0 },
       last_exit: null,
       last_probe: null,
-      ...childUsage(input.spare),
+      ...childUsage(input.standby),
       backoff_ms: null,
       next_restart_at: null,
     });

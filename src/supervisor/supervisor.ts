@@ -1,182 +1,180 @@
 /**
- * `robbie supervise`: keeps N children alive. Crashes are seen from the exit event at once; hangs
- * from liveness probes; restarts back off exponentially (the first is immediate) and a burst of
- * restarts trips a cool-down instead of a permanent stop. With the warm standby, a spare
- * `robbie serve` that has already booted takes the port the moment the active child fails.
+ * `robbie supervise`: keeps N slots filled. Crashes are seen from the exit event at once, hangs
+ * from liveness probes; what follows an end is decided by `decide()` (restart-decision.ts); the
+ * warm standby (standby.ts) takes a slot over in milliseconds. This class wires those pieces to
+ * children, timers and the control commands; it holds no restart rule of its own.
  */
-import type { Server } from 'node:net';
-import { hostname } from 'node:os';
+
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../logger/logger.ts';
-import { selfCommand } from '../runtime/platform.ts';
 import { VERSION } from '../runtime/version.ts';
-import { Alerter } from './alerts.ts';
-import { Backoff } from './backoff.ts';
-import { type ChildRole, type ChildSpec, type ExitInfo, ManagedChild } from './child.ts';
-import type { ControlCommand } from './control-protocol.ts';
-import { startControlServer } from './control-server.ts';
-import { RestartWindow } from './intensity.ts';
-import type { LogSink } from './output/log-sink.ts';
-import { type ProbeResult, Prober } from './probe.ts';
-import { type ExitReason, Slot } from './slot.ts';
-import { writeState } from './state-file.ts';
+import type { Alert } from './alerts.ts';
+import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
+import {
+  type ChildHandle,
+  type ChildRole,
+  describeExit,
+  type ExitInfo,
+  type Spawner,
+} from './child-handle.ts';
+import { childSpec } from './child-spec.ts';
+import type { Clock } from './clock.ts';
+import type { FileHealth } from './output/rotating-file.ts';
+import { type ProbeFn, type ProbeResult, Prober } from './probe.ts';
+import { NotReadyError, type ReadinessMode, waitReady } from './readiness.ts';
+import { decide, endReason, isStartFailure } from './restart-decision.ts';
+import { Slot } from './slot.ts';
+import { Standby } from './standby.ts';
 import { type StatusReport, statusReport } from './status.ts';
 
-/** How long a promoted spare may take to report that it holds the port before it counts as hung. */
+/** How long a promoted standby may take to report that it holds the port. */
 const PROMOTE_TIMEOUT_MS = 5000;
+
+export interface SupervisorDeps {
+  log: Logger;
+  spawn: Spawner;
+  clock: Clock;
+  probe: ProbeFn;
+  alerts: { notify(alert: Alert): void; drain(): Promise<void> };
+  /** The command line that runs this same program with other arguments. */
+  self: (args: string[]) => { command: string; args: string[] };
+  /** The environment children inherit. */
+  env: NodeJS.ProcessEnv;
+  random: () => number;
+  /** The live process groups changed (the state file a successor reads). */
+  persist: (children: ChildHandle[]) => void;
+  logHealth: () => FileHealth[];
+}
+
+export type RollResult = { child: string; old_pid?: number; new_pid: number }[];
 
 export class Supervisor {
   readonly #config: SuperviseConfig;
+  readonly #deps: SupervisorDeps;
   readonly #log: Logger;
-  readonly #sink: LogSink;
-  readonly #alerts: Alerter;
   readonly #slots: Slot[] = [];
-  readonly #startedAt = Date.now();
-  #spare: ManagedChild | undefined;
-  #spareReady = false;
-  #spareBackoff = new Backoff();
-  #spareTimer: NodeJS.Timeout | undefined;
-  #control: Server | undefined;
+  readonly #standby: Standby | undefined;
+  /** Children replaced by a reload or restart that are still draining. */
+  readonly #draining = new Set<ChildHandle>();
+  readonly #backoff: BackoffOptions;
+  readonly #startedAt: number;
   #state: 'starting' | 'running' | 'stopping' = 'starting';
-  #reloading = false;
-  #stopped: Promise<number>;
+  #rolling = false;
+  readonly #stopped: Promise<number>;
   #resolveStopped: (code: number) => void = () => {};
 
-  constructor(config: SuperviseConfig, log: Logger, sink: LogSink) {
+  constructor(config: SuperviseConfig, deps: SupervisorDeps) {
     this.#config = config;
-    this.#log = log;
-    this.#sink = sink;
-    this.#alerts = new Alerter(config.alertWebhook, config.alertDedupeMs, log, hostname());
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#startedAt = deps.clock.now();
+    this.#backoff = { ...DEFAULT_BACKOFF, maxMs: config.backoffMaxMs };
     this.#stopped = new Promise((r) => {
       this.#resolveStopped = r;
     });
     const name = config.command ? 'app' : 'serve';
     for (let i = 0; i < config.instances; i++) {
       this.#slots.push(
-        new Slot(
-          i,
-          `${name}-${i}`,
-          new Backoff({
-            initialMs: 250,
-            maxMs: config.backoffMaxMs,
-            factor: 2,
-            resetAfterMs: config.stableAfterMs,
-            jitter: 0.2,
-          }),
-          new RestartWindow(config.maxRestarts, config.restartWindowMs),
-        ),
+        new Slot(i, `${name}-${i}`, { maxRestarts: config.maxRestarts, windowMs: config.restartWindowMs }),
       );
+    }
+    if (config.standby && !config.command) {
+      this.#standby = new Standby({
+        spawn: () => this.#spawn('standby', 'standby', undefined),
+        clock: deps.clock,
+        log: deps.log,
+        backoff: this.#backoff,
+        minUptimeMs: config.minUptimeMs,
+        random: deps.random,
+        changed: () => this.#persist(),
+        refused: (child) => this.#configRefused('standby', child),
+      });
     }
   }
 
-  /** Resolves with the exit code once the supervisor has stopped. */
+  /** Resolves with the supervisor's exit code once it has stopped. */
   get stopped(): Promise<number> {
     return this.#stopped;
   }
 
-  async start(): Promise<void> {
-    this.#control = await startControlServer(
-      this.#config.paths.controlSocket,
-      (cmd) => this.#onControl(cmd),
-      this.#log,
-    );
+  start(): void {
     this.#log.info('supervisor started', {
       version: VERSION,
       instances: this.#config.instances,
       command: this.#config.command?.join(' ') ?? 'robbie serve',
-      standby: this.#config.standby,
+      standby: this.#standby !== undefined,
       home: this.#config.paths.home,
       log_dir: this.#config.paths.logDir,
     });
-    if (this.#config.standby) this.#spawnSpare();
-    for (const slot of this.#slots) this.#spawnActive(slot);
+    this.#standby?.spawn();
+    for (const slot of this.#slots) this.#startFresh(slot);
     this.#state = 'running';
   }
 
   // ---- children ---------------------------------------------------------------------------
 
-  #spec(role: ChildRole, slot: Slot | undefined): ChildSpec {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#config.childEnv };
-    if (this.#config.command) {
-      const [command, ...args] = this.#config.command as [string, ...string[]];
-      if (slot) env.ROBBIE_INSTANCE = String(slot.index);
-      return { command, args, env, ipc: false };
-    }
-    const self = selfCommand(['serve', ...this.#config.serveArgs]);
-    env.ROBBIE_SUPERVISED = '1';
-    env.ROBBIE_CHILD_ROLE = role;
-    env.ROBBIE_LOG_FORMAT = 'json';
-    if (slot) env.ROBBIE_INSTANCE = String(slot.index);
-    return { command: self.command, args: self.args, env, ipc: true };
+  get #readiness(): ReadinessMode {
+    if (!this.#config.command) return { kind: 'ipc' };
+    if (this.#config.probeUrl) return { kind: 'probe', url: this.#config.probeUrl };
+    return { kind: 'alive', ms: this.#config.minUptimeMs };
   }
 
-  #spawnActive(slot: Slot): void {
+  #spawn(id: string, role: ChildRole, slotIndex: number | undefined): ChildHandle {
+    const spec = childSpec(this.#config, role, slotIndex, this.#deps.self, this.#deps.env);
+    return this.#deps.spawn(id, role, spec);
+  }
+
+  /** Fills `slot` with a new process and watches it become ready. */
+  #startFresh(slot: Slot): void {
     if (this.#state === 'stopping') return;
-    slot.clearTimers();
-    slot.nextRestartAt = undefined;
-    slot.backoffMs = undefined;
-    const child = new ManagedChild(slot.id, 'active', this.#spec('active', slot), this.#sink);
-    slot.child = child;
-    slot.state = 'starting';
-    slot.pendingReason = undefined;
-    if (child.pid <= 0) {
-      // spawn() failed outright (no such command): the exit promise carries the error.
-      void child.exited.then((info) => this.#onExit(child, info));
-      return;
-    }
-    this.#log.info('child started', { child: slot.id, child_pid: child.pid, role: 'active' });
-    this.#persist();
-    this.#watch(child);
-    this.#armStartTimeout(slot, child, this.#config.startTimeoutMs);
-    if (this.#config.command) {
-      if (this.#config.probeUrl) this.#startProbe(slot, child, this.#config.probeUrl, true);
-      else this.#markReady(slot, child);
-    }
+    const child = this.#spawn(slot.id, 'active', slot.index);
+    this.#adopt(slot, child, this.#config.startTimeoutMs);
+    if (child.pid > 0)
+      this.#log.info('child started', { child: slot.id, child_pid: child.pid, role: 'active' });
   }
 
-  #spawnSpare(): void {
-    if (this.#state === 'stopping' || this.#spare || !this.#config.standby) return;
-    clearTimeout(this.#spareTimer);
-    const spare = new ManagedChild('standby', 'standby', this.#spec('standby', undefined), this.#sink);
-    this.#spare = spare;
-    this.#spareReady = false;
-    if (spare.pid <= 0) {
-      void spare.exited.then((info) => this.#onExit(spare, info));
-      return;
-    }
-    this.#log.debug('standby started', { child_pid: spare.pid });
-    this.#persist();
-    this.#watch(spare);
+  /** Hands the slot to the warm standby; false when none is ready. */
+  #promote(slot: Slot): boolean {
+    const child = this.#standby?.take();
+    if (!child) return false;
+    this.#adopt(slot, child, PROMOTE_TIMEOUT_MS);
+    this.#log.info('standby promoted', { child: slot.id, child_pid: child.pid });
+    return true;
   }
 
-  #watch(child: ManagedChild): void {
+  /** `child` now fills `slot`: its exit, its messages and its readiness are the slot's. */
+  #adopt(slot: Slot, child: ChildHandle, readyTimeoutMs: number): void {
+    const watch = waitReady(child, this.#readiness, readyTimeoutMs, this.#readyDeps);
+    slot.assign(child, watch.cancel);
+    this.#watch(slot, child);
+    this.#persist();
+    watch.ready.then(
+      () => this.#markReady(slot, child),
+      (err: unknown) => {
+        // An exit is handled by #onExit; a child still not ready at the deadline is hung.
+        if (!(err instanceof NotReadyError) || err.kind !== 'timeout') return;
+        if (slot.child !== child || !child.alive) return;
+        this.#log.error('child did not become ready in time: killing it', {
+          child: slot.id,
+          child_pid: child.pid,
+          timeout: formatDuration(readyTimeoutMs),
+        });
+        slot.markHung();
+        child.kill();
+      },
+    );
+  }
+
+  get #readyDeps() {
+    return { clock: this.#deps.clock, probe: this.#deps.probe, probeTimeoutMs: this.#config.probe.timeoutMs };
+  }
+
+  #watch(slot: Slot, child: ChildHandle): void {
     child.on('message', (msg) => {
-      const slot = this.#slotOf(child);
-      if (msg.type === 'ready') {
-        child.probePort = msg.probePort;
-        if (msg.role === 'standby') {
-          if (this.#spare === child) {
-            this.#spareReady = true;
-            child.readyAt = Date.now();
-            this.#log.info('standby ready', {
-              child_pid: child.pid,
-              startup_ms: child.readyAt - child.startedAt,
-            });
-            // A spare that booted may not be hiding a crash loop of its own any more.
-            setTimeout(
-              () => this.#spare === child && this.#spareBackoff.reset(),
-              this.#config.stableAfterMs,
-            ).unref();
-          }
-          return;
-        }
-        if (slot) this.#markReady(slot, child);
-      } else if (msg.type === 'listening' && slot) {
-        this.#markReady(slot, child);
-      } else if (msg.type === 'listen-failed') {
+      if (msg.type === 'listen-failed') {
         this.#log.error('child could not take the port', {
-          child: slot?.id ?? child.id,
+          child: slot.id,
           child_pid: child.pid,
           error: msg.error,
         });
@@ -185,282 +183,246 @@ export class Supervisor {
     void child.exited.then((info) => this.#onExit(child, info));
   }
 
-  #slotOf(child: ManagedChild): Slot | undefined {
-    return this.#slots.find((s) => s.child === child);
-  }
-
-  #armStartTimeout(slot: Slot, child: ManagedChild, ms: number): void {
-    clearTimeout(slot.startTimer);
-    slot.startTimer = setTimeout(() => {
-      if (slot.child !== child || !child.alive || slot.state !== 'starting') return;
-      this.#log.error('child did not become ready in time: killing it', {
-        child: slot.id,
-        child_pid: child.pid,
-        timeout: formatDuration(ms),
-      });
-      slot.pendingReason = 'hang';
-      child.kill();
-    }, ms);
-  }
-
-  #markReady(slot: Slot, child: ManagedChild): void {
+  #markReady(slot: Slot, child: ChildHandle): void {
     if (slot.child !== child || !child.alive) return;
-    clearTimeout(slot.startTimer);
-    child.readyAt = Date.now();
-    slot.state = 'running';
+    const now = this.#deps.clock.now();
+    const url = this.#config.command
+      ? this.#config.probeUrl
+      : child.probePort !== undefined
+        ? `http://127.0.0.1:${child.probePort}/livez`
+        : undefined;
+    const prober = url
+      ? new Prober(url, this.#config.probe, this.#deps, (r, failures) =>
+          this.#onProbe(slot, child, r, failures),
+        )
+      : undefined;
+    const recovered = slot.markReady(now, prober);
     this.#log.info('child ready', {
       child: slot.id,
       child_pid: child.pid,
-      startup_ms: child.readyAt - child.startedAt,
+      startup_ms: now - child.startedAt,
       probe_port: child.probePort,
     });
-    if (slot.recovering) {
-      slot.recovering = false;
-      this.#alerts.notify({
+    if (recovered) {
+      this.#alert({
         event: 'recovery',
         child: slot.id,
         message: `${slot.id} is healthy again (pid ${child.pid})`,
         child_pid: child.pid,
       });
     }
-    if (!this.#config.command && child.probePort !== undefined) {
-      this.#startProbe(slot, child, `http://127.0.0.1:${child.probePort}/livez`, false);
-    }
-    clearTimeout(slot.stableTimer);
-    slot.stableTimer = setTimeout(() => {
-      if (slot.child === child && child.alive && slot.state === 'running') slot.backoff.reset();
-    }, this.#config.stableAfterMs);
   }
 
-  /** `gatesReady`: a custom command is ready at its first passing probe. */
-  #startProbe(slot: Slot, child: ManagedChild, url: string, gatesReady: boolean): void {
-    slot.prober?.stop();
-    const prober = new Prober(url, this.#config.probe, (r, failures) =>
-      this.#onProbe(slot, child, r, failures, gatesReady),
-    );
-    slot.prober = prober;
-    prober.start();
-  }
-
-  #onProbe(slot: Slot, child: ManagedChild, r: ProbeResult, failures: number, gatesReady: boolean): void {
-    if (slot.child !== child || !child.alive) return;
-    slot.lastProbe = r;
-    if (r.ok) {
-      if (gatesReady && slot.state === 'starting') this.#markReady(slot, child);
-      return;
-    }
-    // Before its first success a custom command is still starting: the start timeout covers it.
-    if (slot.state !== 'running') return;
+  #onProbe(slot: Slot, child: ChildHandle, r: ProbeResult, failures: number): void {
+    if (slot.child !== child || !child.alive || slot.state !== 'running') return;
+    slot.recordProbe(r);
+    if (r.ok) return;
+    const { failures: limit } = this.#config.probe;
     this.#log.warn('liveness probe failed', {
       child: slot.id,
       child_pid: child.pid,
       error: r.error ?? `HTTP ${r.status}`,
       consecutive: failures,
-      of: this.#config.probe.failures,
+      of: limit,
     });
-    if (failures < this.#config.probe.failures) return;
+    if (failures < limit) return;
     this.#log.error('child is hung: killing it', { child: slot.id, child_pid: child.pid, failures });
-    this.#alerts.notify({
+    this.#alert({
       event: 'hang',
       child: slot.id,
       message: `${slot.id} (pid ${child.pid}) stopped answering its liveness probe: replaced`,
       child_pid: child.pid,
     });
-    slot.pendingReason = 'hang';
-    slot.prober?.stop();
+    slot.markHung();
     child.kill();
   }
 
-  #onExit(child: ManagedChild, info: ExitInfo): void {
+  #onExit(child: ChildHandle, info: ExitInfo): void {
     // Grandchildren the child left in its group go with it.
-    child.reapGroup();
-    const exitFields = {
+    child.kill();
+    this.#draining.delete(child);
+    const fields = {
       child_pid: child.pid,
       code: info.code,
       signal: info.signal,
       uptime_ms: info.time - child.startedAt,
     };
-    if (this.#spare === child) {
-      this.#spare = undefined;
-      this.#spareReady = false;
-      this.#persist();
-      if (this.#state === 'stopping') return;
-      const delay = this.#spareBackoff.next();
-      this.#log.warn('standby exited: starting another', {
-        ...exitFields,
-        error: info.error,
-        delay_ms: delay,
-      });
-      this.#spareTimer = setTimeout(() => this.#spawnSpare(), delay);
-      return;
-    }
-    const slot = this.#slotOf(child);
+    const slot = this.#slots.find((s) => s.child === child);
     if (!slot) {
-      this.#log.info('child exited', { child: child.id, ...exitFields, reason: 'replaced' });
+      if (this.#standby?.child !== child)
+        this.#log.info('child exited', { child: child.id, ...fields, reason: 'replaced' });
       this.#persist();
       return;
     }
-    slot.clearTimers();
-    const manual = this.#state === 'stopping' || slot.state === 'stopping';
-    const reason: ExitReason = manual
-      ? 'manual'
-      : (slot.pendingReason ?? (info.code === 0 && !info.signal && !info.error ? 'exit' : 'crash'));
-    slot.pendingReason = undefined;
-    slot.lastExit = { pid: child.pid, code: info.code, signal: info.signal, time: info.time, reason };
-    if (info.error) slot.lastExit.error = info.error;
-    slot.child = undefined;
+    const now = this.#deps.clock.now();
+    if (this.#state === 'stopping' || slot.state === 'stopping') {
+      slot.recordExit(child, info, 'manual');
+      this.#persist();
+      this.#log.info('child stopped', { child: slot.id, ...fields });
+      return;
+    }
+    const reason = endReason(info, slot.killedForHang);
+    const startFailure = isStartFailure(slot.readyAt, info.time, this.#config.minUptimeMs);
+    slot.recordExit(child, info, reason);
     this.#persist();
-    if (manual) {
-      this.#log.info('child stopped', { child: slot.id, ...exitFields });
-      return;
-    }
-    const level = reason === 'exit' ? 'info' : 'error';
-    this.#log[level]('child exited', { child: slot.id, ...exitFields, reason, error: info.error });
-    const policy = this.#config.restartPolicy;
-    if (policy === 'never' || (policy === 'on-failure' && reason === 'exit')) {
-      slot.state = 'exited';
-      this.#log.warn('not restarting (restart policy)', { child: slot.id, policy });
-      return;
-    }
+    this.#log[reason === 'exit' ? 'info' : 'error']('child exited', {
+      child: slot.id,
+      ...fields,
+      reason,
+      start_failure: startFailure,
+      error: info.error,
+    });
+    const counts = startFailure ? slot.countStartFailure(now) : { consecutive: 0, inWindow: 0 };
+    const abnormal = !startFailure && reason !== 'exit' && slot.countCrash(now);
+    const decision = decide({
+      policy: this.#config.restartPolicy,
+      reason,
+      startFailure,
+      consecutiveStartFailures: counts.consecutive,
+      startFailuresInWindow: counts.inWindow,
+      maxRestarts: this.#config.maxRestarts,
+      giveUp: this.#config.giveUp,
+      cooldownMs: this.#config.cooldownMs,
+      backoff: this.#backoff,
+      standbyReady: this.#standby?.ready === true,
+      random: this.#deps.random(),
+    });
     if (reason === 'crash') {
-      const how = info.error ?? (info.signal ? `signal ${info.signal}` : `exit code ${info.code}`);
-      this.#alerts.notify({
+      this.#alert({
         event: 'crash',
         child: slot.id,
-        message: `${slot.id} (pid ${child.pid}) crashed: ${how}`,
-        ...exitFields,
+        message: `${slot.id} (pid ${child.pid}) crashed: ${describeExit(info)}`,
+        ...fields,
       });
     }
-    slot.recovering = true;
-    this.#scheduleRestart(slot);
-  }
-
-  #scheduleRestart(slot: Slot): void {
-    const now = Date.now();
-    if (slot.window.record(now)) {
-      const inWindow = slot.window.inWindow(now);
-      if (this.#config.giveUp) {
+    if (abnormal) {
+      this.#log.warn('abnormal restart rate: the child keeps failing after it served', {
+        child: slot.id,
+        window: formatDuration(this.#config.restartWindowMs),
+      });
+      this.#alert({
+        event: 'restart-rate',
+        child: slot.id,
+        message: `${slot.id} failed more than ${this.#config.maxRestarts} times within ${formatDuration(this.#config.restartWindowMs)} after serving; it is replaced each time, but look at robbie errors`,
+      });
+    }
+    switch (decision.kind) {
+      case 'stay':
+        slot.settle('exited');
+        this.#log.warn('not restarting (restart policy)', {
+          child: slot.id,
+          policy: this.#config.restartPolicy,
+        });
+        this.#stopWhenNothingLeft();
+        return;
+      case 'config-error':
+        slot.settle('config_error');
+        this.#configRefused(slot.id, child);
+        return;
+      case 'give-up':
         this.#log.fatal('restart limit reached: giving up (--give-up)', {
           child: slot.id,
-          restarts: inWindow,
+          restarts: counts.inWindow,
           window: formatDuration(this.#config.restartWindowMs),
         });
-        this.#alerts.notify({
+        this.#alert({
           event: 'gave-up',
           child: slot.id,
-          message: `${slot.id} restarted ${inWindow} times: supervisor gives up`,
+          message: `${slot.id} failed to start ${counts.inWindow} times: supervisor gives up`,
         });
         void this.shutdown(1, 'restart limit reached');
         return;
-      }
-      slot.state = 'cooldown';
-      slot.nextRestartAt = now + this.#config.cooldownMs;
-      slot.backoffMs = this.#config.cooldownMs;
-      this.#log.error('restart limit reached: cooling down', {
-        child: slot.id,
-        restarts: inWindow,
-        window: formatDuration(this.#config.restartWindowMs),
-        cooldown: formatDuration(this.#config.cooldownMs),
-      });
-      this.#alerts.notify({
-        event: 'cooldown',
-        child: slot.id,
-        message: `${slot.id} restarted ${inWindow} times within ${formatDuration(this.#config.restartWindowMs)}: pausing ${formatDuration(this.#config.cooldownMs)} before trying again`,
-      });
-      slot.timer = setTimeout(() => {
-        slot.window.clear();
-        slot.backoff.reset();
-        this.#log.info('cool-down over: restarting', { child: slot.id });
-        this.#restartSlot(slot);
-      }, this.#config.cooldownMs);
-      return;
+      case 'cooldown':
+        this.#log.error('restart limit reached: cooling down', {
+          child: slot.id,
+          restarts: counts.inWindow,
+          window: formatDuration(this.#config.restartWindowMs),
+          cooldown: formatDuration(decision.delayMs),
+        });
+        this.#alert({
+          event: 'cooldown',
+          child: slot.id,
+          message: `${slot.id} failed to start ${counts.inWindow} times within ${formatDuration(this.#config.restartWindowMs)}: pausing ${formatDuration(decision.delayMs)} before trying again`,
+        });
+        slot.wait(
+          'cooldown',
+          now,
+          decision.delayMs,
+          this.#deps.clock.after(decision.delayMs, () => {
+            slot.resetBudget();
+            this.#log.info('cool-down over: restarting', { child: slot.id });
+            this.#replace(slot);
+          }),
+        );
+        return;
+      case 'promote':
+        if (!this.#promote(slot)) this.#startFresh(slot);
+        return;
+      case 'start':
+        if (decision.delayMs === 0) {
+          this.#startFresh(slot);
+          return;
+        }
+        this.#log.warn('restarting after backoff', {
+          child: slot.id,
+          delay_ms: decision.delayMs,
+          consecutive_failures: counts.consecutive,
+        });
+        slot.wait(
+          'backoff',
+          now,
+          decision.delayMs,
+          this.#deps.clock.after(decision.delayMs, () => this.#replace(slot)),
+        );
+        return;
     }
-    const delay = slot.backoff.next();
-    if (delay === 0) {
-      this.#restartSlot(slot);
-      return;
-    }
-    slot.state = 'backoff';
-    slot.backoffMs = delay;
-    slot.nextRestartAt = now + delay;
-    this.#log.warn('restarting after backoff', {
-      child: slot.id,
-      delay_ms: delay,
-      consecutive_failures: slot.backoff.failures,
-    });
-    slot.timer = setTimeout(() => this.#restartSlot(slot), delay);
   }
 
-  /** Promotes the warm spare when one is ready, else starts a new child. */
-  #restartSlot(slot: Slot): void {
+  /** Exit 78: restarting cannot help, and systemd or launchd must not restart us either. */
+  #configRefused(id: string, child: ChildHandle): void {
+    this.#log.fatal('the child refused its configuration (exit 78): stopping, a restart cannot help', {
+      child: id,
+      child_pid: child.pid,
+    });
+    this.#alert({
+      event: 'config-refused',
+      child: id,
+      message: `${id} (pid ${child.pid}) refused its configuration (exit 78): the supervisor stops; fix the settings and start it again (robbie errors shows why)`,
+    });
+    void this.shutdown(78, 'configuration refused');
+  }
+
+  /** The standby when one is ready, else a fresh start. */
+  #replace(slot: Slot): void {
     if (this.#state === 'stopping') return;
-    const spare = this.#spare;
-    if (spare && this.#spareReady && spare.alive && spare.send({ type: 'activate' })) {
-      this.#spare = undefined;
-      this.#spareReady = false;
-      slot.clearTimers();
-      slot.nextRestartAt = undefined;
-      slot.backoffMs = undefined;
-      spare.role = 'active';
-      slot.child = spare;
-      slot.state = 'starting';
-      this.#log.info('standby promoted', { child: slot.id, child_pid: spare.pid });
-      this.#armStartTimeout(slot, spare, PROMOTE_TIMEOUT_MS);
-      this.#persist();
-      // The next spare boots in the background while the promoted one serves.
-      setImmediate(() => this.#spawnSpare());
-      return;
-    }
-    this.#spawnActive(slot);
+    if (!this.#promote(slot)) this.#startFresh(slot);
+  }
+
+  /** With every slot settled by the restart policy there is nothing left to supervise. */
+  #stopWhenNothingLeft(): void {
+    if (!this.#slots.every((s) => s.state === 'exited')) return;
+    const clean = this.#slots.every((s) => s.snapshot(this.#deps.clock.now()).lastExit?.reason === 'exit');
+    void this.shutdown(clean ? 0 : 1, 'every child has exited and the restart policy keeps them stopped');
+  }
+
+  #alert(alert: Alert): void {
+    this.#deps.alerts.notify(alert);
   }
 
   // ---- control --------------------------------------------------------------------------
 
-  async #onControl(cmd: ControlCommand): Promise<unknown> {
-    switch (cmd) {
-      case 'status':
-        return this.status();
-      case 'stop':
-        setImmediate(() => void this.shutdown(0, 'robbie stop'));
-        return { stopping: true, pid: process.pid };
-      case 'restart':
-        return this.restartAll();
-      case 'reload':
-        return this.reload();
-    }
-  }
-
   status(): StatusReport {
+    const now = this.#deps.clock.now();
     return statusReport({
       config: this.#config,
+      now,
       startedAt: this.#startedAt,
       state: this.#state,
-      slots: this.#slots,
-      spare: this.#spare,
-      spareReady: this.#spareReady,
-      logs: this.#sink.health(),
+      slots: this.#slots.map((s) => s.snapshot(now)),
+      standby: this.#standby?.child,
+      standbyReady: this.#standby?.ready === true,
+      logs: this.#deps.logHealth(),
     });
-  }
-
-  /** `robbie restart`: every child stopped and started again (not zero-downtime: see reload). */
-  async restartAll(): Promise<{ restarted: string[] }> {
-    if (this.#state !== 'running') throw new Error('the supervisor is not running');
-    await Promise.all(
-      this.#slots.map(async (slot) => {
-        const child = slot.child;
-        slot.clearTimers();
-        if (child?.alive) {
-          slot.state = 'stopping';
-          this.#log.info('restarting child', { child: slot.id, child_pid: child.pid });
-          await child.stop(this.#config.stopTimeoutMs);
-        }
-        slot.window.clear();
-        slot.backoff.reset();
-        slot.recovering = false;
-        this.#spawnActive(slot);
-      }),
-    );
-    return { restarted: this.#slots.map((s) => s.id) };
   }
 
   /**
@@ -468,103 +430,77 @@ export class Supervisor {
    * and only once it is ready does the old one drain and stop. A new child that fails to become
    * ready aborts the reload and the old one keeps serving.
    */
-  async reload(): Promise<{ reloaded: { child: string; old_pid?: number; new_pid: number }[] }> {
+  reload(): Promise<{ reloaded: RollResult }> {
+    return this.#roll('reload').then((reloaded) => ({ reloaded }));
+  }
+
+  /**
+   * `robbie restart`: the same rolling replacement as reload, with no gap — and it also ends a
+   * cool-down or backoff, starts slots left stopped, and gives every slot a fresh restart budget.
+   */
+  restart(): Promise<{ restarted: RollResult }> {
+    return this.#roll('restart').then((restarted) => ({ restarted }));
+  }
+
+  async #roll(kind: 'reload' | 'restart'): Promise<RollResult> {
     if (this.#state !== 'running') throw new Error('the supervisor is not running');
-    if (this.#reloading) throw new Error('a reload is already in progress');
-    this.#reloading = true;
-    const done: { child: string; old_pid?: number; new_pid: number }[] = [];
+    if (this.#rolling) throw new Error('a reload or restart is already in progress');
+    this.#rolling = true;
+    const done: RollResult = [];
     try {
-      this.#log.info('reload started', { instances: this.#slots.length });
+      this.#log.info(`${kind} started`, { instances: this.#slots.length });
       for (const slot of this.#slots) {
-        const old = slot.child;
-        const fresh = new ManagedChild(slot.id, 'active', this.#spec('active', slot), this.#sink);
+        if (this.#state !== 'running') throw new Error(`${kind} aborted: the supervisor is stopping`);
+        if (kind === 'restart') slot.resetBudget();
+        const old = slot.child?.alive ? slot.child : undefined;
+        if (!old) {
+          // Nothing serves here (backoff, cool-down, exited): start now, the usual way.
+          this.#startFresh(slot);
+          const fresh = slot.child;
+          if (fresh) done.push({ child: slot.id, new_pid: fresh.pid });
+          continue;
+        }
+        const fresh = this.#spawn(slot.id, 'active', slot.index);
         if (fresh.pid <= 0)
-          throw new Error(`reload aborted: ${(await fresh.exited).error ?? 'could not start a new child'}`);
-        this.#watch(fresh);
-        this.#log.info('child started', {
-          child: slot.id,
-          child_pid: fresh.pid,
-          role: 'active',
-          for: 'reload',
-        });
+          throw new Error(`${kind} aborted: ${(await fresh.exited).error ?? 'could not start a new child'}`);
+        this.#draining.add(fresh);
+        void fresh.exited.then(() => this.#draining.delete(fresh));
+        this.#persist();
+        this.#log.info('child started', { child: slot.id, child_pid: fresh.pid, role: 'active', for: kind });
+        const watch = waitReady(fresh, this.#readiness, this.#config.startTimeoutMs, this.#readyDeps);
         try {
-          await this.#awaitReady(fresh);
+          await watch.ready;
         } catch (err) {
           fresh.kill();
           throw new Error(
-            `reload aborted: the new ${slot.id} ${(err as Error).message}; the old one keeps serving`,
+            `${kind} aborted: the new ${slot.id} ${(err as Error).message}; the old one keeps serving`,
           );
         }
-        slot.clearTimers();
-        slot.child = fresh;
-        slot.state = 'starting';
-        slot.window.clear();
-        slot.backoff.reset();
+        // Whatever serves the slot now (the old child, or what replaced it if it died meanwhile)
+        // drains once the new one holds the slot.
+        const previous = slot.child?.alive ? slot.child : undefined;
+        this.#draining.delete(fresh);
+        if (previous) this.#draining.add(previous);
+        slot.assign(fresh, undefined);
+        this.#watch(slot, fresh);
         this.#markReady(slot, fresh);
         this.#persist();
-        const entry: { child: string; old_pid?: number; new_pid: number } = {
-          child: slot.id,
-          new_pid: fresh.pid,
-        };
-        if (old?.alive) {
-          entry.old_pid = old.pid;
-          this.#log.info('draining the old child', { child: slot.id, child_pid: old.pid });
-          await old.stop(this.#config.stopTimeoutMs);
+        done.push({ child: slot.id, old_pid: (previous ?? old).pid, new_pid: fresh.pid });
+        if (previous) {
+          this.#log.info('draining the old child', { child: slot.id, child_pid: previous.pid });
+          await previous.stop(this.#config.stopTimeoutMs);
         }
-        done.push(entry);
       }
-      // The spare runs the old code too: replace it.
-      const spare = this.#spare;
-      if (spare) {
-        this.#spare = undefined;
-        this.#spareReady = false;
-        await spare.stop(this.#config.stopTimeoutMs);
-        this.#spawnSpare();
+      // The standby runs the old code too: replace it.
+      if (this.#standby) {
+        await this.#standby.stop(this.#config.stopTimeoutMs, false);
+        this.#standby.spawn();
       }
-      this.#log.info('reload finished', { reloaded: done.length });
-      return { reloaded: done };
+      this.#log.info(`${kind} finished`, { [kind === 'reload' ? 'reloaded' : 'restarted']: done.length });
+      return done;
     } finally {
-      this.#reloading = false;
+      this.#rolling = false;
     }
-  }
-
-  /** Resolves when a new (non-slot) child is ready, rejects with a reason otherwise. */
-  #awaitReady(child: ManagedChild): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timeout = setTimeout(
-        () => reject(new Error(`did not become ready within ${formatDuration(this.#config.startTimeoutMs)}`)),
-        this.#config.startTimeoutMs,
-      );
-      const finish = (err?: Error) => {
-        clearTimeout(timeout);
-        if (err) reject(err);
-        else resolve();
-      };
-      void child.exited.then((info) =>
-        finish(
-          new Error(
-            `exited during start (${info.error ?? (info.signal ? `signal ${info.signal}` : `code ${info.code}`)})`,
-          ),
-        ),
-      );
-      if (!this.#config.command) {
-        child.on('message', (msg) => msg.type === 'ready' && finish());
-        return;
-      }
-      if (!this.#config.probeUrl) {
-        // Nothing to ask: alive for a second counts as started.
-        setTimeout(() => child.alive && finish(), 1000);
-        return;
-      }
-      const prober = new Prober(this.#config.probeUrl, this.#config.probe, (r) => {
-        if (!r.ok) return;
-        prober.stop();
-        finish();
-      });
-      prober.start();
-      void child.exited.then(() => prober.stop());
-      setTimeout(() => prober.stop(), this.#config.startTimeoutMs);
-    });
   }
 
   // ---- stopping -------------------------------------------------------------------------
@@ -574,21 +510,21 @@ export class Supervisor {
     if (this.#state === 'stopping') return;
     this.#state = 'stopping';
     this.#log.info('supervisor stopping', { reason, children: this.#slots.filter((s) => s.child).length });
-    clearTimeout(this.#spareTimer);
-    const children: ManagedChild[] = [];
+    const children: ChildHandle[] = [...this.#draining];
     for (const slot of this.#slots) {
-      slot.clearTimers();
-      if (slot.child) {
-        slot.state = 'stopping';
-        children.push(slot.child);
-      } else {
-        slot.state = 'stopped';
+      const child = slot.child;
+      if (child) {
+        slot.markStopping();
+        children.push(child);
+      } else if (slot.state !== 'config_error') {
+        slot.settle('stopped');
       }
     }
-    if (this.#spare) children.push(this.#spare);
+    const standby = this.#standby?.stop(this.#config.stopTimeoutMs, true);
     const results = await Promise.all(
       children.map(async (c) => [c, await c.stop(this.#config.stopTimeoutMs)] as const),
     );
+    await standby;
     for (const [c, how] of results) {
       if (how === 'killed') {
         this.#log.warn('child ignored SIGTERM: killed after the stop timeout', {
@@ -601,31 +537,18 @@ export class Supervisor {
     // Everything the children wrote before they died reaches the log.
     await Promise.race([
       Promise.all(children.map((c) => c.outputDone)),
-      new Promise((r) => setTimeout(r, 2000)),
+      new Promise((r) => setTimeout(r, 2000).unref()),
     ]);
-    for (const slot of this.#slots) slot.state = 'stopped';
-    this.#control?.close();
-    await this.#alerts.drain();
+    for (const slot of this.#slots) if (slot.state !== 'config_error') slot.settle('stopped');
+    await this.#deps.alerts.drain();
     this.#log.info('supervisor stopped', { reason, exit_code: code });
     this.#resolveStopped(code);
   }
 
-  /** Records the live process groups, for a successor after a crash of this supervisor. */
   #persist(): void {
-    const children = [...this.#slots.map((s) => s.child), this.#spare].filter(
-      (c): c is ManagedChild => c?.alive === true && c.pid > 0,
+    const children = [...this.#slots.map((s) => s.child), this.#standby?.child, ...this.#draining].filter(
+      (c): c is ChildHandle => c?.alive === true && c.pid > 0,
     );
-    try {
-      writeState(this.#config.paths.stateFile, {
-        supervisorPid: process.pid,
-        children: children.map((c) =>
-          c.startToken ? { id: c.id, pgid: c.pid, start: c.startToken } : { id: c.id, pgid: c.pid },
-        ),
-      });
-    } catch (err) {
-      this.#log.warn('cannot write the state file', {
-        error: (err as NodeJS.ErrnoException).code ?? String(err),
-      });
-    }
+    this.#deps.persist(children);
   }
 }

@@ -6,27 +6,18 @@ import { Gatekeeper } from '../../src/api/universal/gatekeeper.ts';
 import { RateLimiter } from '../../src/api/universal/rate-limiter.ts';
 import { parseUniversalRequest } from '../../src/api/universal/request-schema.ts';
 import { parseRateLimit } from '../../src/config/api-config.ts';
-import { Backoff } from '../../src/supervisor/backoff.ts';
+import { backoffDelay } from '../../src/supervisor/backoff.ts';
 import { RestartWindow } from '../../src/supervisor/intensity.ts';
 
 describe('backoff', () => {
-  it('restarts at once first, then doubles with ±20 % jitter up to the cap, and resets', () => {
-    const b = new Backoff(
-      { initialMs: 100, maxMs: 1000, factor: 2, resetAfterMs: 1, jitter: 0.2 },
-      () => 0.5,
-    );
+  it('restarts at once after the first failure, then doubles with ±20 % jitter up to the cap', () => {
+    const opts = { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.2 };
     assert.deepEqual(
-      Array.from({ length: 7 }, () => b.next()),
+      [1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n, opts, 0.5)),
       [0, 100, 200, 400, 800, 1000, 1000],
     );
-    b.reset();
-    assert.equal(b.next(), 0);
-    const low = new Backoff(
-      { initialMs: 100, maxMs: 1000, factor: 2, resetAfterMs: 1, jitter: 0.2 },
-      () => 0,
-    );
-    low.next();
-    assert.equal(low.next(), 80);
+    assert.equal(backoffDelay(2, opts, 0), 80);
+    assert.equal(backoffDelay(2, opts, 0.999_999), 120);
   });
 });
 

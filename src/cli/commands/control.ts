@@ -8,6 +8,7 @@ import { UserError } from '../../errors.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
+import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
 import { startInBackground } from './start.ts';
 
@@ -39,15 +40,19 @@ export const stop = defineCommand({
 });
 
 export const restart = defineCommand({
-  meta: { name: 'restart', description: 'Restart the children (starts the supervisor when none runs)' },
+  meta: {
+    name: 'restart',
+    description:
+      'Replace every child with no gap, ending any backoff or cool-down (starts the supervisor when none runs)',
+  },
   args: superviseArgs,
   async run({ args, data }) {
     const paths = resolvePaths(args, process.env);
     try {
-      const res = (await control(paths.controlSocket, paths.home, 'restart', 120_000)) as {
-        restarted: string[];
+      const res = (await control(paths.controlSocket, paths.home, 'restart', 300_000)) as {
+        restarted: RollResult;
       };
-      process.stdout.write(`restarted ${res.restarted.join(', ')}\n`);
+      process.stdout.write(formatRoll(res.restarted));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
       await startInBackground(args, (data as { passthrough?: string[] } | undefined)?.passthrough);
@@ -64,13 +69,15 @@ export const reload = defineCommand({
   async run({ args }) {
     const paths = resolvePaths(args, process.env);
     const res = (await control(paths.controlSocket, paths.home, 'reload', 300_000)) as {
-      reloaded: { child: string; old_pid?: number; new_pid: number }[];
+      reloaded: RollResult;
     };
-    for (const r of res.reloaded) {
-      process.stdout.write(`${r.child}: ${r.old_pid ? `pid ${r.old_pid} → ` : ''}pid ${r.new_pid}\n`);
-    }
+    process.stdout.write(formatRoll(res.reloaded));
   },
 });
+
+function formatRoll(rows: RollResult): string {
+  return rows.map((r) => `${r.child}: ${r.old_pid ? `pid ${r.old_pid} → ` : ''}pid ${r.new_pid}\n`).join('');
+}
 
 export const status = defineCommand({
   meta: {

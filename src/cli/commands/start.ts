@@ -20,15 +20,25 @@ import { tailLines } from '../logs/tail.ts';
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';
 
-function flagArgs(flags: SuperviseFlags, home: string): string[] {
-  const out: string[] = ['--home', home];
+/** Flags whose values are secrets: they reach the background supervisor by environment, never argv. */
+const SECRET_FLAGS: Record<string, string> = {
+  'database-url': 'DATABASE_URL',
+  'alert-webhook': 'ROBBIE_ALERT_WEBHOOK',
+};
+
+/** The supervisor's command line and environment for the flags given to `start`/`restart`. */
+function handOver(flags: SuperviseFlags, home: string): { args: string[]; env: NodeJS.ProcessEnv } {
+  const args: string[] = ['--home', home];
+  const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [name, value] of Object.entries(flags)) {
     // citty also reports each flag under its camelCase name: only the declared spelling is passed on.
     if (name === 'home' || !(name in superviseArgs)) continue;
-    if (typeof value === 'boolean') out.push(value ? `--${name}` : `--no-${name}`);
-    else if (typeof value === 'string' && value !== '') out.push(`--${name}`, value);
+    const secretEnv = SECRET_FLAGS[name];
+    if (secretEnv && typeof value === 'string') env[secretEnv] = value;
+    else if (typeof value === 'boolean') args.push(value ? `--${name}` : `--no-${name}`);
+    else if (typeof value === 'string' && value !== '') args.push(`--${name}`, value);
   }
-  return out;
+  return { args, env };
 }
 
 export async function startInBackground(flags: SuperviseFlags, command: string[] | undefined): Promise<void> {
@@ -51,12 +61,12 @@ export async function startInBackground(flags: SuperviseFlags, command: string[]
   }
   const errPath = join(paths.logDir, SUPERVISOR_STDERR);
   const errFd = openSync(errPath, 'a', 0o640);
-  const args = ['supervise', ...flagArgs(flags, paths.home), ...(command?.length ? ['--', ...command] : [])];
-  const self = selfCommand(args);
+  const handed = handOver(flags, paths.home);
+  const self = selfCommand(['supervise', ...handed.args, ...(command?.length ? ['--', ...command] : [])]);
   const child = spawn(self.command, self.args, {
     detached: true,
     stdio: ['ignore', 'ignore', errFd],
-    env: process.env,
+    env: handed.env,
   });
   closeSync(errFd);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;

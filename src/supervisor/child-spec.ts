@@ -1,0 +1,23 @@
+/** What a child is started with: command, arguments, environment — a pure function of the config. */
+import type { SuperviseConfig } from '../config/supervise-config.ts';
+import type { ChildRole, ChildSpec } from './child-handle.ts';
+
+export function childSpec(
+  config: Pick<SuperviseConfig, 'command' | 'serveArgs' | 'childEnv'>,
+  role: ChildRole,
+  slotIndex: number | undefined,
+  self: (args: string[]) => { command: string; args: string[] },
+  baseEnv: NodeJS.ProcessEnv,
+): ChildSpec {
+  const env: NodeJS.ProcessEnv = { ...baseEnv, ...config.childEnv };
+  if (slotIndex !== undefined) env.ROBBIE_INSTANCE = String(slotIndex);
+  if (config.command) {
+    const [command, ...args] = config.command as [string, ...string[]];
+    return { command, args, env, ipc: false };
+  }
+  const serve = self(['serve', ...config.serveArgs]);
+  env.ROBBIE_SUPERVISED = '1';
+  env.ROBBIE_CHILD_ROLE = role;
+  env.ROBBIE_LOG_FORMAT = 'json';
+  return { command: serve.command, args: serve.args, env, ipc: true };
+}
