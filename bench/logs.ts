@@ -27,7 +27,7 @@ export async function benchLogs(): Promise<Row[]> {
       '--no-standby',
     ],
     {
-      command: [process.execPath, join(ROOT, 'tests/fixtures/flood.mjs'), String(MIB)],
+      command: [process.execPath, join(ROOT, 'tests/fixtures/flood.mjs'), String(MIB), 'stay'],
       waitReady: false,
       env: { PATH: '/usr/bin:/bin' },
     },

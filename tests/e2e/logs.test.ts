@@ -51,13 +51,21 @@ describe('log capture and rotation', () => {
         '--log-max-total',
         String(maxTotal),
       ],
-      { command: [NODE, FLOOD, '200'], waitReady: false, env: SHELL_ENV },
+      { command: [NODE, FLOOD, '200', 'stay'], waitReady: false, env: SHELL_ENV },
     );
     const dir = join(sup.home, 'logs');
+    const last = `"msg":"${String(Math.floor((200 * 1024 * 1024) / 100) - 1).padStart(10, '0')} `;
+    const holds = (f: string) => {
+      try {
+        return readFileSync(join(dir, f), 'latin1').includes(last);
+      } catch {
+        return false;
+      }
+    };
     try {
       await waitFor(
-        'the flood to end',
-        () => sup.events('not restarting (restart policy)').length > 0,
+        'the last line on disk',
+        () => holds('robbie.log') || holds('robbie.log.1'),
         120_000,
         100,
       );

@@ -193,9 +193,9 @@ describe('robbie command line', () => {
     });
   }
 
-  it('a bad PORT in the environment names the variable', async () => {
+  it('a bad PORT in the environment names the variable and exits 78 (configuration refused)', async () => {
     const r = await runRobbie(['serve'], { PORT: '99999' });
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 78);
     assert.match(r.stderr, /PORT must be a whole number from 0 to 65535/);
   });
 
@@ -213,7 +213,7 @@ describe('robbie command line', () => {
       await stopProc(proc);
       assert.match(proc.stderr(), /warning: .*robbie\.env is readable by others \(mode 0644\)/);
       const overridden = await runRobbie(['serve', '--env-file', file], { PORT: 'not-a-port' });
-      assert.equal(overridden.code, 2, 'the environment wins over the file');
+      assert.equal(overridden.code, 78, 'the environment wins over the file (and a bad value there is 78)');
       // Inside the single executable Node itself reads --env-file first and reports a missing file
       // (exit 9); from source robbie does (exit 2). Either way: one line naming the file.
       const missing = await runRobbie(['serve', '--env-file', join(dir, 'nope.env')]);
