@@ -1,14 +1,16 @@
 /**
  * Group commit: writes that arrive while a commit is under way wait and go together in the next
  * one, so N concurrent clients cost about one commit (one fsync, one round trip) instead of N.
+ * The commit answers per item — a value, or an Error for that item alone — so one write the
+ * database refuses fails only its own caller, never its neighbours in the batch.
  */
 export class GroupCommit<T, R = void> {
-  readonly #commit: (items: T[]) => Promise<R>;
+  readonly #commit: (items: T[]) => Promise<(R | Error)[]>;
   readonly #maxBatch: number;
   #queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
   #running = false;
 
-  constructor(commit: (items: T[]) => Promise<R>, maxBatch = 500) {
+  constructor(commit: (items: T[]) => Promise<(R | Error)[]>, maxBatch = 500) {
     this.#commit = commit;
     this.#maxBatch = maxBatch;
   }
@@ -27,8 +29,12 @@ export class GroupCommit<T, R = void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
       try {
-        const r = await this.#commit(batch.map((b) => b.item));
-        for (const b of batch) b.resolve(r);
+        const results = await this.#commit(batch.map((b) => b.item));
+        batch.forEach((b, i) => {
+          const r = results[i] as R | Error;
+          if (r instanceof Error) b.reject(r);
+          else b.resolve(r);
+        });
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

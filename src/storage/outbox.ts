@@ -57,6 +57,17 @@ export class Outbox {
       );
       create index if not exists outbox_key on outbox (kind, key);
       create table if not exists meta (key text primary key, value text not null);
+      -- Rows the database refused on their own: kept (they were acknowledged), never replayed
+      -- again by themselves, moved back by requeue().
+      create table if not exists quarantine (
+        seq integer primary key,
+        kind text not null,
+        key text not null,
+        payload text not null,
+        created_at integer not null,
+        reason text not null,
+        quarantined_at integer not null
+      );
     `);
     this.#handle = db;
     this.lastError = undefined;
@@ -125,13 +136,54 @@ export class Outbox {
     });
   }
 
-  /** A pending write of this kind and key (the answer to a retried request during an outage). */
+  /** A pending (or quarantined) write of this kind and key: the answer to a retried request. */
   find(kind: WriteOp['kind'], key: string): WriteOp | undefined {
     if (!this.#handle) return undefined;
-    const row = this.#db
-      .prepare('select payload from outbox where kind = ? and key = ? order by seq desc limit 1')
-      .get(kind, key) as { payload: string } | undefined;
+    const row = (stmt(
+      this.#db,
+      'select payload from outbox where kind = ? and key = ? order by seq desc limit 1',
+    ).get(kind, key) ??
+      stmt(
+        this.#db,
+        'select payload from quarantine where kind = ? and key = ? order by seq desc limit 1',
+      ).get(kind, key)) as { payload: string } | undefined;
     return row ? ({ kind, data: JSON.parse(row.payload) } as WriteOp) : undefined;
+  }
+
+  /** Moves a row the database refuses out of the replay queue, keeping it and the reason. */
+  quarantine(seq: number, reason: string): void {
+    transaction(this.#db, () => {
+      stmt(
+        this.#db,
+        `insert or replace into quarantine (seq, kind, key, payload, created_at, reason, quarantined_at)
+         select seq, kind, key, payload, created_at, ?, ? from outbox where seq = ?`,
+      ).run(reason, Date.now(), seq);
+      stmt(this.#db, 'delete from outbox where seq = ?').run(seq);
+    });
+  }
+
+  quarantined(): { count: number; reason: string | null } {
+    if (!this.#handle) return { count: 0, reason: null };
+    const row = stmt(
+      this.#db,
+      'select count(*) as n, (select reason from quarantine order by quarantined_at desc limit 1) as reason from quarantine',
+    ).get() as { n: number; reason: string | null };
+    return { count: Number(row.n), reason: row.reason };
+  }
+
+  /** Puts every quarantined row back at the end of the replay queue (once the cause is fixed). */
+  requeue(): number {
+    let moved = 0;
+    transaction(this.#db, () => {
+      moved = Number(
+        stmt(
+          this.#db,
+          'insert into outbox (kind, key, payload, created_at) select kind, key, payload, created_at from quarantine order by seq',
+        ).run().changes,
+      );
+      stmt(this.#db, 'delete from quarantine').run();
+    });
+    return moved;
   }
 
   pendingKillswitch(): WriteOp[] {

@@ -9,16 +9,18 @@ import type { CheckResult } from '../api/health-checks.ts';
 import type { Logger } from '../logger/logger.ts';
 import { redact } from '../logger/redact.ts';
 import { GroupCommit } from './group-commit.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox, type OutboxRow } from './outbox.ts';
 import { POSTGRES_MIGRATIONS, REQUEST_COLUMNS, UPSERT_SET } from './schema.ts';
 import {
   type BlockRecord,
+  type Claim,
   foldKillswitch,
   isRetryable,
   type KillswitchChange,
   type KillswitchState,
   type RequestRecord,
   type Stats,
+  StorageRefusedError,
   StorageUnavailableError,
   type Store,
   type StoredResponse,
@@ -85,6 +87,8 @@ function requestRow(r: RequestRecord) {
     ...r,
     source_metadata: r.source_metadata as postgres.JSONValue,
     response: r.response as postgres.JSONValue,
+    // Rows queued by a version before fingerprints have none.
+    request_fingerprint: r.request_fingerprint ?? null,
     town_id: 'aurora',
     created_at: r.timestamp,
   };
@@ -306,21 +310,57 @@ export class PostgresStore implements Store {
     this.#lastError = reason;
   }
 
-  /** Where a batch of writes goes: the database when it is up and nothing waits in the outbox. */
-  async #commit(ops: WriteOp[]): Promise<'database' | 'outbox'> {
+  /**
+   * Where a batch of writes goes: the database when it is up and nothing waits in the outbox.
+   * A batch the database refuses for a reason other than the connection is retried one write at a
+   * time, so only the write it really refuses fails (StorageRefusedError), never its neighbours.
+   */
+  async #commit(ops: WriteOp[]): Promise<('database' | 'outbox' | Error)[]> {
     if (this.#up && this.#version !== null && !this.#outbox.hasPending()) {
       try {
         await withTimeout(applyBatch(this.#sql, ops), QUERY_TIMEOUT_MS);
-        return 'database';
+        return ops.map(() => 'database');
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
-        this.#markDown(err);
+        if (isConnectionError(err)) this.#markDown(err);
+        else if (ops.length === 1) return [this.#refused(ops[0] as WriteOp, err)];
+        else return this.#commitEach(ops);
       }
     }
+    return this.#toOutbox(ops);
+  }
+
+  async #commitEach(ops: WriteOp[]): Promise<('database' | 'outbox' | Error)[]> {
+    const results: ('database' | 'outbox' | Error)[] = [];
+    for (const [i, op] of ops.entries()) {
+      if (!this.#up) {
+        results.push(...this.#toOutbox(ops.slice(i)));
+        break;
+      }
+      try {
+        await withTimeout(applyBatch(this.#sql, [op]), QUERY_TIMEOUT_MS);
+        results.push('database');
+      } catch (err) {
+        if (isConnectionError(err)) {
+          this.#markDown(err);
+          results.push(...this.#toOutbox(ops.slice(i)));
+          break;
+        }
+        results.push(this.#refused(op, err));
+      }
+    }
+    return results;
+  }
+
+  #toOutbox(ops: WriteOp[]): 'outbox'[] {
     // Keeping order: once anything waits in the outbox, new writes queue behind it.
     this.#outbox.append(ops);
     if (this.#up) void this.#drain();
-    return 'outbox';
+    return ops.map(() => 'outbox');
+  }
+
+  #refused(op: WriteOp, err: unknown): Error {
+    this.#log.error('the database refused a write', { kind: op.kind, error: describePgError(err) });
+    return new StorageRefusedError('the database refused to store this record');
   }
 
   async write(op: WriteOp): Promise<'database' | 'outbox'> {
@@ -332,7 +372,12 @@ export class PostgresStore implements Store {
     return where;
   }
 
-  /** Replays the outbox into the database, oldest first, until it is empty or the database fails. */
+  /**
+   * Replays the outbox into the database, oldest first, until it is empty or the database fails. A
+   * batch refused for a reason other than the connection is replayed row by row, and a row the
+   * database refuses on its own is quarantined (kept in the outbox file, counted, shown in /health
+   * and `robbie db status`, requeued by `robbie db requeue`) so it never blocks the rows behind it.
+   */
   async #drain(): Promise<void> {
     if (this.#draining || this.#closed) return;
     this.#draining = true;
@@ -341,24 +386,51 @@ export class PostgresStore implements Store {
       for (let round = 0; round < 1_000_000 && !this.#closed; round++) {
         const rows = this.#outbox.peek(DRAIN_BATCH);
         if (rows.length === 0) break;
-        try {
-          await withTimeout(
+        const apply = (batch: OutboxRow[]) =>
+          withTimeout(
             applyBatch(
               this.#sql,
-              rows.map((r) => r.op),
+              batch.map((r) => r.op),
             ),
             QUERY_TIMEOUT_MS * 2,
           );
+        try {
+          await apply(rows);
+          this.#outbox.remove(rows.map((r) => r.seq));
+          replayed += rows.length;
         } catch (err) {
-          if (isConnectionError(err)) this.#markDown(err);
-          else this.#log.error('outbox replay failed', { error: describePgError(err) });
-          // Wait longer each time the database refuses; the probe retries.
-          this.#drainBackoffMs = Math.min(30_000, Math.max(500, this.#drainBackoffMs * 2));
-          await new Promise((r) => setTimeout(r, this.#drainBackoffMs).unref());
-          break;
+          if (isConnectionError(err)) {
+            this.#markDown(err);
+            await this.#drainPause();
+            break;
+          }
+          // One of them is refused: find it, one row at a time.
+          let lost = false;
+          for (const row of rows) {
+            try {
+              await apply([row]);
+              this.#outbox.remove([row.seq]);
+              replayed++;
+            } catch (rowErr) {
+              if (isConnectionError(rowErr)) {
+                this.#markDown(rowErr);
+                lost = true;
+                break;
+              }
+              const reason = describePgError(rowErr);
+              this.#outbox.quarantine(row.seq, reason);
+              this.#log.error('outbox row quarantined: the database refuses it', {
+                kind: row.op.kind,
+                error: reason,
+                quarantined: this.#outbox.quarantined().count,
+              });
+            }
+          }
+          if (lost) {
+            await this.#drainPause();
+            break;
+          }
         }
-        this.#outbox.remove(rows.map((r) => r.seq));
-        replayed += rows.length;
         this.#drainBackoffMs = 0;
       }
     } finally {
@@ -371,25 +443,77 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Waits longer each time the database goes away mid-replay; the probe retries. */
+  async #drainPause(): Promise<void> {
+    this.#drainBackoffMs = Math.min(30_000, Math.max(500, this.#drainBackoffMs * 2));
+    await new Promise((r) => setTimeout(r, this.#drainBackoffMs).unref());
+  }
+
   async findResponse(requestId: string): Promise<StoredResponse | undefined> {
     const pending = this.#outbox.find('request', requestId);
     if (pending && !isRetryable(pending.data as RequestRecord)) {
       const r = pending.data as RequestRecord;
-      return { http_status: r.http_status, response: r.response };
+      return { http_status: r.http_status, response: r.response, fingerprint: r.request_fingerprint ?? null };
     }
     if (!this.#up) return undefined;
     try {
       const rows = await withTimeout(
-        this.#sql<{ http_status: number; response: unknown }[]>`
-          select http_status, response from ai_request_logs
+        this.#sql<{ http_status: number; response: unknown; request_fingerprint: string | null }[]>`
+          select http_status, response, request_fingerprint from ai_request_logs
           where request_id = ${requestId} and http_status < 300`,
         READ_TIMEOUT_MS,
       );
       const row = rows[0];
-      return row ? { http_status: row.http_status, response: row.response } : undefined;
+      return row
+        ? { http_status: row.http_status, response: row.response, fingerprint: row.request_fingerprint }
+        : undefined;
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       return undefined;
+    }
+  }
+
+  /**
+   * With the database down, the claim is this process's alone (its in-flight map still holds one
+   * call per id): the outbox cannot arbitrate between instances.
+   */
+  async claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim> {
+    if (!this.#up || this.#version === null) return 'won';
+    try {
+      const won = await withTimeout(
+        this.#sql`
+          insert into request_claims (request_id, fingerprint) values (${requestId}, ${fingerprint})
+          on conflict (request_id) do update set fingerprint = excluded.fingerprint, claimed_at = now()
+          where request_claims.claimed_at < now() - ${`${Math.ceil(staleMs)} milliseconds`}::interval
+          returning request_id`,
+        READ_TIMEOUT_MS,
+      );
+      if (won.length > 0) return 'won';
+      const held = await withTimeout(
+        this.#sql<
+          { fingerprint: string }[]
+        >`select fingerprint from request_claims where request_id = ${requestId}`,
+        READ_TIMEOUT_MS,
+      );
+      const row = held[0];
+      if (!row) return 'won';
+      return row.fingerprint === fingerprint ? 'taken' : 'conflict';
+    } catch (err) {
+      if (isConnectionError(err)) this.#markDown(err);
+      else this.#log.warn('cannot claim a request id: going ahead alone', { error: describePgError(err) });
+      return 'won';
+    }
+  }
+
+  async release(requestId: string): Promise<void> {
+    if (!this.#up) return;
+    try {
+      await withTimeout(
+        this.#sql`delete from request_claims where request_id = ${requestId}`,
+        READ_TIMEOUT_MS,
+      );
+    } catch {
+      // a stale claim is taken over after its time
     }
   }
 
@@ -472,12 +596,16 @@ export class PostgresStore implements Store {
       outbox: () => {
         try {
           const d = this.#outbox.depth();
+          const q = this.#outbox.quarantined();
           const r: CheckResult = {
-            status: this.#outbox.lastError || !this.#outbox.available ? 'down' : 'up',
+            status: this.#outbox.lastError || !this.#outbox.available || q.count > 0 ? 'down' : 'up',
             pending: d.pending,
             oldest_age_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
+            quarantined: q.count,
           };
           if (this.#outbox.lastError) r.error = this.#outbox.lastError;
+          else if (q.count > 0)
+            r.error = `${q.count} outbox row(s) refused by the database and quarantined (${q.reason}); fix the cause, then robbie db requeue`;
           return r;
         } catch (err) {
           return { status: 'down', error: (err as Error).message };
@@ -492,6 +620,7 @@ export class PostgresStore implements Store {
 
   async info() {
     const d = this.#outbox.depth();
+    const q = this.#outbox.quarantined();
     let version = this.#version;
     if (version === null && this.#up) {
       try {
@@ -510,7 +639,14 @@ export class PostgresStore implements Store {
       database_up: this.#up,
       outbox_pending: d.pending,
       outbox_oldest_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
+      outbox_quarantined: q.count,
+      quarantine_reason: q.reason,
+      error: this.#up ? null : (this.#lastError ?? null),
     };
+  }
+
+  async requeueQuarantined(): Promise<number> {
+    return this.#outbox.requeue();
   }
 
   /** Checks reachability once (for `robbie db` commands, which do not run the probe loop). */

@@ -86,6 +86,18 @@ alter table killswitch_state add column if not exists change_id varchar(64);
 create unique index if not exists killswitch_state_change_id_key on killswitch_state (change_id);
 `,
   },
+  {
+    version: 2,
+    name: 'request fingerprints, claims on request ids shared by every instance',
+    sql: `
+alter table ai_request_logs add column if not exists request_fingerprint varchar(64);
+create table if not exists request_claims (
+  request_id varchar(128) primary key,
+  fingerprint varchar(64) not null,
+  claimed_at timestamptz not null default now()
+);
+`,
+  },
 ];
 
 export const SQLITE_MIGRATIONS: Migration[] = [
@@ -152,6 +164,18 @@ create table if not exists killswitch_state (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'request fingerprints, claims on request ids shared by every instance',
+    sql: `
+alter table ai_request_logs add column request_fingerprint text;
+create table if not exists request_claims (
+  request_id text primary key,
+  fingerprint text not null,
+  claimed_at integer not null
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
@@ -175,6 +199,7 @@ export const REQUEST_COLUMNS = [
   'town_id',
   'http_status',
   'response',
+  'request_fingerprint',
   'created_at',
 ] as const;
 

@@ -7,6 +7,7 @@ import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts'
 import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
 import {
   type BlockRecord,
+  type Claim,
   type KillswitchState,
   type Stats,
   StorageUnavailableError,
@@ -38,9 +39,17 @@ export class SqliteStore implements Store {
   #lastError: string | undefined;
   #killswitch: { state: KillswitchState; at: number } | undefined;
 
+  /**
+   * A second connection for request claims, without fsync: a claim is coordination between live
+   * processes, and one lost with the machine belongs to an attempt that died with it.
+   */
+  readonly #claims: DatabaseSync;
+
   constructor(path: string) {
     this.path = path;
     this.#db = openSqlite(path);
+    this.#claims = openSqlite(path);
+    this.#claims.exec('pragma synchronous = off');
     // One transaction (one fsync) per batch of concurrent writes.
     this.#writes = new GroupCommit<WriteOp>((ops) => {
       try {
@@ -52,7 +61,7 @@ export class SqliteStore implements Store {
         this.#lastError = describeSqliteError(err);
         throw new StorageUnavailableError(`local store unavailable: ${this.#lastError}`);
       }
-      return Promise.resolve();
+      return Promise.resolve(ops.map(() => undefined));
     });
   }
 
@@ -67,10 +76,48 @@ export class SqliteStore implements Store {
   }
 
   async findResponse(requestId: string): Promise<StoredResponse | undefined> {
-    const row = this.#db
-      .prepare('select http_status, response from ai_request_logs where request_id = ? and http_status < 300')
-      .get(requestId) as { http_status: number; response: string } | undefined;
-    return row ? { http_status: row.http_status, response: JSON.parse(row.response) as unknown } : undefined;
+    const row = stmt(
+      this.#db,
+      'select http_status, response, request_fingerprint from ai_request_logs where request_id = ? and http_status < 300',
+    ).get(requestId) as
+      | { http_status: number; response: string; request_fingerprint: string | null }
+      | undefined;
+    return row
+      ? {
+          http_status: row.http_status,
+          response: JSON.parse(row.response) as unknown,
+          fingerprint: row.request_fingerprint,
+        }
+      : undefined;
+  }
+
+  async claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim> {
+    const now = Date.now();
+    try {
+      const won = stmt(
+        this.#claims,
+        `insert into request_claims (request_id, fingerprint, claimed_at) values (?, ?, ?)
+         on conflict (request_id) do update set fingerprint = excluded.fingerprint, claimed_at = excluded.claimed_at
+         where request_claims.claimed_at < ?
+         returning request_id`,
+      ).get(requestId, fingerprint, now, now - staleMs);
+      if (won) return 'won';
+      const held = stmt(this.#claims, 'select fingerprint from request_claims where request_id = ?').get(
+        requestId,
+      ) as { fingerprint: string } | undefined;
+      if (!held) return this.claim(requestId, fingerprint, staleMs);
+      return held.fingerprint === fingerprint ? 'taken' : 'conflict';
+    } catch (err) {
+      throw new StorageUnavailableError(`local store unavailable: ${describeSqliteError(err)}`);
+    }
+  }
+
+  async release(requestId: string): Promise<void> {
+    try {
+      stmt(this.#claims, 'delete from request_claims where request_id = ?').run(requestId);
+    } catch {
+      // a stale claim is taken over after its time
+    }
   }
 
   /**
@@ -155,10 +202,25 @@ export class SqliteStore implements Store {
     const version = Number(
       (stmt(this.#db, 'pragma user_version').get() as { user_version: number }).user_version,
     );
-    return { kind: 'sqlite', version, database_up: true, outbox_pending: 0, outbox_oldest_s: null };
+    return {
+      kind: 'sqlite',
+      version,
+      database_up: true,
+      outbox_pending: 0,
+      outbox_oldest_s: null,
+      outbox_quarantined: 0,
+      quarantine_reason: null,
+      error: this.#lastError ?? null,
+    };
+  }
+
+  /** The embedded store has no outbox: nothing is ever quarantined. */
+  async requeueQuarantined(): Promise<number> {
+    return 0;
   }
 
   async close(): Promise<void> {
+    this.#claims.close();
     this.#db.close();
   }
 }

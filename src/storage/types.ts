@@ -30,6 +30,8 @@ export interface RequestRecord {
   user_id: string | null;
   http_status: number;
   response: unknown;
+  /** Digest of what the client sent, to refuse a reused request id with another payload. */
+  request_fingerprint: string | null;
 }
 
 /** One row of `gatekeeper_blocks`. */
@@ -75,7 +77,15 @@ export type WriteOp =
 export interface StoredResponse {
   http_status: number;
   response: unknown;
+  fingerprint: string | null;
 }
+
+/**
+ * Claiming a request id before calling the model, so every instance sharing the store calls it
+ * once per id: `won` (go ahead), `taken` (another attempt with the same payload runs: wait for its
+ * answer), `conflict` (the id is in use with another payload).
+ */
+export type Claim = 'won' | 'taken' | 'conflict';
 
 export interface Stats {
   since: string;
@@ -88,6 +98,11 @@ export class StorageUnavailableError extends Error {
   override name = 'StorageUnavailableError';
 }
 
+/** The database refused this one record (not the connection): nothing was stored, nothing acked. */
+export class StorageRefusedError extends StorageUnavailableError {
+  override name = 'StorageRefusedError';
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; returns the schema version. */
@@ -95,6 +110,10 @@ export interface Store {
   /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
   write(op: WriteOp): Promise<'database' | 'outbox'>;
   findResponse(requestId: string): Promise<StoredResponse | undefined>;
+  /** Claims `requestId` for one attempt; a claim older than `staleMs` is taken over. */
+  claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim>;
+  /** Ends a claim once the attempt's outcome is recorded. */
+  release(requestId: string): Promise<void>;
   /** The current killswitch; throws when it cannot be known (callers fail closed). */
   killswitch(): Promise<KillswitchState>;
   recentBlocks(limit: number): Promise<BlockRecord[]>;
@@ -110,7 +129,14 @@ export interface Store {
     database_up: boolean;
     outbox_pending: number;
     outbox_oldest_s: number | null;
+    /** Outbox rows the database refused on their own, and the latest reason. */
+    outbox_quarantined: number;
+    quarantine_reason: string | null;
+    /** Why the database cannot be reached, when it cannot. */
+    error: string | null;
   }>;
+  /** Puts quarantined outbox rows back in the replay queue; returns how many. */
+  requeueQuarantined(): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -255,3 +255,69 @@ describe('PostgreSQL outages', () => {
     assert.doesNotMatch(describePgError(err), /S3cr3t-pw/);
   });
 });
+
+describe('PostgreSQL: one record the database refuses never costs its neighbours', () => {
+  // U+0000 is refused by PostgreSQL's text and jsonb; the API refuses it at the edge (422), so
+  // here it is handed to the store directly, as any other unstorable record would be.
+  const poison = (id: string) => requestRecord(id, { input_summary: 'bad\u0000byte' });
+
+  it('in a group commit, only the refused write fails; the other 29 are stored', async (t) => {
+    await withStore(t, async ({ pg, store }) => {
+      await store.migrate();
+      store.start();
+      await up(store);
+      const prefix = `iso-${randomUUID().slice(0, 8)}-`;
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) =>
+          store.write({
+            kind: 'request',
+            data: i === 7 ? poison(`${prefix}${i}`) : requestRecord(`${prefix}${i}`),
+          }),
+        ),
+      );
+      const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+      assert.deepEqual(failed, [7]);
+      assert.ok(
+        (results[7] as PromiseRejectedResult).reason instanceof StorageUnavailableError,
+        'refused as a storage failure (503), not an internal error',
+      );
+      assert.equal(countIds(pg.psql, prefix).size, 29);
+    });
+  });
+
+  it('an outbox row the database refuses is quarantined, never blocks the rows behind it, and can be requeued', async (t) => {
+    await withStore(
+      t,
+      async ({ pg, store }) => {
+        store.start();
+        const prefix = `q-${randomUUID().slice(0, 8)}-`;
+        // Acknowledged from the outbox while the database is down: the bad one in the middle.
+        for (let i = 0; i < 20; i++) {
+          const data = i === 5 ? poison(`${prefix}${i}`) : requestRecord(`${prefix}${i}`);
+          assert.equal(await store.write({ kind: 'request', data }), 'outbox');
+        }
+        pg.start();
+        await up(store);
+        await waitFor(
+          'the good rows to be replayed',
+          () => countIds(pg.psql, prefix).size === 19,
+          20_000,
+          100,
+        );
+        const info = await store.info();
+        assert.equal(info.outbox_pending, 0, 'nothing waits behind the refused row');
+        assert.equal(info.outbox_quarantined, 1);
+        const check = await store.checks().outbox?.();
+        assert.equal(check?.status, 'down', '/health says degraded');
+        assert.match(String(check?.error), /1 outbox row\(s\) refused by the database and quarantined/);
+        // Still acknowledged: a retry of the quarantined request gets its answer.
+        assert.ok(await store.findResponse(`${prefix}5`));
+        // New writes go straight to the database again.
+        assert.equal(await store.write({ kind: 'request', data: requestRecord(`${prefix}new`) }), 'database');
+        assert.equal(await store.requeueQuarantined(), 1);
+        assert.equal((await store.info()).outbox_quarantined, 0);
+      },
+      { down: true },
+    );
+  });
+});

@@ -19,6 +19,7 @@ export function requestRecord(id: string, over: Partial<RequestRecord> = {}): Re
     user_id: 'allan',
     http_status: 200,
     response: { request_id: id, status: 'approved', robbie_response: { message: 'hi' } },
+    request_fingerprint: null,
     ...over,
   };
 }

@@ -47,13 +47,20 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
 
     it('records a request and returns its stored answer; a retry never duplicates or overwrites', async () => {
       const id = `req-${randomUUID()}`;
-      assert.equal(await store.write({ kind: 'request', data: requestRecord(id) }), 'database');
+      assert.equal(
+        await store.write({ kind: 'request', data: requestRecord(id, { request_fingerprint: 'fp-1' }) }),
+        'database',
+      );
       await store.write({
         kind: 'request',
         data: requestRecord(id, { http_status: 500, response: { other: true } }),
       });
       const found = await store.findResponse(id);
-      assert.deepEqual(found, { http_status: 200, response: requestRecord(id).response });
+      assert.deepEqual(found, {
+        http_status: 200,
+        response: requestRecord(id).response,
+        fingerprint: 'fp-1',
+      });
       assert.equal(await store.findResponse('no-such-request'), undefined);
     });
 
@@ -81,12 +88,29 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.deepEqual(await store.findResponse(id), {
         http_status: 200,
         response: requestRecord(id).response,
+        fingerprint: null,
       });
       await store.write({
         kind: 'request',
         data: requestRecord(id, { gatekeeper_status: 'unavailable', http_status: 503 }),
       });
       assert.equal((await store.findResponse(id))?.http_status, 200, 'a final answer is never replaced');
+    });
+
+    it('claims a request id once across attempts: taken, conflict, released, and stale claims taken over', async () => {
+      const id = `claim-${randomUUID()}`;
+      assert.equal(await store.claim(id, 'fp-a', 60_000), 'won');
+      assert.equal(
+        await store.claim(id, 'fp-a', 60_000),
+        'taken',
+        'a second attempt with the same request waits',
+      );
+      assert.equal(await store.claim(id, 'fp-b', 60_000), 'conflict', 'another request under the same id');
+      await store.release(id);
+      assert.equal(await store.claim(id, 'fp-b', 60_000), 'won', 'free again once released');
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(await store.claim(id, 'fp-a', 10), 'won', 'a claim older than staleMs is taken over');
+      await store.release(id);
     });
 
     it('keeps concurrent writes (group commit) all', async () => {

@@ -4,7 +4,7 @@
  * gatekeeper, model call, post-flight redaction — and every outcome recorded through the store
  * before it is answered.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Logger } from '../../logger/logger.ts';
 import {
@@ -43,23 +43,30 @@ export interface PipelineDeps {
   config: ApiConfig;
 }
 
+/** How often an attempt waiting on another instance's claim looks for its answer. */
+const CLAIM_POLL_MS = 25;
+
 export class UniversalPipeline {
   readonly #deps: PipelineDeps;
-  readonly #inFlight = new Map<string, Promise<PipelineResult>>();
+  readonly #inFlight = new Map<string, { fingerprint: string; work: Promise<PipelineResult> }>();
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
   }
 
+  /**
+   * One model call per request id, whatever the concurrency and the instance: concurrent
+   * duplicates in this process share one attempt (registered before anything is awaited), and
+   * across processes sharing the store the attempt that claims the id runs while the others wait
+   * for its recorded answer. A reused id with a different request is refused (409).
+   */
   async handle(req: UniversalRequest, log: Logger, traceparent: string): Promise<PipelineResult> {
     const id = req.request_id;
+    const fp = requestFingerprint(req);
     const running = this.#inFlight.get(id);
-    if (running) return replay(await running);
-    // The store answers from the database or, during an outage, from the outbox.
-    const known = await this.#deps.store.findResponse(id);
-    if (known) return replay({ status: known.http_status, body: known.response });
-    const work = this.#process(req, log, traceparent);
-    this.#inFlight.set(id, work);
+    if (running) return running.fingerprint === fp ? replay(await running.work) : conflict(id);
+    const work = this.#claimed(req, fp, log, traceparent);
+    this.#inFlight.set(id, { fingerprint: fp, work });
     try {
       return await work;
     } finally {
@@ -67,7 +74,49 @@ export class UniversalPipeline {
     }
   }
 
-  async #process(req: UniversalRequest, log: Logger, traceparent: string): Promise<PipelineResult> {
+  async #claimed(
+    req: UniversalRequest,
+    fp: string,
+    log: Logger,
+    traceparent: string,
+  ): Promise<PipelineResult> {
+    const { store, config } = this.#deps;
+    const id = req.request_id;
+    // A claim outlives no attempt: past the model deadline and a margin, it is taken over.
+    const staleMs = config.modelTimeoutMs + 10_000;
+    const deadline = Date.now() + staleMs + 5000;
+    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+      // The store answers from the database or, during an outage, from the outbox.
+      const known = await store.findResponse(id);
+      if (known) {
+        if (known.fingerprint && known.fingerprint !== fp) return conflict(id);
+        return replay({ status: known.http_status, body: known.response });
+      }
+      const claim = await store.claim(id, fp, staleMs);
+      if (claim === 'conflict') return conflict(id);
+      if (claim === 'won') {
+        try {
+          return await this.#process(req, fp, log, traceparent);
+        } finally {
+          await store.release(id);
+        }
+      }
+      if (i === 0) log.debug('request id in flight elsewhere: waiting for its answer');
+      await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+    }
+    return {
+      status: 503,
+      body: problemBody('busy', 'the same request is still being answered; retry later', id),
+      headers: { 'Retry-After': '5' },
+    };
+  }
+
+  async #process(
+    req: UniversalRequest,
+    fp: string,
+    log: Logger,
+    traceparent: string,
+  ): Promise<PipelineResult> {
     const started = performance.now();
     const { store, router, gatekeeper, limiter, metrics, config } = this.#deps;
     const elapsed = () => Math.round(performance.now() - started);
@@ -103,6 +152,7 @@ export class UniversalPipeline {
         user_id: req.user_id,
         http_status: httpStatus,
         response: body,
+        request_fingerprint: fp,
       };
       metrics.universal(status, req.ai_service, req.source);
       try {
@@ -317,6 +367,41 @@ export class UniversalPipeline {
       }
     );
   }
+}
+
+function problemBody(error: string, reason: string, requestId: string) {
+  return { error, reason, request_id: requestId };
+}
+
+function conflict(requestId: string): PipelineResult {
+  return {
+    status: 409,
+    body: problemBody(
+      'idempotency_conflict',
+      'this request_id was already used for a different request; send a new request_id',
+      requestId,
+    ),
+  };
+}
+
+/** Sorted keys at every level: the same request digests the same whatever its key order. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+  );
+}
+
+/** What identifies a request's content (everything but its id). */
+export function requestFingerprint(req: UniversalRequest): string {
+  const { request_id: _id, ...content } = req;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(content)))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 function replay(r: PipelineResult): PipelineResult {

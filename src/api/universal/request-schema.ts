@@ -71,11 +71,58 @@ function num(
   return v;
 }
 
+/** Deeper JSON than this is refused: no client needs it, and walking it can exhaust the stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * What no store can hold, refused at the edge (422) rather than stored altered: U+0000 (PostgreSQL
+ * text and jsonb reject it) and unpaired surrogates (not UTF-8 at all), in any string or key, and
+ * nesting deeper than MAX_JSON_DEPTH. Walked without recursion, so depth cannot overflow the stack.
+ */
+export function unstorable(body: unknown): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: { v: unknown; path: string; depth: number }[] = [{ v: body, path: '', depth: 0 }];
+  const check = (text: string, path: string) => {
+    if (text.includes('\u0000'))
+      errors.push({ field: path || '(body)', reason: 'must not contain NUL characters (U+0000)' });
+    else if (!text.isWellFormed())
+      errors.push({
+        field: path || '(body)',
+        reason: 'must not contain unpaired surrogates (not valid Unicode)',
+      });
+  };
+  for (let n = 0; stack.length > 0 && errors.length < 10 && n < 1_000_000; n++) {
+    const { v, path, depth } = stack.pop() as { v: unknown; path: string; depth: number };
+    if (typeof v === 'string') check(v, path);
+    else if (typeof v === 'object' && v !== null) {
+      if (depth >= MAX_JSON_DEPTH) {
+        errors.push({
+          field: path || '(body)',
+          reason: `must not nest deeper than ${MAX_JSON_DEPTH} levels`,
+        });
+        continue;
+      }
+      if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 });
+      } else
+        for (const [k, x] of Object.entries(v)) {
+          // A bad key is named by where it is, not by itself.
+          const before = errors.length;
+          check(k, `${path || '(body)'} (a key)`);
+          const at = errors.length > before ? `${path || '(body)'} (a key)` : path ? `${path}.${k}` : k;
+          stack.push({ v: x, path: at, depth: depth + 1 });
+        }
+    }
+  }
+  return errors;
+}
+
 export function parseUniversalRequest(
   body: unknown,
 ): { ok: true; value: UniversalRequest } | { ok: false; errors: FieldError[] } {
-  const errors: FieldError[] = [];
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
+  const errors: FieldError[] = unstorable(body);
+  if (errors.length > 0) return { ok: false, errors };
   let requestId = str(body.request_id, 'request_id', 128, errors, false);
   if (requestId !== undefined && !REQUEST_ID.test(requestId)) {
     errors.push({

@@ -1,4 +1,4 @@
-/** `robbie db migrate` and `robbie db status`. */
+/** `robbie db migrate`, `robbie db status` and `robbie db requeue`. */
 import { defineCommand } from 'citty';
 import { applyEnvFile } from '../../config/env-file.ts';
 import { resolveServeConfig } from '../../config/serve-config.ts';
@@ -65,8 +65,11 @@ export const status = defineCommand({
       if (a.json) process.stdout.write(`${JSON.stringify(info)}\n`);
       else {
         process.stdout.write(
-          `store      ${info.kind}\nschema     ${info.version ?? 'unknown'}\ndatabase   ${info.database_up ? 'reachable' : 'UNREACHABLE'}\n` +
-            `outbox     ${info.outbox_pending} pending${info.outbox_oldest_s !== null ? ` (oldest ${info.outbox_oldest_s}s)` : ''}\n`,
+          `store      ${info.kind}\nschema     ${info.version ?? 'unknown'}\ndatabase   ${info.database_up ? 'reachable' : `UNREACHABLE${info.error ? ` (${info.error})` : ''}`}\n` +
+            `outbox     ${info.outbox_pending} pending${info.outbox_oldest_s !== null ? ` (oldest ${info.outbox_oldest_s}s)` : ''}\n` +
+            (info.outbox_quarantined > 0
+              ? `quarantine ${info.outbox_quarantined} row(s) the database refused (${info.quarantine_reason}); fix the cause, then robbie db requeue\n`
+              : ''),
         );
       }
       process.exitCode = info.database_up ? 0 : 1;
@@ -76,7 +79,28 @@ export const status = defineCommand({
   },
 });
 
+export const requeue = defineCommand({
+  meta: {
+    name: 'requeue',
+    description: 'Put outbox rows the database refused (quarantined) back in the replay queue',
+  },
+  args,
+  async run({ args: a }) {
+    const store = open(a);
+    try {
+      const n = await store.requeueQuarantined();
+      process.stdout.write(
+        a.json
+          ? `${JSON.stringify({ requeued: n })}\n`
+          : `${n} quarantined row(s) back in the replay queue\n`,
+      );
+    } finally {
+      await store.close();
+    }
+  },
+});
+
 export default defineCommand({
   meta: { name: 'db', description: 'Database schema and state' },
-  subCommands: { migrate, status },
+  subCommands: { migrate, status, requeue },
 });
