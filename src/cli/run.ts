@@ -1,7 +1,9 @@
 import { type ArgsDef, type CommandDef, renderUsage, runCommand } from 'citty';
 import { isKnownError, UsageError } from '../errors.ts';
 import { redact } from '../logger/redact.ts';
+import { stdioGuarded } from '../logger/stdio.ts';
 import { checkArgs } from './strict-args.ts';
+import { terminalSafe } from './terminal-safe.ts';
 
 type AnyCommand = CommandDef<ArgsDef>;
 
@@ -27,6 +29,11 @@ async function usage(cmd: AnyCommand, parent: AnyCommand | undefined): Promise<s
  * Arguments after `--` are handed to the command untouched (`supervise -- CMD ARGS…`).
  */
 export async function runCli(root: AnyCommand, rawArgs: string[], version: string): Promise<void> {
+  // `robbie logs | head -1`: a reader that went away is the end of the output, not an error.
+  // (supervise and serve guard their own streams further: logger/stdio.ts.)
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' && !stdioGuarded()) process.exit(process.exitCode ?? 0);
+  });
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === '--version' || rawArgs[0] === '-v')) {
       process.stdout.write(`${version}\n`);
@@ -70,7 +77,7 @@ export async function runCli(root: AnyCommand, rawArgs: string[], version: strin
     await runCommand(cmd, { rawArgs: own, data: { passthrough } });
   } catch (err) {
     process.exitCode = exitCodeFor(err);
-    process.stderr.write(`robbie: ${redact(messageFor(err))}\n`);
+    process.stderr.write(`robbie: ${terminalSafe(redact(messageFor(err)))}\n`);
     if (!isKnownError(err) && process.env.ROBBIE_DEBUG && err instanceof Error && err.stack) {
       process.stderr.write(`${redact(err.stack)}\n`);
     }

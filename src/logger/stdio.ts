@@ -11,6 +11,11 @@ type Problem = (stream: 'stdout' | 'stderr', code: string, recovered: boolean) =
 
 let installed = false;
 
+/** True once a long-running command guards its streams (the CLI's end-on-EPIPE then stands aside). */
+export function stdioGuarded(): boolean {
+  return installed;
+}
+
 export function guardStdio(onProblem: Problem): void {
   if (installed) return;
   installed = true;

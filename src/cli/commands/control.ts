@@ -10,6 +10,7 @@ import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
+import { terminalSafe } from '../terminal-safe.ts';
 import { startInBackground } from './start.ts';
 
 export const stop = defineCommand({
@@ -88,6 +89,10 @@ export const status = defineCommand({
   async run({ args }) {
     const paths = resolvePaths(args, process.env);
     const report = (await control(paths.controlSocket, paths.home, 'status', 5000)) as StatusReport;
-    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : `${formatStatus(report).split('\n').map(terminalSafe).join('\n')}\n`,
+    );
   },
 });

@@ -1,4 +1,9 @@
-/** Human rendering of robbie's JSON log lines: `time level source message key=value…`. */
+/**
+ * Human rendering of robbie's JSON log lines: `time level source message key=value…`, with every
+ * control character from the record shown as an escape (terminal-safe.ts); only robbie's own
+ * colour codes reach the terminal raw.
+ */
+import { terminalSafe } from '../terminal-safe.ts';
 
 const COLOURS: Record<string, string> = {
   fatal: '\u001b[35m',
@@ -17,9 +22,9 @@ export function prettyLine(line: string, colour: boolean): string {
   try {
     rec = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    return line;
+    return terminalSafe(line);
   }
-  if (rec === null || typeof rec !== 'object') return line;
+  if (rec === null || typeof rec !== 'object') return terminalSafe(line);
   const time = typeof rec.time === 'string' ? rec.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
   const level = String(rec.level ?? 'info');
   const lvl = level.toUpperCase().padEnd(5);
@@ -28,9 +33,10 @@ export function prettyLine(line: string, colour: boolean): string {
     .filter(([k]) => !SHOWN.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  const msg = `${String(rec.msg ?? '')}${extra ? `  ${extra}` : ''}`;
-  if (!colour) return `${time} ${lvl} ${source} ${msg}`;
-  return `\u001b[90m${time}${RESET} ${COLOURS[level] ?? ''}${lvl}${RESET} ${source} ${msg}`;
+  const msg = terminalSafe(`${String(rec.msg ?? '')}${extra ? `  ${extra}` : ''}`);
+  const head = [terminalSafe(time), terminalSafe(lvl), terminalSafe(source)];
+  if (!colour) return `${head[0]} ${head[1]} ${head[2]} ${msg}`;
+  return `\u001b[90m${head[0]}${RESET} ${COLOURS[level] ?? ''}${head[1]}${RESET} ${head[2]} ${msg}`;
 }
 
 /** Colour only for a terminal that has not asked for none. */
