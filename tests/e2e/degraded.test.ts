@@ -1,6 +1,7 @@
 /** robbie serve with PostgreSQL going away: it keeps answering, and nothing it acknowledged is lost. */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';
 import {
@@ -172,7 +173,11 @@ describe('degraded mode through HTTP', () => {
         pg.psql("select gatekeeper_status from ai_request_logs where request_id = 'fc-1'"),
         'approved',
       );
-      assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), '1', 'migrated by itself');
+      assert.equal(
+        pg.psql('select max(version) from robbie_schema_migrations'),
+        String(SCHEMA_VERSION),
+        'migrated by itself',
+      );
       await sleep(10);
     } finally {
       await stopProc(proc);

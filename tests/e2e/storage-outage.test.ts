@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logger/logger.ts';
 import { describePgError, PostgresStore } from '../../src/storage/postgres-store.ts';
+import { POSTGRES_MIGRATIONS, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { StorageUnavailableError } from '../../src/storage/types.ts';
 import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';
 import { sleep, waitFor } from '../helpers/process.ts';
@@ -128,7 +129,7 @@ describe('PostgreSQL outages', () => {
           30_000,
           100,
         );
-        assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), '1');
+        assert.equal(pg.psql('select max(version) from robbie_schema_migrations'), String(SCHEMA_VERSION));
         const counts = countIds(pg.psql, 'down-');
         assert.equal(counts.size, 50);
         assert.ok([...counts.values()].every((n) => n === 1));
@@ -147,8 +148,11 @@ describe('PostgreSQL outages', () => {
     );
     try {
       const versions = await Promise.all(stores.map((s) => s.migrate()));
-      assert.deepEqual(versions, [1, 1, 1, 1, 1, 1]);
-      assert.equal(pg.psql('select count(*) from robbie_schema_migrations'), '1');
+      assert.deepEqual(versions, Array(6).fill(SCHEMA_VERSION));
+      assert.equal(
+        pg.psql('select count(*) from robbie_schema_migrations'),
+        String(POSTGRES_MIGRATIONS.length),
+      );
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       pg.destroy();
