@@ -438,6 +438,11 @@ describe('model failures', () => {
       assert.equal(limited.body.status, 'rejected');
       assert.equal((await api.post(chat('another user', { user_id: 'u2' }))).status, 200);
       assert.equal((await api.post(chat('another source', { user_id: 'u1', source: 'sms' }))).status, 200);
+      // Refusals are counted, not stored: a flood of 429s cannot fill the disk.
+      for (let i = 0; i < 5; i++)
+        assert.equal((await api.post(chat(`flood ${i}`, { user_id: 'u1' }))).status, 429);
+      assert.equal(api.rows("select * from ai_request_logs where user_id = 'u1'").length, 4);
+      assert.equal(api.rows("select * from gatekeeper_blocks where block_category = 'rate_limit'").length, 1);
     } finally {
       await api.stop();
       await fake.close();

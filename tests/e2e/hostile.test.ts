@@ -136,6 +136,44 @@ describe('hostile input and duplicates: SQLite', () => {
   });
 });
 
+describe('hostile input: the edges', () => {
+  it('killswitch routes take JSON only, 16 KiB at most, nothing unstorable; X-Request-Id and the body agree', async () => {
+    const fake = await startFakeModel();
+    const { home, cleanup } = tempHome();
+    const port = await freePort();
+    const admin = 'admin-key-for-hostile-test';
+    const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
+      OLLAMA_URL: fake.url,
+      ROBBIE_ADMIN_KEY: admin,
+    });
+    try {
+      await waitHealthy(port, 15_000);
+      const activate = (body: string, type = 'application/json') =>
+        fetch(`http://127.0.0.1:${port}/code/api/killswitch/activate`, {
+          method: 'POST',
+          headers: { 'content-type': type, 'x-api-key': admin },
+          body,
+          signal: AbortSignal.timeout(15_000),
+        });
+      assert.equal((await activate('{"reason":"x"}', 'text/plain')).status, 415);
+      assert.equal((await activate(JSON.stringify({ reason: 'x'.repeat(30 * 1024 * 1024) }))).status, 413);
+      assert.equal((await activate(JSON.stringify({ reason: 'bad \u0000 reason' }))).status, 422);
+      const res = await fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'trace-abc-123' },
+        body: JSON.stringify(chat('hello')),
+      });
+      const body = (await res.json()) as { request_id: string };
+      assert.equal(res.headers.get('x-request-id'), 'trace-abc-123');
+      assert.equal(body.request_id, 'trace-abc-123');
+    } finally {
+      await stopProc(proc);
+      cleanup();
+      await fake.close();
+    }
+  });
+});
+
 describe('hostile input and duplicates: PostgreSQL', () => {
   let pg: PgCluster | undefined;
   after(() => pg?.destroy());

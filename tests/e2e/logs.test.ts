@@ -267,6 +267,39 @@ describe('log capture and rotation', () => {
     }
   });
 
+  it("a child's JSON line cannot forge the time and its secret fields are masked", async () => {
+    const line = JSON.stringify({
+      msg: 'login',
+      time: '1999-01-01T00:00:00.000Z',
+      source: 'forged',
+      password: 'hunter2-very-secret',
+      token: 'tok-very-secret',
+      user: 'bob',
+    });
+    const sup = await startSupervisor(['--restart', 'never'], {
+      command: ['sh', '-c', `echo '${line}'`],
+      waitReady: false,
+      env: SHELL_ENV,
+    });
+    try {
+      await sup.proc.exited;
+      const rec = readFileSync(join(sup.home, 'logs', 'robbie.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"login"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+      assert.ok(rec, 'the line is logged');
+      assert.equal(rec.source, 'app-0');
+      assert.notEqual(rec.time, '1999-01-01T00:00:00.000Z');
+      assert.equal(rec.child_time, '1999-01-01T00:00:00.000Z');
+      assert.equal(rec.password, '***');
+      assert.equal(rec.token, '***');
+      assert.equal(rec.user, 'bob');
+      assert.doesNotMatch(readFileSync(join(sup.home, 'logs', 'robbie.log'), 'utf8'), /very-secret/);
+    } finally {
+      await sup.stop();
+    }
+  });
+
   it('secrets from DATABASE_URL never reach the log files, even in a child’s error message', async () => {
     const url = 'postgres://robbie:Sup3r-S3cret-pw@127.0.0.1:1/robbie';
     const sup = await startSupervisor(['--restart', 'never'], {

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { StorageUnavailableError, type Store } from '../../storage/types.ts';
 import { requireAdminKey } from '../middleware/auth.ts';
+import { jsonBody } from '../middleware/json-body.ts';
 import type { AppEnv } from '../types.ts';
+import { unstorable } from '../universal/request-schema.ts';
 
 const BLOCKED_WHEN_ACTIVE = new Set([
   'email_send',
@@ -20,7 +22,7 @@ const ALLOWED_WHEN_ACTIVE = new Set([
   'file_write',
 ]);
 
-async function jsonBody(req: Request): Promise<Record<string, unknown> | undefined> {
+async function readObject(req: Request): Promise<Record<string, unknown> | undefined> {
   if (!req.body) return {};
   try {
     const b = (await req.json()) as unknown;
@@ -52,7 +54,7 @@ export function registerKillswitchRoutes(
     );
 
   const change = (active: boolean) => async (c: Context<AppEnv>) => {
-    const body = await jsonBody(c.req.raw);
+    const body = await readObject(c.req.raw);
     if (!body)
       return c.json(
         { error: 'bad_json', reason: 'the body is not a JSON object', request_id: c.get('requestId') },
@@ -70,6 +72,7 @@ export function registerKillswitchRoutes(
         reason: 'must be a string of at most 255 characters',
       });
     }
+    errors.push(...unstorable(body));
     if (errors.length > 0)
       return c.json({ error: 'validation_error', detail: errors, request_id: c.get('requestId') }, 422);
     try {
@@ -103,8 +106,10 @@ export function registerKillswitchRoutes(
     }
   };
 
-  app.post(`${base}/activate`, requireAdminKey(adminKey), change(true));
-  app.post(`${base}/deactivate`, requireAdminKey(adminKey), change(false));
+  // A killswitch change is a few short fields: 16 KiB is plenty, and a bare POST is allowed.
+  const [onlyJson, withinLimit] = jsonBody(16 * 1024, { optional: true });
+  app.post(`${base}/activate`, requireAdminKey(adminKey), onlyJson, withinLimit, change(true));
+  app.post(`${base}/deactivate`, requireAdminKey(adminKey), onlyJson, withinLimit, change(false));
 
   app.get(`${base}/status`, async (c) => {
     try {

@@ -1,9 +1,9 @@
 /** POST /api/v2/universal/request, GET /api/v2/universal/health and /stats. */
 import type { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
 import { requireApiKey } from '../middleware/auth.ts';
+import { jsonBody } from '../middleware/json-body.ts';
 import type { ModelRouter } from '../providers/model-router.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
@@ -20,70 +20,42 @@ export interface UniversalDeps {
 export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps): void {
   const { config, pipeline, store, router } = deps;
   app.use('/api/v2/universal/*', requireApiKey(config.apiKeys));
+  const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
-  app.post(
-    '/api/v2/universal/request',
-    async (c, next) => {
-      const type = c.req.header('content-type') ?? '';
-      if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-        return c.json(
-          {
-            error: 'unsupported_media_type',
-            reason: 'send the body as application/json',
-            request_id: c.get('requestId'),
-          },
-          415,
-        );
-      }
-      return next();
-    },
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: (c) =>
-        c.json(
-          {
-            error: 'payload_too_large',
-            reason: `the body is larger than ${config.maxBodyBytes} bytes`,
-            request_id: c.get('requestId'),
-          },
-          413,
-        ),
-    }),
-    async (c) => {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return c.json(
-          { error: 'bad_json', reason: 'the body is not valid JSON', request_id: c.get('requestId') },
-          400,
-        );
-      }
-      const parsed = parseUniversalRequest(body);
-      if (!parsed.ok) {
-        return c.json(
-          {
-            error: 'validation_error',
-            // FastAPI's shape (loc, msg) for the original clients, and plain field/reason.
-            detail: parsed.errors.map((e) => ({
-              field: e.field,
-              reason: e.reason,
-              loc: ['body', ...e.field.split('.')],
-              msg: e.reason,
-            })),
-            request_id: c.get('requestId'),
-          },
-          422,
-        );
-      }
-      const trace = childTraceparent(c.req.header('traceparent'));
-      const log = c
-        .get('log')
-        .child({ universal_request_id: parsed.value.request_id, trace_id: trace.traceId });
-      const result = await pipeline.handle(parsed.value, log, trace.traceparent);
-      return c.json(result.body as object, result.status as 200, result.headers ?? {});
-    },
-  );
+  app.post('/api/v2/universal/request', ...jsonBody(config.maxBodyBytes), async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json(
+        { error: 'bad_json', reason: 'the body is not valid JSON', request_id: c.get('requestId') },
+        400,
+      );
+    }
+    const parsed = parseUniversalRequest(body, c.get('requestId'));
+    if (!parsed.ok) {
+      return c.json(
+        {
+          error: 'validation_error',
+          // FastAPI's shape (loc, msg) for the original clients, and plain field/reason.
+          detail: parsed.errors.map((e) => ({
+            field: e.field,
+            reason: e.reason,
+            loc: ['body', ...e.field.split('.')],
+            msg: e.reason,
+          })),
+          request_id: c.get('requestId'),
+        },
+        422,
+      );
+    }
+    const trace = childTraceparent(c.req.header('traceparent'));
+    const log = c
+      .get('log')
+      .child({ universal_request_id: parsed.value.request_id, trace_id: trace.traceId });
+    const result = await pipeline.handle(parsed.value, log, trace.traceparent);
+    return c.json(result.body as object, result.status as 200, result.headers ?? {});
+  });
 
   app.get('/api/v2/universal/health', async (c) => {
     let killswitchActive: boolean | null = null;

@@ -80,6 +80,19 @@ export const DEFAULT_PATTERNS: PatternConfig[] = [
 
 const RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, critical: 4 };
 
+/** Invisible characters that split a word for a pattern but not for a reader (or a model). */
+const INVISIBLE =
+  /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/gu;
+
+/**
+ * The text as the patterns see it: compatibility-normalised (NFKC folds fullwidth and other
+ * look-alike forms, ｉｇｎｏｒｅ → ignore) with invisible characters removed, so neither a
+ * zero-width space nor fullwidth letters slip an instruction past a word-boundary pattern.
+ */
+export function comparable(input: string): string {
+  return input.normalize('NFKC').replace(INVISIBLE, '');
+}
+
 export class Gatekeeper {
   readonly #rules: { re: RegExp; cfg: PatternConfig }[];
 
@@ -89,8 +102,9 @@ export class Gatekeeper {
 
   review(input: string): Verdict {
     const findings: Finding[] = [];
+    const text = comparable(input);
     for (const { re, cfg } of this.#rules) {
-      const m = re.exec(input);
+      const m = re.exec(text);
       if (m)
         findings.push({
           category: cfg.category,

@@ -50,8 +50,23 @@ export class UniversalPipeline {
   readonly #deps: PipelineDeps;
   readonly #inFlight = new Map<string, { fingerprint: string; work: Promise<PipelineResult> }>();
 
+  /** When each limited user and source was last reported (one block and log line per window). */
+  readonly #refusals = new Map<string, number>();
+
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+  }
+
+  #firstRefusal(key: string, windowMs: number): boolean {
+    const now = Date.now();
+    const last = this.#refusals.get(key);
+    if (last !== undefined && now - last < windowMs) return false;
+    if (this.#refusals.size >= 10_000) {
+      for (const [k, t] of this.#refusals) if (now - t >= windowMs) this.#refusals.delete(k);
+      if (this.#refusals.size >= 10_000) this.#refusals.clear();
+    }
+    this.#refusals.set(key, now);
+    return true;
   }
 
   /**
@@ -211,8 +226,11 @@ export class UniversalPipeline {
       return (await record('blocked', 200, body, review)) ?? { status: 200, body };
     }
 
-    // Rate limit per user and source.
-    const wait = limiter.check(`${req.user_id}\u0000${req.source}`);
+    // Rate limit per user and source. A refused request is counted, not stored: a row per 429
+    // would let a client fill the disk at the limiter's own speed. The first refusal of a burst
+    // (per user and source and window) is recorded as a gatekeeper block and logged.
+    const limitKey = `${req.user_id}\u0000${req.source}`;
+    const wait = limiter.check(limitKey);
     if (wait > 0) {
       const review: Review = {
         approved: false,
@@ -221,15 +239,21 @@ export class UniversalPipeline {
         warnings: [`retry after ${wait} s`],
       };
       const body = { ...answer('rejected', review, null), error: 'rate_limited', retry_after_s: wait };
-      const failed = await record('rejected', 429, body, review);
-      if (failed) return failed;
-      await block({
-        block_reason: 'rate limit exceeded',
-        block_category: 'rate_limit',
-        severity: 'low',
-        input_pattern: null,
-        triggered_killswitch: false,
-      }).catch(() => undefined);
+      metrics.universal('rejected', req.ai_service, req.source);
+      if (this.#firstRefusal(limitKey, config.rateLimit.windowMs)) {
+        log.warn('rate limit reached: refusing until the window moves', {
+          user_id: req.user_id,
+          source: req.source,
+          retry_after_s: wait,
+        });
+        await block({
+          block_reason: 'rate limit exceeded',
+          block_category: 'rate_limit',
+          severity: 'low',
+          input_pattern: null,
+          triggered_killswitch: false,
+        }).catch(() => undefined);
+      }
       return { status: 429, body, headers: { 'Retry-After': String(wait) } };
     }
 

@@ -1,8 +1,14 @@
 /**
  * Frames a child's output line as robbie's JSON log line: `time, level, source, pid, stream, msg`
- * and, when the child already writes JSON objects, its own fields (its time and level win).
+ * and, when the child already writes JSON objects, its own fields (its level wins; its time is kept
+ * as `child_time`).
  */
 import type { LevelName } from '../../logger/levels.ts';
+import { redact, redactDeep } from '../../logger/redact.ts';
+
+/** Field names whose values are secrets whatever they hold. */
+const SECRET_KEY =
+  /^(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key|authorization|cookie)$/i;
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -73,20 +79,27 @@ export function frameLine(
     if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
       const fields = obj as Record<string, unknown>;
       const level = normalizeLevel(fields.level) ?? plainLevel;
+      // The supervisor's own fields win: a child cannot forge the time, source, pid or stream of
+      // its lines (its own time is kept as child_time), and its fields are redacted like any text.
       const record: Record<string, unknown> = {
-        time: typeof fields.time === 'string' ? fields.time : meta.time,
+        time: meta.time,
         level,
         source: meta.source,
         pid: meta.pid,
         stream: meta.stream,
-        msg:
+        msg: redact(
           typeof fields.msg === 'string'
             ? fields.msg
             : typeof fields.message === 'string'
               ? fields.message
               : '',
+        ),
       };
-      for (const [k, v] of Object.entries(fields)) if (!(k in record)) record[k] = v;
+      if (typeof fields.time === 'string' && fields.time !== meta.time) record.child_time = fields.time;
+      for (const [k, v] of Object.entries(fields)) {
+        if (k in record || k === 'message') continue;
+        record[k] = SECRET_KEY.test(k) && v !== null && v !== '' ? '***' : redactDeep(v);
+      }
       return { line: `${JSON.stringify(record)}\n`, level };
     }
   }
