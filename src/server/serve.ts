@@ -2,6 +2,7 @@ import { createApp } from '../api/app.ts';
 import { newLifecycle } from '../api/lifecycle.ts';
 import { Metrics } from '../api/metrics.ts';
 import { ModelRouter } from '../api/providers/model-router.ts';
+import { watchReachability } from '../api/providers/reachability.ts';
 import { Gatekeeper } from '../api/universal/gatekeeper.ts';
 import { UniversalPipeline } from '../api/universal/pipeline.ts';
 import { RateLimiter } from '../api/universal/rate-limiter.ts';
@@ -132,14 +133,19 @@ function universalServices(config: ServeConfig, store: Store) {
     metrics,
     config: config.api,
   });
+  const reach = watchReachability(model.provider.endpoint);
   const checks = {
     ...store.checks(),
     model: () => {
       const circuit = model.circuit;
+      const r = reach.get();
+      const down = circuit === 'open' || r.state === 'unreachable';
       return {
-        status: circuit === 'open' ? ('down' as const) : ('up' as const),
+        status: down ? ('down' as const) : ('up' as const),
         provider: model.provider.name,
         circuit,
+        reachable: r.state,
+        ...(r.error ? { error: r.error } : {}),
       };
     },
   };

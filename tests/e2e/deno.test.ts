@@ -24,7 +24,7 @@ describe('the same source under Deno', () => {
     const port = await freePort();
     const proc = spawnProc(deno, ['run', '-A', SOURCE_MAIN, 'serve', '--port', String(port)], {
       cwd: ROOT,
-      env: { ...process.env, ROBBIE_LOG_FORMAT: 'json', NO_COLOR: '1' },
+      env: { ...process.env, ROBBIE_LOG_FORMAT: 'json', NO_COLOR: '1', ROBBIE_PROVIDER: 'echo' },
     });
     try {
       await waitHealthy(port, 60_000);

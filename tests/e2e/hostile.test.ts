@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';
-import { freePort, killAll, spawnRobbie, stopProc, waitHealthy } from '../helpers/process.ts';
+import { freePort, killAll, spawnRobbie, stopProc, waitFor, waitHealthy } from '../helpers/process.ts';
 import { startSupervisor, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
@@ -170,6 +170,33 @@ describe('hostile input: the edges', () => {
       await stopProc(proc);
       cleanup();
       await fake.close();
+    }
+  });
+});
+
+describe('honest health', () => {
+  it('/health says degraded at once when the model server is not there, not after five failed requests', async () => {
+    const { home, cleanup } = tempHome();
+    const port = await freePort();
+    const closed = await freePort();
+    const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
+      OLLAMA_URL: `http://127.0.0.1:${closed}`,
+    });
+    try {
+      await waitHealthy(port, 15_000);
+      const health = await waitFor('the model check', async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        const h = (await res.json()) as {
+          status: string;
+          checks: { model: { status: string; error?: string } };
+        };
+        return h.checks.model.status === 'down' ? h : undefined;
+      });
+      assert.equal(health.status, 'degraded');
+      assert.match(String(health.checks.model.error), /ECONNREFUSED/);
+    } finally {
+      await stopProc(proc);
+      cleanup();
     }
   });
 });

@@ -7,6 +7,7 @@ import type { ChatRequest, ChatResult, EmbedResult, Provider } from './types.ts'
 
 export class EchoProvider implements Provider {
   readonly name = 'echo';
+  readonly endpoint = undefined;
 
   async chat(req: ChatRequest): Promise<ChatResult> {
     return { text: `echo: ${req.input}`, tokens: req.input.split(/\s+/).filter(Boolean).length };

@@ -12,8 +12,10 @@ import {
 export class OllamaProvider implements Provider {
   readonly name = 'ollama';
   readonly #base: string;
+  readonly endpoint: string;
   constructor(base: string) {
     this.#base = base;
+    this.endpoint = base;
   }
 
   async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {

@@ -12,9 +12,11 @@ import {
 export class OpenAiProvider implements Provider {
   readonly name = 'openai';
   readonly #base: string;
+  readonly endpoint: string;
   readonly #headers: Record<string, string>;
   constructor(base: string, apiKey: string | undefined) {
     this.#base = base;
+    this.endpoint = base;
     this.#headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }
 

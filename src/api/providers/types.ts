@@ -29,6 +29,8 @@ export interface CallContext {
 
 export interface Provider {
   readonly name: string;
+  /** The server it calls (for the reachability probe behind /health), none for a local one. */
+  readonly endpoint: string | undefined;
   chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult>;
   embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult>;
 }
