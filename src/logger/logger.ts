@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import { type ConsolaInstance, type ConsolaReporter, createConsola } from 'consola';
+import { ConfigError } from '../errors.ts';
 import { type Fields, jsonReporter, type LineSink, toRecord } from './json-reporter.ts';
 import { consolaLevel, type LevelName, parseLevel } from './levels.ts';
 import { redactDeep } from './redact.ts';
@@ -141,16 +142,22 @@ export function loggerFromEnv(
   isTTY = process.stdout.isTTY === true,
   tee?: LineSink,
 ): Logger {
-  return createLogger({
-    format: consoleFormat(env, isTTY),
-    level: parseLevel(env.ROBBIE_LOG_LEVEL) ?? 'info',
-    tee,
-  });
+  const levelText = env.ROBBIE_LOG_LEVEL;
+  const level = parseLevel(levelText);
+  if (levelText && !level) {
+    throw new ConfigError(
+      `ROBBIE_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal (got '${levelText}')`,
+    );
+  }
+  return createLogger({ format: consoleFormat(env, isTTY), level: level ?? 'info', tee });
 }
+
+const FORMATS: readonly LogFormat[] = ['pretty', 'json', 'journald', 'none'];
 
 export function consoleFormat(env: NodeJS.ProcessEnv, isTTY: boolean): LogFormat {
   const fmt = env.ROBBIE_LOG_FORMAT;
-  if (fmt === 'json' || fmt === 'pretty' || fmt === 'journald' || fmt === 'none') return fmt;
+  if (fmt && (FORMATS as readonly string[]).includes(fmt)) return fmt as LogFormat;
+  if (fmt) throw new ConfigError(`ROBBIE_LOG_FORMAT must be one of ${FORMATS.join(', ')} (got '${fmt}')`);
   if (stdoutIsJournal(env)) return 'journald';
   return isTTY ? 'pretty' : 'json';
 }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { hostname } from 'node:os';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
+import { describeFsError } from '../fs-errors.ts';
 import { loggerFromEnv } from '../logger/logger.ts';
 import { registerSecretsFromEnv } from '../logger/redact.ts';
 import { guardStdio } from '../logger/stdio.ts';
@@ -36,15 +37,23 @@ function mkdirOrFail(dir: string, what: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new UserError(
-      `cannot create the ${what} ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    // Worded so that no path (say /etc/passwd) reads as "name: value" to the log redaction.
+    throw new UserError(`the ${what} ${dir} cannot be created (${describeFsError(err)})`);
   }
 }
+
+/** Unix socket paths hold at most 107 bytes (sun_path); a longer one fails with a bare EINVAL. */
+const MAX_SOCKET_PATH = 107;
 
 export async function runSupervise(config: SuperviseConfig): Promise<number> {
   nameProcess('robbie supervise');
   registerSecretsFromEnv(process.env);
+  const socketBytes = Buffer.byteLength(config.paths.controlSocket);
+  if (socketBytes > MAX_SOCKET_PATH) {
+    throw new UserError(
+      `the state directory path is too long for its control socket (${socketBytes} bytes; unix sockets allow ${MAX_SOCKET_PATH}): use a shorter --home`,
+    );
+  }
   mkdirOrFail(config.paths.home, 'state directory');
   const lock = new StateLock(config.paths.lockFile);
   lock.acquire();

@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { startFakeModel } from '../helpers/fake-model.ts';
-import { freePort, killAll, runRobbie, sleep, waitHealthy } from '../helpers/process.ts';
+import {
+  freePort,
+  killAll,
+  runRobbie,
+  sleep,
+  spawnRobbie,
+  stopProc,
+  waitHealthy,
+} from '../helpers/process.ts';
 import { startSupervisor, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
@@ -104,6 +112,87 @@ describe('restart, durations, secrets', () => {
       }
       assert.deepEqual(leaks, []);
       assert.equal((await runRobbie(['stop', '--home', home], {}, 30_000)).code, 0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('of 8 supervisors started at once on one state directory exactly one runs', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const procs = Array.from({ length: 8 }, () =>
+        spawnRobbie(['supervise', '--home', home, '--', 'sleep', '30'], { PATH: '/usr/bin:/bin' }),
+      );
+      await sleep(3000);
+      const running = procs.filter((p) => p.child.exitCode === null);
+      assert.equal(running.length, 1, `running: ${running.length}`);
+      for (const p of procs.filter((x) => x.child.exitCode !== null)) {
+        assert.equal(p.child.exitCode, 1);
+        assert.match(p.stderr(), /another robbie supervisor \(pid \d+\) is already running/);
+      }
+      await Promise.all(procs.map((p) => stopProc(p, 'SIGTERM', 15_000)));
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('stop right after the supervisor was started stops it, rather than saying it is not running', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const port = await freePort();
+      const sup = spawnRobbie(['supervise', '--home', home, '--port', String(port)]);
+      await sleep(30);
+      const r = await runRobbie(['stop', '--home', home], {}, 30_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /robbie stopped/);
+      assert.equal((await sup.exited).code, 0);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('misleading errors are plain: a home too long for its socket, a read-only home, a file as home; bad log settings', async () => {
+    const long = `/tmp/${'x'.repeat(100)}`;
+    const tooLong = await runRobbie(['supervise', '--home', long, '--', 'sleep', '1']);
+    assert.equal(tooLong.code, 1);
+    assert.match(tooLong.stderr, /too long for its control socket .*use a shorter --home/);
+    const file = await runRobbie(['supervise', '--home', '/etc/passwd', '--', 'sleep', '1']);
+    assert.match(file.stderr, /the state directory \/etc\/passwd cannot be created \(a file is in the way/);
+    assert.doesNotMatch(file.stderr, /\*\*\*/);
+    const level = await runRobbie(['serve', '--port', '0'], { ROBBIE_LOG_LEVEL: 'verbose' });
+    assert.equal(level.code, 78);
+    assert.match(level.stderr, /ROBBIE_LOG_LEVEL must be one of/);
+    const format = await runRobbie(['supervise', '--home', '/nonexistent'], { ROBBIE_LOG_FORMAT: 'xml' });
+    assert.equal(format.code, 78);
+    const hook = await runRobbie([
+      'config',
+      '--alert-webhook',
+      'https://hooks.example.com/services/T0/B0/s3cr3tpath',
+    ]);
+    assert.equal(hook.code, 0, hook.stderr);
+    assert.doesNotMatch(hook.stdout, /s3cr3tpath/);
+    assert.match(hook.stdout, /https:\/\/hooks\.example\.com\/\*\*\*/);
+  });
+
+  it('a read-only state directory is said so in one line', async (t) => {
+    const { home, cleanup } = tempHome();
+    try {
+      const { spawnSync } = await import('node:child_process');
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', home]).status !== 0) {
+        if (process.env.CI) throw new Error('cannot mount a tmpfs (CI=true: this test must run)');
+        t.skip('skipped: mounting a tmpfs needs root');
+        return;
+      }
+      try {
+        const r = await runRobbie(['supervise', '--home', home, '--', 'sleep', '1']);
+        assert.equal(r.code, 1);
+        assert.match(
+          r.stderr,
+          /^robbie: cannot write the state directory .*: read-only file system \(EROFS\)\n$/,
+        );
+      } finally {
+        spawnSync('umount', ['-l', home]);
+      }
     } finally {
       cleanup();
     }

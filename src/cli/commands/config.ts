@@ -6,6 +6,19 @@ import { formatDuration, formatSize } from '../../config/units.ts';
 import { redact } from '../../logger/redact.ts';
 import { superviseArgs } from '../args.ts';
 
+/**
+ * A webhook URL's path and query are its secret (Slack's /services/T…/B…/xyz): only the origin is
+ * shown.
+ */
+function webhookShown(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && !u.search ? u.origin : `${u.origin}/***`;
+  } catch {
+    return '***';
+  }
+}
+
 function secret(value: string | undefined): string {
   return value ? 'set (hidden)' : 'not set';
 }
@@ -54,7 +67,7 @@ export default defineCommand({
         limit: `${c.maxRestarts} restarts per ${formatDuration(c.restartWindowMs)}, then ${c.giveUp ? 'give up' : `cool down ${formatDuration(c.cooldownMs)}`}`,
         backoff_max: formatDuration(c.backoffMaxMs),
         stop_timeout: formatDuration(c.stopTimeoutMs),
-        alert_webhook: c.alertWebhook ? redact(c.alertWebhook) : 'none',
+        alert_webhook: c.alertWebhook ? webhookShown(c.alertWebhook) : 'none',
         logs: `rotate at ${formatSize(c.logs.maxBytes)}${c.logs.daily ? ' and daily' : ''}, keep ${c.logs.keep}, cap ${formatSize(c.logs.maxTotalBytes)}`,
       },
     };

@@ -6,6 +6,7 @@ import { formatDuration } from '../../config/units.ts';
 import { durationSetting } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import { ownerAlive, readLock } from '../../supervisor/lock.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
@@ -26,7 +27,7 @@ export const stop = defineCommand({
   async run({ args }) {
     const paths = resolvePaths(args, process.env);
     const waitMs = durationSetting({ flag: args.timeout, flagName: 'timeout' }, 60_000, 1);
-    const res = (await control(paths.controlSocket, paths.home, 'stop', 5000)) as { pid: number };
+    const res = (await stopStarting(paths)) as { pid: number };
     const deadline = Date.now() + waitMs;
     while (processAlive(res.pid)) {
       if (Date.now() > deadline) {
@@ -39,6 +40,31 @@ export const stop = defineCommand({
     process.stdout.write(`robbie stopped (supervisor pid ${res.pid})\n`);
   },
 });
+
+/**
+ * Sends stop; a supervisor that holds the lock but has not opened its control socket yet (it is
+ * starting) is waited for, rather than reported as not running and left to come up anyway.
+ */
+async function stopStarting(paths: {
+  controlSocket: string;
+  home: string;
+  lockFile: string;
+}): Promise<unknown> {
+  const deadline = Date.now() + STARTING_WAIT_MS;
+  for (let i = 0; ; i++) {
+    try {
+      return await control(paths.controlSocket, paths.home, 'stop', 5000);
+    } catch (err) {
+      const owner = readLock(paths.lockFile);
+      const starting = err instanceof NotRunningError && owner !== undefined && ownerAlive(owner);
+      if (!starting || Date.now() > deadline || i > 10_000) throw err;
+      await sleep(50);
+    }
+  }
+}
+
+/** How long `stop` waits for a supervisor that is still starting to open its control socket. */
+const STARTING_WAIT_MS = 15_000;
 
 export const restart = defineCommand({
   meta: {
