@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { killAll, ROOT, runRobbie, spawnRobbie, stopProc, waitFor } from '../helpers/process.ts';
+import { killAll, ROOT, runRobbie, sleep, spawnRobbie, stopProc, waitFor } from '../helpers/process.ts';
 import { startSupervisor, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
@@ -456,6 +456,54 @@ describe('robbie logs and robbie errors', () => {
       );
       const rotated = readdirSync(join(sup.home, 'logs')).filter((f) => /^robbie\.log\.\d/.test(f));
       assert.ok(rotated.length >= 3, `the follow crossed ${rotated.length} rotations`);
+    } finally {
+      await sup.stop();
+    }
+  });
+
+  it('logs -f misses no file when many rotations happen between two of its polls', async () => {
+    const sup = await startSupervisor(
+      ['--log-max-size', '64KiB', '--log-keep', '500', '--log-max-total', '1GiB'],
+      {
+        // After a second (the follower is attached by then), 20,000 lines at once: ~30 rotations in a blink.
+        command: [
+          NODE,
+          '-e',
+          "setTimeout(() => { let s = ''; for (let i = 0; i < 20000; i++) s += 'line ' + i + ' ' + 'x'.repeat(80) + '\\n'; process.stdout.write(s); }, 1500); setTimeout(() => {}, 300000);",
+        ],
+        waitReady: false,
+        env: SHELL_ENV,
+      },
+    );
+    try {
+      await waitFor('the child', () => sup.events('child started').length > 0);
+      const follower = spawnRobbie([
+        'logs',
+        '-f',
+        '-n',
+        '0',
+        '--json',
+        '--home',
+        sup.home,
+        '--source',
+        'app-0',
+      ]);
+      await sleep(500);
+      const seen = () =>
+        follower
+          .jsonLines()
+          .map((l) => /^line (\d+) /.exec(String(l.msg))?.[1])
+          .filter((x): x is string => x !== undefined)
+          .map(Number);
+      await waitFor('line 19999 through the follower', () => seen().includes(19999), 30_000, 100);
+      await stopProc(follower);
+      const got = seen();
+      assert.equal(got.length, 20000, `${got.length} of 20000 lines`);
+      assert.deepEqual(
+        got,
+        Array.from({ length: 20000 }, (_, i) => i),
+        'every line once, in order',
+      );
     } finally {
       await sup.stop();
     }

@@ -12,7 +12,7 @@ import {
   readSync,
   statSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { LEVEL_RANK, type LevelName } from '../../logger/levels.ts';
@@ -99,6 +99,38 @@ export function readLines(files: string[], filter: LogFilter, limit: number, new
  * and replaced) the old one is read to its end before the new one is opened, so nothing is skipped.
  * Runs until `signal` aborts; polls every `everyMs`.
  */
+/** The first line of a log file (plain or gzipped), to recognise it after it was renamed. */
+function firstLineOf(file: string): string | undefined {
+  try {
+    if (file.endsWith('.gz')) {
+      const text = gunzipSync(readFileSync(file)).toString('utf8');
+      const nl = text.indexOf('\n');
+      return nl === -1 ? undefined : text.slice(0, nl);
+    }
+    const fd = openSync(file, 'r');
+    try {
+      return firstLineOfFd(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+function firstLineOfFd(fd: number): string | undefined {
+  const head = Buffer.alloc(128 * 1024);
+  const n = readSync(fd, head, 0, head.length, 0);
+  const nl = head.subarray(0, n).indexOf(10);
+  return nl === -1 ? undefined : head.toString('utf8', 0, nl);
+}
+
+/**
+ * Follows `path` across rotations, printing every whole line once. A rotation is seen at the next
+ * poll; when several happened in between (a flood with a small --log-max-size), the file being
+ * read is found again among the rotated ones by its first line, and every file rotated after it —
+ * plain or already gzipped — is read in order before the new current file.
+ */
 export async function follow(
   path: string,
   onLine: (line: string) => void,
@@ -109,16 +141,25 @@ export async function follow(
   let fd: number | undefined = start?.fd;
   let ino = start?.ino ?? -1;
   let offset = start?.size ?? 0;
+  let first = fd === undefined ? undefined : firstLineOfFd(fd);
   let rest = '';
   const buf = Buffer.alloc(256 * 1024);
-  const open = (fromEnd: boolean) => {
+  const open = () => {
     try {
       fd = openSync(path, 'r');
-      const st = fstatSync(fd);
-      ino = st.ino;
-      offset = fromEnd ? st.size : 0;
+      ino = fstatSync(fd).ino;
+      offset = 0;
+      first = undefined;
     } catch {
       fd = undefined;
+    }
+  };
+  const emit = (text: string) => {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) {
+      if (first === undefined) first = l;
+      if (l) onLine(l);
     }
   };
   const drain = () => {
@@ -127,13 +168,23 @@ export async function follow(
       const n = readSync(fd, buf, 0, buf.length, offset);
       if (n <= 0) break;
       offset += n;
-      const text = rest + buf.toString('utf8', 0, n);
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      for (const l of lines) if (l) onLine(l);
+      emit(buf.toString('utf8', 0, n));
     }
   };
-  if (!start) open(false);
+  /** Reads the files rotated after the one just finished (its first line is `done`), oldest first. */
+  const catchUp = (done: string | undefined) => {
+    if (done === undefined) return;
+    const rotated = logFiles(dirname(path), basename(path))
+      .filter((f) => f !== path)
+      .reverse();
+    // rotated: newest first (.1, .2, …); the finished file is one of them.
+    const at = rotated.findIndex((f) => firstLineOf(f) === done);
+    for (let i = at - 1; i >= 0; i--) {
+      rest = '';
+      emit(readText(rotated[i] as string));
+    }
+  };
+  if (!start) open();
   while (!signal.aborted) {
     drain();
     let current: number | undefined;
@@ -143,14 +194,17 @@ export async function follow(
       current = undefined;
     }
     if (current !== undefined && current !== ino) {
-      // Rotated: finish the old file (still open), then start the new one from its beginning.
+      // Rotated: finish the old file (still open), then what was rotated after it, then the new one.
       drain();
       if (fd !== undefined) closeSync(fd);
+      const done = first;
       rest = '';
-      open(false);
+      catchUp(done);
+      rest = '';
+      open();
       continue;
     }
-    if (fd === undefined && current !== undefined) open(false);
+    if (fd === undefined && current !== undefined) open();
     await sleep(everyMs, undefined, { signal }).catch(() => undefined);
   }
   if (fd !== undefined) closeSync(fd);
