@@ -490,7 +490,12 @@ describe('robbie reload, restart, status, start/stop, health', () => {
     try {
       const { freePort } = await import('../helpers/process.ts');
       const port = await freePort();
-      const started = await runRobbie(['start', '--home', home, '--port', String(port)], {}, 30_000);
+      // The echo provider: healthy (not degraded) with no model server at hand.
+      const started = await runRobbie(
+        ['start', '--home', home, '--port', String(port)],
+        { ROBBIE_PROVIDER: 'echo' },
+        30_000,
+      );
       assert.equal(started.code, 0, started.stderr);
       assert.match(started.stdout, /robbie started: supervisor pid \d+/);
       assert.equal((await getJson(`http://127.0.0.1:${port}/health`)).status, 200);

@@ -82,7 +82,7 @@ const RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, critical: 4
 
 /** Invisible characters that split a word for a pattern but not for a reader (or a model). */
 const INVISIBLE =
-  /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/gu;
+  /[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0]|\u034f|\u180b|\u180c|\u180d|\u180e|\u180f|[\ufe00-\ufe0f]/gu;
 
 /**
  * The text as the patterns see it: compatibility-normalised (NFKC folds fullwidth and other
