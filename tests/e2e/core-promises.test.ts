@@ -12,6 +12,7 @@ import {
   runRobbie,
   sleep,
   spawnRobbie,
+  steadyLoad,
   stopProc,
   waitHealthy,
 } from '../helpers/process.ts';
@@ -35,29 +36,13 @@ describe('restart, durations, secrets', () => {
         signal: AbortSignal.timeout(30_000),
       });
       await sleep(200);
-      let ok = 0;
-      const failures: string[] = [];
-      let running = true;
-      const worker = async () => {
-        for (let i = 0; running && i < 100_000; i++) {
-          try {
-            const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(5000) });
-            await res.arrayBuffer();
-            if (res.status === 200) ok++;
-            else failures.push(`HTTP ${res.status}`);
-          } catch (err) {
-            failures.push(String((err as Error).cause ?? err));
-          }
-        }
-      };
-      const workers = Array.from({ length: 6 }, worker);
+      const load = steadyLoad(`${base}/health`, 6);
       await sleep(300);
       const r = await runRobbie(['restart', '--home', sup.home], {}, 60_000);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /serve-0: pid \d+ → pid \d+/);
       await sleep(300);
-      running = false;
-      await Promise.all(workers);
+      const { ok, failures } = await load.stop();
       assert.equal((await slow).status, 200, 'the slow client got its answer');
       assert.deepEqual(failures, [], `${failures.length} refused of ${ok + failures.length}`);
       assert.ok(ok > 50, `requests served during the restart: ${ok}`);

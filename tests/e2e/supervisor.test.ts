@@ -10,6 +10,7 @@ import {
   runRobbie,
   sleep,
   spawnRobbie,
+  steadyLoad,
   stopProc,
   waitFor,
   waitHealthy,
@@ -396,29 +397,12 @@ describe('robbie reload, restart, status, start/stop, health', () => {
     try {
       await waitHealthy(sup.port);
       const before = (await sup.status()).children.filter((c) => c.role === 'active').map((c) => c.pid);
-      let ok = 0;
-      const failures: string[] = [];
-      let running = true;
-      const url = `http://127.0.0.1:${sup.port}/health`;
-      const worker = async () => {
-        for (let i = 0; running && i < 100_000; i++) {
-          try {
-            const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-            await res.arrayBuffer();
-            if (res.status === 200) ok++;
-            else failures.push(`HTTP ${res.status}`);
-          } catch (err) {
-            failures.push(String((err as Error).cause ?? err));
-          }
-        }
-      };
-      const workers = Array.from({ length: 8 }, worker);
+      const load = steadyLoad(`http://127.0.0.1:${sup.port}/health`, 8);
       await sleep(300);
       const r = await runRobbie(['reload', '--home', sup.home], {}, 60_000);
       assert.equal(r.code, 0, r.stderr);
       await sleep(300);
-      running = false;
-      await Promise.all(workers);
+      const { ok, failures } = await load.stop();
       assert.deepEqual(failures, [], `${failures.length} failed of ${ok + failures.length}`);
       assert.ok(ok > 50, `requests served during the reload: ${ok}`);
       const after = (await sup.status()).children.filter((c) => c.role === 'active').map((c) => c.pid);

@@ -173,3 +173,36 @@ export async function waitHealthy(port: number, timeoutMs = 10_000): Promise<voi
 
 /** True when a process with this pid exists (zombies included). */
 export const alive = processAlive;
+
+/**
+ * Steady GET load on `url` from `workers` clients until `stop()`, which resolves with how many
+ * answered 200 and what failed (bounded: at most 100,000 requests per worker).
+ */
+export function steadyLoad(
+  url: string,
+  workers: number,
+): { stop: () => Promise<{ ok: number; failures: string[] }> } {
+  let ok = 0;
+  const failures: string[] = [];
+  let running = true;
+  const worker = async () => {
+    for (let i = 0; running && i < 100_000; i++) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        await res.arrayBuffer();
+        if (res.status === 200) ok++;
+        else failures.push(`HTTP ${res.status}`);
+      } catch (err) {
+        failures.push(String((err as Error).cause ?? err));
+      }
+    }
+  };
+  const all = Array.from({ length: workers }, worker);
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(all);
+      return { ok, failures };
+    },
+  };
+}
