@@ -67,6 +67,16 @@ export function mayNeedBulkRedaction(bytes: Buffer): boolean {
   return false;
 }
 
+const SENSITIVE_WORD =
+  /password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key|bearer|authorization|cookie/i;
+
+/** False when `redact` could not change `text` (cheap checks), so hot paths can skip it. */
+export function mayNeedRedaction(text: string): boolean {
+  if (text.includes('://') || SENSITIVE_WORD.test(text)) return true;
+  for (const secret of secretValues) if (text.includes(secret)) return true;
+  return false;
+}
+
 /** Redacts every string inside a JSON-like value (objects and arrays are copied, not changed). */
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redact(value);

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { LevelName } from '../../logger/levels.ts';
-import { mayNeedBulkRedaction, redactBulk } from '../../logger/redact.ts';
+import { mayNeedBulkRedaction, mayNeedRedaction, redactBulk } from '../../logger/redact.ts';
 import { MAX_LINE_CHARS } from './limits.ts';
 import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-record.ts';
 import type { LogSink } from './log-sink.ts';
@@ -86,7 +86,7 @@ export function captureOutput(
     let out = '';
     let errors = '';
     for (const raw of lines) {
-      const line = redactBulk(raw);
+      const line = mayNeedRedaction(raw) ? redactBulk(raw) : raw;
       // An empty line is one record too.
       const count = Math.max(1, Math.ceil(line.length / MAX_LINE_CHARS));
       for (let i = 0; i < count; i++) {

@@ -4,7 +4,7 @@
  * as `child_time`).
  */
 import type { LevelName } from '../../logger/levels.ts';
-import { redact, redactDeep } from '../../logger/redact.ts';
+import { mayNeedRedaction, redact, redactDeep } from '../../logger/redact.ts';
 
 /** Field names whose values are secrets whatever they hold. */
 const SECRET_KEY =
@@ -81,6 +81,7 @@ export function frameLine(
       const level = normalizeLevel(fields.level) ?? plainLevel;
       // The supervisor's own fields win: a child cannot forge the time, source, pid or stream of
       // its lines (its own time is kept as child_time), and its fields are redacted like any text.
+      const sensitive = mayNeedRedaction(text);
       const record: Record<string, unknown> = {
         time: meta.time,
         level,
@@ -98,7 +99,17 @@ export function frameLine(
       if (typeof fields.time === 'string' && fields.time !== meta.time) record.child_time = fields.time;
       for (const [k, v] of Object.entries(fields)) {
         if (k in record || k === 'message') continue;
-        record[k] = SECRET_KEY.test(k) && v !== null && v !== '' ? '***' : redactDeep(v);
+        record[k] = v;
+      }
+      // Most lines hold nothing to hide: only those that might are walked.
+      if (sensitive) {
+        record.msg = redact(record.msg as string);
+        for (const k of Object.keys(record)) {
+          if (k === 'msg' || k === 'time' || k === 'level' || k === 'source' || k === 'pid' || k === 'stream')
+            continue;
+          const v = record[k];
+          record[k] = SECRET_KEY.test(k) && v !== null && v !== '' ? '***' : redactDeep(v);
+        }
       }
       return { line: `${JSON.stringify(record)}\n`, level };
     }
