@@ -121,16 +121,18 @@ describe('restart, durations, secrets', () => {
     }
   });
 
-  it('stop right after the supervisor was started stops it, rather than saying it is not running', async () => {
+  it('stop 100 ms after start stops what start is bringing up, rather than saying it is not running', async () => {
     const { home, cleanup } = tempHome();
     try {
       const port = await freePort();
-      const sup = spawnRobbie(['supervise', '--home', home, '--port', String(port)]);
-      await sleep(30);
+      const start = spawnRobbie(['start', '--home', home, '--port', String(port)]);
+      await sleep(100);
       const r = await runRobbie(['stop', '--home', home], {}, 30_000);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /robbie stopped/);
-      assert.equal((await sup.exited).code, 0);
+      await start.exited;
+      const after = await runRobbie(['status', '--home', home]);
+      assert.equal(after.code, 3, 'nothing came up behind the stop');
     } finally {
       cleanup();
     }

@@ -12,7 +12,7 @@ import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
 import { terminalSafe } from '../terminal-safe.ts';
-import { startInBackground } from './start.ts';
+import { startInBackground, startInProgress } from './start.ts';
 
 export const stop = defineCommand({
   meta: { name: 'stop', description: 'Stop the supervisor and its children gracefully' },
@@ -56,7 +56,9 @@ async function stopStarting(paths: {
       return await control(paths.controlSocket, paths.home, 'stop', 5000);
     } catch (err) {
       const owner = readLock(paths.lockFile);
-      const starting = err instanceof NotRunningError && owner !== undefined && ownerAlive(owner);
+      const starting =
+        err instanceof NotRunningError &&
+        ((owner !== undefined && ownerAlive(owner)) || startInProgress(paths.home));
       if (!starting || Date.now() > deadline || i > 10_000) throw err;
       await sleep(50);
     }

@@ -1,6 +1,6 @@
 /** `robbie start`: `supervise` in the background, returning once the API is healthy. */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
@@ -12,6 +12,7 @@ import { selfCommand } from '../../runtime/platform.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { probeOnce } from '../../supervisor/probe.ts';
+import { processAlive } from '../../supervisor/process-info.ts';
 import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
 import { prettyLine } from '../logs/pretty.ts';
@@ -59,6 +60,11 @@ export async function startInBackground(flags: SuperviseFlags, command: string[]
       `cannot create the log directory ${paths.logDir}: ${(err as NodeJS.ErrnoException).code}`,
     );
   }
+  // Until the supervisor holds its lock, `robbie stop` learns from this marker that one is coming.
+  const marker = startingMarker(paths.home);
+  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  writeFileSync(marker, String(process.pid), { mode: 0o600 });
+  process.once('exit', () => rmSync(marker, { force: true }));
   const errPath = join(paths.logDir, SUPERVISOR_STDERR);
   const errFd = openSync(errPath, 'a', 0o640);
   const handed = handOver(flags, paths.home);
@@ -113,6 +119,20 @@ export async function startInBackground(flags: SuperviseFlags, command: string[]
   ];
   process.stderr.write(`robbie: start failed: ${reason}\n${tail.map((l) => `  ${l}`).join('\n')}\n`);
   process.exit(1);
+}
+
+/** The file `robbie start` holds while the supervisor it launched is not yet running. */
+export function startingMarker(home: string): string {
+  return join(home, 'starting.pid');
+}
+
+/** True while a `robbie start` on this state directory is still bringing a supervisor up. */
+export function startInProgress(home: string): boolean {
+  try {
+    return processAlive(Number(readFileSync(startingMarker(home), 'utf8')));
+  } catch {
+    return false;
+  }
 }
 
 function describeUnhealthy(status: StatusReport | undefined): string {
