@@ -10,6 +10,7 @@ import { registerSecretsFromEnv } from '../logger/redact.ts';
 import { guardStdio } from '../logger/stdio.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
+import { enableRequestMigration } from '../runtime/reuseport.ts';
 import { Alerter } from './alerts.ts';
 import { ManagedChild } from './child.ts';
 import { systemClock } from './clock.ts';
@@ -88,6 +89,8 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       ),
     );
     await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
+    // Built-in children share their port and hand it over on reload, restart and promotion.
+    if (!config.command) enableRequestMigration(log);
     if (!config.command && (await portAnswers(config.serve.host, config.serve.port))) {
       throw new UserError(
         `port ${config.serve.port} on ${config.serve.host} is already served by another process (another robbie with a different --home?)`,
