@@ -461,15 +461,16 @@ describe('robbie logs and robbie errors', () => {
     }
   });
 
-  it('logs -f misses no file when many rotations happen between two of its polls', async () => {
+  it('logs -f misses no file when several rotations happen between two of its polls', async () => {
     const sup = await startSupervisor(
       ['--log-max-size', '64KiB', '--log-keep', '500', '--log-max-total', '1GiB'],
       {
-        // After a second (the follower is attached by then), 20,000 lines at once: ~30 rotations in a blink.
+        // Once told (the follower is attached by then), 10 bursts of 2,000 lines 300 ms apart: each
+        // burst rotates the file about three times between two polls of the follower.
         command: [
           NODE,
           '-e',
-          "setTimeout(() => { let s = ''; for (let i = 0; i < 20000; i++) s += 'line ' + i + ' ' + 'x'.repeat(80) + '\\n'; process.stdout.write(s); }, 1500); setTimeout(() => {}, 300000);",
+          "const go = require('path').join(process.env.ROBBIE_HOME, 'go'); let n = 0; const t = setInterval(() => { if (!require('fs').existsSync(go)) return; let s = ''; for (let k = 0; k < 2000; k++, n++) s += 'line ' + n + ' ' + 'x'.repeat(80) + '\\n'; process.stdout.write(s); if (n >= 20000) clearInterval(t); }, 300); setTimeout(() => {}, 300000);",
         ],
         waitReady: false,
         env: SHELL_ENV,
@@ -488,7 +489,9 @@ describe('robbie logs and robbie errors', () => {
         '--source',
         'app-0',
       ]);
-      await sleep(500);
+      // Attached: it has read the existing files (its first poll is well under a second away).
+      await sleep(1000);
+      writeFileSync(join(sup.home, 'go'), '');
       const seen = () =>
         follower
           .jsonLines()

@@ -171,17 +171,24 @@ export async function follow(
       emit(buf.toString('utf8', 0, n));
     }
   };
-  /** Reads the files rotated after the one just finished (its first line is `done`), oldest first. */
-  const catchUp = (done: string | undefined) => {
+  /**
+   * Reads the files rotated after the one just finished (its first line is `done`), oldest first,
+   * up to the one now open as current (inode `now`: it may itself have rotated meanwhile).
+   */
+  const catchUp = (done: string | undefined, now: number) => {
     if (done === undefined) return;
-    const rotated = logFiles(dirname(path), basename(path))
-      .filter((f) => f !== path)
-      .reverse();
+    const rotated = logFiles(dirname(path), basename(path)).filter((f) => f !== path).reverse();
     // rotated: newest first (.1, .2, …); the finished file is one of them.
     const at = rotated.findIndex((f) => firstLineOf(f) === done);
     for (let i = at - 1; i >= 0; i--) {
+      const file = rotated[i] as string;
+      try {
+        if (!file.endsWith('.gz') && statSync(file).ino === now) break;
+      } catch {
+        // compressed or pruned meanwhile: readText finds what is left
+      }
       rest = '';
-      emit(readText(rotated[i] as string));
+      emit(readText(file));
     }
   };
   if (!start) open();
@@ -199,9 +206,13 @@ export async function follow(
       if (fd !== undefined) closeSync(fd);
       const done = first;
       rest = '';
-      catchUp(done);
-      rest = '';
       open();
+      const opened = { fd, ino, first };
+      catchUp(done, ino);
+      // catchUp emitted other files' lines: the file now open starts afresh.
+      ({ fd, ino } = opened);
+      first = opened.first;
+      rest = '';
       continue;
     }
     if (fd === undefined && current !== undefined) open();
