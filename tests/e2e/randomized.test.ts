@@ -127,7 +127,14 @@ async function serve(env: NodeJS.ProcessEnv) {
     ...env,
   });
   await waitHealthy(port, 15_000);
-  return { port, home, stop: async () => (await stopProc(proc), cleanup()) };
+  return {
+    port,
+    home,
+    stop: async () => {
+      await stopProc(proc);
+      cleanup();
+    },
+  };
 }
 
 describe('randomized hostile traffic (seed 20261201, 2,000 requests)', () => {

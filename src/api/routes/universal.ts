@@ -22,7 +22,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
   app.use('/api/v2/universal/*', requireApiKey(config.apiKeys));
   const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
-  app.post('/api/v2/universal/request', ...jsonBody(config.maxBodyBytes), async (c) => {
+  app.post('/api/v2/universal/request', onlyJson, withinLimit, async (c) => {
     let body: unknown;
     try {
       body = await c.req.json();

@@ -177,7 +177,9 @@ export async function follow(
    */
   const catchUp = (done: string | undefined, now: number) => {
     if (done === undefined) return;
-    const rotated = logFiles(dirname(path), basename(path)).filter((f) => f !== path).reverse();
+    const rotated = logFiles(dirname(path), basename(path))
+      .filter((f) => f !== path)
+      .reverse();
     // rotated: newest first (.1, .2, …); the finished file is one of them.
     const at = rotated.findIndex((f) => firstLineOf(f) === done);
     for (let i = at - 1; i >= 0; i--) {
