@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { clusterOrSkip, type PgCluster } from '../helpers/postgres.ts';
 import { freePort, killAll, spawnRobbie, stopProc, waitFor, waitHealthy } from '../helpers/process.ts';
-import { startSupervisor, tempHome } from '../helpers/supervisor.ts';
+import { serveInTempHome, startSupervisor, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -32,23 +32,8 @@ async function post(port: number, body: unknown): Promise<{ status: number; body
 }
 
 /** `robbie serve` on SQLite (no url) or PostgreSQL, with the fake model. */
-async function serve(fake: FakeModel, databaseUrl?: string) {
-  const { home, cleanup } = tempHome();
-  const port = await freePort();
-  const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
-    OLLAMA_URL: fake.url,
-    ROBBIE_RATE_LIMIT: '100000/1m',
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-  });
-  await waitHealthy(port, 15_000);
-  return {
-    port,
-    home,
-    stop: async () => {
-      await stopProc(proc);
-      cleanup();
-    },
-  };
+function serve(fake: FakeModel, databaseUrl?: string) {
+  return serveInTempHome({ OLLAMA_URL: fake.url, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
 }
 
 /** Nested objects as JSON text (JSON.stringify itself overflows the stack at such depths). */

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { clusterOrSkip } from '../helpers/postgres.ts';
-import { freePort, killAll, spawnRobbie, stopProc, waitHealthy } from '../helpers/process.ts';
-import { tempHome } from '../helpers/supervisor.ts';
+import { killAll } from '../helpers/process.ts';
+import { serveInTempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -118,24 +118,7 @@ async function run(port: number, stored: (ids: string[]) => Map<string, number>)
   assert.ok(okIds.size > 1000 && refused > 100, `${okIds.size} answered, ${refused} refused`);
 }
 
-async function serve(env: NodeJS.ProcessEnv) {
-  const { home, cleanup } = tempHome();
-  const port = await freePort();
-  const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
-    ROBBIE_PROVIDER: 'echo',
-    ROBBIE_RATE_LIMIT: '100000/1m',
-    ...env,
-  });
-  await waitHealthy(port, 15_000);
-  return {
-    port,
-    home,
-    stop: async () => {
-      await stopProc(proc);
-      cleanup();
-    },
-  };
-}
+const serve = (env: NodeJS.ProcessEnv) => serveInTempHome({ ROBBIE_PROVIDER: 'echo', ...env });
 
 describe('randomized hostile traffic (seed 20261201, 2,000 requests)', () => {
   it('on SQLite: every 2xx stored once, nothing else', async () => {

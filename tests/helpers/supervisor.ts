@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type Proc, runRobbie, spawnRobbie, stopProc, waitFor } from './process.ts';
+import { freePort, type Proc, runRobbie, spawnRobbie, stopProc, waitFor, waitHealthy } from './process.ts';
 
 export interface ChildStatus {
   id: string;
@@ -88,4 +88,25 @@ export async function statusOf(home: string): Promise<Status> {
   const r = await runRobbie(['status', '--json', '--home', home]);
   if (r.code !== 0) throw new Error(`status failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Status;
+}
+
+/** `robbie serve` in a throwaway state directory with no rate limit to speak of, and its stop. */
+export async function serveInTempHome(
+  env: NodeJS.ProcessEnv,
+): Promise<{ port: number; home: string; stop: () => Promise<void> }> {
+  const { home, cleanup } = tempHome();
+  const port = await freePort();
+  const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
+    ROBBIE_RATE_LIMIT: '100000/1m',
+    ...env,
+  });
+  await waitHealthy(port, 15_000);
+  return {
+    port,
+    home,
+    stop: async () => {
+      await stopProc(proc);
+      cleanup();
+    },
+  };
 }
