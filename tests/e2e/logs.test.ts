@@ -465,12 +465,12 @@ describe('robbie logs and robbie errors', () => {
     const sup = await startSupervisor(
       ['--log-max-size', '64KiB', '--log-keep', '500', '--log-max-total', '1GiB'],
       {
-        // Once told (the follower is attached by then), 10 bursts of 2,000 lines 300 ms apart: each
+        // Once told (the follower is attached by then), 10 bursts of 2,000 lines a second apart: each
         // burst rotates the file about three times between two polls of the follower.
         command: [
           NODE,
           '-e',
-          "const go = require('path').join(process.env.ROBBIE_HOME, 'go'); let n = 0; const t = setInterval(() => { if (!require('fs').existsSync(go)) return; let s = ''; for (let k = 0; k < 2000; k++, n++) s += 'line ' + n + ' ' + 'x'.repeat(80) + '\\n'; process.stdout.write(s); if (n >= 20000) clearInterval(t); }, 300); setTimeout(() => {}, 300000);",
+          "const go = require('path').join(process.env.ROBBIE_HOME, 'go'); let n = 0; const t = setInterval(() => { if (!require('fs').existsSync(go)) return; let s = ''; for (let k = 0; k < 2000; k++, n++) s += 'line ' + n + ' ' + 'x'.repeat(80) + '\\n'; process.stdout.write(s); if (n >= 20000) clearInterval(t); }, 1000); setTimeout(() => {}, 300000);",
         ],
         waitReady: false,
         env: SHELL_ENV,

@@ -190,7 +190,9 @@ export async function follow(
         // compressed or pruned meanwhile: readText finds what is left
       }
       rest = '';
-      emit(readText(file));
+      // Compressed meanwhile (same index, new name): read the .gz instead.
+      const text = readText(file);
+      emit(text !== '' || file.endsWith('.gz') ? text : readText(`${file}.gz`));
     }
   };
   if (!start) open();
