@@ -16,7 +16,7 @@ import {
   stopProc,
   waitHealthy,
 } from '../helpers/process.ts';
-import { startSupervisor, tempHome } from '../helpers/supervisor.ts';
+import { startSupervisor, stopQuietly, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -98,6 +98,7 @@ describe('restart, durations, secrets', () => {
       assert.deepEqual(leaks, []);
       assert.equal((await runRobbie(['stop', '--home', home], {}, 30_000)).code, 0);
     } finally {
+      await stopQuietly(home);
       cleanup();
     }
   });
@@ -134,6 +135,7 @@ describe('restart, durations, secrets', () => {
       const after = await runRobbie(['status', '--home', home]);
       assert.equal(after.code, 3, 'nothing came up behind the stop');
     } finally {
+      await stopQuietly(home);
       cleanup();
     }
   });

@@ -15,7 +15,7 @@ import {
   waitFor,
   waitHealthy,
 } from '../helpers/process.ts';
-import { startSupervisor, statusOf, tempHome } from '../helpers/supervisor.ts';
+import { startSupervisor, statusOf, stopQuietly, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -502,6 +502,7 @@ describe('robbie reload, restart, status, start/stop, health', () => {
       assert.equal(down.code, 1);
       assert.match(down.stdout, /unreachable/);
     } finally {
+      await stopQuietly(home);
       cleanup();
     }
   });

@@ -110,3 +110,11 @@ export async function serveInTempHome(
     },
   };
 }
+
+/**
+ * Stops whatever supervisor runs on `home`, ignoring "not running": for the finally of a test that
+ * used `robbie start`, whose background supervisor killAll does not know about.
+ */
+export async function stopQuietly(home: string): Promise<void> {
+  await runRobbie(['stop', '--home', home], {}, 30_000).catch(() => undefined);
+}
