@@ -258,6 +258,25 @@ describe('supervisor with fake children: reload and restart', () => {
     assert.equal(state(h, 1)?.state, 'running');
   });
 
+  it('a child hung after a reload is replaced within 5 s of its last good probe', async () => {
+    const h = fakeSupervisor();
+    h.sup.start();
+    await h.clock.advance(1000);
+    const done = h.sup.reload();
+    await h.clock.advance(1000);
+    await done;
+    await h.clock.advance(3000);
+    const hung = h.active() as FakeChild;
+    const lastGood = Date.parse(state(h)?.last_probe?.time as string);
+    hung.answering = false;
+    await h.clock.advance(5000);
+    assert.ok(!hung.alive);
+    const s = state(h);
+    assert.equal(s?.last_exit?.reason, 'hang');
+    assert.ok(Date.parse(s?.last_exit?.time as string) - lastGood <= 5000);
+    assert.equal(s?.state, 'running');
+  });
+
   it('reload is aborted when the new child cannot start, and the old one keeps serving', async () => {
     let fail = false;
     const h = fakeSupervisor(
