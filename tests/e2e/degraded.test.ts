@@ -135,8 +135,9 @@ describe('degraded mode through HTTP', () => {
     const fake = await startFakeModel();
     const { home, cleanup } = tempHome();
     const port = await freePort();
-    const proc = await serve(pg, fake, home, port);
+    let proc: Proc | undefined;
     try {
+      proc = await serve(pg, fake, home, port);
       const health = (await getJson(`http://127.0.0.1:${port}/health`)).body as { status: string };
       assert.equal(health.status, 'degraded');
       const res = await fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
@@ -180,7 +181,7 @@ describe('degraded mode through HTTP', () => {
       );
       await sleep(10);
     } finally {
-      await stopProc(proc);
+      if (proc) await stopProc(proc);
       await fake.close();
       pg.destroy();
       cleanup();
