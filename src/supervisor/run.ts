@@ -1,6 +1,5 @@
 /** Runs `robbie supervise` to completion: lock, logs, predecessor clean-up, supervision, exit. */
 import { mkdirSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
 import { hostname } from 'node:os';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { guardStdio } from '../logger/stdio.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
+import { tcpConnect } from '../runtime/tcp-connect.ts';
 import { Alerter } from './alerts.ts';
 import { ManagedChild } from './child.ts';
 import { systemClock } from './clock.ts';
@@ -20,19 +20,6 @@ import { LogSink } from './output/log-sink.ts';
 import { probeOnce } from './probe.ts';
 import { reapPredecessor, writeState } from './state-file.ts';
 import { Supervisor } from './supervisor.ts';
-
-function portAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
-    const done = (v: boolean) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 function mkdirOrFail(dir: string, what: string): void {
   try {
@@ -91,7 +78,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
     // Built-in children share their port and hand it over on reload, restart and promotion.
     if (!config.command) enableRequestMigration(log);
-    if (!config.command && (await portAnswers(config.serve.host, config.serve.port))) {
+    if (!config.command && (await tcpConnect(config.serve.host, config.serve.port, 500)) === undefined) {
       throw new UserError(
         `port ${config.serve.port} on ${config.serve.host} is already served by another process (another robbie with a different --home?)`,
       );

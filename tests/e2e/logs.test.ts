@@ -356,6 +356,18 @@ describe('journald', () => {
   });
 });
 
+/** `robbie logs -f` on app-0's lines from the start, and the numbers of the `line N…` it printed. */
+function followLines(home: string) {
+  const follower = spawnRobbie(['logs', '-f', '-n', '0', '--json', '--home', home, '--source', 'app-0']);
+  const seen = () =>
+    follower
+      .jsonLines()
+      .map((l) => /^line (\d+)(?: |$)/.exec(String(l.msg))?.[1])
+      .filter((x): x is string => x !== undefined)
+      .map(Number);
+  return { follower, seen };
+}
+
 describe('robbie logs and robbie errors', () => {
   it('reads current and rotated (gzipped) files in order, with filters, pretty or JSON', async () => {
     const { home, cleanup } = tempHome();
@@ -429,23 +441,7 @@ describe('robbie logs and robbie errors', () => {
     });
     try {
       await waitFor('the child', () => sup.events('child started').length > 0);
-      const follower = spawnRobbie([
-        'logs',
-        '-f',
-        '-n',
-        '0',
-        '--json',
-        '--home',
-        sup.home,
-        '--source',
-        'app-0',
-      ]);
-      const seen = () =>
-        follower
-          .jsonLines()
-          .map((l) => /^line (\d+)$/.exec(String(l.msg))?.[1])
-          .filter((x): x is string => x !== undefined)
-          .map(Number);
+      const { follower, seen } = followLines(sup.home);
       await waitFor('line 2999 through the follower', () => seen().includes(2999), 30_000, 100);
       await stopProc(follower);
       const got = seen();
@@ -478,26 +474,10 @@ describe('robbie logs and robbie errors', () => {
     );
     try {
       await waitFor('the child', () => sup.events('child started').length > 0);
-      const follower = spawnRobbie([
-        'logs',
-        '-f',
-        '-n',
-        '0',
-        '--json',
-        '--home',
-        sup.home,
-        '--source',
-        'app-0',
-      ]);
+      const { follower, seen } = followLines(sup.home);
       // Attached: it has read the existing files (its first poll is well under a second away).
       await sleep(1000);
       writeFileSync(join(sup.home, 'go'), '');
-      const seen = () =>
-        follower
-          .jsonLines()
-          .map((l) => /^line (\d+) /.exec(String(l.msg))?.[1])
-          .filter((x): x is string => x !== undefined)
-          .map(Number);
       await waitFor('line 19999 through the follower', () => seen().includes(19999), 30_000, 100);
       await stopProc(follower);
       const got = seen();

@@ -4,7 +4,7 @@
  * `/health` reads the last result, so a missing model server shows as degraded from the start
  * instead of after five failed requests open the circuit.
  */
-import net from 'node:net';
+import { tcpConnect } from '../../runtime/tcp-connect.ts';
 
 const EVERY_MS = 15_000;
 const TIMEOUT_MS = 1000;
@@ -12,19 +12,6 @@ const TIMEOUT_MS = 1000;
 export interface Reachability {
   state: 'reachable' | 'unreachable' | 'unknown';
   error?: string;
-}
-
-function connectOnce(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
-    const done = (error: string | undefined) => {
-      sock.destroy();
-      resolve(error);
-    };
-    sock.setTimeout(TIMEOUT_MS, () => done(`no answer within ${TIMEOUT_MS} ms`));
-    sock.once('connect', () => done(undefined));
-    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'connection failed'));
-  });
 }
 
 /** Starts probing `endpoint` (an http(s) URL) for the life of the process; returns the latest result. */
@@ -35,7 +22,7 @@ export function watchReachability(endpoint: string | undefined): { get: () => Re
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   let last: Reachability = { state: 'unknown' };
   const tick = async () => {
-    const error = await connectOnce(host, port);
+    const error = await tcpConnect(host, port, TIMEOUT_MS);
     last = error ? { state: 'unreachable', error: `${url.host}: ${error}` } : { state: 'reachable' };
     setTimeout(() => void tick(), EVERY_MS).unref();
   };
