@@ -1,9 +1,17 @@
-import { type ArgsDef, type CommandDef, renderUsage, runCommand } from 'citty';
+import { type ArgsDef, type CommandContext, type CommandDef, renderUsage } from 'citty';
+import { boolCodec } from '../config/kinds.ts';
+import { envName } from '../config/settings.ts';
 import { isKnownError, UsageError } from '../errors.ts';
 import { redact } from '../logger/redact.ts';
 import { stdioGuarded } from '../logger/stdio.ts';
-import { checkArgs } from './strict-args.ts';
+import { wantsColour } from './logs/pretty.ts';
+import { type CommandData, parseCommandLine } from './parse-args.ts';
 import { terminalSafe } from './terminal-safe.ts';
+
+/** ROBBIE_DEBUG is read before anything else is resolved: a failure to resolve is what it explains. */
+function debugWanted(): boolean {
+  return boolCodec.parse(process.env[envName('debug')] ?? '') === true;
+}
 
 type AnyCommand = CommandDef<ArgsDef>;
 
@@ -19,8 +27,7 @@ function stripAnsi(text: string): string {
 async function usage(cmd: AnyCommand, parent: AnyCommand | undefined): Promise<string> {
   const text = await renderUsage(cmd, parent);
   // citty colours its usage whatever the output is; plain text unless a colour terminal asked.
-  const colour = process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
-  return colour ? text : stripAnsi(text);
+  return wantsColour() ? text : stripAnsi(text);
 }
 
 /**
@@ -73,12 +80,13 @@ export async function runCli(root: AnyCommand, rawArgs: string[], version: strin
       return;
     }
     const argsDef = cmd.args ? await resolve(cmd.args) : {};
-    checkArgs(path.join(' ') || 'robbie', argsDef, own);
-    await runCommand(cmd, { rawArgs: own, data: { passthrough } });
+    const { args, lists } = parseCommandLine(path.join(' ') || 'robbie', argsDef, own);
+    const data: CommandData = { passthrough, lists };
+    await cmd.run({ rawArgs: own, args, cmd, data } as CommandContext<ArgsDef>);
   } catch (err) {
     process.exitCode = exitCodeFor(err);
     process.stderr.write(`robbie: ${terminalSafe(redact(messageFor(err)))}\n`);
-    if (!isKnownError(err) && process.env.ROBBIE_DEBUG && err instanceof Error && err.stack) {
+    if (!isKnownError(err) && debugWanted() && err instanceof Error && err.stack) {
       process.stderr.write(`${redact(err.stack)}\n`);
     }
     // Whatever the command left running (timers, sockets) must not keep a failed command alive.
@@ -96,5 +104,5 @@ function messageFor(err: unknown): string {
   if (isKnownError(err)) return err.message;
   if (err instanceof Error && err.name === 'CLIError') return stripAnsi(err.message);
   const message = err instanceof Error ? err.message : String(err);
-  return `unexpected error: ${message}${process.env.ROBBIE_DEBUG ? '' : ' (set ROBBIE_DEBUG=1 for details)'}`;
+  return `unexpected error: ${message}${debugWanted() ? '' : ' (set ROBBIE_DEBUG=1 for details)'}`;
 }

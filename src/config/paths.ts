@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 
 /**
  * Where robbie keeps its state (lock, control socket, SQLite store, outbox) and its logs:
- * `--home`/`ROBBIE_HOME` and `--log-dir`/`ROBBIE_LOG_DIR` when given; otherwise system-wide as root
+ * the `home` and `log-dir` settings when given; otherwise system-wide as root
  * (/var/lib/robbie, /var/log/robbie), per user elsewhere ($XDG_STATE_HOME/robbie, or on macOS
  * ~/Library/Application Support/robbie and ~/Library/Logs/robbie).
  */
@@ -15,7 +15,8 @@ export interface Paths {
   stateFile: string;
 }
 
-export interface PathFlags {
+/** The `home` and `log-dir` settings, as resolved (undefined: the default for this platform). */
+export interface PathSettings {
   home?: string | undefined;
   'log-dir'?: string | undefined;
 }
@@ -24,8 +25,8 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-export function resolvePaths(flags: PathFlags, env: NodeJS.ProcessEnv): Paths {
-  const explicitHome = flags.home || env.ROBBIE_HOME;
+export function resolvePaths(settings: PathSettings, env: NodeJS.ProcessEnv = process.env): Paths {
+  const explicitHome = settings.home;
   let home: string;
   let defaultLogs: string;
   if (explicitHome) {
@@ -43,7 +44,7 @@ export function resolvePaths(flags: PathFlags, env: NodeJS.ProcessEnv): Paths {
     home = join(stateHome, 'robbie');
     defaultLogs = join(home, 'logs');
   }
-  const logDir = resolve(flags['log-dir'] || env.ROBBIE_LOG_DIR || defaultLogs);
+  const logDir = resolve(settings['log-dir'] || defaultLogs);
   return {
     home,
     logDir,

@@ -1,8 +1,8 @@
 import { ConfigError } from '../errors.ts';
-import { type ApiConfig, resolveApiConfig } from './api-config.ts';
-import { checkDatabaseUrl } from './database-url.ts';
+import type { ConsoleSettings } from '../logger/logger.ts';
+import { type ApiConfig, apiConfig } from './api-config.ts';
 import { resolvePaths } from './paths.ts';
-import { durationSetting, intSetting, optionalString, stringSetting } from './values.ts';
+import { describeOrigin, type Resolved } from './resolve.ts';
 
 export interface ServeConfig {
   host: string;
@@ -17,22 +17,9 @@ export interface ServeConfig {
   /** Request logs and blocks older than this are purged. */
   retentionMs: number;
   api: ApiConfig;
+  /** Console logging of the process (serve or supervise). */
+  console: ConsoleSettings;
 }
-
-/** The flags `serve` takes, as citty parsed them (all strings: citty has no number type). */
-export interface ServeFlags {
-  host?: string | undefined;
-  port?: string | undefined;
-  'shutdown-timeout'?: string | undefined;
-  'env-file'?: string | undefined;
-  home?: string | undefined;
-  'database-url'?: string | undefined;
-  retention?: string | undefined;
-  'max-body'?: string | undefined;
-}
-
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8000;
 
 /** `http://host:port/path`, with an IPv6 address in brackets. */
 export function httpUrl(host: string, port: number | string, path = ''): string {
@@ -48,57 +35,29 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeConfig {
-  const host = stringSetting(
-    { flag: flags.host, env: env.HOST, flagName: 'host', envName: 'HOST' },
-    DEFAULT_HOST,
-  );
-  const port = intSetting(
-    { flag: flags.port, env: env.PORT, flagName: 'port', envName: 'PORT' },
-    DEFAULT_PORT,
-    0,
-    65535,
-  );
-  const shutdownTimeoutMs = durationSetting(
-    {
-      flag: flags['shutdown-timeout'],
-      env: env.ROBBIE_SHUTDOWN_TIMEOUT,
-      flagName: 'shutdown-timeout',
-      envName: 'ROBBIE_SHUTDOWN_TIMEOUT',
-    },
-    10_000,
-  );
-  const apiKeys = (env.ROBBIE_API_KEYS ?? '')
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean);
-  if (!isLoopback(host) && apiKeys.length === 0) {
+/** The API's configuration from the resolved settings; refuses a public address without keys. */
+export function serveConfig(s: Resolved): ServeConfig {
+  const v = s.values;
+  const apiKeys = v['api-keys'] ?? [];
+  if (!isLoopback(v.host) && apiKeys.length === 0) {
     throw new ConfigError(
-      `refusing to listen on ${host} without API keys: set ROBBIE_API_KEYS, or listen on 127.0.0.1`,
+      `refusing to listen on ${v.host} without API keys (${describeOrigin('host', s.origins.host)}): set ROBBIE_API_KEYS, or listen on 127.0.0.1`,
     );
   }
-  const databaseUrl = optionalString({
-    flag: flags['database-url'],
-    env: env.DATABASE_URL,
-    flagName: 'database-url',
-    envName: 'DATABASE_URL',
-  });
-  if (databaseUrl) checkDatabaseUrl(databaseUrl);
-  const retentionMs = durationSetting(
-    { flag: flags.retention, env: env.ROBBIE_RETENTION, flagName: 'retention', envName: 'ROBBIE_RETENTION' },
-    90 * 86_400_000,
-    60_000,
-    // Not a timer: a cut-off for the hourly purge.
-    36_500 * 86_400_000,
-  );
   return {
-    host,
-    port,
-    shutdownTimeoutMs,
+    host: v.host,
+    port: v.port,
+    shutdownTimeoutMs: v['shutdown-timeout'],
     apiKeys,
-    home: resolvePaths(flags, env).home,
-    databaseUrl,
-    retentionMs,
-    api: resolveApiConfig(flags, env, apiKeys),
+    home: resolvePaths(v).home,
+    databaseUrl: v['database-url'],
+    retentionMs: v.retention,
+    api: apiConfig(s),
+    console: { level: v['log-level'], format: v['log-format'] },
   };
+}
+
+/** Where a local client finds the API of these settings. */
+export function healthUrl(s: Resolved): string {
+  return httpUrl(reachableHost(s.values.host), s.values.port, '/health');
 }

@@ -51,10 +51,10 @@ export function formatDuration(ms: number): string {
   return `${+(ms / 86_400_000).toFixed(1)}d`;
 }
 
-/** `10485760` → `10.0MiB`, for messages. */
+/** `10485760` → `10MiB`, `1572864` → `1.5MiB`, for messages. */
 export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes}B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)}KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)}MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(1)}GiB`;
+  if (bytes < 1024 ** 2) return `${+(bytes / 1024).toFixed(1)}KiB`;
+  if (bytes < 1024 ** 3) return `${+(bytes / 1024 ** 2).toFixed(1)}MiB`;
+  return `${+(bytes / 1024 ** 3).toFixed(1)}GiB`;
 }

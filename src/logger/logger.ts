@@ -1,8 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { type ConsolaInstance, type ConsolaReporter, createConsola } from 'consola';
-import { ConfigError } from '../errors.ts';
 import { type Fields, jsonReporter, type LineSink, toRecord } from './json-reporter.ts';
-import { consolaLevel, type LevelName, parseLevel } from './levels.ts';
+import { consolaLevel, type LevelName } from './levels.ts';
 import { redactDeep } from './redact.ts';
 
 export type { Fields } from './json-reporter.ts';
@@ -136,28 +135,24 @@ export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
   }
 }
 
-/** Pretty on a terminal, JSON lines otherwise; `ROBBIE_LOG_FORMAT` and `ROBBIE_LOG_LEVEL` override. */
-export function loggerFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+/** The `log-level` and `log-format` settings. */
+export interface ConsoleSettings {
+  level: LevelName;
+  /** Undefined: pretty on a terminal, journald under systemd, JSON lines otherwise. */
+  format: LogFormat | undefined;
+}
+
+/** The console logger of `serve` and `supervise`, with an optional copy of every line (`tee`). */
+export function consoleLogger(
+  settings: ConsoleSettings,
   isTTY = process.stdout.isTTY === true,
   tee?: LineSink,
 ): Logger {
-  const levelText = env.ROBBIE_LOG_LEVEL;
-  const level = parseLevel(levelText);
-  if (levelText && !level) {
-    throw new ConfigError(
-      `ROBBIE_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal (got '${levelText}')`,
-    );
-  }
-  return createLogger({ format: consoleFormat(env, isTTY), level: level ?? 'info', tee });
+  return createLogger({ format: consoleFormat(settings.format, isTTY), level: settings.level, tee });
 }
 
-const FORMATS: readonly LogFormat[] = ['pretty', 'json', 'journald', 'none'];
-
-export function consoleFormat(env: NodeJS.ProcessEnv, isTTY: boolean): LogFormat {
-  const fmt = env.ROBBIE_LOG_FORMAT;
-  if (fmt && (FORMATS as readonly string[]).includes(fmt)) return fmt as LogFormat;
-  if (fmt) throw new ConfigError(`ROBBIE_LOG_FORMAT must be one of ${FORMATS.join(', ')} (got '${fmt}')`);
-  if (stdoutIsJournal(env)) return 'journald';
+export function consoleFormat(format: LogFormat | undefined, isTTY: boolean): LogFormat {
+  if (format) return format;
+  if (stdoutIsJournal()) return 'journald';
   return isTTY ? 'pretty' : 'json';
 }

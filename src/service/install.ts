@@ -78,6 +78,10 @@ export async function install(
   out(`${verb} ${plan.env.path} (mode 0600)`);
   if (opts.dryRun) out(envContent.replace(/=(.*)$/gm, '=…').replace(/^/gm, '    '));
   else writeFile(plan.env, envContent);
+  for (const dir of plan.dirs) {
+    out(`${opts.dryRun ? 'would create' : 'creating'} ${dir} (mode 0700)`);
+    if (!opts.dryRun) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
   if (opts.filesOnly) {
     out('files only (--root): no service manager contacted; it would run:');
     for (const c of plan.install) if (opts.start || !c.start) out(`    ${quote(c.argv)}`);

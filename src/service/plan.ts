@@ -32,6 +32,8 @@ export interface ServicePlan {
   /** Commands that install, enable and start (in order); `ignoreFailure` ones may fail harmlessly. */
   install: { argv: string[]; ignoreFailure?: boolean; start?: boolean }[];
   uninstall: { argv: string[]; ignoreFailure?: boolean }[];
+  /** Directories the service needs before it starts, which its manager does not create. */
+  dirs: string[];
   /** Where to look afterwards. */
   notes: string[];
   home: string;
@@ -54,6 +56,40 @@ export interface PlanInput {
   stopTimeoutSec?: number;
 }
 
+/** Where an installed service keeps its unit, its env file, its state and its logs. */
+export interface ServiceLocations {
+  unit: string;
+  envFile: string;
+  home: string;
+  logDir: string;
+}
+
+export function serviceLocations(platform: Platform, scope: Scope, homeDir: string): ServiceLocations {
+  const system = scope === 'system';
+  if (platform === 'linux') {
+    const home = system ? '/var/lib/robbie' : join(homeDir, '.local/state/robbie');
+    return {
+      unit: system
+        ? '/etc/systemd/system/robbie.service'
+        : join(homeDir, '.config/systemd/user/robbie.service'),
+      envFile: system ? '/etc/robbie/robbie.env' : join(homeDir, '.config/robbie/robbie.env'),
+      home,
+      logDir: system ? '/var/log/robbie' : join(home, 'logs'),
+    };
+  }
+  const home = system
+    ? '/Library/Application Support/robbie'
+    : join(homeDir, 'Library/Application Support/robbie');
+  return {
+    unit: system
+      ? `/Library/LaunchDaemons/${LAUNCHD_LABEL}.plist`
+      : join(homeDir, `Library/LaunchAgents/${LAUNCHD_LABEL}.plist`),
+    envFile: join(home, 'robbie.env'),
+    home,
+    logDir: system ? '/Library/Logs/robbie' : join(homeDir, 'Library/Logs/robbie'),
+  };
+}
+
 function under(root: string | undefined, path: string): string {
   return root ? join(root, path) : path;
 }
@@ -73,12 +109,12 @@ export function planService(input: PlanInput): ServicePlan {
   const envContent = envFileContent(input.env);
   if (input.platform === 'linux') {
     const system = input.scope === 'system';
-    const unitPath = system
-      ? '/etc/systemd/system/robbie.service'
-      : join(home, '.config/systemd/user/robbie.service');
-    const envPath = system ? '/etc/robbie/robbie.env' : join(home, '.config/robbie/robbie.env');
-    const stateHome = system ? '/var/lib/robbie' : join(home, '.local/state/robbie');
-    const logDir = system ? '/var/log/robbie' : join(stateHome, 'logs');
+    const {
+      unit: unitPath,
+      envFile: envPath,
+      home: stateHome,
+      logDir,
+    } = serviceLocations('linux', input.scope, home);
     if (/["'\\]/.test(exec.command)) {
       throw new UserError(
         `systemd refuses an executable whose path holds quotes or backslashes (${exec.command}): move robbie to another directory`,
@@ -104,8 +140,11 @@ export function planService(input: PlanInput): ServicePlan {
       : {
           exec_start: execStart,
           env_file: systemdPath(envPath),
-          environment: systemdAssignment('ROBBIE_HOME', '%S/robbie', true),
-          working_directory: '%S/robbie',
+          // Absolute: %S is ~/.config in a user unit before systemd 254, and every command
+          // looks for the state in ~/.local/state/robbie.
+          environment: systemdAssignment('ROBBIE_HOME', stateHome),
+          working_directory: systemdPath(stateHome),
+          state_dir: systemdPath(stateHome),
           timeout_stop: timeoutStop,
         };
     const ctl = system ? ['systemctl'] : ['systemctl', '--user'];
@@ -115,6 +154,9 @@ export function planService(input: PlanInput): ServicePlan {
       scope: input.scope,
       home: stateHome,
       logDir,
+      // A user unit's StateDirectory= is under ~/.config before systemd 254, and ReadWritePaths=
+      // needs the directory to exist: the installer creates it.
+      dirs: system ? [] : [under(input.root, stateHome)],
       unit: {
         path: under(input.root, unitPath),
         content: fill(template(system ? 'systemd-system' : 'systemd-user'), values),
@@ -161,14 +203,12 @@ export function planService(input: PlanInput): ServicePlan {
 
   // macOS: a LaunchDaemon as root, a LaunchAgent otherwise.
   const system = input.scope === 'system';
-  const plistPath = system
-    ? `/Library/LaunchDaemons/${LAUNCHD_LABEL}.plist`
-    : join(home, `Library/LaunchAgents/${LAUNCHD_LABEL}.plist`);
-  const stateHome = system
-    ? '/Library/Application Support/robbie'
-    : join(home, 'Library/Application Support/robbie');
-  const logDir = system ? '/Library/Logs/robbie' : join(home, 'Library/Logs/robbie');
-  const envPath = join(stateHome, 'robbie.env');
+  const {
+    unit: plistPath,
+    envFile: envPath,
+    home: stateHome,
+    logDir,
+  } = serviceLocations('darwin', input.scope, home);
   const domain = system
     ? 'system'
     : `gui/${input.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 501)}`;
@@ -208,6 +248,7 @@ export function planService(input: PlanInput): ServicePlan {
     scope: input.scope,
     home: stateHome,
     logDir,
+    dirs: [],
     unit: { path: plist, content: fill(template('launchd'), values), mode: 0o644, kind: 'unit' },
     env: { path: under(input.root, envPath), content: envContent, mode: 0o600, kind: 'env' },
     install: [

@@ -3,7 +3,7 @@ import type { SuperviseConfig } from '../config/supervise-config.ts';
 import type { ChildRole, ChildSpec } from './child-handle.ts';
 
 export function childSpec(
-  config: Pick<SuperviseConfig, 'command' | 'serveArgs' | 'childEnv'>,
+  config: Pick<SuperviseConfig, 'command' | 'childEnv'>,
   role: ChildRole,
   slotIndex: number | undefined,
   self: (args: string[]) => { command: string; args: string[] },
@@ -15,7 +15,8 @@ export function childSpec(
     const [command, ...args] = config.command as [string, ...string[]];
     return { command, args, env, ipc: false };
   }
-  const serve = self(['serve', ...config.serveArgs]);
+  // Its settings come in the environment (config.childEnv), none on its command line.
+  const serve = self(['serve']);
   env.ROBBIE_SUPERVISED = '1';
   env.ROBBIE_CHILD_ROLE = role;
   env.ROBBIE_LOG_FORMAT = 'json';

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { describeFsError } from '../fs-errors.ts';
-import { loggerFromEnv } from '../logger/logger.ts';
+import { consoleLogger } from '../logger/logger.ts';
 import { registerSecretsFromEnv } from '../logger/redact.ts';
 import { guardStdio } from '../logger/stdio.ts';
 import { selfCommand } from '../runtime/platform.ts';
@@ -56,7 +56,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       process.stderr.write(`robbie: ${problem}\n`);
     });
     // Supervisor events go to the console (pretty, JSON or journald) and into robbie.log.
-    const log = loggerFromEnv(process.env, process.stdout.isTTY === true, (line, level) =>
+    const log = consoleLogger(config.serve.console, process.stdout.isTTY === true, (line, level) =>
       sink.write(line, level),
     ).child({ source: 'supervisor', pid: process.pid });
     // Its own stdout or stderr failing (closed pipe, full disk, gone terminal) never stops the

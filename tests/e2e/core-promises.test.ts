@@ -60,7 +60,7 @@ describe('restart, durations, secrets', () => {
     }
     const env = await runRobbie(['serve', '--port', '0'], { ROBBIE_MODEL_TIMEOUT: '25d' });
     assert.equal(env.code, 78);
-    assert.match(env.stderr, /ROBBIE_MODEL_TIMEOUT must be a duration/);
+    assert.match(env.stderr, /ROBBIE_MODEL_TIMEOUT \(environment\) must be a duration/);
     const empty = await runRobbie(['serve', '--port', '']);
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /--port needs a value/);
@@ -150,7 +150,7 @@ describe('restart, durations, secrets', () => {
     assert.doesNotMatch(file.stderr, /\*\*\*/);
     const level = await runRobbie(['serve', '--port', '0'], { ROBBIE_LOG_LEVEL: 'verbose' });
     assert.equal(level.code, 78);
-    assert.match(level.stderr, /ROBBIE_LOG_LEVEL must be one of/);
+    assert.match(level.stderr, /ROBBIE_LOG_LEVEL \(environment\) must be one of/);
     const format = await runRobbie(['supervise', '--home', '/nonexistent'], { ROBBIE_LOG_FORMAT: 'xml' });
     assert.equal(format.code, 78);
     const hook = await runRobbie([

@@ -197,7 +197,7 @@ describe('robbie command line', () => {
   it('a bad PORT in the environment names the variable and exits 78 (configuration refused)', async () => {
     const r = await runRobbie(['serve'], { PORT: '99999' });
     assert.equal(r.code, 78);
-    assert.match(r.stderr, /PORT must be a whole number from 0 to 65535/);
+    assert.match(r.stderr, /PORT \(environment\) must be a whole number from 0 to 65535/);
   });
 
   it('--env-file settings apply below the real environment, with a warning for a readable file', async () => {
@@ -246,11 +246,21 @@ describe('robbie command line', () => {
     ]) {
       assert.ok(!r.stdout.includes(secret), `${secret} is hidden`);
     }
-    const c = JSON.parse(r.stdout) as Record<string, string>;
+    const c = JSON.parse(r.stdout) as {
+      listen: string;
+      store: string;
+      settings: Record<string, { value: unknown; env: string; origin: string }>;
+    };
     assert.equal(c.listen, '127.0.0.1:9001');
-    assert.match(c.store ?? '', /postgres:\/\/robbie:\*\*\*@db\.internal:5432\/robbie/);
-    assert.equal(c.api_keys, '2 configured (hidden)');
-    assert.equal(c.admin_key, 'set (hidden)');
+    assert.match(c.store, /postgres:\/\/robbie:\*\*\*@db\.internal:5432\/robbie/);
+    assert.deepEqual(c.settings.port, { value: 9001, env: 'PORT', origin: 'flag --port' });
+    assert.deepEqual(c.settings['api-keys'], {
+      value: 'set (hidden)',
+      env: 'ROBBIE_API_KEYS',
+      origin: 'env ROBBIE_API_KEYS',
+    });
+    assert.equal(c.settings['admin-key']?.value, 'set (hidden)');
+    assert.equal(c.settings['max-body']?.origin, 'default');
   });
 
   it('refuses a public address without API keys (exit 78, one line)', async () => {

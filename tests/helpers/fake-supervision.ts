@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ChildMessage, SupervisorMessage } from '../../src/child-protocol.ts';
-import { resolveSuperviseConfig, type SuperviseFlags } from '../../src/config/supervise-config.ts';
+import { type Flags, resolveSettings } from '../../src/config/resolve.ts';
+import { superviseConfig } from '../../src/config/supervise-config.ts';
 import type { Logger } from '../../src/logger/logger.ts';
 import type { Alert } from '../../src/supervisor/alerts.ts';
 import type { ChildHandle, ChildRole, ChildSpec, ExitInfo } from '../../src/supervisor/child-handle.ts';
@@ -154,13 +155,17 @@ export interface Harness {
  * ready 100 ms after it starts); the clock only moves when the test advances it.
  */
 export function fakeSupervisor(
-  flags: SuperviseFlags = {},
+  flags: Flags = {},
   opts: { command?: string[]; onSpawn?: (child: FakeChild, h: Harness) => void } = {},
 ): Harness {
   const clock = new FakeClock();
   const spawned: FakeChild[] = [];
   const alerts: Alert[] = [];
-  const config = resolveSuperviseConfig({ home: '/nonexistent/robbie-test', ...flags }, {}, opts.command);
+  const settings = resolveSettings(
+    { flags: { home: '/nonexistent/robbie-test', ...flags }, env: {} },
+    { custom: opts.command !== undefined },
+  );
+  const config = superviseConfig(settings, opts.command);
   const onSpawn =
     opts.onSpawn ??
     ((child: FakeChild) => {

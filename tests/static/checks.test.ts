@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../helpers/process.ts';
@@ -21,5 +22,25 @@ describe('static checks', () => {
   it('lints and is formatted (biome)', () => {
     const r = run('biome', ['check', '.']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});
+
+describe('the settings table', () => {
+  it("is the README's configuration table (node build/readme-settings.ts --write renews it)", async () => {
+    const { README, readmeWithTable } = await import('../../build/readme-settings.ts');
+    const readme = readFileSync(README, 'utf8');
+    assert.equal(readme, readmeWithTable(readme), 'README.md settings table is out of date');
+  });
+
+  it('names every variable by the one convention or a conventional exception', async () => {
+    const { KEYS, envName } = await import('../../src/config/settings.ts');
+    const exceptions = /^(HOST|PORT|DATABASE_URL|OLLAMA_URL|NO_COLOR|OPENAI_[A-Z_]+|[A-Z]+_MODEL)$/;
+    for (const key of KEYS) {
+      const name = envName(key);
+      assert.ok(
+        name === `ROBBIE_${key.toUpperCase().replace(/-/g, '_')}` || exceptions.test(name),
+        `${key}: ${name}`,
+      );
+    }
   });
 });

@@ -5,7 +5,7 @@ import { redactAnswer, summarize } from '../../src/api/universal/answer-redactio
 import { Gatekeeper } from '../../src/api/universal/gatekeeper.ts';
 import { RateLimiter } from '../../src/api/universal/rate-limiter.ts';
 import { parseUniversalRequest } from '../../src/api/universal/request-schema.ts';
-import { parseRateLimit } from '../../src/config/api-config.ts';
+import { rateCodec } from '../../src/config/kinds.ts';
 import { backoffDelay } from '../../src/supervisor/backoff.ts';
 import { RestartWindow } from '../../src/supervisor/intensity.ts';
 
@@ -46,10 +46,10 @@ describe('rate limiter', () => {
     assert.equal(r.check('a', 10_001), 0);
   });
   it('parses limits', () => {
-    assert.deepEqual(parseRateLimit('60/1m'), { max: 60, windowMs: 60_000 });
-    assert.deepEqual(parseRateLimit('5/10s'), { max: 5, windowMs: 10_000 });
-    assert.equal(parseRateLimit('lots'), undefined);
-    assert.equal(parseRateLimit('0/1m'), undefined);
+    assert.deepEqual(rateCodec.parse('60/1m'), { max: 60, windowMs: 60_000 });
+    assert.deepEqual(rateCodec.parse('5/10s'), { max: 5, windowMs: 10_000 });
+    assert.equal(rateCodec.parse('lots'), undefined);
+    assert.equal(rateCodec.parse('0/1m'), undefined);
   });
 });
 

@@ -1,9 +1,10 @@
 /** `robbie stop`, `restart`, `reload` and `status`: commands that talk to a running supervisor. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { resolvePaths } from '../../config/paths.ts';
+import { durationCodec } from '../../config/kinds.ts';
+import { servicePaths } from '../../config/load.ts';
 import { formatDuration } from '../../config/units.ts';
-import { durationSetting } from '../../config/values.ts';
+import { flagValue } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { ownerAlive, readLock } from '../../supervisor/lock.ts';
@@ -11,6 +12,7 @@ import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
+import { commandData } from '../parse-args.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 import { startInBackground, startInProgress } from './start.ts';
 
@@ -25,8 +27,8 @@ export const stop = defineCommand({
     },
   },
   async run({ args }) {
-    const paths = resolvePaths(args, process.env);
-    const waitMs = durationSetting({ flag: args.timeout, flagName: 'timeout' }, 60_000, 1);
+    const paths = servicePaths(args);
+    const waitMs = flagValue('timeout', args.timeout as string | undefined, durationCodec(1), 60_000);
     const res = (await stopStarting(paths)) as { pid: number };
     const deadline = Date.now() + waitMs;
     while (processAlive(res.pid)) {
@@ -76,7 +78,7 @@ export const restart = defineCommand({
   },
   args: superviseArgs,
   async run({ args, data }) {
-    const paths = resolvePaths(args, process.env);
+    const paths = servicePaths(args);
     try {
       const res = (await control(paths.controlSocket, paths.home, 'restart', 300_000)) as {
         restarted: RollResult;
@@ -84,7 +86,7 @@ export const restart = defineCommand({
       process.stdout.write(formatRoll(res.restarted));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
-      await startInBackground(args, (data as { passthrough?: string[] } | undefined)?.passthrough);
+      await startInBackground(args, commandData(data).passthrough);
     }
   },
 });
@@ -96,7 +98,7 @@ export const reload = defineCommand({
   },
   args: pathArgs,
   async run({ args }) {
-    const paths = resolvePaths(args, process.env);
+    const paths = servicePaths(args);
     const res = (await control(paths.controlSocket, paths.home, 'reload', 300_000)) as {
       reloaded: RollResult;
     };
@@ -115,7 +117,7 @@ export const status = defineCommand({
   },
   args: { ...pathArgs, json: { type: 'boolean', description: 'Print the status as JSON' } },
   async run({ args }) {
-    const paths = resolvePaths(args, process.env);
+    const paths = servicePaths(args);
     const report = (await control(paths.controlSocket, paths.home, 'status', 5000)) as StatusReport;
     process.stdout.write(
       args.json

@@ -1,33 +1,28 @@
 /** `robbie db migrate`, `robbie db status` and `robbie db requeue`. */
 import { defineCommand } from 'citty';
-import { applyEnvFile } from '../../config/env-file.ts';
-import { resolveServeConfig } from '../../config/serve-config.ts';
+import { loadSettings } from '../../config/load.ts';
+import { resolvePaths } from '../../config/paths.ts';
+import type { Flags } from '../../config/resolve.ts';
 import { UserError } from '../../errors.ts';
 import { createLogger } from '../../logger/logger.ts';
 import { registerSecretsFromEnv } from '../../logger/redact.ts';
 import { openStore } from '../../storage/open-store.ts';
 import { describePgError, PostgresStore } from '../../storage/postgres-store.ts';
 import { describeSqliteError } from '../../storage/sqlite.ts';
-import { serveArgs } from '../args.ts';
+import { pathArgs, settingArgs } from '../args.ts';
 
 const args = {
-  home: serveArgs.home,
-  'database-url': serveArgs['database-url'],
-  'env-file': serveArgs['env-file'],
+  ...pathArgs,
+  ...settingArgs(['database-url']),
   json: { type: 'boolean', description: 'Print the result as JSON' },
 } as const;
 
-function open(a: {
-  home?: string | undefined;
-  'database-url'?: string | undefined;
-  'env-file'?: string | undefined;
-}) {
-  applyEnvFile(a['env-file']);
+function open(a: Flags) {
+  // The service's store: its settings (the installed service's when none are given).
+  const { values } = loadSettings(a, { discover: true });
   registerSecretsFromEnv(process.env);
-  // Where to connect is all that matters here: listening rules do not apply.
-  const config = resolveServeConfig({ home: a.home, 'database-url': a['database-url'] }, process.env);
   const quiet = createLogger({ format: 'none', level: 'fatal' });
-  return openStore({ databaseUrl: config.databaseUrl, home: config.home }, quiet);
+  return openStore({ databaseUrl: values['database-url'], home: resolvePaths(values).home }, quiet);
 }
 
 export const migrate = defineCommand({

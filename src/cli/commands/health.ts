@@ -1,8 +1,10 @@
 import { defineCommand } from 'citty';
-import { httpUrl, reachableHost, resolveServeConfig } from '../../config/serve-config.ts';
-import { durationSetting } from '../../config/values.ts';
+import { durationCodec } from '../../config/kinds.ts';
+import { loadSettings } from '../../config/load.ts';
+import { healthUrl } from '../../config/serve-config.ts';
+import { flagValue } from '../../config/values.ts';
 import { UsageError } from '../../errors.ts';
-import { serveArgs } from '../args.ts';
+import { pathArgs, settingArgs } from '../args.ts';
 
 /** `robbie health`: a curl-free HEALTHCHECK. Exit 0 for healthy or degraded, 1 otherwise. */
 export default defineCommand({
@@ -12,8 +14,8 @@ export default defineCommand({
   },
   args: {
     url: { type: 'string', description: 'URL to probe (default http://HOST:PORT/health)', valueHint: 'url' },
-    host: serveArgs.host,
-    port: serveArgs.port,
+    ...settingArgs(['host', 'port']),
+    ...pathArgs,
     timeout: {
       type: 'string',
       description: 'How long to wait for the answer (default 3s)',
@@ -22,18 +24,15 @@ export default defineCommand({
     json: { type: 'boolean', description: 'Print the health document as JSON' },
   },
   async run({ args }) {
-    let url = args.url;
+    let url = typeof args.url === 'string' ? args.url : undefined;
     if (!url) {
-      // Only where to connect matters here: a public host needs no API keys to be probed.
-      const serve = resolveServeConfig(
-        { host: args.host, port: args.port },
-        { ...process.env, ROBBIE_API_KEYS: 'probe' },
-      );
-      url = httpUrl(reachableHost(serve.host), serve.port, '/health');
+      // Where the service listens: its flags, environment or env file (the installed service's
+      // when no other is given).
+      url = healthUrl(loadSettings(args, { discover: true }));
     } else if (!/^https?:\/\//.test(url)) {
       throw new UsageError(`--url must be an http:// or https:// URL (got '${url}')`);
     }
-    const timeoutMs = durationSetting({ flag: args.timeout, flagName: 'timeout' }, 3000, 1);
+    const timeoutMs = flagValue('timeout', args.timeout as string | undefined, durationCodec(1), 3000);
     let status = 'unreachable';
     let code = 0;
     let body: unknown;

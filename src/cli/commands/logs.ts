@@ -2,7 +2,7 @@
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from 'citty';
-import { resolvePaths } from '../../config/paths.ts';
+import { servicePaths } from '../../config/load.ts';
 import { parseDuration } from '../../config/units.ts';
 import { UsageError, UserError } from '../../errors.ts';
 import { type LevelName, parseLevel } from '../../logger/levels.ts';
@@ -62,7 +62,7 @@ function command(name: string, file: string, description: string) {
     meta: { name, description },
     args,
     async run({ args: a }) {
-      const paths = resolvePaths(a, process.env);
+      const paths = servicePaths(a);
       let minLevel: LevelName | undefined;
       if (a.level) {
         minLevel = parseLevel(a.level);

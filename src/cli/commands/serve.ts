@@ -1,7 +1,8 @@
 import { defineCommand } from 'citty';
-import { applyEnvFile } from '../../config/env-file.ts';
-import { resolveServeConfig } from '../../config/serve-config.ts';
-import { loggerFromEnv } from '../../logger/logger.ts';
+import { loadSettings } from '../../config/load.ts';
+import { viewSettings } from '../../config/resolve.ts';
+import { serveConfig } from '../../config/serve-config.ts';
+import { consoleLogger } from '../../logger/logger.ts';
 import { registerSecretsFromEnv } from '../../logger/redact.ts';
 import { nameProcess } from '../../runtime/process-name.ts';
 import { runServe } from '../../server/serve.ts';
@@ -12,9 +13,15 @@ export default defineCommand({
   args: serveArgs,
   async run({ args }) {
     nameProcess('robbie serve');
-    applyEnvFile(args['env-file']);
+    const settings = loadSettings(args);
     registerSecretsFromEnv(process.env);
-    const config = resolveServeConfig(args, process.env);
-    await runServe(config, loggerFromEnv());
+    const config = serveConfig(settings);
+    const log = consoleLogger(config.console);
+    const given = viewSettings(settings, true);
+    if (Object.keys(given).length > 0)
+      log.info('settings', {
+        given: Object.fromEntries(Object.entries(given).map(([k, v]) => [k, v.value])),
+      });
+    await runServe(config, log);
   },
 });

@@ -1,15 +1,18 @@
 /** `robbie install-service` and `robbie uninstall-service`: systemd units and launchd plists. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import { existsSync } from 'node:fs';
 import { defineCommand } from 'citty';
+import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from '../../config/env-file.ts';
+import { durationCodec } from '../../config/kinds.ts';
 import { isRoot } from '../../config/paths.ts';
-import { DEFAULT_HOST, DEFAULT_PORT, httpUrl, reachableHost } from '../../config/serve-config.ts';
-import { durationSetting } from '../../config/values.ts';
-import { UsageError, UserError } from '../../errors.ts';
+import { resolveSettings, unknownSettings } from '../../config/resolve.ts';
+import { serveConfig, healthUrl as serviceHealthUrl } from '../../config/serve-config.ts';
+import { flagValue } from '../../config/values.ts';
+import { ConfigError, UsageError, UserError } from '../../errors.ts';
 import { registerSecret } from '../../logger/redact.ts';
 import { install, uninstall } from '../../service/install.ts';
 import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
+import { commandData } from '../parse-args.ts';
 
 const common = {
   user: {
@@ -38,29 +41,46 @@ function platformOf(text: string | undefined): Platform {
   );
 }
 
-/** Values of a repeatable `--env KEY=VALUE` flag (citty keeps only the last). */
-function envFlags(rawArgs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i] as string;
-    let pair: string | undefined;
-    if (a === '--env') pair = rawArgs[++i];
-    else if (a.startsWith('--env=')) pair = a.slice(6);
-    if (pair === undefined) continue;
+/** `--env KEY=VALUE` pairs, as a file-like source whose values can be reported as "(--env)". */
+function envPairs(pairs: readonly string[]): EnvFile {
+  const entries = new Map<string, { value: string; line: number }>();
+  for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--env takes KEY=VALUE (got '${pair}')`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+    entries.set(pair.slice(0, eq), { value: pair.slice(eq + 1), line: 0 });
   }
-  return out;
+  return { path: '--env', entries };
 }
 
-function readEnvFile(path: string): Record<string, string> {
+/**
+ * The service's settings: the `--env-file` given, then every `--env` over it. They are checked
+ * here, so that a wrong one is refused before it is installed (exit 2) rather than by the
+ * service at its start (exit 78, and a unit that does not start).
+ */
+function serviceSettings(
+  envFile: string | undefined,
+  pairs: readonly string[],
+): { env: Record<string, string>; url: string } {
+  const files: EnvFile[] = [envPairs(pairs)];
+  if (envFile) {
+    try {
+      files.push(readEnvFile(envFile, (line) => process.stderr.write(`robbie: warning: ${line}\n`)));
+    } catch (err) {
+      if (err instanceof EnvFileError)
+        throw new UsageError(`--env-file cannot be read: ${envFile}: ${err.code}`);
+      throw err;
+    }
+  }
+  const env: Record<string, string> = {};
+  for (const file of files) mergeBelow(env, file);
+  for (const w of unknownSettings(env, files)) process.stderr.write(`robbie: warning: ${w}\n`);
   try {
-    return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+    const settings = resolveSettings({ flags: {}, env, files });
+    serveConfig(settings);
+    return { env, url: serviceHealthUrl(settings) };
   } catch (err) {
-    throw new UsageError(
-      `cannot read --env-file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
   }
 }
 
@@ -137,8 +157,11 @@ export const installService = defineCommand({
       valueHint: 'duration',
     },
   },
-  async run({ args, rawArgs }) {
-    const env = { ...(args['env-file'] ? readEnvFile(args['env-file']) : {}), ...envFlags(rawArgs) };
+  async run({ args, data }) {
+    const { env, url: healthUrl } = serviceSettings(
+      args['env-file'] as string | undefined,
+      commandData(data).lists.env ?? [],
+    );
     for (const [k, v] of Object.entries(env))
       if (/KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(k)) registerSecret(v);
     const p = plan(args, env, args['create-user'] ? 'robbie' : undefined);
@@ -148,16 +171,16 @@ export const installService = defineCommand({
     }
     const filesOnly = args.root !== undefined;
     if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
-    const healthUrl = httpUrl(reachableHost(env.HOST || DEFAULT_HOST), env.PORT ?? DEFAULT_PORT, '/health');
     await install(p, env, healthUrl, {
       dryRun: args['dry-run'] === true,
       start: args['no-start'] !== true,
       filesOnly,
       out,
-      healthTimeoutMs: durationSetting(
-        { flag: args['health-timeout'], flagName: 'health-timeout' },
+      healthTimeoutMs: flagValue(
+        'health-timeout',
+        args['health-timeout'] as string | undefined,
+        durationCodec(1000),
         30_000,
-        1000,
       ),
     });
   },

@@ -4,9 +4,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { applyEnvFile } from '../../config/env-file.ts';
+import { loadSettings } from '../../config/load.ts';
+import { type Flags, handOver } from '../../config/resolve.ts';
 import { httpUrl, reachableHost } from '../../config/serve-config.ts';
-import { resolveSuperviseConfig, type SuperviseFlags } from '../../config/supervise-config.ts';
+import { superviseConfig } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
@@ -17,34 +18,15 @@ import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
 import { prettyLine } from '../logs/pretty.ts';
 import { tailLines } from '../logs/tail.ts';
+import { commandData } from '../parse-args.ts';
 
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';
 
-/** Flags whose values are secrets: they reach the background supervisor by environment, never argv. */
-const SECRET_FLAGS: Record<string, string> = {
-  'database-url': 'DATABASE_URL',
-  'alert-webhook': 'ROBBIE_ALERT_WEBHOOK',
-};
-
-/** The supervisor's command line and environment for the flags given to `start`/`restart`. */
-function handOver(flags: SuperviseFlags, home: string): { args: string[]; env: NodeJS.ProcessEnv } {
-  const args: string[] = ['--home', home];
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [name, value] of Object.entries(flags)) {
-    // citty also reports each flag under its camelCase name: only the declared spelling is passed on.
-    if (name === 'home' || !(name in superviseArgs)) continue;
-    const secretEnv = SECRET_FLAGS[name];
-    if (secretEnv && typeof value === 'string') env[secretEnv] = value;
-    else if (typeof value === 'boolean') args.push(value ? `--${name}` : `--no-${name}`);
-    else if (typeof value === 'string' && value !== '') args.push(`--${name}`, value);
-  }
-  return { args, env };
-}
-
-export async function startInBackground(flags: SuperviseFlags, command: string[] | undefined): Promise<void> {
-  applyEnvFile(flags['env-file']);
-  const config = resolveSuperviseConfig(flags, process.env, command);
+export async function startInBackground(flags: Flags, passthrough: string[]): Promise<void> {
+  const command = passthrough.length ? passthrough : undefined;
+  const settings = loadSettings(flags, { custom: command !== undefined });
+  const config = superviseConfig(settings, command);
   const { paths } = config;
   try {
     const running = (await control(paths.controlSocket, paths.home, 'status', 3000)) as StatusReport;
@@ -67,12 +49,19 @@ export async function startInBackground(flags: SuperviseFlags, command: string[]
   process.once('exit', () => rmSync(marker, { force: true }));
   const errPath = join(paths.logDir, SUPERVISOR_STDERR);
   const errFd = openSync(errPath, 'a', 0o640);
-  const handed = handOver(flags, paths.home);
-  const self = selfCommand(['supervise', ...handed.args, ...(command?.length ? ['--', ...command] : [])]);
+  // Every setting given reaches the supervisor in its environment, as written: none on its
+  // command line, where `ps` would show a DATABASE_URL.
+  const self = selfCommand(['supervise', ...(command ? ['--', ...command] : [])]);
   const child = spawn(self.command, self.args, {
     detached: true,
     stdio: ['ignore', 'ignore', errFd],
-    env: handed.env,
+    env: {
+      ...process.env,
+      ...handOver(settings, ['paths', 'serve', 'supervise', 'process']),
+      // Both, so that the supervisor's logs are where this command says they are.
+      ROBBIE_HOME: paths.home,
+      ROBBIE_LOG_DIR: paths.logDir,
+    },
   });
   closeSync(errFd);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -153,6 +142,6 @@ export default defineCommand({
   },
   args: superviseArgs,
   async run({ args, data }) {
-    await startInBackground(args, (data as { passthrough?: string[] } | undefined)?.passthrough);
+    await startInBackground(args, commandData(data).passthrough);
   },
 });

@@ -1,8 +1,9 @@
 import { defineCommand } from 'citty';
-import { applyEnvFile } from '../../config/env-file.ts';
-import { resolveSuperviseConfig } from '../../config/supervise-config.ts';
+import { loadSettings } from '../../config/load.ts';
+import { superviseConfig } from '../../config/supervise-config.ts';
 import { runSupervise } from '../../supervisor/run.ts';
 import { superviseArgs } from '../args.ts';
+import { commandData } from '../parse-args.ts';
 
 export default defineCommand({
   meta: {
@@ -12,9 +13,9 @@ export default defineCommand({
   },
   args: superviseArgs,
   async run({ args, data }) {
-    applyEnvFile(args['env-file']);
-    const command = (data as { passthrough?: string[] } | undefined)?.passthrough;
-    const config = resolveSuperviseConfig(args, process.env, command);
+    const { passthrough } = commandData(data);
+    const command = passthrough.length ? passthrough : undefined;
+    const config = superviseConfig(loadSettings(args, { custom: command !== undefined }), command);
     process.exitCode = await runSupervise(config);
     process.exit(process.exitCode);
   },

@@ -3,6 +3,7 @@
  * control character from the record shown as an escape (terminal-safe.ts); only robbie's own
  * colour codes reach the terminal raw.
  */
+import { envName } from '../../config/settings.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 
 const COLOURS: Record<string, string> = {
@@ -41,5 +42,5 @@ export function prettyLine(line: string, colour: boolean): string {
 
 /** Colour only for a terminal that has not asked for none. */
 export function wantsColour(): boolean {
-  return process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+  return process.stdout.isTTY === true && !process.env[envName('no-color')] && process.env.TERM !== 'dumb';
 }

@@ -1,0 +1,138 @@
+/**
+ * The kinds of value a setting can hold: how each is read from text, written back as text (for the
+ * help, `robbie config` and the environment handed to children) and described when refused.
+ */
+import { formatDuration, formatSize, parseDuration, parseSize } from './units.ts';
+
+export interface Codec<T> {
+  /** The value, or undefined when the text is not one. */
+  parse(raw: string): T | undefined;
+  format(value: T): string;
+  /** What is accepted, completing "must be …". */
+  accepts: string;
+  /** Placeholder shown in the help: `--port <n>`. */
+  hint: string;
+}
+
+/**
+ * The longest wait robbie accepts for anything that becomes a timer: Node's timers hold at most
+ * 2^31-1 ms (about 24.8 days) and fire after 1 ms beyond that, so the bound is a round 24 days.
+ */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+
+export function stringCodec(hint = 'text'): Codec<string> {
+  return { parse: (raw) => raw, format: (v) => v, accepts: 'a value', hint };
+}
+
+export function listCodec(hint = 'a,b'): Codec<string[]> {
+  return {
+    parse: (raw) =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    format: (v) => v.join(','),
+    accepts: 'a comma-separated list',
+    hint,
+  };
+}
+
+export function intCodec(min: number, max: number): Codec<number> {
+  return {
+    parse(raw) {
+      if (!/^\s*-?\d+\s*$/.test(raw)) return undefined;
+      const n = Number(raw);
+      return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+    },
+    format: String,
+    accepts: `a whole number from ${min} to ${max}`,
+    hint: 'n',
+  };
+}
+
+export function durationCodec(minMs = 0, maxMs = MAX_TIMER_MS): Codec<number> {
+  const range =
+    minMs > 0
+      ? ` from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`
+      : ` of at most ${formatDuration(maxMs)}`;
+  return {
+    parse(raw) {
+      const ms = parseDuration(raw);
+      return ms !== undefined && ms >= minMs && ms <= maxMs ? ms : undefined;
+    },
+    format: formatDuration,
+    accepts: `a duration such as 500ms, 10s, 5m or 1h${range}`,
+    hint: 'duration',
+  };
+}
+
+export function sizeCodec(minBytes = 0): Codec<number> {
+  return {
+    parse(raw) {
+      const bytes = parseSize(raw);
+      return bytes !== undefined && bytes >= minBytes ? bytes : undefined;
+    },
+    format: formatSize,
+    accepts: `a size such as 512KiB, 10MiB or 1GiB${minBytes > 0 ? ` of at least ${formatSize(minBytes)}` : ''}`,
+    hint: 'size',
+  };
+}
+
+const TRUE = ['1', 'true', 'yes', 'on'];
+const FALSE = ['0', 'false', 'no', 'off'];
+
+export const boolCodec: Codec<boolean> = {
+  parse(raw) {
+    const v = raw.trim().toLowerCase();
+    return TRUE.includes(v) ? true : FALSE.includes(v) ? false : undefined;
+  },
+  format: (v) => (v ? 'on' : 'off'),
+  accepts: '1/true/yes/on or 0/false/no/off',
+  hint: '',
+};
+
+export function enumCodec<T extends string>(choices: readonly T[]): Codec<T> {
+  return {
+    parse: (raw) => ((choices as readonly string[]).includes(raw) ? (raw as T) : undefined),
+    format: (v) => v,
+    accepts: `one of ${choices.join(', ')}`,
+    hint: choices.join('|'),
+  };
+}
+
+export interface Rate {
+  max: number;
+  windowMs: number;
+}
+
+/** `60/1m` → 60 requests per minute. */
+export const rateCodec: Codec<Rate> = {
+  parse(raw) {
+    const m = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(raw);
+    if (!m) return undefined;
+    const windowMs = parseDuration(m[2] as string);
+    const max = Number(m[1]);
+    if (windowMs === undefined || windowMs <= 0 || windowMs > MAX_TIMER_MS || max < 1) return undefined;
+    return { max, windowMs };
+  },
+  format: (v) => `${v.max}/${formatDuration(v.windowMs)}`,
+  accepts: 'a count per duration such as 60/1m',
+  hint: 'n/duration',
+};
+
+/** An absolute URL whose scheme is one of `schemes` (`http:`); a base URL loses its trailing `/`. */
+export function urlCodec(schemes: readonly string[], example: string, base = false): Codec<string> {
+  return {
+    parse(raw) {
+      try {
+        if (!schemes.includes(new URL(raw).protocol)) return undefined;
+        return base ? raw.replace(/\/+$/, '') : raw;
+      } catch {
+        return undefined;
+      }
+    },
+    format: (v) => v,
+    accepts: `a URL such as ${example}`,
+    hint: 'url',
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * Resolves the settings table with one precedence everywhere — flags, then the environment, then
+ * the env file, then the defaults — and remembers where each value came from. A wrong value is one
+ * line naming its source and what is accepted: exit 2 from a flag (a usage mistake), exit 78 from
+ * the environment or a file (a configuration the service units do not restart on).
+ */
+import { ConfigError, UsageError } from '../errors.ts';
+import type { EnvFile } from './env-file.ts';
+import {
+  type DefaultContext,
+  envName,
+  hasFlag,
+  INTERNAL_ENV,
+  KEYS,
+  type Key,
+  type Scope,
+  settingOf,
+  type Values,
+} from './settings.ts';
+
+export type Origin =
+  | { from: 'flag' }
+  | { from: 'env' }
+  | { from: 'file'; path: string; line?: number | undefined }
+  | { from: 'default' };
+
+/** Flags as parsed: strings, and booleans for switches. */
+export type Flags = Readonly<Record<string, unknown>>;
+
+export interface Sources {
+  flags: Flags;
+  /** The environment, with the env file's values already merged below it. */
+  env: NodeJS.ProcessEnv;
+  /** The files those values came from (env file, service unit), to tell them from the real environment. */
+  files?: readonly EnvFile[];
+}
+
+export interface Resolved {
+  values: Values;
+  origins: Record<Key, Origin>;
+  /** Each value as it was written (none for defaults): what children are handed. */
+  raw: Partial<Record<Key, string>>;
+}
+
+/** `--max-body`, `ROBBIE_MAX_BODY (environment)`, `ROBBIE_MAX_BODY (/etc/robbie/robbie.env line 3)`. */
+export function describeOrigin(key: Key, origin: Origin): string {
+  switch (origin.from) {
+    case 'flag':
+      return `--${key}`;
+    case 'env':
+      return `${envName(key)} (environment)`;
+    case 'file':
+      return `${envName(key)} (${origin.path}${origin.line ? ` line ${origin.line}` : ''})`;
+    default:
+      return `${envName(key)} (default)`;
+  }
+}
+
+/** The error for a value of `key` that cannot be used: exit 2 from a flag, 78 otherwise. */
+export function settingError(key: Key, origin: Origin, problem: string): UsageError | ConfigError {
+  const message = `${describeOrigin(key, origin)} ${problem}`;
+  return origin.from === 'flag' ? new UsageError(message) : new ConfigError(message);
+}
+
+function refused(key: Key, origin: Origin, raw: string): UsageError | ConfigError {
+  const s = settingOf(key);
+  // A secret's value is never echoed, not even a wrong one.
+  return settingError(key, origin, `must be ${s.codec.accepts}${s.secret ? '' : ` (got '${raw}')`}`);
+}
+
+function envOrigin(name: string, value: string, files: readonly EnvFile[]): Origin {
+  for (const file of files) {
+    const entry = file.entries.get(name);
+    if (entry && entry.value === value) return { from: 'file', path: file.path, line: entry.line };
+  }
+  return { from: 'env' };
+}
+
+export function resolveSettings(
+  src: Sources,
+  ctx: DefaultContext = { custom: false },
+  keys: readonly Key[] = KEYS,
+): Resolved {
+  const values: Partial<Record<Key, unknown>> = {};
+  const origins: Partial<Record<Key, Origin>> = {};
+  const raw: Partial<Record<Key, string>> = {};
+  const done = new Set<Key>();
+
+  const get = (key: Key): unknown => {
+    if (done.has(key)) return values[key];
+    const s = settingOf(key);
+    const flag = hasFlag(key) ? src.flags[key] : undefined;
+    const env = src.env[envName(key)];
+    let value: unknown;
+    let origin: Origin = { from: 'default' };
+    if (typeof flag === 'boolean') {
+      origin = { from: 'flag' };
+      raw[key] = String(flag);
+      value = flag;
+    } else if (typeof flag === 'string') {
+      origin = { from: 'flag' };
+      if (flag.trim() === '') throw new UsageError(`--${key} needs a value`);
+      value = s.codec.parse(flag);
+      if (value === undefined) throw refused(key, origin, flag);
+      raw[key] = flag;
+    } else if (env !== undefined && env !== '') {
+      origin = envOrigin(envName(key), env, src.files ?? []);
+      value = s.codec.parse(env);
+      if (value === undefined) throw refused(key, origin, env);
+      raw[key] = env;
+    } else if (typeof s.default === 'function') {
+      value = (s.default as (g: (k: string) => unknown, c: DefaultContext) => unknown)(
+        (k) => get(k as Key),
+        ctx,
+      );
+    } else {
+      value = s.default;
+    }
+    values[key] = value;
+    origins[key] = origin;
+    done.add(key);
+    return value;
+  };
+  for (const key of keys) get(key);
+  return { values: values as Values, origins: origins as Record<Key, Origin>, raw };
+}
+
+/**
+ * The environment that hands every setting of `scopes` that was not left at its default to another
+ * robbie process (a supervised child, the background supervisor), as it was written. The one way
+ * settings reach another process: nothing goes on its command line, where `ps` shows it.
+ */
+export function handOver(resolved: Resolved, scopes: readonly Scope[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of KEYS) {
+    const text = resolved.raw[key];
+    // The env file's values are in the environment already; reading it again would only repeat its warnings.
+    if (key === 'env-file' || text === undefined || !scopes.includes(settingOf(key).scope)) continue;
+    env[envName(key)] = text;
+  }
+  return env;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j] as number;
+      row[j] = Math.min(here + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = here;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** The known name closest to `name`, when it is close enough to be a likely misspelling. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = distance(name, k);
+    if (d < bestDistance || (d === bestDistance && best && k.length < best.length)) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  // A shared prefix also counts: ROBBIE_STANDBY_SPARE is ROBBIE_STANDBY with a word too many.
+  const prefixed = known.filter((k) => name.startsWith(`${k}_`)).sort((x, y) => y.length - x.length)[0];
+  if (prefixed) return prefixed;
+  return best && bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+/** One warning per `ROBBIE_*` variable that is no setting, naming the closest known one. */
+export function unknownSettings(env: NodeJS.ProcessEnv, files: readonly EnvFile[]): string[] {
+  const known = KEYS.map(envName);
+  const internal: readonly string[] = INTERNAL_ENV;
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('ROBBIE_') || known.includes(name) || internal.includes(name)) continue;
+    const origin = envOrigin(name, env[name] ?? '', files);
+    const where =
+      origin.from === 'file' ? `${origin.path}${origin.line ? ` line ${origin.line}` : ''}` : 'environment';
+    const guess = closest(name, known);
+    warnings.push(
+      `unknown setting ${name} (${where}) is ignored${guess ? `; did you mean ${guess}?` : ''} (robbie config lists them all)`,
+    );
+  }
+  return warnings;
+}
+
+/**
+ * A secret URL shows only where it points: its credentials, path and query are its secret (a
+ * password, Slack's /services/T…/B…/xyz).
+ */
+function urlShown(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/*** (hidden)`;
+  } catch {
+    return 'set (hidden)';
+  }
+}
+
+export interface SettingView {
+  /** As `robbie config` shows it: secrets hidden, unset as null. */
+  value: string | number | boolean | string[] | null;
+  env: string;
+  /** `default`, `flag --max-body`, `env ROBBIE_MAX_BODY`, `file /etc/robbie/robbie.env:3`. */
+  origin: string;
+}
+
+function originText(key: Key, origin: Origin): string {
+  switch (origin.from) {
+    case 'flag':
+      return `flag --${key}`;
+    case 'env':
+      return `env ${envName(key)}`;
+    case 'file':
+      return `file ${origin.path}${origin.line ? `:${origin.line}` : ''}`;
+    default:
+      return 'default';
+  }
+}
+
+/** Every setting (or only those given, not defaulted) as it may be shown: secrets never. */
+export function viewSettings(resolved: Resolved, onlyGiven = false): Record<string, SettingView> {
+  const out: Record<string, SettingView> = {};
+  for (const key of KEYS) {
+    const origin = resolved.origins[key];
+    if (!origin || (onlyGiven && origin.from === 'default')) continue;
+    const s = settingOf(key);
+    const value = resolved.values[key] as unknown;
+    let shown: SettingView['value'];
+    if (value === undefined) shown = null;
+    else if (s.secret) shown = s.kind === 'url' ? urlShown(String(value)) : 'set (hidden)';
+    else if (typeof value === 'number' && (s.kind === 'duration' || s.kind === 'size'))
+      shown = s.codec.format(value);
+    else if (typeof value === 'object' && !Array.isArray(value)) shown = s.codec.format(value);
+    else shown = value as SettingView['value'];
+    out[key] = { value: shown, env: envName(key), origin: originText(key, origin) };
+  }
+  return out;
+}

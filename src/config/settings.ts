@@ -1,0 +1,346 @@
+/**
+ * Every setting robbie has, declared once: its flag, environment variable, kind, default, bounds,
+ * help, whether it is a secret and which processes need it. The flags of every command, the strict
+ * flag check, the help text, `robbie config`, the environment handed to children and the README's
+ * configuration table are all derived from this table (the model is postgres.js's one `defaults`
+ * table with its environment names derived by convention).
+ *
+ * The environment name is `ROBBIE_` + the flag name in upper case, except where a name is already
+ * conventional: HOST, PORT, DATABASE_URL, OLLAMA_URL, OPENAI_*, *_MODEL, NO_COLOR.
+ */
+import {
+  boolCodec,
+  type Codec,
+  durationCodec,
+  enumCodec,
+  intCodec,
+  listCodec,
+  rateCodec,
+  sizeCodec,
+  stringCodec,
+  urlCodec,
+} from './kinds.ts';
+
+export type Kind = 'duration' | 'size' | 'int' | 'bool' | 'enum' | 'string' | 'list' | 'rate' | 'url';
+
+/**
+ * Which processes need a setting: `paths` every command (where the service keeps its state),
+ * `serve` the API process, `supervise` the supervisor alone, `process` every robbie process.
+ * The supervisor hands every `paths`, `serve` and `process` setting to its children.
+ */
+export type Scope = 'paths' | 'serve' | 'supervise' | 'process';
+
+/** What a supervisor runs: the built-in `robbie serve`, or a command of the user's. */
+export interface DefaultContext {
+  custom: boolean;
+}
+
+/** Reads another setting's resolved value, for defaults derived from it. */
+export type Lookup = (key: string) => unknown;
+
+export interface Setting<T> {
+  kind: Kind;
+  codec: Codec<T>;
+  scope: Scope;
+  help: string;
+  /** The environment name, where it is not the conventional `ROBBIE_<FLAG>`. */
+  env?: string;
+  /** False: environment only (secrets never go on a command line, where `ps` shows them). */
+  flag?: boolean;
+  secret?: boolean;
+  default?: T | ((get: Lookup, ctx: DefaultContext) => T);
+  /** How help and the README show the default, where the value alone would not say it. */
+  defaultText?: string;
+  /** No default: the setting may stay unset. */
+  optional?: boolean;
+}
+
+type Options = Pick<Setting<unknown>, 'scope' | 'help' | 'env' | 'flag' | 'secret' | 'defaultText'>;
+
+function has<T>(
+  kind: Kind,
+  codec: Codec<T>,
+  value: T | ((get: Lookup, ctx: DefaultContext) => T),
+  o: Options,
+): Setting<T> {
+  return { kind, codec, default: value, ...o };
+}
+
+function maybe<T>(kind: Kind, codec: Codec<T>, o: Options): Setting<T> & { optional: true } {
+  return { kind, codec, optional: true, ...o };
+}
+
+const DAY = 86_400_000;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const LOG_FORMATS = ['pretty', 'json', 'journald', 'none'] as const;
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export const PROVIDERS = ['ollama', 'openai', 'echo'] as const;
+
+export const SETTINGS = {
+  // Where the service keeps its state and settings: every command needs these.
+  'env-file': maybe('string', stringCodec('path'), {
+    scope: 'paths',
+    help: 'read KEY=VALUE settings from this file (the environment wins over it)',
+  }),
+  home: maybe('string', stringCodec('dir'), {
+    scope: 'paths',
+    help: 'state directory: lock, control socket, state file, SQLite store',
+    defaultText: 'see below',
+  }),
+  'log-dir': maybe('string', stringCodec('dir'), {
+    scope: 'paths',
+    help: 'log directory',
+    defaultText: '`<home>/logs`',
+  }),
+
+  // The API.
+  host: has('string', stringCodec('addr'), '127.0.0.1', {
+    scope: 'serve',
+    env: 'HOST',
+    help: 'address to listen on (a public address needs ROBBIE_API_KEYS)',
+  }),
+  port: has('int', intCodec(0, 65535), 8000, { scope: 'serve', env: 'PORT', help: 'port to listen on' }),
+  'shutdown-timeout': has('duration', durationCodec(), 10_000, {
+    scope: 'serve',
+    help: 'how long in-flight requests may take to finish on SIGTERM',
+  }),
+  'database-url': maybe('url', urlCodec(['postgres:', 'postgresql:'], 'postgres://user:pw@host:5432/db'), {
+    scope: 'serve',
+    env: 'DATABASE_URL',
+    secret: true,
+    help: 'PostgreSQL connection URL',
+    defaultText: '— (SQLite)',
+  }),
+  retention: has('duration', durationCodec(60_000, 36_500 * DAY), 90 * DAY, {
+    scope: 'serve',
+    help: 'purge request logs and blocks older than this',
+  }),
+  'max-body': has('size', sizeCodec(1024), 1024 * 1024, {
+    scope: 'serve',
+    help: 'largest request body accepted',
+  }),
+  'api-keys': maybe('list', listCodec('k1,k2'), {
+    scope: 'serve',
+    flag: false,
+    secret: true,
+    help: 'comma-separated API keys for /api/v2/universal/*',
+  }),
+  'admin-key': maybe('string', stringCodec('key'), {
+    scope: 'serve',
+    flag: false,
+    secret: true,
+    help: 'key for changing the killswitch',
+  }),
+  provider: has('enum', enumCodec(PROVIDERS), (get) => (get('openai-base-url') ? 'openai' : 'ollama'), {
+    scope: 'serve',
+    help: 'model provider',
+    defaultText: '`ollama` (`openai` when OPENAI_BASE_URL is set)',
+  }),
+  'ollama-url': has(
+    'url',
+    urlCodec(['http:', 'https:'], 'http://127.0.0.1:11434', true),
+    'http://127.0.0.1:11434',
+    {
+      scope: 'serve',
+      env: 'OLLAMA_URL',
+      help: "Ollama's native API",
+    },
+  ),
+  'openai-base-url': maybe('url', urlCodec(['http:', 'https:'], 'https://api.openai.com/v1', true), {
+    scope: 'serve',
+    env: 'OPENAI_BASE_URL',
+    help: 'an OpenAI-compatible endpoint',
+  }),
+  'openai-api-key': maybe('string', stringCodec('key'), {
+    scope: 'serve',
+    env: 'OPENAI_API_KEY',
+    flag: false,
+    secret: true,
+    help: 'API key of the OpenAI-compatible endpoint',
+  }),
+  'chat-model': has('string', stringCodec('model'), 'llama3.1:8b', {
+    scope: 'serve',
+    env: 'CHAT_MODEL',
+    help: 'model of the chat service',
+  }),
+  'code-model': has('string', stringCodec('model'), 'qwen2.5-coder:7b', {
+    scope: 'serve',
+    env: 'CODE_MODEL',
+    help: 'model of the code service',
+  }),
+  'analysis-model': has('string', stringCodec('model'), (get) => get('chat-model') as string, {
+    scope: 'serve',
+    env: 'ANALYSIS_MODEL',
+    help: 'model of the analysis service',
+    defaultText: 'the chat model',
+  }),
+  'embedding-model': has(
+    'string',
+    stringCodec('model'),
+    (get) => (get('provider') === 'openai' ? 'text-embedding-3-small' : 'nomic-embed-text'),
+    {
+      scope: 'serve',
+      env: 'EMBEDDING_MODEL',
+      help: 'model of the embedding service',
+      defaultText: '`nomic-embed-text` (OpenAI: `text-embedding-3-small`)',
+    },
+  ),
+  'model-timeout': has('duration', durationCodec(100), 30_000, {
+    scope: 'serve',
+    help: 'deadline of a model call',
+  }),
+  'rate-limit': has(
+    'rate',
+    rateCodec,
+    { max: 120, windowMs: 60_000 },
+    {
+      scope: 'serve',
+      help: 'requests per user and source',
+      defaultText: '`120/1m`',
+    },
+  ),
+  mood: has('string', stringCodec('word'), 'focused', {
+    scope: 'serve',
+    help: 'the `mood` every answer carries',
+  }),
+  'gatekeeper-patterns': maybe('string', stringCodec('path'), {
+    scope: 'serve',
+    help: 'JSON file replacing the gatekeeper patterns',
+    defaultText: 'built in',
+  }),
+  'gatekeeper-killswitch': has('bool', boolCodec, false, {
+    scope: 'serve',
+    help: 'a critical gatekeeper finding activates the killswitch',
+  }),
+
+  // The supervisor.
+  instances: has('int', intCodec(1, 64), 1, { scope: 'supervise', help: 'children sharing the port' }),
+  standby: has('bool', boolCodec, true, {
+    scope: 'supervise',
+    help: 'keep a booted spare ready to take over at once (built-in child)',
+  }),
+  'probe-url': maybe('url', urlCodec(['http:'], 'http://127.0.0.1:9000/health'), {
+    scope: 'supervise',
+    help: 'for `-- CMD`: the URL probed for liveness (no probing without it)',
+  }),
+  'probe-interval': has('duration', durationCodec(100), 1000, {
+    scope: 'supervise',
+    help: 'liveness probe period',
+  }),
+  'probe-timeout': has('duration', durationCodec(50), 1000, {
+    scope: 'supervise',
+    help: 'liveness probe deadline',
+  }),
+  'probe-failures': has('int', intCodec(1, 100), 3, {
+    scope: 'supervise',
+    help: 'failed probes in a row that mean hung',
+  }),
+  'start-timeout': has('duration', durationCodec(100), 30_000, {
+    scope: 'supervise',
+    help: 'time a child has to become ready',
+  }),
+  restart: has('enum', enumCodec(RESTART_POLICIES), 'always', {
+    scope: 'supervise',
+    help: 'restart policy',
+  }),
+  'max-restarts': has('int', intCodec(1, 100_000), 10, {
+    scope: 'supervise',
+    help: 'start failures allowed within the restart window',
+  }),
+  'restart-window': has('duration', durationCodec(1000), 60_000, {
+    scope: 'supervise',
+    help: 'window of the restart limit',
+  }),
+  cooldown: has('duration', durationCodec(100), 60_000, {
+    scope: 'supervise',
+    help: 'pause once the restart limit trips',
+  }),
+  'give-up': has('bool', boolCodec, false, {
+    scope: 'supervise',
+    help: 'exit 1 at the restart limit instead of cooling down, so systemd or launchd take over',
+  }),
+  'backoff-max': has('duration', durationCodec(100), 30_000, {
+    scope: 'supervise',
+    help: 'longest delay between restarts',
+  }),
+  'min-uptime': has('duration', durationCodec(0), 1000, {
+    scope: 'supervise',
+    help: 'a child failing sooner than this after it became ready failed to start (backoff applies)',
+  }),
+  'stop-timeout': has(
+    'duration',
+    durationCodec(100),
+    (get, ctx) => (ctx.custom ? 10_000 : (get('shutdown-timeout') as number) + 2000),
+    {
+      scope: 'supervise',
+      help: 'SIGTERM to SIGKILL delay when stopping a child',
+      defaultText: 'shutdown timeout + 2s (`-- CMD`: `10s`)',
+    },
+  ),
+  'alert-webhook': maybe('url', urlCodec(['http:', 'https:'], 'https://hooks.example.com/robbie'), {
+    scope: 'supervise',
+    secret: true,
+    help: 'URL receiving JSON alerts',
+  }),
+  'log-max-size': has('size', sizeCodec(4096), 10 * 1024 ** 2, {
+    scope: 'supervise',
+    help: 'rotate robbie.log at this size',
+  }),
+  'log-rotate-daily': has('bool', boolCodec, false, { scope: 'supervise', help: 'also rotate at midnight' }),
+  'log-keep': has('int', intCodec(0, 10_000), 10, { scope: 'supervise', help: 'rotated files kept' }),
+  'log-max-total': has('size', sizeCodec(0), 200 * 1024 ** 2, {
+    scope: 'supervise',
+    help: 'cap on all log files together',
+  }),
+
+  // Every process.
+  'log-level': has('enum', enumCodec(LOG_LEVELS), 'info', {
+    scope: 'process',
+    help: 'least severe level logged',
+  }),
+  'log-format': maybe('enum', enumCodec(LOG_FORMATS), {
+    scope: 'process',
+    help: 'console format (`journald` is detected under systemd)',
+    defaultText: '`pretty` on a terminal, else `json`',
+  }),
+  'no-color': maybe('string', stringCodec('any'), {
+    scope: 'process',
+    env: 'NO_COLOR',
+    flag: false,
+    help: 'set to anything: no colours anywhere',
+  }),
+  debug: has('bool', boolCodec, false, {
+    scope: 'process',
+    flag: false,
+    help: 'print stack traces of unexpected errors',
+  }),
+} as const;
+
+export type Key = keyof typeof SETTINGS;
+type ValueOf<S> = S extends Setting<infer T> ? (S extends { optional: true } ? T | undefined : T) : never;
+export type Values = { -readonly [K in Key]: ValueOf<(typeof SETTINGS)[K]> };
+
+export const KEYS = Object.keys(SETTINGS) as Key[];
+
+export function settingOf(key: Key): Setting<unknown> {
+  return SETTINGS[key] as Setting<unknown>;
+}
+
+/** The environment variable of a setting: `ROBBIE_` + the flag in upper case, unless declared. */
+export function envName(key: Key): string {
+  return settingOf(key).env ?? `ROBBIE_${key.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function hasFlag(key: Key): boolean {
+  return settingOf(key).flag !== false;
+}
+
+export function keysOf(...scopes: Scope[]): Key[] {
+  return KEYS.filter((k) => scopes.includes(settingOf(k).scope));
+}
+
+/**
+ * Variables robbie sets for its own children (the child protocol), not settings: never reported
+ * as unknown.
+ */
+export const INTERNAL_ENV = ['ROBBIE_SUPERVISED', 'ROBBIE_CHILD_ROLE', 'ROBBIE_INSTANCE'] as const;

@@ -1,0 +1,270 @@
+/**
+ * Every process runs with the settings it was given: the supervisor hands each `serve` setting to
+ * every child (active, standby, reloaded), a wrong value from a file names the file and line, and
+ * the commands that talk to the service find an installed service's settings by themselves.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { resolveSettings, viewSettings } from '../../src/config/resolve.ts';
+import { envName, hasFlag, type Key, keysOf } from '../../src/config/settings.ts';
+import {
+  freePort,
+  killAll,
+  runRobbie,
+  spawnRobbie,
+  stopProc,
+  waitFor,
+  waitHealthy,
+} from '../helpers/process.ts';
+import { startSupervisor, statusOf } from '../helpers/supervisor.ts';
+
+after(killAll);
+
+interface Line {
+  msg?: string;
+  source?: string;
+  pid?: number;
+  given?: Record<string, unknown>;
+}
+
+function logLines(home: string): Line[] {
+  const path = join(home, 'logs', 'robbie.log');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Line;
+      } catch {
+        return {};
+      }
+    });
+}
+
+const post = (port: number, bytes: number) =>
+  fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 'chat', ai_service: 'chat', payload: { input: 'y'.repeat(bytes) } }),
+    signal: AbortSignal.timeout(10_000),
+  });
+
+describe('settings reach every child', () => {
+  it('supervise --max-body 2KiB: the supervised child answers a 10 KB POST with 413', async () => {
+    const sup = await startSupervisor(['--max-body', '2KiB', '--retention', '7d', '--no-standby'], {
+      env: { ROBBIE_PROVIDER: 'echo' },
+    });
+    try {
+      await waitHealthy(sup.port, 15_000);
+      assert.equal((await post(sup.port, 10_000)).status, 413);
+      assert.equal((await post(sup.port, 100)).status, 200);
+    } finally {
+      await sup.stop();
+    }
+  });
+
+  it('each serve setting given to supervise is what the active child and the standby run with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-table-'));
+    const patterns = join(dir, 'patterns.json');
+    writeFileSync(patterns, JSON.stringify([{ pattern: 'zzz-forbidden', severity: 'high' }]));
+    // A value other than the default for every setting the API process needs: a setting added to
+    // the table without one here fails this test.
+    const given: Partial<Record<Key, string>> = {
+      host: '127.0.0.1',
+      'shutdown-timeout': '3s',
+      'database-url': 'postgres://robbie:pw-never-shown@127.0.0.1:1/robbie',
+      retention: '7d',
+      'max-body': '2KiB',
+      'api-keys': 'key-one-1111,key-two-2222',
+      'admin-key': 'admin-key-3333',
+      provider: 'echo',
+      'ollama-url': 'http://127.0.0.1:9',
+      'openai-base-url': 'http://127.0.0.1:9/v1',
+      'openai-api-key': 'sk-test-4444',
+      'chat-model': 'chat-m',
+      'code-model': 'code-m',
+      'analysis-model': 'analysis-m',
+      'embedding-model': 'embed-m',
+      'model-timeout': '5s',
+      'rate-limit': '7/1m',
+      mood: 'calm',
+      'gatekeeper-patterns': patterns,
+      'gatekeeper-killswitch': 'true',
+      'log-level': 'debug',
+      'log-format': 'json',
+      'no-color': '1',
+      debug: '1',
+    };
+    const needed = keysOf('serve', 'process').filter((k) => k !== 'port');
+    assert.deepEqual(
+      needed.filter((k) => given[k] === undefined),
+      [],
+      'a test value for every setting',
+    );
+    // Flags where a setting has one, the environment for the rest (secrets have no flag).
+    const flags: string[] = [];
+    const env: NodeJS.ProcessEnv = {};
+    for (const key of needed) {
+      const value = given[key] as string;
+      if (!hasFlag(key)) env[envName(key)] = value;
+      else if (value === 'true') flags.push(`--${key}`);
+      else flags.push(`--${key}`, value);
+    }
+    const sup = await startSupervisor(flags, { env, waitReady: false });
+    try {
+      const port = String(sup.port);
+      const expected = viewSettings(
+        resolveSettings({
+          flags: {},
+          env: { ...Object.fromEntries(needed.map((k) => [envName(k), given[k]])), PORT: port },
+        }),
+        true,
+      );
+      const check = (line: Line, who: string) => {
+        for (const key of [...needed, 'port' as const]) {
+          assert.notEqual(expected[key], undefined, key);
+          assert.deepEqual(line.given?.[key], expected[key]?.value, `${who}: ${key}`);
+        }
+        assert.doesNotMatch(JSON.stringify(line), /pw-never-shown|key-one-1111|admin-key-3333|sk-test-4444/);
+      };
+      const settingsLines = () => logLines(sup.home).filter((l) => l.msg === 'settings');
+      const first = await waitFor(
+        'the active child and the standby to log their settings',
+        () => {
+          const lines = settingsLines();
+          return lines.some((l) => l.source === 'standby') && lines.some((l) => l.source === 'serve-0')
+            ? lines
+            : undefined;
+        },
+        30_000,
+      );
+      check(first.find((l) => l.source === 'serve-0') as Line, 'active child');
+      check(first.find((l) => l.source === 'standby') as Line, 'standby');
+    } finally {
+      await sup.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reloaded child runs with the settings too', async () => {
+    const sup = await startSupervisor(['--max-body', '2KiB', '--no-standby'], {
+      env: { ROBBIE_PROVIDER: 'echo' },
+    });
+    try {
+      await waitHealthy(sup.port, 15_000);
+      const before = (await sup.active()).pid;
+      const r = await runRobbie(['reload', '--home', sup.home], {}, 60_000);
+      assert.equal(r.code, 0, r.stderr);
+      const after = await waitFor('a new active child', async () => {
+        const c = await sup.active();
+        return c.pid !== before ? c : undefined;
+      });
+      const line = logLines(sup.home).find((l) => l.msg === 'settings' && l.pid === after.pid);
+      assert.equal(line?.given?.['max-body'], '2KiB');
+      assert.equal((await post(sup.port, 10_000)).status, 413);
+    } finally {
+      await sup.stop();
+    }
+  });
+
+  it('ROBBIE_STANDBY=0 runs no standby', async () => {
+    const sup = await startSupervisor([], { env: { ROBBIE_STANDBY: '0' } });
+    try {
+      await waitHealthy(sup.port, 15_000);
+      const status = await statusOf(sup.home);
+      assert.deepEqual(
+        status.children.map((c) => c.role),
+        ['active'],
+      );
+    } finally {
+      await sup.stop();
+    }
+  });
+});
+
+describe('wrong values and unknown names', () => {
+  it('a bad duration in an env file is exit 78 naming the file and the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-envfile-'));
+    try {
+      const file = join(dir, 'robbie.env');
+      writeFileSync(file, '# robbie\nPORT=8123\nROBBIE_COOLDOWN=later\n', { mode: 0o600 });
+      const r = await runRobbie(['supervise', '--home', dir, '--env-file', file]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`ROBBIE_COOLDOWN \\(${file} line 3\\) must be a duration`));
+      const flag = await runRobbie(['supervise', '--home', dir, '--cooldown', 'later']);
+      assert.equal(flag.code, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unknown ROBBIE_* variable is reported with the closest known name', async () => {
+    const r = await runRobbie(['config'], { ROBBIE_STANDBY_SPARE: '0' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: unknown setting ROBBIE_STANDBY_SPARE \(environment\) is ignored; did you mean ROBBIE_STANDBY\?/,
+    );
+  });
+});
+
+describe('commands find the installed service', () => {
+  it('robbie health, config and status use an installed user service’s env file and state directory', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'robbie-user-'));
+    try {
+      const port = await freePort();
+      const env = { HOME: home, XDG_STATE_HOME: '' };
+      const install = await runRobbie(
+        [
+          'install-service',
+          '--user',
+          '--root',
+          '/',
+          '--env',
+          `PORT=${port}`,
+          '--env',
+          'ROBBIE_PROVIDER=echo',
+        ],
+        env,
+      );
+      assert.equal(install.code, 0, install.stderr);
+      const envFile = join(home, '.config/robbie/robbie.env');
+      const state = join(home, '.local/state/robbie');
+      assert.ok(existsSync(envFile) && existsSync(state), install.stdout);
+      // The service as its unit would run it.
+      const service = spawnRobbie(['supervise', '--no-standby'], {
+        ...env,
+        ROBBIE_HOME: state,
+        ROBBIE_ENV_FILE: envFile,
+      });
+      try {
+        await waitHealthy(port, 20_000);
+        const health = await runRobbie(['health'], env);
+        assert.equal(health.code, 0, health.stderr);
+        assert.match(
+          health.stdout,
+          new RegExp(`^healthy \\(HTTP 200\\) http://127\\.0\\.0\\.1:${port}/health`),
+        );
+        const config = await runRobbie(['config', '--json'], env);
+        const c = JSON.parse(config.stdout) as { home: string; settings: Record<string, { origin: string }> };
+        assert.equal(c.home, state);
+        assert.match(c.settings.port?.origin ?? '', new RegExp(`^file ${envFile}:\\d+$`));
+        const status = await runRobbie(['status', '--json'], env);
+        assert.equal(status.code, 0, status.stderr);
+        assert.equal((JSON.parse(status.stdout) as { supervisor: { home: string } }).supervisor.home, state);
+        // Another source given wins: --port probes elsewhere.
+        const other = await runRobbie(['health', '--port', '1'], env);
+        assert.equal(other.code, 1);
+      } finally {
+        await stopProc(service, 'SIGTERM', 20_000);
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
