@@ -183,7 +183,9 @@ export function unknownSettings(env: NodeJS.ProcessEnv, files: readonly EnvFile[
     const origin = envOrigin(name, env[name] ?? '', files);
     const where =
       origin.from === 'file' ? `${origin.path}${origin.line ? ` line ${origin.line}` : ''}` : 'environment';
-    const guess = closest(name, known);
+    // ROBBIE_PORT, ROBBIE_DATABASE_URL: a conventional name with the prefix added.
+    const bare = name.slice('ROBBIE_'.length);
+    const guess = known.includes(bare) ? bare : closest(name, known);
     warnings.push(
       `unknown setting ${name} (${where}) is ignored${guess ? `; did you mean ${guess}?` : ''} (robbie config lists them all)`,
     );

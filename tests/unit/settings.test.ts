@@ -160,15 +160,22 @@ describe('the settings table', () => {
 
   it('reports an unknown ROBBIE_* variable with the setting it probably meant', () => {
     const warnings = unknownSettings(
-      { ROBBIE_STANDBY_SPARE: '0', ROBBIE_MAX_BODDY: '1', ROBBIE_SUPERVISED: '1', PATH: '/bin' },
+      {
+        ROBBIE_STANDBY_SPARE: '0',
+        ROBBIE_MAX_BODDY: '1',
+        ROBBIE_SUPERVISED: '1',
+        PATH: '/bin',
+        ROBBIE_PORT: '1',
+      },
       [],
     );
-    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.equal(warnings.length, 3, warnings.join('\n'));
+    assert.match(warnings[1] ?? '', /ROBBIE_PORT .*did you mean PORT\?/);
     assert.match(
       warnings[0] ?? '',
       /ROBBIE_MAX_BODDY \(environment\) is ignored; did you mean ROBBIE_MAX_BODY\?/,
     );
-    assert.match(warnings[1] ?? '', /ROBBIE_STANDBY_SPARE .*did you mean ROBBIE_STANDBY\?/);
+    assert.match(warnings[2] ?? '', /ROBBIE_STANDBY_SPARE .*did you mean ROBBIE_STANDBY\?/);
   });
 
   it('loads the env file named by ROBBIE_ENV_FILE and refuses an unreadable one by origin', () => {
