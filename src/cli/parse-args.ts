@@ -99,3 +99,8 @@ function usageError(err: unknown, commandPath: string, names: string[], hint: st
       return err instanceof Error ? err : new Error(String(err));
   }
 }
+
+/** The flags a command line gave. */
+export function givenFlags(args: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(args).filter((k) => k !== '_' && args[k] !== undefined);
+}

@@ -24,7 +24,7 @@ export class EnvFileError extends Error {
   }
 }
 
-/** Reads and parses an env file; warns when others can read it, since it holds DATABASE_URL and keys. */
+/** Reads and parses an env file; warns when anyone can read it, since it holds DATABASE_URL and keys. */
 export function readEnvFile(path: string, warn: (line: string) => void): EnvFile {
   let text: string;
   try {
@@ -33,8 +33,9 @@ export function readEnvFile(path: string, warn: (line: string) => void): EnvFile
     throw new EnvFileError(path, (err as NodeJS.ErrnoException).code ?? 'EIO');
   }
   try {
+    // Group-readable is how a service's own user reads it (install-service --create-user).
     const mode = statSync(path).mode & 0o777;
-    if (mode & 0o077) {
+    if (mode & 0o007) {
       warn(
         `${path} is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path}`,
       );

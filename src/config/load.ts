@@ -3,7 +3,7 @@
  * service's), merge it below the environment, report unknown ROBBIE_* variables, and resolve the
  * settings table.
  */
-import { findInstalledService } from '../service/installed.ts';
+import { findInstalledService, type InstalledService } from '../service/installed.ts';
 import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from './env-file.ts';
 import { type Paths, resolvePaths } from './paths.ts';
 import { type Flags, type Resolved, resolveSettings, settingError, unknownSettings } from './resolve.ts';
@@ -36,8 +36,8 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
       if (!(err instanceof EnvFileError)) throw err;
       throw settingError('env-file', where.origins['env-file'], `cannot be read: ${path}: ${err.code}`);
     }
-  } else if (opts.discover && where.values.home === undefined) {
-    const service = findInstalledService(env);
+  } else if (opts.discover) {
+    const service = installedServiceFor(flags, env);
     if (service) {
       try {
         files.push(readEnvFile(service.envFile, warn));
@@ -66,4 +66,17 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
 /** Where the service keeps its state and logs, for a command that talks to or about it. */
 export function servicePaths(flags: Flags): Paths {
   return resolvePaths(loadSettings(flags, { discover: true }).values);
+}
+
+/**
+ * The installed service a command talks to when it is given no env file and no state directory
+ * of its own; undefined otherwise, or when none is installed.
+ */
+export function installedServiceFor(
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+): InstalledService | undefined {
+  const where = resolveSettings({ flags, env }, undefined, ['env-file', 'home']);
+  if (where.values['env-file'] !== undefined || where.values.home !== undefined) return undefined;
+  return findInstalledService(env);
 }

@@ -34,8 +34,9 @@ export function toRecord(logObj: LogObject): Fields {
   const record: Fields = { time: logObj.date.toISOString(), level: levelFromConsolaType(logObj.type) };
   if (logObj.tag) record.tag = logObj.tag;
   record.msg = redact(parts.join(' '));
+  // An absent field is left out (`error=undefined` would otherwise reach the journal).
   for (const [k, v] of Object.entries(fields)) {
-    if (!(k in record)) record[k] = redactDeep(v);
+    if (!(k in record) && v !== undefined) record[k] = redactDeep(v);
   }
   return record;
 }

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEnv } from 'node:util';
+import { terminalSafe } from '../cli/terminal-safe.ts';
 import { UserError } from '../errors.ts';
 import { probeOnce } from '../supervisor/probe.ts';
 import { envFileContent, type PlannedFile, type ServicePlan } from './plan.ts';
@@ -101,6 +102,13 @@ export async function install(
   const deadline = Date.now() + opts.healthTimeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
+    const failed = plan.watch ? unitFailure(plan.watch.show) : undefined;
+    if (failed) {
+      const journal = plan.watch ? journalTail(plan.watch.journal) : [];
+      if (journal.length)
+        out(`last lines of the unit's journal:\n${journal.map((l) => `    ${l}`).join('\n')}`);
+      throw new UserError(`the service failed to start: ${failed}`);
+    }
     const r = await probeOnce(healthUrl, 2000);
     if (r.ok) {
       out(`robbie is running: ${healthUrl} answers`);
@@ -108,12 +116,45 @@ export async function install(
       return;
     }
     last = r.error ?? `HTTP ${r.status}`;
-    await sleep(250);
+    await sleep(100);
   }
+  const journal = plan.watch ? journalTail(plan.watch.journal) : [];
+  if (journal.length) out(`last lines of the unit's journal:\n${journal.map((l) => `    ${l}`).join('\n')}`);
   for (const n of plan.notes) out(n);
-  throw new UserError(
-    `the service was started but ${healthUrl} did not answer in time (${last}); see the logs above`,
-  );
+  throw new UserError(`the service was started but ${healthUrl} did not answer in time (${last})`);
+}
+
+const EXIT_MEANING: Record<string, string> = {
+  '78': 'the configuration was refused',
+  '203': 'the executable could not be run (203/EXEC)',
+  '226': 'the sandbox could not be set up (226/NAMESPACE)',
+  '217': 'the service user could not be set up (217/USER)',
+};
+
+/** Why the unit is not coming up, from `systemctl show` — or undefined while it may still. */
+export function unitFailure(showArgv: string[]): string | undefined {
+  const r = spawnSync(showArgv[0] as string, showArgv.slice(1), { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) return undefined;
+  const p = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  ) as Record<string, string>;
+  const broken =
+    p.ActiveState === 'failed' || p.SubState === 'auto-restart' || (p.Result ?? 'success') !== 'success';
+  if (!broken) return undefined;
+  const status = p.ExecMainStatus ?? '';
+  const how =
+    p.ExecMainCode === '2' || p.Result === 'signal'
+      ? `killed by signal ${status}`
+      : `exit code ${status}${EXIT_MEANING[status] ? ` (${EXIT_MEANING[status]})` : ''}`;
+  return `${how}; unit ${p.ActiveState ?? '?'}/${p.SubState ?? '?'}, result ${p.Result ?? '?'}`;
+}
+
+function journalTail(argv: string[]): string[] {
+  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? r.stdout.split('\n').filter(Boolean).slice(-15).map(terminalSafe) : [];
 }
 
 export function uninstall(

@@ -4,7 +4,7 @@
  * --print and --dry-run show exactly what a real install does.
  */
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { envFileLine, systemdAssignment, systemdPath, systemdWord, xml } from './escape.ts';
@@ -32,6 +32,8 @@ export interface ServicePlan {
   /** Commands that install, enable and start (in order); `ignoreFailure` ones may fail harmlessly. */
   install: { argv: string[]; ignoreFailure?: boolean; start?: boolean }[];
   uninstall: { argv: string[]; ignoreFailure?: boolean }[];
+  /** systemd: how to read the unit's state and its last journal lines while waiting for it. */
+  watch?: { show: string[]; journal: string[] } | undefined;
   /** Directories the service needs before it starts, which its manager does not create. */
   dirs: string[];
   /** Where to look afterwards. */
@@ -90,6 +92,35 @@ export function serviceLocations(platform: Platform, scope: Scope, homeDir: stri
   };
 }
 
+export function systemctlFor(scope: Scope): string[] {
+  return scope === 'system' ? ['systemctl'] : ['systemctl', '--user'];
+}
+
+/** `systemctl show` of what tells a unit's state: active or not, and how its main process ended. */
+export function unitStateArgv(scope: Scope): string[] {
+  return [
+    ...systemctlFor(scope),
+    'show',
+    UNIT_NAME,
+    '-p',
+    'ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,NRestarts',
+  ];
+}
+
+export function unitJournalArgv(scope: Scope): string[] {
+  return [
+    'journalctl',
+    ...(scope === 'system' ? [] : ['--user']),
+    '-u',
+    UNIT_NAME,
+    '-n',
+    '15',
+    '-o',
+    'cat',
+    '--no-pager',
+  ];
+}
+
 function under(root: string | undefined, path: string): string {
   return root ? join(root, path) : path;
 }
@@ -127,9 +158,11 @@ export function planService(input: PlanInput): ServicePlan {
       ? {
           exec_start: execStart,
           env_file: systemdPath(envPath),
+          // ROBBIE_ENV_FILE too: robbie reads the file systemd loaded, to name its lines in errors.
           environment: [
             systemdAssignment('ROBBIE_HOME', stateHome),
             systemdAssignment('ROBBIE_LOG_DIR', logDir),
+            systemdAssignment('ROBBIE_ENV_FILE', envPath),
           ].join(' '),
           working_directory: systemdPath(stateHome),
           user_lines: input.serviceUser ? `User=${input.serviceUser}\nGroup=${input.serviceUser}\n` : '',
@@ -142,12 +175,15 @@ export function planService(input: PlanInput): ServicePlan {
           env_file: systemdPath(envPath),
           // Absolute: %S is ~/.config in a user unit before systemd 254, and every command
           // looks for the state in ~/.local/state/robbie.
-          environment: systemdAssignment('ROBBIE_HOME', stateHome),
+          environment: [
+            systemdAssignment('ROBBIE_HOME', stateHome),
+            systemdAssignment('ROBBIE_ENV_FILE', envPath),
+          ].join(' '),
           working_directory: systemdPath(stateHome),
           state_dir: systemdPath(stateHome),
           timeout_stop: timeoutStop,
         };
-    const ctl = system ? ['systemctl'] : ['systemctl', '--user'];
+    const ctl = systemctlFor(input.scope);
     const user = userInfo().username;
     return {
       platform: 'linux',
@@ -157,6 +193,7 @@ export function planService(input: PlanInput): ServicePlan {
       // A user unit's StateDirectory= is under ~/.config before systemd 254, and ReadWritePaths=
       // needs the directory to exist: the installer creates it.
       dirs: system ? [] : [under(input.root, stateHome)],
+      watch: { show: unitStateArgv(input.scope), journal: unitJournalArgv(input.scope) },
       unit: {
         path: under(input.root, unitPath),
         content: fill(template(system ? 'systemd-system' : 'systemd-user'), values),
@@ -181,17 +218,24 @@ export function planService(input: PlanInput): ServicePlan {
                 ],
                 ignoreFailure: true,
               },
+              // The service user reads its own settings (robbie status, health, logs as that user).
+              { argv: ['chgrp', input.serviceUser, dirname(envPath), envPath] },
+              { argv: ['chmod', '0750', dirname(envPath)] },
+              { argv: ['chmod', '0640', envPath] },
             ]
           : []),
         { argv: [...ctl, 'daemon-reload'] },
         { argv: [...ctl, 'enable', UNIT_NAME] },
         // restart starts a stopped service and applies an updated unit to a running one.
-        { argv: [...ctl, 'restart', UNIT_NAME], start: true },
+        // A failure from an earlier attempt must not be read as this start's.
+        { argv: [...ctl, 'reset-failed', UNIT_NAME], ignoreFailure: true, start: true },
+        // --no-block: the installer watches the unit itself and reports a failure at once.
+        { argv: [...ctl, 'restart', '--no-block', UNIT_NAME], start: true },
       ],
       uninstall: [{ argv: [...ctl, 'disable', '--now', UNIT_NAME], ignoreFailure: true }],
       notes: [
-        `logs:    ${system ? 'journalctl -u robbie -f' : 'journalctl --user -u robbie -f'}  or  robbie logs -f${system ? '' : ` --home ${stateHome}`}`,
-        `status:  ${system ? 'systemctl status robbie' : 'systemctl --user status robbie'}  and  robbie status${system ? '' : ` --home ${stateHome}`}`,
+        `logs:    ${system ? 'journalctl -u robbie -f' : 'journalctl --user -u robbie -f'}  or  robbie logs -f`,
+        `status:  ${system ? 'systemctl status robbie' : 'systemctl --user status robbie'}  and  robbie status`,
         ...(system
           ? []
           : [
@@ -259,9 +303,6 @@ export function planService(input: PlanInput): ServicePlan {
       { argv: ['launchctl', 'kickstart', '-k', target], start: true },
     ],
     uninstall: [{ argv: ['launchctl', 'bootout', target], ignoreFailure: true }],
-    notes: [
-      `logs:    robbie logs -f --home '${stateHome}' --log-dir '${logDir}'`,
-      `status:  launchctl print ${target}  and  robbie status --home '${stateHome}'`,
-    ],
+    notes: [`logs:    robbie logs -f`, `status:  launchctl print ${target}  and  robbie status`],
   };
 }

@@ -1,5 +1,6 @@
 /** What a child is started with: command, arguments, environment — a pure function of the config. */
 import type { SuperviseConfig } from '../config/supervise-config.ts';
+import { NOTIFY_ENV } from '../runtime/systemd-notify.ts';
 import type { ChildRole, ChildSpec } from './child-handle.ts';
 
 export function childSpec(
@@ -10,6 +11,8 @@ export function childSpec(
   baseEnv: NodeJS.ProcessEnv,
 ): ChildSpec {
   const env: NodeJS.ProcessEnv = { ...baseEnv, ...config.childEnv };
+  // systemd's notify socket and watchdog are the supervisor's, not its children's.
+  for (const name of NOTIFY_ENV) delete env[name];
   if (slotIndex !== undefined) env.ROBBIE_INSTANCE = String(slotIndex);
   if (config.command) {
     const [command, ...args] = config.command as [string, ...string[]];

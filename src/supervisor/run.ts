@@ -1,6 +1,8 @@
 /** Runs `robbie supervise` to completion: lock, logs, predecessor clean-up, supervision, exit. */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { httpUrl, reachableHost } from '../config/serve-config.ts';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { describeFsError } from '../fs-errors.ts';
@@ -10,6 +12,7 @@ import { guardStdio } from '../logger/stdio.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
+import { type Notifier, systemdNotifier } from '../runtime/systemd-notify.ts';
 import { tcpConnect } from '../runtime/tcp-connect.ts';
 import { Alerter } from './alerts.ts';
 import { ManagedChild } from './child.ts';
@@ -139,8 +142,14 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       sink.reopen();
       log.info('log files reopened (SIGHUP)');
     });
+    const notify = systemdNotifier(process.env, log);
+    const pingMs = notify.startWatchdog();
+    if (pingMs) log.info('systemd watchdog on', { ping_every_ms: pingMs });
     supervisor.start();
+    void tellReadyWhenHealthy(supervisor, config, notify);
     const code = await supervisor.stopped;
+    notify.stopping();
+    notify.close();
     control.close();
     await sink.close();
     for (const f of [config.paths.stateFile, config.paths.controlSocket]) {
@@ -153,5 +162,33 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     return code;
   } finally {
     lock.release();
+  }
+}
+
+/** Polls between checks of the first start, bounded by the start timeout (and a minute at least). */
+const READY_POLL_MS = 100;
+
+/**
+ * READY for systemd once every active child runs and, for the built-in API, /health answers, so
+ * that `systemctl start` returns when the service works (or fails when it never does).
+ */
+async function tellReadyWhenHealthy(supervisor: Supervisor, config: SuperviseConfig, notify: Notifier) {
+  const url = httpUrl(reachableHost(config.serve.host), config.serve.port, '/health');
+  const deadline = Date.now() + Math.max(60_000, config.startTimeoutMs * 2);
+  let stopped = false;
+  void supervisor.stopped.then(() => {
+    stopped = true;
+  });
+  while (!stopped && Date.now() < deadline) {
+    const actives = supervisor.status().children.filter((c) => c.role === 'active');
+    if (actives.length > 0 && actives.every((c) => c.state === 'running')) {
+      if (config.command || (await probeOnce(url, 2000)).ok) {
+        notify.ready(
+          config.command ? `supervising ${config.command[0]}` : `serving ${url.replace('/health', '')}`,
+        );
+        return;
+      }
+    }
+    await sleep(READY_POLL_MS);
   }
 }

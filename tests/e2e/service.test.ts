@@ -88,7 +88,7 @@ describe('install-service: rendered units', () => {
         const score = exposure(analyze(['security', '--offline=true', ...scope], r.stdout, home).out);
         t.diagnostic(`${label}: exposure ${score} (the seed's unit: ${seedScore})`);
         assert.ok(score <= 2.0, `${label}: exposure ${score}`);
-        assert.match(r.stdout, /^Type=exec$/m);
+        assert.match(r.stdout, /^Type=notify$/m);
         assert.match(r.stdout, /^KillMode=mixed$/m);
         assert.match(r.stdout, /^OOMPolicy=continue$/m);
         assert.match(r.stdout, /^Restart=on-failure$/m);
@@ -150,7 +150,7 @@ describe('install-service: rendered units', () => {
       assert.match(r.stdout, /would write .*\.config\/robbie\/robbie\.env \(mode 0600\)/);
       assert.match(r.stdout, /would run: systemctl --user daemon-reload/);
       assert.match(r.stdout, /would run: systemctl --user enable robbie\.service/);
-      assert.match(r.stdout, /would run: systemctl --user restart robbie\.service/);
+      assert.match(r.stdout, /would run: systemctl --user restart --no-block robbie\.service/);
       assert.match(r.stdout, /loginctl enable-linger/);
       assert.doesNotMatch(r.stdout, /8123/, 'values in the env file are not printed');
       assert.ok(!existsSync(join(home, '.config')), 'nothing written');
@@ -302,7 +302,7 @@ describe('install-service --user end to end (with a stand-in for the systemd use
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /\$ systemctl --user daemon-reload/);
       assert.match(r.stdout, /\$ systemctl --user enable robbie\.service/);
-      assert.match(r.stdout, /\$ systemctl --user restart robbie\.service/);
+      assert.match(r.stdout, /\$ systemctl --user restart --no-block robbie\.service/);
       assert.match(r.stdout, new RegExp(`robbie is running: http://127\\.0\\.0\\.1:${port}/health answers`));
       assert.equal((await getJson(`http://127.0.0.1:${port}/health`)).status, 200);
       const stateHome = join(home, '.local/state/robbie');

@@ -2,19 +2,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
 import { durationCodec } from '../../config/kinds.ts';
-import { servicePaths } from '../../config/load.ts';
+import { installedServiceFor, servicePaths } from '../../config/load.ts';
 import { formatDuration } from '../../config/units.ts';
 import { flagValue } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
+import { throughServiceManager } from '../../service/manager.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { ownerAlive, readLock } from '../../supervisor/lock.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
 import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
-import { commandData } from '../parse-args.ts';
+import { commandData, givenFlags } from '../parse-args.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 import { startInBackground, startInProgress } from './start.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
 
 export const stop = defineCommand({
   meta: { name: 'stop', description: 'Stop the supervisor and its children gracefully' },
@@ -27,6 +30,12 @@ export const stop = defineCommand({
     },
   },
   async run({ args }) {
+    const service = installedServiceFor(args);
+    if (service) {
+      throughServiceManager(service, 'stop', out);
+      process.stdout.write('robbie stopped\n');
+      return;
+    }
     const paths = servicePaths(args);
     const waitMs = flagValue('timeout', args.timeout as string | undefined, durationCodec(1), 60_000);
     const res = (await stopStarting(paths)) as { pid: number };
@@ -86,7 +95,9 @@ export const restart = defineCommand({
       process.stdout.write(formatRoll(res.restarted));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
-      await startInBackground(args, commandData(data).passthrough);
+      const service = installedServiceFor(args);
+      if (service) throughServiceManager(service, 'start', out, givenFlags(args));
+      else await startInBackground(args, commandData(data).passthrough);
     }
   },
 });

@@ -1,6 +1,6 @@
 /** `robbie install-service` and `robbie uninstall-service`: systemd units and launchd plists. */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { defineCommand } from 'citty';
 import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from '../../config/env-file.ts';
 import { durationCodec } from '../../config/kinds.ts';
@@ -10,6 +10,7 @@ import { serveConfig, healthUrl as serviceHealthUrl } from '../../config/serve-c
 import { flagValue } from '../../config/values.ts';
 import { ConfigError, UsageError, UserError } from '../../errors.ts';
 import { registerSecret } from '../../logger/redact.ts';
+import { selfCommand } from '../../runtime/platform.ts';
 import { install, uninstall } from '../../service/install.ts';
 import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
 import { commandData } from '../parse-args.ts';
@@ -81,6 +82,37 @@ function serviceSettings(
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
+  }
+}
+
+/** Why a user who is neither owner nor group could not run `path`, or undefined when they can. */
+function blockedForOthers(path: string): string | undefined {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 0; i < parts.length; i++) {
+    const at = `/${parts.slice(0, i + 1).join('/')}`;
+    let mode: number;
+    try {
+      mode = statSync(at).mode;
+    } catch {
+      return undefined; // not there: the service manager says so in its own words
+    }
+    const last = i === parts.length - 1;
+    const needs = last ? 0o005 : 0o001;
+    if ((mode & needs) !== needs)
+      return `${at} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}${last ? '' : ' (others may not enter it)'}`;
+  }
+  return undefined;
+}
+
+/** A dedicated service user must be able to run the executable (else: 203/EXEC and a restart loop). */
+function checkRunnableBy(user: string): void {
+  const self = selfCommand(['supervise']);
+  for (const path of [self.command, ...self.args.filter((a) => a.startsWith('/'))]) {
+    const why = blockedForOthers(path);
+    if (why)
+      throw new UserError(
+        `the service user ${user} cannot run ${path} (${why}): put robbie where every user can run it, e.g. install -m 0755 ${path} /usr/local/bin/robbie, and run /usr/local/bin/robbie install-service --create-user`,
+      );
   }
 }
 
@@ -171,6 +203,7 @@ export const installService = defineCommand({
     }
     const filesOnly = args.root !== undefined;
     if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
+    if (args['create-user'] && !filesOnly) checkRunnableBy('robbie');
     await install(p, env, healthUrl, {
       dryRun: args['dry-run'] === true,
       start: args['no-start'] !== true,

@@ -4,12 +4,13 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { loadSettings } from '../../config/load.ts';
+import { installedServiceFor, loadSettings } from '../../config/load.ts';
 import { type Flags, handOver } from '../../config/resolve.ts';
 import { httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { superviseConfig } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
+import { throughServiceManager } from '../../service/manager.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { probeOnce } from '../../supervisor/probe.ts';
@@ -18,7 +19,7 @@ import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
 import { prettyLine } from '../logs/pretty.ts';
 import { tailLines } from '../logs/tail.ts';
-import { commandData } from '../parse-args.ts';
+import { commandData, givenFlags } from '../parse-args.ts';
 
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';
@@ -142,6 +143,12 @@ export default defineCommand({
   },
   args: superviseArgs,
   async run({ args, data }) {
-    await startInBackground(args, commandData(data).passthrough);
+    const service = installedServiceFor(args);
+    if (!service) {
+      await startInBackground(args, commandData(data).passthrough);
+      return;
+    }
+    throughServiceManager(service, 'start', (line) => process.stdout.write(`${line}\n`), givenFlags(args));
+    process.stdout.write(`robbie started (${service.scope} service)\n`);
   },
 });
