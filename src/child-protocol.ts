@@ -1,4 +1,5 @@
 /** Messages between the supervisor and a `robbie serve` child over the IPC channel. */
+import type { StorageEvent } from './storage/types.ts';
 
 /** Child → supervisor. */
 export type ChildMessage =
@@ -7,7 +8,9 @@ export type ChildMessage =
   /** A standby took the port after `activate`. */
   | { type: 'listening'; port: number }
   /** A standby could not take the port. */
-  | { type: 'listen-failed'; error: string };
+  | { type: 'listen-failed'; error: string }
+  /** The store's outages, recoveries and refused rows: the supervisor alerts on them. */
+  | { type: 'storage'; event: StorageEvent };
 
 /** Supervisor → child. */
 export type SupervisorMessage = { type: 'activate' };

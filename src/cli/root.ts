@@ -26,6 +26,7 @@ export const root = defineCommand({
     'uninstall-service': () => import('./commands/service.ts').then((m) => m.uninstallService),
     db: () => import('./commands/db.ts').then((m) => m.default),
     config: () => import('./commands/config.ts').then((m) => m.default),
+    alert: () => import('./commands/alert.ts').then((m) => m.default),
     version: () => import('./commands/version.ts').then((m) => m.default),
   },
 });

@@ -6,7 +6,14 @@
 import { findInstalledService, type InstalledService } from '../service/installed.ts';
 import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from './env-file.ts';
 import { type Paths, resolvePaths } from './paths.ts';
-import { type Flags, type Resolved, resolveSettings, settingError, unknownSettings } from './resolve.ts';
+import {
+  type Flags,
+  type Resolved,
+  registerSettingSecrets,
+  resolveSettings,
+  settingError,
+  unknownSettings,
+} from './resolve.ts';
 import { envName } from './settings.ts';
 
 export interface LoadOptions {
@@ -60,7 +67,9 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
   for (const file of files) mergeBelow(env, file);
   // A supervised child's environment was checked by its supervisor.
   if (!env.ROBBIE_SUPERVISED) for (const w of unknownSettings(env, files)) warn(w);
-  return resolveSettings({ flags, env, files }, { custom: opts.custom ?? false });
+  const resolved = resolveSettings({ flags, env, files }, { custom: opts.custom ?? false });
+  registerSettingSecrets(resolved);
+  return resolved;
 }
 
 /** Where the service keeps its state and logs, for a command that talks to or about it. */

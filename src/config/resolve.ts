@@ -5,6 +5,7 @@
  * the environment or a file (a configuration the service units do not restart on).
  */
 import { ConfigError, UsageError } from '../errors.ts';
+import { registerSecret } from '../logger/redact.ts';
 import type { EnvFile } from './env-file.ts';
 import {
   type DefaultContext,
@@ -245,4 +246,24 @@ export function viewSettings(resolved: Resolved, onlyGiven = false): Record<stri
     out[key] = { value: shown, env: envName(key), origin: originText(key, origin) };
   }
   return out;
+}
+
+/**
+ * Every secret setting's value is masked wherever it would appear in a log line or a message: the
+ * keys themselves, and the password of a secret URL (DATABASE_URL, ROBBIE_SMTP_URL).
+ */
+export function registerSettingSecrets(resolved: Resolved): void {
+  for (const key of KEYS) {
+    const s = settingOf(key);
+    const value = resolved.values[key] as unknown;
+    if (!s.secret || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) registerSecret(String(v));
+    else if (s.kind === 'url') {
+      try {
+        registerSecret(decodeURIComponent(new URL(String(value)).password));
+      } catch {
+        // not a URL: refused by its codec already
+      }
+    } else registerSecret(String(value));
+  }
 }

@@ -8,6 +8,7 @@
  * The environment name is `ROBBIE_` + the flag name in upper case, except where a name is already
  * conventional: HOST, PORT, DATABASE_URL, OLLAMA_URL, OPENAI_*, *_MODEL, NO_COLOR.
  */
+import { hostname } from 'node:os';
 import {
   boolCodec,
   type Codec,
@@ -281,6 +282,29 @@ export const SETTINGS = {
     scope: 'supervise',
     secret: true,
     help: 'URL receiving JSON alerts',
+  }),
+  'alert-email': maybe('list', listCodec('a@x,b@y'), {
+    scope: 'supervise',
+    help: 'comma-separated addresses that receive alerts by email (needs ROBBIE_SMTP_URL)',
+  }),
+  'smtp-url': maybe('url', urlCodec(['smtp:', 'smtps:'], 'smtp://user:password@mail.example.com:587'), {
+    scope: 'supervise',
+    flag: false,
+    secret: true,
+    help: 'SMTP server for alert emails: smtp:// (STARTTLS when offered) or smtps://',
+  }),
+  'alert-from': has('string', stringCodec('address'), () => `robbie@${hostname()}`, {
+    scope: 'supervise',
+    help: 'sender address of alert emails',
+    defaultText: '`robbie@<hostname>`',
+  }),
+  'alert-dedupe': has('duration', durationCodec(0), 5 * 60_000, {
+    scope: 'supervise',
+    help: 'one alert per event and child within this window; the next one counts the rest',
+  }),
+  'alert-db-down-after': has('duration', durationCodec(0), 60_000, {
+    scope: 'supervise',
+    help: 'alert when the database has been unreachable this long (and again when it is back)',
   }),
   'log-max-size': has('size', sizeCodec(4096), 10 * 1024 ** 2, {
     scope: 'supervise',

@@ -4,6 +4,28 @@ import { handOver, type Resolved, settingError } from './resolve.ts';
 import { type ServeConfig, serveConfig } from './serve-config.ts';
 import type { RESTART_POLICIES } from './settings.ts';
 
+/** Where alerts go and how often. */
+export interface AlertSettings {
+  webhook: string | undefined;
+  email: { to: string[]; smtpUrl: string; from: string } | undefined;
+  dedupeMs: number;
+  /** The database unreachable this long is an alert. */
+  databaseDownAfterMs: number;
+}
+
+export function alertSettings(s: Resolved): AlertSettings {
+  const v = s.values;
+  const to = v['alert-email'] ?? [];
+  if (to.length > 0 && !v['smtp-url'])
+    throw settingError('alert-email', s.origins['alert-email'], 'needs an SMTP server: set ROBBIE_SMTP_URL');
+  return {
+    webhook: v['alert-webhook'],
+    email: to.length > 0 && v['smtp-url'] ? { to, smtpUrl: v['smtp-url'], from: v['alert-from'] } : undefined,
+    dedupeMs: v['alert-dedupe'],
+    databaseDownAfterMs: v['alert-db-down-after'],
+  };
+}
+
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 export interface SuperviseConfig {
@@ -32,8 +54,7 @@ export interface SuperviseConfig {
   /** A child that fails sooner than this after becoming ready failed to start (backoff applies). */
   minUptimeMs: number;
   stopTimeoutMs: number;
-  alertWebhook: string | undefined;
-  alertDedupeMs: number;
+  alerts: AlertSettings;
   logs: RotationOptions;
 }
 
@@ -73,8 +94,7 @@ export function superviseConfig(s: Resolved, command: string[] | undefined): Sup
     minUptimeMs: v['min-uptime'],
     // The supervisor waits for a child's own drain to finish before it escalates to SIGKILL.
     stopTimeoutMs: v['stop-timeout'],
-    alertWebhook: v['alert-webhook'],
-    alertDedupeMs: 5 * 60_000,
+    alerts: alertSettings(s),
     logs: {
       maxBytes: v['log-max-size'],
       daily: v['log-rotate-daily'],

@@ -14,22 +14,6 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= MIN_SECRET_LENGTH) secretValues.add(value);
 }
 
-/** Registers the secrets held by the environment robbie runs with. */
-export function registerSecretsFromEnv(env: NodeJS.ProcessEnv): void {
-  for (const key of (env.ROBBIE_API_KEYS ?? '').split(',')) registerSecret(key.trim());
-  registerSecret(env.ROBBIE_ADMIN_KEY);
-  registerSecret(env.OPENAI_API_KEY);
-  const dbUrl = env.DATABASE_URL;
-  if (dbUrl) {
-    try {
-      const url = new URL(dbUrl);
-      registerSecret(decodeURIComponent(url.password));
-    } catch {
-      // Not a URL: the URL pattern below still masks it if it looks like one.
-    }
-  }
-}
-
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi;
 const BEARER = /\b(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 const ASSIGNMENT =

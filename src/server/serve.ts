@@ -16,7 +16,7 @@ import { openStore } from '../storage/open-store.ts';
 import { describePgError } from '../storage/postgres-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { describeSqliteError } from '../storage/sqlite.ts';
-import { StorageUnavailableError, type Store } from '../storage/types.ts';
+import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -36,11 +36,15 @@ const PARENT_CHECK_MS = 1000;
  */
 export async function runServe(config: ServeConfig, log: Logger): Promise<void> {
   const lifecycle = newLifecycle();
-  const store = await openAndMigrate(config, log);
+  const supervised = typeof process.send === 'function' && process.env.ROBBIE_SUPERVISED === '1';
+  // Under the supervisor, the store's outages and refused rows become its alerts.
+  const events: StorageEvents | undefined = supervised
+    ? (event) => process.send?.({ type: 'storage', event } satisfies ChildMessage)
+    : undefined;
+  const store = await openAndMigrate(config, log, events);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
   const app = createApp({ version: VERSION, log, lifecycle, ...universalServices(config, store) });
   const http = createHttpServer(app, lifecycle);
-  const supervised = typeof process.send === 'function' && process.env.ROBBIE_SUPERVISED === '1';
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 
   let stopping = false;
@@ -156,10 +160,14 @@ function universalServices(config: ServeConfig, store: Store) {
  * Opens the store and applies migrations. PostgreSQL being down is not fatal: the API serves in
  * degraded mode and migrates once the database is back. A local store that cannot open is fatal.
  */
-async function openAndMigrate(config: ServeConfig, log: Logger): Promise<Store & { start?: () => void }> {
+async function openAndMigrate(
+  config: ServeConfig,
+  log: Logger,
+  events: StorageEvents | undefined,
+): Promise<Store & { start?: () => void }> {
   let store: Store & { start?: () => void };
   try {
-    store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log);
+    store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log, events);
   } catch (err) {
     if (err instanceof StorageUnavailableError) throw new UserError(err.message);
     throw err;

@@ -4,7 +4,7 @@ import { checkDatabaseUrl } from '../config/database-url.ts';
 import type { Logger } from '../logger/logger.ts';
 import { PostgresStore } from './postgres-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
-import type { Store } from './types.ts';
+import type { StorageEvents, Store } from './types.ts';
 
 export interface StorageConfig {
   databaseUrl: string | undefined;
@@ -14,10 +14,14 @@ export interface StorageConfig {
 export const SQLITE_FILE = 'robbie.db';
 export const OUTBOX_FILE = 'outbox.db';
 
-export function openStore(config: StorageConfig, log: Logger): Store & { start?: () => void } {
+export function openStore(
+  config: StorageConfig,
+  log: Logger,
+  events?: StorageEvents,
+): Store & { start?: () => void } {
   if (config.databaseUrl) {
     checkDatabaseUrl(config.databaseUrl);
-    return new PostgresStore(config.databaseUrl, join(config.home, OUTBOX_FILE), log);
+    return new PostgresStore(config.databaseUrl, join(config.home, OUTBOX_FILE), log, events);
   }
   return new SqliteStore(join(config.home, SQLITE_FILE));
 }

@@ -20,6 +20,7 @@ import {
   type KillswitchState,
   type RequestRecord,
   type Stats,
+  type StorageEvents,
   StorageRefusedError,
   StorageUnavailableError,
   type Store,
@@ -258,10 +259,15 @@ export class PostgresStore implements Store {
   #drainBackoffMs = 0;
   #closed = false;
 
-  constructor(url: string, outboxPath: string, log: Logger) {
+  readonly #events: StorageEvents;
+  /** When the current outage began (undefined while up). */
+  #downSince: string | undefined;
+
+  constructor(url: string, outboxPath: string, log: Logger, events: StorageEvents = () => {}) {
     this.#sql = connect(url);
     this.#outbox = new Outbox(outboxPath);
     this.#log = log;
+    this.#events = events;
     this.#killswitch = this.#outbox.lastKillswitch();
     this.#writes = new GroupCommit((ops) => this.#commit(ops));
   }
@@ -295,6 +301,8 @@ export class PostgresStore implements Store {
         this.#up = true;
         this.#lastError = undefined;
         this.#log.info('database reachable', { latency_ms: latency });
+        if (this.#downSince) this.#events({ kind: 'database-up', down_since: this.#downSince });
+        this.#downSince = undefined;
       }
       if (this.#outbox.hasPending()) void this.#drain();
     } catch (err) {
@@ -304,8 +312,11 @@ export class PostgresStore implements Store {
 
   #markDown(err: unknown): void {
     const reason = describePgError(err);
-    if (this.#up || this.#lastError === undefined)
+    if (this.#up || this.#lastError === undefined) {
       this.#log.warn('database unreachable: writes go to the outbox', { error: reason });
+      this.#downSince ??= new Date().toISOString();
+      this.#events({ kind: 'database-down', error: reason, since: this.#downSince });
+    }
     this.#up = false;
     this.#lastError = reason;
   }
@@ -419,11 +430,13 @@ export class PostgresStore implements Store {
               }
               const reason = describePgError(rowErr);
               this.#outbox.quarantine(row.seq, reason);
+              const count = this.#outbox.quarantined().count;
               this.#log.error('outbox row quarantined: the database refuses it', {
                 kind: row.op.kind,
                 error: reason,
-                quarantined: this.#outbox.quarantined().count,
+                quarantined: count,
               });
+              this.#events({ kind: 'quarantined', count, reason });
             }
           }
           if (lost) {

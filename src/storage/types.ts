@@ -103,6 +103,14 @@ export class StorageRefusedError extends StorageUnavailableError {
   override name = 'StorageRefusedError';
 }
 
+/** What a store reports as it happens, for alerts: outages, recoveries, refused rows. */
+export type StorageEvent =
+  | { kind: 'database-down'; error: string; since: string }
+  | { kind: 'database-up'; down_since: string }
+  | { kind: 'quarantined'; count: number; reason: string };
+
+export type StorageEvents = (event: StorageEvent) => void;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; returns the schema version. */

@@ -2,19 +2,19 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Alerter } from '../alerts/alerter.ts';
+import { alertChannels } from '../alerts/from-settings.ts';
 import { httpUrl, reachableHost } from '../config/serve-config.ts';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { describeFsError } from '../fs-errors.ts';
 import { consoleLogger } from '../logger/logger.ts';
-import { registerSecretsFromEnv } from '../logger/redact.ts';
 import { guardStdio } from '../logger/stdio.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
 import { type Notifier, systemdNotifier } from '../runtime/systemd-notify.ts';
 import { tcpConnect } from '../runtime/tcp-connect.ts';
-import { Alerter } from './alerts.ts';
 import { ManagedChild } from './child.ts';
 import { systemClock } from './clock.ts';
 import { startControlServer } from './control-server.ts';
@@ -38,7 +38,6 @@ const MAX_SOCKET_PATH = 107;
 
 export async function runSupervise(config: SuperviseConfig): Promise<number> {
   nameProcess('robbie supervise');
-  registerSecretsFromEnv(process.env);
   const socketBytes = Buffer.byteLength(config.paths.controlSocket);
   if (socketBytes > MAX_SOCKET_PATH) {
     throw new UserError(
@@ -55,8 +54,11 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     } catch {
       // reported by the sink on its first write
     }
+    // The alerter logs through the sink, and the sink's failures are alerts: bound once both exist.
+    let alerts: Alerter | undefined;
     const sink = new LogSink(config.paths.logDir, config.logs, (problem) => {
       process.stderr.write(`robbie: ${problem}\n`);
+      if (problem.startsWith('cannot write')) alerts?.notify({ event: 'log-failing', message: problem });
     });
     // Supervisor events go to the console (pretty, JSON or journald) and into robbie.log.
     const log = consoleLogger(config.serve.console, process.stdout.isTTY === true, (line, level) =>
@@ -78,6 +80,11 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
         'warn',
       ),
     );
+    alerts = new Alerter(alertChannels(config.alerts), {
+      dedupeMs: config.alerts.dedupeMs,
+      log,
+      origin: { host: hostname(), service: config.paths.home },
+    });
     await reapPredecessor(config.paths.stateFile, log, config.stopTimeoutMs);
     // Built-in children share their port and hand it over on reload, restart and promotion.
     if (!config.command) enableRequestMigration(log);
@@ -98,7 +105,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       spawn: (id, _role, spec) => new ManagedChild(id, spec, sink),
       clock: systemClock,
       probe: probeOnce,
-      alerts: new Alerter(config.alertWebhook, config.alertDedupeMs, log, hostname()),
+      alerts,
       self: selfCommand,
       env: process.env,
       random: Math.random,

@@ -5,11 +5,12 @@
  * children, timers and the control commands; it holds no restart rule of its own.
  */
 
+import type { Alert } from '../alerts/alert.ts';
+import { DatabaseWatch } from '../alerts/database-watch.ts';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
-import type { Alert } from './alerts.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import {
   type ChildHandle,
@@ -57,6 +58,7 @@ export class Supervisor {
   readonly #standby: Standby | undefined;
   /** Children replaced by a reload or restart that are still draining. */
   readonly #draining = new Set<ChildHandle>();
+  readonly #database: DatabaseWatch;
   readonly #backoff: BackoffOptions;
   readonly #startedAt: number;
   #state: 'starting' | 'running' | 'stopping' = 'starting';
@@ -68,6 +70,7 @@ export class Supervisor {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.log;
+    this.#database = new DatabaseWatch(config.alerts.databaseDownAfterMs, (a) => this.#alert(a), deps.clock);
     this.#startedAt = deps.clock.now();
     this.#backoff = { ...DEFAULT_BACKOFF, maxMs: config.backoffMaxMs };
     this.#stopped = new Promise((r) => {
@@ -172,6 +175,7 @@ export class Supervisor {
 
   #watch(slot: Slot, child: ChildHandle): void {
     child.on('message', (msg) => {
+      if (msg.type === 'storage') this.#database.onEvent(slot.id, child.pid, msg.event);
       if (msg.type === 'listen-failed') {
         this.#log.error('child could not take the port', {
           child: slot.id,
@@ -540,6 +544,7 @@ export class Supervisor {
       new Promise((r) => setTimeout(r, 2000).unref()),
     ]);
     for (const slot of this.#slots) if (slot.state !== 'config_error') slot.settle('stopped');
+    this.#database.close();
     await this.#deps.alerts.drain();
     this.#log.info('supervisor stopped', { reason, exit_code: code });
     this.#resolveStopped(code);

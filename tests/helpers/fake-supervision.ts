@@ -3,11 +3,11 @@
  * child-handle.ts): no processes, no real time — a crash loop of minutes runs in milliseconds.
  */
 import { EventEmitter } from 'node:events';
+import type { Alert } from '../../src/alerts/alert.ts';
 import type { ChildMessage, SupervisorMessage } from '../../src/child-protocol.ts';
 import { type Flags, resolveSettings } from '../../src/config/resolve.ts';
 import { superviseConfig } from '../../src/config/supervise-config.ts';
 import type { Logger } from '../../src/logger/logger.ts';
-import type { Alert } from '../../src/supervisor/alerts.ts';
 import type { ChildHandle, ChildRole, ChildSpec, ExitInfo } from '../../src/supervisor/child-handle.ts';
 import type { Cancel, Clock } from '../../src/supervisor/clock.ts';
 import type { ProbeResult } from '../../src/supervisor/probe.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redact, redactDeep, registerSecret, registerSecretsFromEnv } from '../../src/logger/redact.ts';
+import { registerSettingSecrets, resolveSettings } from '../../src/config/resolve.ts';
+import { redact, redactDeep, registerSecret } from '../../src/logger/redact.ts';
 
 describe('redaction', () => {
   it('masks passwords in connection URLs', () => {
@@ -20,11 +21,17 @@ describe('redaction', () => {
   it('masks registered secret values anywhere', () => {
     registerSecret('key-abcdef-123');
     assert.equal(redact('got header key-abcdef-123 from client'), 'got header *** from client');
-    registerSecretsFromEnv({
-      DATABASE_URL: 'postgres://u:pw-zyx987@h/db',
-      ROBBIE_API_KEYS: 'k-one-1, k-two-2',
-    });
-    assert.equal(redact('pw-zyx987 k-one-1 k-two-2'), '*** *** ***');
+    registerSettingSecrets(
+      resolveSettings({
+        flags: {},
+        env: {
+          DATABASE_URL: 'postgres://u:pw-zyx987@h/db',
+          ROBBIE_API_KEYS: 'k-one-1, k-two-2',
+          ROBBIE_SMTP_URL: 'smtp://mailer:smtp-pw-42@mail.example.com:587',
+        },
+      }),
+    );
+    assert.equal(redact('pw-zyx987 k-one-1 k-two-2 smtp-pw-42'), '*** *** *** ***');
     assert.deepEqual(redactDeep({ a: ['pw-zyx987'], b: 1 }), { a: ['***'], b: 1 });
   });
 });

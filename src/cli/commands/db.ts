@@ -5,7 +5,6 @@ import { resolvePaths } from '../../config/paths.ts';
 import type { Flags } from '../../config/resolve.ts';
 import { UserError } from '../../errors.ts';
 import { createLogger } from '../../logger/logger.ts';
-import { registerSecretsFromEnv } from '../../logger/redact.ts';
 import { openStore } from '../../storage/open-store.ts';
 import { describePgError, PostgresStore } from '../../storage/postgres-store.ts';
 import { describeSqliteError } from '../../storage/sqlite.ts';
@@ -20,7 +19,6 @@ const args = {
 function open(a: Flags) {
   // The service's store: its settings (the installed service's when none are given).
   const { values } = loadSettings(a, { discover: true });
-  registerSecretsFromEnv(process.env);
   const quiet = createLogger({ format: 'none', level: 'fatal' });
   return openStore({ databaseUrl: values['database-url'], home: resolvePaths(values).home }, quiet);
 }

@@ -3,7 +3,6 @@ import { loadSettings } from '../../config/load.ts';
 import { viewSettings } from '../../config/resolve.ts';
 import { serveConfig } from '../../config/serve-config.ts';
 import { consoleLogger } from '../../logger/logger.ts';
-import { registerSecretsFromEnv } from '../../logger/redact.ts';
 import { nameProcess } from '../../runtime/process-name.ts';
 import { runServe } from '../../server/serve.ts';
 import { serveArgs } from '../args.ts';
@@ -14,7 +13,6 @@ export default defineCommand({
   async run({ args }) {
     nameProcess('robbie serve');
     const settings = loadSettings(args);
-    registerSecretsFromEnv(process.env);
     const config = serveConfig(settings);
     const log = consoleLogger(config.console);
     const given = viewSettings(settings, true);
