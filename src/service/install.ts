@@ -102,7 +102,8 @@ export async function install(
   const deadline = Date.now() + opts.healthTimeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
-    const failed = plan.watch ? unitFailure(plan.watch.show) : undefined;
+    const state = plan.watch ? unitState(plan.watch.show) : undefined;
+    const failed = state && unitFailed(state);
     if (failed) {
       const journal = plan.watch ? journalTail(plan.watch.journal) : [];
       if (journal.length)
@@ -110,7 +111,8 @@ export async function install(
       throw new UserError(`the service failed to start: ${failed}`);
     }
     const r = await probeOnce(healthUrl, 2000);
-    if (r.ok) {
+    // Type=notify: the unit is active once the supervisor has seen the API answer too.
+    if (r.ok && (!state || state.ActiveState === 'active')) {
       out(`robbie is running: ${healthUrl} answers`);
       for (const n of plan.notes) out(n);
       return;
@@ -131,16 +133,25 @@ const EXIT_MEANING: Record<string, string> = {
   '217': 'the service user could not be set up (217/USER)',
 };
 
-/** Why the unit is not coming up, from `systemctl show` — or undefined while it may still. */
-export function unitFailure(showArgv: string[]): string | undefined {
+/** The unit's properties from `systemctl show`, or undefined when systemctl cannot say. */
+function unitState(showArgv: string[]): Record<string, string> | undefined {
   const r = spawnSync(showArgv[0] as string, showArgv.slice(1), { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) return undefined;
-  const p = Object.fromEntries(
+  return Object.fromEntries(
     r.stdout
       .split('\n')
       .filter((l) => l.includes('='))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   ) as Record<string, string>;
+}
+
+/** Why the unit is not coming up, from `systemctl show` — or undefined while it may still. */
+export function unitFailure(showArgv: string[]): string | undefined {
+  const p = unitState(showArgv);
+  return p && unitFailed(p);
+}
+
+function unitFailed(p: Record<string, string>): string | undefined {
   const broken =
     p.ActiveState === 'failed' || p.SubState === 'auto-restart' || (p.Result ?? 'success') !== 'success';
   if (!broken) return undefined;
