@@ -204,3 +204,42 @@ describe('alerts by email', { skip: why ? `skipped: ${why}` : false }, () => {
     }
   });
 });
+
+describe('alerts from the serving child', () => {
+  it('the database unreachable past --alert-db-down-after is alerted, through the supervisor', async () => {
+    const got: Record<string, unknown>[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        got.push(JSON.parse(body) as Record<string, unknown>);
+        res.end('ok');
+      });
+    });
+    const hookPort = await freePort();
+    await new Promise<void>((r) => hook.listen(hookPort, '127.0.0.1', r));
+    // Nothing listens on port 1: the child serves in degraded mode, its writes going to the outbox.
+    const sup = await startSupervisor(
+      ['--alert-webhook', `http://127.0.0.1:${hookPort}/hook`, '--alert-db-down-after', '1s', '--no-standby'],
+      { env: { DATABASE_URL: 'postgres://robbie:db-pw-77@127.0.0.1:1/robbie', ROBBIE_PROVIDER: 'echo' } },
+    );
+    try {
+      const alert = await waitFor(
+        'the database-down alert',
+        () => got.find((a) => a.event === 'database-down'),
+        30_000,
+      );
+      assert.match(
+        String(alert.text),
+        /the database has been unreachable since \S+ \(.+\): requests are answered/,
+      );
+      assert.equal(alert.more, 'robbie db status');
+      assert.ok(!JSON.stringify(got).includes('db-pw-77'));
+    } finally {
+      await sup.stop();
+      hook.close();
+    }
+  });
+});

@@ -100,18 +100,23 @@ export class UniversalPipeline {
     // A claim outlives no attempt: past the model deadline and a margin, it is taken over.
     const staleMs = config.modelTimeoutMs + 10_000;
     const deadline = Date.now() + staleMs + 5000;
-    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-      // The store answers from the database or, during an outage, from the outbox.
+    // The store answers from the database or, during an outage, from the outbox.
+    const stored = async (): Promise<PipelineResult | undefined> => {
       const known = await store.findResponse(id);
-      if (known) {
-        if (known.fingerprint && known.fingerprint !== fp) return conflict(id);
-        return replay({ status: known.http_status, body: known.response });
-      }
+      if (!known) return undefined;
+      if (known.fingerprint && known.fingerprint !== fp) return conflict(id);
+      return replay({ status: known.http_status, body: known.response });
+    };
+    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+      const before = await stored();
+      if (before) return before;
       const claim = await store.claim(id, fp, staleMs);
       if (claim === 'conflict') return conflict(id);
       if (claim === 'won') {
         try {
-          return await this.#process(req, fp, log, traceparent);
+          // The holder before us stores its answer, then releases: a claim won just after that
+          // release must find the answer, not call the model a second time.
+          return (await stored()) ?? (await this.#process(req, fp, log, traceparent));
         } finally {
           await store.release(id);
         }
