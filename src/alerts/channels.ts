@@ -2,7 +2,6 @@
  * The receivers of alerts. Each `send` resolves with what the receiver answered, or rejects with
  * why it failed; both are bounded in time.
  */
-import { createTransport } from 'nodemailer';
 import { redact, registerSecret } from '../logger/redact.ts';
 import type { Composed } from './alert.ts';
 
@@ -50,21 +49,25 @@ export function webhookChannel(url: string): Channel {
  */
 export function emailChannel(smtpUrl: string, to: readonly string[], from: string): Channel {
   const u = new URL(smtpUrl);
-  const transport = createTransport({
-    host: u.hostname,
-    port: Number(u.port) || (u.protocol === 'smtps:' ? 465 : 587),
-    secure: u.protocol === 'smtps:',
-    ...(u.username
-      ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } }
-      : {}),
-    connectionTimeout: TIMEOUT_MS,
-    greetingTimeout: TIMEOUT_MS,
-    socketTimeout: TIMEOUT_MS * 2,
-  });
+  // Loaded on the first alert: a supervisor that never mails never pays for nodemailer's memory.
+  const transport = async () =>
+    (await import('nodemailer')).createTransport({
+      host: u.hostname,
+      port: Number(u.port) || (u.protocol === 'smtps:' ? 465 : 587),
+      secure: u.protocol === 'smtps:',
+      ...(u.username
+        ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } }
+        : {}),
+      connectionTimeout: TIMEOUT_MS,
+      greetingTimeout: TIMEOUT_MS,
+      socketTimeout: TIMEOUT_MS * 2,
+    });
+  let mailer: Awaited<ReturnType<typeof transport>> | undefined;
   return {
     name: `email to ${to.join(', ')} via ${u.protocol}//${u.host}`,
     async send(alert) {
-      const info = await transport.sendMail({ from, to: [...to], subject: alert.subject, text: alert.text });
+      mailer ??= await transport();
+      const info = await mailer.sendMail({ from, to: [...to], subject: alert.subject, text: alert.text });
       return `accepted (${redact(String(info.response ?? 'ok'))})`;
     },
   };

@@ -311,9 +311,19 @@ export class PostgresStore implements Store {
   }
 
   #markDown(err: unknown): void {
-    const reason = describePgError(err);
+    // Reachable but its schema cannot be prepared (a table robbie cannot upgrade, a duplicate that
+    // blocks a unique index): a schema problem, said so with the fix, not "unreachable".
+    const schema = !isConnectionError(err) && this.#version === null;
+    const reason = schema
+      ? `schema problem: ${describePgError(err)}; fix the table, then robbie db migrate (or restart)`
+      : describePgError(err);
     if (this.#up || this.#lastError === undefined) {
-      this.#log.warn('database unreachable: writes go to the outbox', { error: reason });
+      this.#log.warn(
+        schema
+          ? 'database schema cannot be prepared: writes go to the outbox'
+          : 'database unreachable: writes go to the outbox',
+        { error: reason },
+      );
       this.#downSince ??= new Date().toISOString();
       this.#events({ kind: 'database-down', error: reason, since: this.#downSince });
     }

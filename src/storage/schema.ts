@@ -12,31 +12,44 @@ export interface Migration {
   sql: string;
 }
 
+/**
+ * `create table if not exists`, then every column added when missing — as nullable, since an
+ * earlier table may hold rows — so a table created before robbie (by the original system, or by
+ * hand with fewer columns) is upgraded in place before any index names its columns.
+ */
+function table(name: string, columns: string[]): string {
+  const adds = columns.map(
+    (c) =>
+      `alter table ${name} add column if not exists ${c.replace(/\s+not null/i, '').replace(/\s+primary key/i, '')};`,
+  );
+  return [`create table if not exists ${name} (\n  ${columns.join(',\n  ')}\n);`, ...adds].join('\n');
+}
+
 export const POSTGRES_MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: 'request logs, gatekeeper blocks, killswitch',
     sql: `
-create table if not exists ai_request_logs (
-  id uuid primary key default gen_random_uuid(),
-  request_id varchar(128) not null,
-  timestamp timestamptz not null default now(),
-  source varchar(50) not null,
-  source_metadata jsonb default '{}'::jsonb,
-  ai_service varchar(50) not null,
-  ai_model varchar(100),
-  input_summary text,
-  output_summary text,
-  gatekeeper_status varchar(20),
-  gatekeeper_confidence double precision,
-  gatekeeper_reasoning text,
-  processing_time_ms integer,
-  tokens_used integer,
-  user_id varchar(255),
-  town_id varchar(100),
-  session_id varchar(255),
-  created_at timestamptz not null default now()
-);
+${table('ai_request_logs', [
+  'id uuid primary key default gen_random_uuid()',
+  'request_id varchar(128) not null',
+  'timestamp timestamptz not null default now()',
+  'source varchar(50) not null',
+  "source_metadata jsonb default '{}'::jsonb",
+  'ai_service varchar(50) not null',
+  'ai_model varchar(100)',
+  'input_summary text',
+  'output_summary text',
+  'gatekeeper_status varchar(20)',
+  'gatekeeper_confidence double precision',
+  'gatekeeper_reasoning text',
+  'processing_time_ms integer',
+  'tokens_used integer',
+  'user_id varchar(255)',
+  'town_id varchar(100)',
+  'session_id varchar(255)',
+  'created_at timestamptz not null default now()',
+])}
 alter table ai_request_logs alter column request_id type varchar(128) using request_id::text;
 alter table ai_request_logs drop constraint if exists ai_request_logs_source_check;
 alter table ai_request_logs drop constraint if exists ai_request_logs_ai_service_check;
@@ -47,41 +60,41 @@ create unique index if not exists ai_request_logs_request_id_key on ai_request_l
 create index if not exists idx_ai_request_logs_created_at on ai_request_logs (created_at);
 create index if not exists idx_ai_request_logs_status on ai_request_logs (gatekeeper_status);
 
-create table if not exists gatekeeper_blocks (
-  id uuid primary key default gen_random_uuid(),
-  request_id varchar(128),
-  timestamp timestamptz not null default now(),
-  block_reason varchar(255) not null,
-  block_category varchar(50),
-  severity varchar(20),
-  source varchar(50),
-  input_pattern text,
-  triggered_killswitch boolean default false,
-  notified_admin boolean default false,
-  user_id varchar(255),
-  ip_address inet,
-  created_at timestamptz not null default now()
-);
+${table('gatekeeper_blocks', [
+  'id uuid primary key default gen_random_uuid()',
+  'request_id varchar(128)',
+  'timestamp timestamptz not null default now()',
+  'block_reason varchar(255) not null',
+  'block_category varchar(50)',
+  'severity varchar(20)',
+  'source varchar(50)',
+  'input_pattern text',
+  'triggered_killswitch boolean default false',
+  'notified_admin boolean default false',
+  'user_id varchar(255)',
+  'ip_address inet',
+  'created_at timestamptz not null default now()',
+])}
 alter table gatekeeper_blocks alter column request_id type varchar(128) using request_id::text;
 alter table gatekeeper_blocks drop constraint if exists gatekeeper_blocks_block_category_check;
 create unique index if not exists gatekeeper_blocks_request_id_key on gatekeeper_blocks (request_id);
 create index if not exists idx_gatekeeper_blocks_created_at on gatekeeper_blocks (created_at);
 
-create table if not exists killswitch_state (
-  id serial primary key,
-  is_active boolean not null default false,
-  activated_at timestamptz,
-  activated_by varchar(255),
-  reason text,
-  auto_trigger varchar(100),
-  block_internet boolean default true,
-  block_gpu_mesh boolean default false,
-  block_email boolean default true,
-  block_webhooks boolean default true,
-  deactivated_at timestamptz,
-  deactivated_by varchar(255),
-  updated_at timestamptz default now()
-);
+${table('killswitch_state', [
+  'id serial primary key',
+  'is_active boolean not null default false',
+  'activated_at timestamptz',
+  'activated_by varchar(255)',
+  'reason text',
+  'auto_trigger varchar(100)',
+  'block_internet boolean default true',
+  'block_gpu_mesh boolean default false',
+  'block_email boolean default true',
+  'block_webhooks boolean default true',
+  'deactivated_at timestamptz',
+  'deactivated_by varchar(255)',
+  'updated_at timestamptz default now()',
+])}
 alter table killswitch_state add column if not exists change_id varchar(64);
 create unique index if not exists killswitch_state_change_id_key on killswitch_state (change_id);
 `,
@@ -91,11 +104,11 @@ create unique index if not exists killswitch_state_change_id_key on killswitch_s
     name: 'request fingerprints, claims on request ids shared by every instance',
     sql: `
 alter table ai_request_logs add column if not exists request_fingerprint varchar(64);
-create table if not exists request_claims (
-  request_id varchar(128) primary key,
-  fingerprint varchar(64) not null,
-  claimed_at timestamptz not null default now()
-);
+${table('request_claims', [
+  'request_id varchar(128) primary key',
+  'fingerprint varchar(64) not null',
+  'claimed_at timestamptz not null default now()',
+])}
 `,
   },
 ];

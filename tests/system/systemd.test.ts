@@ -157,6 +157,16 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
     assert.ok(m.sh('test -e /etc/robbie/robbie.env').code !== 0);
   });
 
+  it('robbie start as root with no service installed: logs where it says, and robbie logs finds them', () => {
+    m.ok('rm -rf /var/lib/robbie /var/log/robbie');
+    const out = m.ok('ROBBIE_PROVIDER=echo robbie start', { timeoutMs: 60_000 });
+    assert.match(out, /logs: \/var\/log\/robbie\/robbie\.log/);
+    assert.ok(m.sh('test -s /var/log/robbie/robbie.log').code === 0, 'the log is where start said');
+    assert.match(m.ok('robbie logs -n 20'), /supervisor started/);
+    m.ok('robbie stop', { timeoutMs: 60_000 });
+    assert.equal(robbieProcs(), 0);
+  });
+
   it('--create-user: runs as robbie; every command works as root and as the service user', () => {
     m.ok('rm -rf /var/lib/robbie /var/log/robbie /etc/robbie');
     m.ok('robbie install-service --create-user --env PORT=8100 --env ROBBIE_PROVIDER=echo');
