@@ -13,7 +13,7 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
-import { describePgError } from '../storage/postgres-store.ts';
+import { describePgError, isConnectionError } from '../storage/postgres-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { describeSqliteError } from '../storage/sqlite.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
@@ -178,9 +178,12 @@ async function openAndMigrate(
   } catch (err) {
     if (store.kind === 'sqlite')
       throw new UserError(`the local store cannot be prepared: ${describeSqliteError(err)}`);
-    log.warn('database unreachable at start: serving in degraded mode, writes go to the outbox', {
-      error: describePgError(err),
-    });
+    log.warn(
+      isConnectionError(err)
+        ? 'database unreachable at start: serving in degraded mode, writes go to the outbox'
+        : 'database schema cannot be prepared at start: serving in degraded mode, writes go to the outbox',
+      { error: describePgError(err) },
+    );
   }
   store.start?.();
   return store;

@@ -116,8 +116,15 @@ describe('PostgreSQL schema', () => {
       );
       assert.doesNotMatch(proc.stdout(), /database unreachable/);
       assert.match(proc.stdout(), /database schema cannot be prepared/);
-      // Answered all the same, the write kept in the outbox.
-      assert.equal((await post(port, 'during')).status, 200);
+      // The killswitch state was never read from this database: fail closed, with a reason.
+      const during = await post(port, 'during');
+      const body = (await during.json()) as { error?: { code?: string; message?: string } } & Record<
+        string,
+        unknown
+      >;
+      assert.equal(during.status, 503, JSON.stringify(body));
+      assert.ok(during.headers.get('retry-after'), 'Retry-After');
+      assert.doesNotMatch(JSON.stringify(body), /23505|ai_request_logs/, 'nothing internal in the answer');
     } finally {
       await stopProc(proc);
       cleanup();
