@@ -4,6 +4,7 @@
  * the commands that talk to the service find an installed service's settings by themselves.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import {
   waitFor,
   waitHealthy,
 } from '../helpers/process.ts';
-import { startSupervisor, statusOf } from '../helpers/supervisor.ts';
+import { startSupervisor, statusOf, stopQuietly, tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -168,6 +169,35 @@ describe('settings reach every child', () => {
       assert.equal((await post(sup.port, 10_000)).status, 413);
     } finally {
       await sup.stop();
+    }
+  });
+
+  it('robbie start hands its settings to the background supervisor and its children, none on a command line', async () => {
+    const { home, cleanup } = tempHome();
+    const port = await freePort();
+    try {
+      const r = await runRobbie(
+        [
+          'start',
+          '--home',
+          home,
+          '--port',
+          String(port),
+          '--max-body',
+          '2KiB',
+          '--database-url',
+          'postgres://u:start-pw-99@127.0.0.1:1/db',
+        ],
+        { ROBBIE_PROVIDER: 'echo' },
+        60_000,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await post(port, 10_000)).status, 413);
+      const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+      assert.ok(!ps.includes('start-pw-99') && !ps.includes('2KiB'), 'no setting on a command line');
+    } finally {
+      await stopQuietly(home);
+      cleanup();
     }
   });
 
