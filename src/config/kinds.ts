@@ -10,7 +10,7 @@ export interface Codec<T> {
   format(value: T): string;
   /** What is accepted, completing "must be …". */
   accepts: string;
-  /** Placeholder shown in the help: `--port <n>`. */
+  /** The value hint in the help: `--port <n>`. */
   hint: string;
 }
 
