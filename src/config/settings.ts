@@ -86,12 +86,12 @@ export const SETTINGS = {
   home: maybe('string', stringCodec('dir'), {
     scope: 'paths',
     help: 'state directory: lock, control socket, state file, SQLite store',
-    defaultText: 'see below',
+    defaultText: '`/var/lib/robbie` as root, else `~/.local/state/robbie` (macOS: below)',
   }),
   'log-dir': maybe('string', stringCodec('dir'), {
     scope: 'paths',
     help: 'log directory',
-    defaultText: '`<home>/logs`',
+    defaultText: '`<home>/logs` (as root `/var/log/robbie`)',
   }),
 
   // The API.
