@@ -86,7 +86,8 @@ export const SETTINGS = {
   home: maybe('string', stringCodec('dir'), {
     scope: 'paths',
     help: 'state directory: lock, control socket, state file, SQLite store',
-    defaultText: '`/var/lib/robbie` as root, else `~/.local/state/robbie` (macOS: below)',
+    defaultText:
+      '`/var/lib/robbie` as root, else `~/.local/state/robbie`; macOS `~/Library/Application Support/robbie`',
   }),
   'log-dir': maybe('string', stringCodec('dir'), {
     scope: 'paths',
