@@ -28,6 +28,8 @@ export interface LoadOptions {
   warn?: (line: string) => void;
 }
 
+const warned = new Set<string>();
+
 const stderrWarning = (line: string) => process.stderr.write(`robbie: warning: ${line}\n`);
 
 export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
@@ -66,7 +68,14 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
   }
   for (const file of files) mergeBelow(env, file);
   // A supervised child's environment was checked by its supervisor.
-  if (!env.ROBBIE_SUPERVISED) for (const w of unknownSettings(env, files)) warn(w);
+  if (!env.ROBBIE_SUPERVISED) {
+    for (const w of unknownSettings(env, files)) {
+      // A command that loads the settings twice (restart starting a supervisor) warns once.
+      if (warned.has(w)) continue;
+      warned.add(w);
+      warn(w);
+    }
+  }
   const resolved = resolveSettings({ flags, env, files }, { custom: opts.custom ?? false });
   registerSettingSecrets(resolved);
   return resolved;

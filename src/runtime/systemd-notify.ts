@@ -14,6 +14,8 @@ import type { Logger } from '../logger/logger.ts';
 export const NOTIFY_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
 
 export interface Notifier {
+  /** False when not run by systemd as a notify service: every call does nothing. */
+  readonly enabled: boolean;
   ready(status: string): void;
   stopping(): void;
   /** Starts the watchdog pings (when systemd asked for them); returns how often, in ms. */
@@ -21,7 +23,13 @@ export interface Notifier {
   close(): void;
 }
 
-const NONE: Notifier = { ready() {}, stopping() {}, startWatchdog: () => undefined, close() {} };
+const NONE: Notifier = {
+  enabled: false,
+  ready() {},
+  stopping() {},
+  startWatchdog: () => undefined,
+  close() {},
+};
 
 export function systemdNotifier(env: NodeJS.ProcessEnv, log: Logger, pid = process.pid): Notifier {
   const socket = env.NOTIFY_SOCKET;
@@ -39,6 +47,7 @@ export function systemdNotifier(env: NodeJS.ProcessEnv, log: Logger, pid = proce
   };
   let timer: NodeJS.Timeout | undefined;
   return {
+    enabled: true,
     ready: (status) => send(['--ready', `--status=${status}`]),
     stopping: () => send(['STOPPING=1']),
     startWatchdog() {

@@ -153,7 +153,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     const pingMs = notify.startWatchdog();
     if (pingMs) log.info('systemd watchdog on', { ping_every_ms: pingMs });
     supervisor.start();
-    void tellReadyWhenHealthy(supervisor, config, notify);
+    if (notify.enabled) void tellReadyWhenHealthy(supervisor, config, notify);
     const code = await supervisor.stopped;
     notify.stopping();
     notify.close();
