@@ -2,7 +2,7 @@
  * The receivers of alerts. Each `send` resolves with what the receiver answered, or rejects with
  * why it failed; both are bounded in time.
  */
-import { redact, registerSecret } from '../logger/redact.ts';
+import { maskedUrl, redact, registerSecret } from '../logger/redact.ts';
 import type { Composed } from './alert.ts';
 
 export interface Channel {
@@ -13,22 +13,12 @@ export interface Channel {
 
 const TIMEOUT_MS = 5000;
 
-/** `https://hooks.slack.com/***`: a webhook URL's path is its secret. */
-function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}/***`;
-  } catch {
-    return '***';
-  }
-}
-
 /** A Slack-compatible webhook: JSON with a `text` field, plus the structured fields. */
 export function webhookChannel(url: string): Channel {
   // All of it: the path is the token (Slack's /services/T…/B…/xyz).
   registerSecret(url);
   return {
-    name: `webhook ${shownUrl(url)}`,
+    name: `webhook ${maskedUrl(url)}`,
     async send(alert) {
       const res = await fetch(url, {
         method: 'POST',

@@ -45,8 +45,8 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
       if (!(err instanceof EnvFileError)) throw err;
       throw settingError('env-file', where.origins['env-file'], `cannot be read: ${path}: ${err.code}`);
     }
-  } else if (opts.discover) {
-    const service = installedServiceFor(flags, env);
+  } else if (opts.discover && where.values.home === undefined) {
+    const service = findInstalledService(env);
     if (service) {
       try {
         files.push(readEnvFile(service.envFile, warn));

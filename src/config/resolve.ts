@@ -5,7 +5,7 @@
  * the environment or a file (a configuration the service units do not restart on).
  */
 import { ConfigError, UsageError } from '../errors.ts';
-import { registerSecret } from '../logger/redact.ts';
+import { maskedUrl, registerSecret } from '../logger/redact.ts';
 import type { EnvFile } from './env-file.ts';
 import {
   type DefaultContext,
@@ -194,19 +194,6 @@ export function unknownSettings(env: NodeJS.ProcessEnv, files: readonly EnvFile[
   return warnings;
 }
 
-/**
- * A secret URL shows only where it points: its credentials, path and query are its secret (a
- * password, Slack's /services/T…/B…/xyz).
- */
-function urlShown(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}/*** (hidden)`;
-  } catch {
-    return 'set (hidden)';
-  }
-}
-
 export interface SettingView {
   /** As `robbie config` shows it: secrets hidden, unset as null. */
   value: string | number | boolean | string[] | null;
@@ -238,7 +225,7 @@ export function viewSettings(resolved: Resolved, onlyGiven = false): Record<stri
     const value = resolved.values[key] as unknown;
     let shown: SettingView['value'];
     if (value === undefined) shown = null;
-    else if (s.secret) shown = s.kind === 'url' ? urlShown(String(value)) : 'set (hidden)';
+    else if (s.secret) shown = s.kind === 'url' ? `${maskedUrl(String(value))} (hidden)` : 'set (hidden)';
     else if (typeof value === 'number' && (s.kind === 'duration' || s.kind === 'size'))
       shown = s.codec.format(value);
     else if (typeof value === 'object' && !Array.isArray(value)) shown = s.codec.format(value);

@@ -57,7 +57,12 @@ export function serveConfig(s: Resolved): ServeConfig {
   };
 }
 
+/** Where a local client finds the health endpoint of an API listening on `host:port`. */
+export function localHealthUrl(host: string, port: number): string {
+  return httpUrl(reachableHost(host), port, '/health');
+}
+
 /** Where a local client finds the API of these settings. */
 export function healthUrl(s: Resolved): string {
-  return httpUrl(reachableHost(s.values.host), s.values.port, '/health');
+  return localHealthUrl(s.values.host, s.values.port);
 }

@@ -70,3 +70,16 @@ export function redactDeep(value: unknown, depth = 0): unknown {
   for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v, depth + 1);
   return out;
 }
+
+/**
+ * A secret URL as it may be shown: where it points, nothing else. Its credentials, path and query
+ * are the secret (a password, Slack's /services/T…/B…/xyz).
+ */
+export function maskedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/***`;
+  } catch {
+    return '***';
+  }
+}

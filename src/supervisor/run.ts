@@ -4,7 +4,6 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Alerter } from '../alerts/alerter.ts';
 import { alertChannels } from '../alerts/from-settings.ts';
-import { httpUrl, reachableHost } from '../config/serve-config.ts';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { describeFsError } from '../fs-errors.ts';
@@ -21,6 +20,7 @@ import { startControlServer } from './control-server.ts';
 import { StateLock } from './lock.ts';
 import { LogSink } from './output/log-sink.ts';
 import { probeOnce } from './probe.ts';
+import { healthUrlOf, serving } from './serving.ts';
 import { reapPredecessor, writeState } from './state-file.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -180,21 +180,16 @@ const READY_POLL_MS = 100;
  * that `systemctl start` returns when the service works (or fails when it never does).
  */
 async function tellReadyWhenHealthy(supervisor: Supervisor, config: SuperviseConfig, notify: Notifier) {
-  const url = httpUrl(reachableHost(config.serve.host), config.serve.port, '/health');
   const deadline = Date.now() + Math.max(60_000, config.startTimeoutMs * 2);
   let stopped = false;
   void supervisor.stopped.then(() => {
     stopped = true;
   });
   while (!stopped && Date.now() < deadline) {
-    const actives = supervisor.status().children.filter((c) => c.role === 'active');
-    if (actives.length > 0 && actives.every((c) => c.state === 'running')) {
-      if (config.command || (await probeOnce(url, 2000)).ok) {
-        notify.ready(
-          config.command ? `supervising ${config.command[0]}` : `serving ${url.replace('/health', '')}`,
-        );
-        return;
-      }
+    if (await serving(supervisor.status(), config)) {
+      const where = healthUrlOf(config).replace('/health', '');
+      notify.ready(config.command ? `supervising ${config.command[0]}` : `serving ${where}`);
+      return;
     }
     await sleep(READY_POLL_MS);
   }

@@ -5,11 +5,10 @@ import { defineCommand } from 'citty';
 import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from '../../config/env-file.ts';
 import { durationCodec } from '../../config/kinds.ts';
 import { isRoot } from '../../config/paths.ts';
-import { resolveSettings, unknownSettings } from '../../config/resolve.ts';
+import { registerSettingSecrets, resolveSettings, unknownSettings } from '../../config/resolve.ts';
 import { serveConfig, healthUrl as serviceHealthUrl } from '../../config/serve-config.ts';
 import { flagValue } from '../../config/values.ts';
 import { ConfigError, UsageError, UserError } from '../../errors.ts';
-import { registerSecret } from '../../logger/redact.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { install, uninstall } from '../../service/install.ts';
 import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
@@ -77,6 +76,7 @@ function serviceSettings(
   for (const w of unknownSettings(env, files)) process.stderr.write(`robbie: warning: ${w}\n`);
   try {
     const settings = resolveSettings({ flags: {}, env, files });
+    registerSettingSecrets(settings);
     serveConfig(settings);
     return { env, url: serviceHealthUrl(settings) };
   } catch (err) {
@@ -194,8 +194,6 @@ export const installService = defineCommand({
       args['env-file'] as string | undefined,
       commandData(data).lists.env ?? [],
     );
-    for (const [k, v] of Object.entries(env))
-      if (/KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL/.test(k)) registerSecret(v);
     const p = plan(args, env, args['create-user'] ? 'robbie' : undefined);
     if (args.print) {
       process.stdout.write(p.unit.content);

@@ -6,15 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
 import { installedServiceFor, loadSettings } from '../../config/load.ts';
 import { type Flags, handOver } from '../../config/resolve.ts';
-import { httpUrl, reachableHost } from '../../config/serve-config.ts';
 import { superviseConfig } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { throughServiceManager } from '../../service/manager.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
 import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
-import { probeOnce } from '../../supervisor/probe.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
+import { healthUrlOf, serving } from '../../supervisor/serving.ts';
 import type { StatusReport } from '../../supervisor/status.ts';
 import { superviseArgs } from '../args.ts';
 import { prettyLine } from '../logs/pretty.ts';
@@ -72,7 +71,7 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
   child.unref();
 
   const deadline = Date.now() + config.startTimeoutMs + 5000;
-  const url = httpUrl(reachableHost(config.serve.host), config.serve.port, '/health');
+  const url = healthUrlOf(config);
   let last: StatusReport | undefined;
   while (Date.now() < deadline) {
     await sleep(100);
@@ -82,9 +81,8 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
     } catch {
       continue;
     }
+    if (!(await serving(last, config))) continue;
     const actives = last.children.filter((c) => c.role === 'active');
-    if (actives.length === 0 || actives.some((c) => c.state !== 'running')) continue;
-    if (!config.command && !(await probeOnce(url, 2000)).ok) continue;
     process.stdout.write(
       `robbie started: supervisor pid ${last.supervisor.pid}, ${actives.length} child${actives.length > 1 ? 'ren' : ''}${config.command ? '' : `, ${url}`}\n` +
         `logs: ${join(paths.logDir, MAIN_LOG)} (robbie logs -f)\n`,
