@@ -25,6 +25,13 @@ describe('static checks', () => {
   });
 });
 
+describe('generated files', () => {
+  it('frame-lines-wasm.ts is frame-lines.wat compiled (node build/frame-lines.ts --write renews it)', async () => {
+    const { GENERATED, generated } = await import('../../build/frame-lines.ts');
+    assert.equal(readFileSync(GENERATED, 'utf8'), await generated(), 'frame-lines-wasm.ts is out of date');
+  });
+});
+
 describe('the settings table', () => {
   it("is the README's configuration table (node build/readme-settings.ts --write renews it)", async () => {
     const { README, readmeWithTable } = await import('../../build/readme-settings.ts');

@@ -25,10 +25,13 @@ export class LogSink {
     if (isErrorLevel(level)) this.errors.write(line);
   }
 
-  /** Lines already framed: all of them for robbie.log, the error ones for robbie-errors.log. */
-  writeFramed(all: string | Buffer, errors: string | Buffer): void {
-    this.main.write(all);
-    if (errors.length > 0) this.errors.write(errors);
+  /**
+   * Lines already framed: all of them for robbie.log, the error ones for robbie-errors.log.
+   * `borrowed`: the caller reuses the bytes after this call (see RotatingFile.write).
+   */
+  writeFramed(all: string | Buffer, errors: string | Buffer, borrowed = false): void {
+    this.main.write(all, borrowed);
+    if (errors.length > 0) this.errors.write(errors, borrowed);
   }
 
   reopen(): void {

@@ -85,9 +85,21 @@ export class RotatingFile {
     if (opts.daily) this.#scheduleMidnight();
   }
 
-  /** Appends whole lines (each ending in a newline). Never throws, never blocks on a broken disk. */
-  write(lines: string | Buffer): void {
+  /**
+   * Appends whole lines (each ending in a newline). Never throws, never blocks on a broken disk.
+   * `borrowed` bytes are reused by the caller once this returns: they are written now (after
+   * anything pending, so the order holds) or, when the file cannot take them now, copied.
+   */
+  write(lines: string | Buffer, borrowed = false): void {
     if (this.#closed) return;
+    if (borrowed && typeof lines !== 'string') {
+      if (this.#pending.length > 0) this.flush();
+      if (this.#pending.length === 0 && this.#fd !== undefined) {
+        this.#writeNow(lines);
+        return;
+      }
+      lines = Buffer.from(lines);
+    }
     const bytes = typeof lines === 'string' ? Buffer.byteLength(lines) : lines.length;
     if (this.#fd === undefined && this.#pendingBytes + bytes > MAX_PENDING_BYTES) {
       this.#droppedBytes += bytes;
@@ -133,6 +145,24 @@ export class RotatingFile {
       if (this.#error) this.#recovered();
     } catch (err) {
       // Keep the lines (bounded) and try again later.
+      this.#fail(err);
+      this.#closeFd();
+      return;
+    }
+    if (this.#opts.maxBytes > 0 && this.#size >= this.#opts.maxBytes) this.rotate();
+  }
+
+  /** Writes `data` whole at once; what the disk refused is kept (copied) for the next flush. */
+  #writeNow(data: Buffer): void {
+    let off = 0;
+    try {
+      while (off < data.length) off += writeSync(this.#fd as number, data, off);
+      this.#size += data.length;
+      if (this.#error) this.#recovered();
+    } catch (err) {
+      this.#size += off;
+      this.#pending.push(Buffer.from(data.subarray(off)));
+      this.#pendingBytes += data.length - off;
       this.#fail(err);
       this.#closeFd();
       return;
