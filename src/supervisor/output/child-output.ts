@@ -7,6 +7,8 @@ import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-rec
 import type { LogSink } from './log-sink.ts';
 
 const NEWLINE = 10;
+const BRACE = 123;
+const TIME_FIELD = '{"time":"';
 
 /**
  * Reads one of a child's pipes and writes each line to the log sink as a JSON record. The pipe
@@ -29,14 +31,15 @@ export function captureOutput(
   let carry: Buffer | undefined;
   let time = '';
   let prefix = '';
-  let joint = Buffer.alloc(0);
   const framer = lineFramer();
 
   const lineByLine = (lines: string[], isPartial: boolean): void => {
     let out = '';
     let errors = '';
     for (const raw of lines) {
-      const line = mayNeedRedaction(raw) ? redactBulk(raw) : raw;
+      // frameLine redacts each record; a line cut into pieces is redacted whole first, so a secret
+      // across a cut is caught too.
+      const line = raw.length > MAX_LINE_CHARS && mayNeedRedaction(raw) ? redactBulk(raw) : raw;
       // An empty line is one record too.
       const count = Math.max(1, Math.ceil(line.length / MAX_LINE_CHARS));
       for (let i = 0; i < count; i++) {
@@ -51,7 +54,10 @@ export function captureOutput(
 
   /** Whole lines, joined by \n, without the last newline: `head` (if any) then `body`. */
   const frame = (head: Buffer | undefined, body: Buffer): void => {
-    const fast = framer?.frame(head, body, joint, MAX_LINE_CHARS);
+    // A chunk that starts with one of the child's own JSON lines goes line by line at once.
+    const first = head && head.length > 0 ? head[0] : body[0];
+    const fast =
+      first === BRACE ? undefined : framer?.frame(head, body, Buffer.from(`"}\n${prefix}"`), MAX_LINE_CHARS);
     if (fast) {
       // The framer's memory is reused by the next chunk: the sink writes or copies it now.
       sink.writeFramed(fast, fromStderr ? fast : '', true);
@@ -67,11 +73,12 @@ export function captureOutput(
     );
   };
 
+  // The prefix after its time is the same for every record of this stream.
+  const afterTime = plainPrefix({ ...meta, time: '' }, level).slice(TIME_FIELD.length);
   const stamp = () => {
     // One timestamp per chunk: lines read together were written within microseconds.
     time = new Date().toISOString();
-    prefix = plainPrefix({ ...meta, time }, level);
-    joint = Buffer.from(`"}\n${prefix}"`);
+    prefix = TIME_FIELD + time + afterTime;
   };
 
   return new Promise((resolve) => {

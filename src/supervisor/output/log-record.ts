@@ -4,7 +4,7 @@
  * as `child_time`).
  */
 import type { LevelName } from '../../logger/levels.ts';
-import { mayNeedRedaction, redact, redactDeep } from '../../logger/redact.ts';
+import { mayNeedRedaction, redact, redactBulk, redactDeep } from '../../logger/redact.ts';
 
 /** Field names whose values are secrets whatever they hold. */
 const SECRET_KEY =
@@ -56,6 +56,8 @@ export interface Framed {
 /**
  * `prefix` is `{"time":…,"level":…,"source":…,"pid":…,"stream":…,` built once per chunk by the
  * caller; plain lines only add their message, so the hot path is one JSON.stringify of a string.
+ * Redaction is decided here, once per line: a JSON line's fields are walked only when its text
+ * might hold a secret (`redact`), a plain line gets the bulk subset (`redactBulk`).
  */
 export function frameLine(
   text: string,
@@ -88,18 +90,17 @@ export function frameLine(
         source: meta.source,
         pid: meta.pid,
         stream: meta.stream,
-        msg: redact(
+        msg:
           typeof fields.msg === 'string'
             ? fields.msg
             : typeof fields.message === 'string'
               ? fields.message
               : '',
-        ),
       };
       if (typeof fields.time === 'string' && fields.time !== meta.time) record.child_time = fields.time;
-      for (const [k, v] of Object.entries(fields)) {
+      for (const k of Object.keys(fields)) {
         if (k in record || k === 'message') continue;
-        record[k] = v;
+        record[k] = fields[k];
       }
       // Most lines hold nothing to hide: only those that might are walked.
       if (sensitive) {
@@ -114,7 +115,7 @@ export function frameLine(
       return { line: `${JSON.stringify(record)}\n`, level };
     }
   }
-  const msg = JSON.stringify(text);
+  const msg = JSON.stringify(mayNeedRedaction(text) ? redactBulk(text) : text);
   return { line: `${plainPrefix}${msg}${partial ? ',"partial":true}\n' : '}\n'}`, level: plainLevel };
 }
 
