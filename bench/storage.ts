@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../src/logger/logger.ts';
-import { PostgresStore } from '../src/storage/postgres-store.ts';
+import { PostgresStore } from '../src/storage/postgres/store.ts';
 import { SqliteStore } from '../src/storage/sqlite-store.ts';
 import type { Store } from '../src/storage/types.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../tests/helpers/postgres.ts';

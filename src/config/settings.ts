@@ -368,4 +368,9 @@ export function keysOf(...scopes: Scope[]): Key[] {
  * Variables robbie sets for its own children (the child protocol), not settings: never reported
  * as unknown.
  */
-export const INTERNAL_ENV = ['ROBBIE_SUPERVISED', 'ROBBIE_CHILD_ROLE', 'ROBBIE_INSTANCE'] as const;
+export const INTERNAL_ENV = [
+  'ROBBIE_SUPERVISED',
+  'ROBBIE_CHILD_ROLE',
+  'ROBBIE_INSTANCE',
+  'ROBBIE_INSTANCES',
+] as const;

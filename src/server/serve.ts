@@ -5,7 +5,7 @@ import { ModelRouter } from '../api/providers/model-router.ts';
 import { watchReachability } from '../api/providers/reachability.ts';
 import { Gatekeeper } from '../api/universal/gatekeeper.ts';
 import { UniversalPipeline } from '../api/universal/pipeline.ts';
-import { RateLimiter } from '../api/universal/rate-limiter.ts';
+import { RateLimit } from '../api/universal/rate-limiter.ts';
 import type { ChildMessage, SupervisorMessage } from '../child-protocol.ts';
 import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
@@ -13,7 +13,7 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
-import { describePgError, isConnectionError } from '../storage/postgres-store.ts';
+import { describePgError, isConnectionError } from '../storage/postgres/errors.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { describeSqliteError } from '../storage/sqlite.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
@@ -43,7 +43,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
     : undefined;
   const store = await openAndMigrate(config, log, events);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
-  const app = createApp({ version: VERSION, log, lifecycle, ...universalServices(config, store) });
+  const app = createApp({ version: VERSION, log, lifecycle, ...universalServices(config, store, log) });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 
@@ -119,7 +119,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
 }
 
 /** The Universal Input API's parts, and the checks /health reports (database, outbox, model). */
-function universalServices(config: ServeConfig, store: Store) {
+function universalServices(config: ServeConfig, store: Store, log: Logger) {
   // The metrics read the circuit state from the router, which reports its calls to the metrics.
   let router: ModelRouter | undefined;
   const metrics = new Metrics(
@@ -129,17 +129,27 @@ function universalServices(config: ServeConfig, store: Store) {
   );
   router = new ModelRouter(config.api, metrics);
   const model = router;
+  // Shared by every instance on the store; a local share of the limit while it cannot be reached.
+  const limiter = new RateLimit(
+    store,
+    { ...config.api.rateLimit, instances: instancesOnThisMachine() },
+    (shared, error) => {
+      if (shared) log.info('rate limit shared again across instances');
+      else log.warn('rate limit kept locally: the shared windows cannot be reached', { error });
+    },
+  );
   const pipeline = new UniversalPipeline({
     store,
     router: model,
     gatekeeper: new Gatekeeper(config.api.patterns),
-    limiter: new RateLimiter(config.api.rateLimit.max, config.api.rateLimit.windowMs),
+    limiter,
     metrics,
     config: config.api,
   });
   const reach = watchReachability(model.provider.endpoint);
   const checks = {
     ...store.checks(),
+    rate_limit: () => limiter.health(),
     model: () => {
       const circuit = model.circuit;
       const r = reach.get();
@@ -154,6 +164,12 @@ function universalServices(config: ServeConfig, store: Store) {
     },
   };
   return { checks, metrics, universal: { config: config.api, pipeline, store, router: model } };
+}
+
+/** The instances the supervisor runs on this machine (ROBBIE_INSTANCES, handed over by it), else 1. */
+function instancesOnThisMachine(): number {
+  const n = Number(process.env.ROBBIE_INSTANCES);
+  return Number.isInteger(n) && n > 0 ? n : 1;
 }
 
 /**

@@ -111,6 +111,18 @@ ${table('request_claims', [
 ])}
 `,
   },
+  {
+    version: 3,
+    name: 'rate-limit windows shared by every instance',
+    sql: `
+create table if not exists rate_windows (
+  key varchar(512) not null,
+  window_start bigint not null,
+  count integer not null,
+  primary key (key, window_start)
+);
+`,
+  },
 ];
 
 export const SQLITE_MIGRATIONS: Migration[] = [
@@ -187,6 +199,18 @@ create table if not exists request_claims (
   fingerprint text not null,
   claimed_at integer not null
 );
+`,
+  },
+  {
+    version: 3,
+    name: 'rate-limit windows shared by every instance',
+    sql: `
+create table if not exists rate_windows (
+  key text not null,
+  window_start integer not null,
+  count integer not null,
+  primary key (key, window_start)
+) without rowid;
 `,
   },
 ];

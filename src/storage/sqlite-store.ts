@@ -1,6 +1,7 @@
 /** The embedded store: one SQLite file in the state directory, so robbie needs nothing installed. */
 import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../api/health-checks.ts';
+import { type RateVerdict, verdict, windowAt } from '../api/universal/rate-window.ts';
 import { GroupCommit } from './group-commit.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
 import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
   readonly #writes: GroupCommit<WriteOp>;
   #lastError: string | undefined;
   #killswitch: { state: KillswitchState; at: number } | undefined;
+  #rateHits = 0;
 
   /**
    * A second connection for request claims, without fsync: a claim is coordination between live
@@ -118,6 +120,33 @@ export class SqliteStore implements Store {
     } catch {
       // a stale claim is taken over after its time
     }
+  }
+
+  /** On the claims connection (no fsync): the windows are coordination, not records. */
+  async rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict> {
+    const db = this.#claims;
+    const at = windowAt(Date.now(), windowMs);
+    const count = (start: number): number =>
+      (
+        stmt(db, 'select count from rate_windows where key = ? and window_start = ?').get(key, start) as
+          | { count: number }
+          | undefined
+      )?.count ?? 0;
+    const result = transaction(db, () => {
+      const v = verdict(count(at.start - windowMs), count(at.start), at, max, windowMs);
+      if (v.allowed) {
+        stmt(
+          db,
+          'insert into rate_windows (key, window_start, count) values (?, ?, 1) on conflict (key, window_start) do update set count = count + 1',
+        ).run(key, at.start);
+      }
+      return v;
+    });
+    // Windows older than the previous one are never read again.
+    if (++this.#rateHits % 1000 === 0) {
+      stmt(db, 'delete from rate_windows where window_start < ?').run(at.start - windowMs);
+    }
+    return result;
   }
 
   /**

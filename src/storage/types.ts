@@ -1,5 +1,6 @@
 /** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
 import type { CheckResult } from '../api/health-checks.ts';
+import type { RateVerdict } from '../api/universal/rate-window.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
@@ -122,6 +123,12 @@ export interface Store {
   claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim>;
   /** Ends a claim once the attempt's outcome is recorded. */
   release(requestId: string): Promise<void>;
+  /**
+   * Counts one request for `key` in the rate-limit windows every instance sharing the store sees
+   * (the rule: api/universal/rate-window.ts); a refused request is not counted. Throws when the
+   * shared windows cannot be reached now (the limiter then keeps a local share).
+   */
+  rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
   /** The current killswitch; throws when it cannot be known (callers fail closed). */
   killswitch(): Promise<KillswitchState>;
   recentBlocks(limit: number): Promise<BlockRecord[]>;

@@ -4,7 +4,7 @@ import { NOTIFY_ENV } from '../runtime/systemd-notify.ts';
 import type { ChildRole, ChildSpec } from './child-handle.ts';
 
 export function childSpec(
-  config: Pick<SuperviseConfig, 'command' | 'childEnv'>,
+  config: Pick<SuperviseConfig, 'command' | 'childEnv' | 'instances'>,
   role: ChildRole,
   slotIndex: number | undefined,
   self: (args: string[]) => { command: string; args: string[] },
@@ -14,6 +14,7 @@ export function childSpec(
   // systemd's notify socket and watchdog are the supervisor's, not its children's.
   for (const name of NOTIFY_ENV) delete env[name];
   if (slotIndex !== undefined) env.ROBBIE_INSTANCE = String(slotIndex);
+  env.ROBBIE_INSTANCES = String(config.instances);
   if (config.command) {
     const [command, ...args] = config.command as [string, ...string[]];
     return { command, args, env, ipc: false };

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/logger/logger.ts';
-import { PostgresStore } from '../../src/storage/postgres-store.ts';
+import { PostgresStore } from '../../src/storage/postgres/store.ts';
 import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { SqliteStore } from '../../src/storage/sqlite-store.ts';
 import type { BlockRecord, Store } from '../../src/storage/types.ts';
@@ -111,6 +111,18 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       await new Promise((r) => setTimeout(r, 30));
       assert.equal(await store.claim(id, 'fp-a', 10), 'won', 'a claim older than staleMs is taken over');
       await store.release(id);
+    });
+
+    it('shares rate-limit windows: concurrent hits admit exactly the limit, and a refusal says when', async () => {
+      const key = `user-${randomUUID()}-chat`;
+      const verdicts = await Promise.all(Array.from({ length: 30 }, () => store.rateHit(key, 12, 60_000)));
+      // A window edge may fall inside this burst; then the next window admits a share too.
+      const admitted = verdicts.filter((v) => v.allowed).length;
+      assert.ok(admitted >= 12 && admitted <= 24, `admitted ${admitted}`);
+      const refused = verdicts.find((v) => !v.allowed);
+      assert.ok(refused && refused.retryAfterS >= 1 && refused.retryAfterS <= 120, JSON.stringify(refused));
+      // Another key has its own windows.
+      assert.equal((await store.rateHit(`${key}-other`, 12, 60_000)).allowed, true);
     });
 
     it('keeps concurrent writes (group commit) all', async () => {

@@ -18,7 +18,7 @@ import type { Metrics } from '../metrics.ts';
 import { type ModelOutcome, type ModelRouter, ModelUnavailableError } from '../providers/model-router.ts';
 import { redactAnswer, summarize } from './answer-redaction.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
-import type { RateLimiter } from './rate-limiter.ts';
+import type { RateLimit } from './rate-limiter.ts';
 import type { UniversalRequest } from './request-schema.ts';
 
 export interface PipelineResult {
@@ -38,7 +38,7 @@ export interface PipelineDeps {
   store: Store;
   router: ModelRouter;
   gatekeeper: Gatekeeper;
-  limiter: RateLimiter;
+  limiter: RateLimit;
   metrics: Metrics;
   config: ApiConfig;
 }
@@ -235,7 +235,7 @@ export class UniversalPipeline {
     // would let a client fill the disk at the limiter's own speed. The first refusal of a burst
     // (per user and source and window) is recorded as a gatekeeper block and logged.
     const limitKey = `${req.user_id}\u0000${req.source}`;
-    const wait = limiter.check(limitKey);
+    const wait = await limiter.check(limitKey);
     if (wait > 0) {
       const review: Review = {
         approved: false,

@@ -6,7 +6,8 @@ import type { Flags } from '../../config/resolve.ts';
 import { UserError } from '../../errors.ts';
 import { createLogger } from '../../logger/logger.ts';
 import { openStore } from '../../storage/open-store.ts';
-import { describePgError, PostgresStore } from '../../storage/postgres-store.ts';
+import { describePgError } from '../../storage/postgres/errors.ts';
+import { PostgresStore } from '../../storage/postgres/store.ts';
 import { describeSqliteError } from '../../storage/sqlite.ts';
 import { pathArgs, settingArgs } from '../args.ts';
 

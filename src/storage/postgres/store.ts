@@ -4,13 +4,11 @@
  * in order, idempotently, once it is back. postgres.js reconnects by itself; errors surface per
  * query, so every query is bounded in time here and its failure classified.
  */
-import postgres from 'postgres';
-import type { CheckResult } from '../api/health-checks.ts';
-import type { Logger } from '../logger/logger.ts';
-import { redact } from '../logger/redact.ts';
-import { GroupCommit } from './group-commit.ts';
-import { Outbox, type OutboxRow } from './outbox.ts';
-import { POSTGRES_MIGRATIONS, REQUEST_COLUMNS, UPSERT_SET } from './schema.ts';
+import type { CheckResult } from '../../api/health-checks.ts';
+import type { RateVerdict } from '../../api/universal/rate-window.ts';
+import type { Logger } from '../../logger/logger.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { Outbox, type OutboxRow } from '../outbox.ts';
 import {
   type BlockRecord,
   type Claim,
@@ -26,219 +24,21 @@ import {
   type Store,
   type StoredResponse,
   type WriteOp,
-} from './types.ts';
+} from '../types.ts';
+import { connect, migratePostgres, type Sql } from './connect.ts';
+import {
+  describePgError,
+  isConnectionError,
+  QUERY_TIMEOUT_MS,
+  READ_TIMEOUT_MS,
+  withTimeout,
+} from './errors.ts';
+import { KILLSWITCH_CHANNEL, readKillswitch } from './killswitch.ts';
+import { pruneRateWindows, rateHitPostgres } from './rate-windows.ts';
+import { applyBatch } from './writes.ts';
 
-type Sql = postgres.Sql;
-type Tx = postgres.TransactionSql;
-
-const MIGRATION_LOCK = 727_274_001;
-const QUERY_TIMEOUT_MS = 5000;
-const READ_TIMEOUT_MS = 1500;
 const PROBE_EVERY_MS = 2000;
 const DRAIN_BATCH = 500;
-
-/** Errors that mean "the database is not reachable now", as opposed to a bad statement. */
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  'QUERY_TIMEOUT',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-]);
-
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return false;
-  return CONNECTION_CODES.has(code) || code.startsWith('08');
-}
-
-/** A reason fit for /health and logs: the error code and message, never the connection string. */
-export function describePgError(err: unknown): string {
-  const e = err as { code?: string; message?: string };
-  return redact(`${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`).slice(0, 200);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(
-        () => reject(Object.assign(new Error(`no answer within ${ms}ms`), { code: 'QUERY_TIMEOUT' })),
-        ms,
-      );
-    }),
-  ]);
-}
-
-/** jsonb columns take the values as they are (postgres.js serialises them once). */
-function requestRow(r: RequestRecord) {
-  return {
-    ...r,
-    source_metadata: r.source_metadata as postgres.JSONValue,
-    response: r.response as postgres.JSONValue,
-    // Rows queued by a version before fingerprints have none.
-    request_fingerprint: r.request_fingerprint ?? null,
-    town_id: 'aurora',
-    created_at: r.timestamp,
-  };
-}
-
-const BLOCK_COLUMNS = [
-  'request_id',
-  'timestamp',
-  'block_reason',
-  'block_category',
-  'severity',
-  'source',
-  'input_pattern',
-  'triggered_killswitch',
-  'user_id',
-  'created_at',
-] as const;
-
-interface KillswitchRow {
-  is_active: boolean;
-  activated_at: Date | null;
-  activated_by: string | null;
-  reason: string | null;
-  auto_trigger: string | null;
-  block_internet: boolean;
-  block_gpu_mesh: boolean;
-  block_email: boolean;
-  block_webhooks: boolean;
-  deactivated_at: Date | null;
-  deactivated_by: string | null;
-  updated_at: Date | null;
-}
-
-function iso(d: Date | null): string | null {
-  return d ? d.toISOString() : null;
-}
-
-function killswitchFromRow(row: KillswitchRow | undefined): KillswitchState {
-  if (!row) return foldKillswitch([]);
-  return {
-    is_active: row.is_active,
-    activated_at: iso(row.activated_at),
-    activated_by: row.activated_by,
-    reason: row.reason,
-    auto_trigger: row.auto_trigger,
-    deactivated_at: iso(row.deactivated_at),
-    deactivated_by: row.deactivated_by,
-    updated_at: iso(row.updated_at),
-    restrictions: {
-      internet: row.is_active && row.block_internet,
-      gpu_mesh: row.is_active && row.block_gpu_mesh,
-      email: row.is_active && row.block_email,
-      webhooks: row.is_active && row.block_webhooks,
-    },
-  };
-}
-
-async function readKillswitch(q: Sql | Tx): Promise<KillswitchState> {
-  const rows = await q<KillswitchRow[]>`select * from killswitch_state order by id desc limit 1`;
-  return killswitchFromRow(rows[0]);
-}
-
-async function applyKillswitch(tx: Tx, c: KillswitchChange): Promise<void> {
-  // Serialises concurrent changes from several instances.
-  await tx`lock table killswitch_state in share row exclusive mode`;
-  const seen = await tx`select 1 from killswitch_state where change_id = ${c.change_id}`;
-  if (seen.length > 0) return;
-  const next = foldKillswitch([c], await readKillswitch(tx));
-  await tx`update killswitch_state set is_active = false where is_active`;
-  await tx`insert into killswitch_state (change_id, is_active, activated_at, activated_by, reason, auto_trigger,
-      block_internet, block_gpu_mesh, block_email, block_webhooks, deactivated_at, deactivated_by, updated_at)
-    values (${c.change_id}, ${next.is_active}, ${next.activated_at}, ${next.activated_by}, ${next.reason},
-      ${next.auto_trigger}, ${true}, ${false}, ${true}, ${true}, ${next.deactivated_at}, ${next.deactivated_by},
-      ${next.updated_at})`;
-}
-
-/**
- * One row per request id within a batch (one INSERT … ON CONFLICT cannot touch a row twice): a
- * final outcome wins over a retryable one, else the later write.
- */
-function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
-  const byId = new Map<string, RequestRecord>();
-  for (const o of ops) {
-    if (o.kind !== 'request') continue;
-    const prev = byId.get(o.data.request_id);
-    if (prev && !isRetryable(prev) && isRetryable(o.data)) continue;
-    byId.set(o.data.request_id, o.data);
-  }
-  return [...byId.values()];
-}
-
-/**
- * Applies writes; requests and blocks as multi-row inserts. Idempotent. A batch of one kind is a
- * single statement (atomic on its own: one round trip); a mixed batch runs in one transaction.
- */
-async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
-  const requests = latestPerRequest(ops).map(requestRow);
-  const blocks = ops
-    .filter((o) => o.kind === 'block')
-    .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
-  const changes = ops.filter((o) => o.kind === 'killswitch').map((o) => o.data as KillswitchChange);
-  const insertRequests = (q: Sql | Tx) =>
-    q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
-      on conflict (request_id) do update set ${q.unsafe(UPSERT_SET)}
-      where ai_request_logs.http_status >= 300`;
-  const insertBlocks = (q: Sql | Tx) =>
-    q`insert into gatekeeper_blocks ${q(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
-  if (changes.length === 0 && (requests.length === 0 || blocks.length === 0)) {
-    if (requests.length > 0) await insertRequests(sql);
-    if (blocks.length > 0) await insertBlocks(sql);
-    return;
-  }
-  await sql.begin(async (tx) => {
-    if (requests.length > 0) await insertRequests(tx);
-    if (blocks.length > 0) await insertBlocks(tx);
-    for (const c of changes) await applyKillswitch(tx, c);
-  });
-}
-
-export async function migratePostgres(sql: Sql): Promise<number> {
-  return sql.begin(async (tx) => {
-    // Several instances may start at once: one migrates, the others wait and find it done.
-    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    await tx`create table if not exists robbie_schema_migrations (
-      version integer primary key, name text not null, applied_at timestamptz not null default now())`;
-    const done = new Set(
-      (await tx<{ version: number }[]>`select version from robbie_schema_migrations`).map((r) => r.version),
-    );
-    let version = Math.max(0, ...done);
-    for (const m of POSTGRES_MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      await tx.unsafe(m.sql);
-      await tx`insert into robbie_schema_migrations (version, name) values (${m.version}, ${m.name})`;
-      version = Math.max(version, m.version);
-    }
-    return version;
-  });
-}
-
-export function connect(url: string): Sql {
-  return postgres(url, {
-    max: 10,
-    connect_timeout: 5,
-    // Connections killed by a database restart are not reused for long.
-    idle_timeout: 30,
-    onnotice: () => {},
-    connection: { application_name: 'robbie', statement_timeout: QUERY_TIMEOUT_MS },
-  });
-}
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -258,6 +58,9 @@ export class PostgresStore implements Store {
   #draining = false;
   #drainBackoffMs = 0;
   #closed = false;
+  /** Listening for killswitch changes made through other instances (once up; postgres.js re-listens). */
+  #listening = false;
+  #rateHits = 0;
 
   readonly #events: StorageEvents;
   /** When the current outage began (undefined while up). */
@@ -305,8 +108,28 @@ export class PostgresStore implements Store {
         this.#downSince = undefined;
       }
       if (this.#outbox.hasPending()) void this.#drain();
+      if (!this.#listening) void this.#listen();
     } catch (err) {
       this.#markDown(err);
+    }
+  }
+
+  /**
+   * A killswitch change through any instance is announced at its commit; the cached state is then
+   * dropped, so the next request reads the new one. After a reconnect (onlisten) too: a change may
+   * have been missed meanwhile.
+   */
+  async #listen(): Promise<void> {
+    this.#listening = true;
+    const forget = () => {
+      this.#killswitchAt = 0;
+      this.#killswitchView = undefined;
+    };
+    try {
+      await this.#sql.listen(KILLSWITCH_CHANNEL, forget, forget);
+    } catch (err) {
+      this.#listening = false; // tried again at the next probe; the read cache holds meanwhile
+      this.#log.debug('cannot listen for killswitch changes', { error: describePgError(err) });
     }
   }
 
@@ -537,6 +360,19 @@ export class PostgresStore implements Store {
       );
     } catch {
       // a stale claim is taken over after its time
+    }
+  }
+
+  /** One statement per request (rate-windows.ts); with the database down the limiter keeps a local share. */
+  async rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict> {
+    if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
+    try {
+      const v = await withTimeout(rateHitPostgres(this.#sql, key, max, windowMs), READ_TIMEOUT_MS);
+      if (++this.#rateHits % 1000 === 0) void pruneRateWindows(this.#sql, windowMs).catch(() => undefined);
+      return v;
+    } catch (err) {
+      if (isConnectionError(err)) this.#markDown(err);
+      throw err;
     }
   }
 

@@ -1,0 +1,58 @@
+/**
+ * The shared rate limit's one rule: a sliding-window counter (as in Cloudflare's and nginx's
+ * limiters). Each key counts requests in fixed windows of the configured length; a request is
+ * admitted when the current window's count plus the previous window's, weighted by how much of it
+ * still overlaps the sliding window, stays under the limit. Two integers per key and window, so
+ * every instance can share them through the store; for traffic spread over the window it matches
+ * an exact sliding log, and at worst it admits a burst at a window edge that the log would refuse
+ * by a few per cent (measured in tests/unit/rate-limit.test.ts).
+ *
+ * PostgreSQL decides it in SQL (storage/postgres/rate-windows.ts), with the same expression.
+ */
+export interface WindowPosition {
+  /** Start of the current fixed window (ms since the epoch, a multiple of the window). */
+  start: number;
+  /** How much of the previous window still lies inside the sliding window (1 → 0). */
+  weight: number;
+  /** Milliseconds since `start`. */
+  elapsed: number;
+}
+
+export interface RateVerdict {
+  allowed: boolean;
+  /** When refused: seconds until a request would be admitted (at least 1). */
+  retryAfterS: number;
+}
+
+export function windowAt(now: number, windowMs: number): WindowPosition {
+  const start = Math.floor(now / windowMs) * windowMs;
+  const elapsed = now - start;
+  return { start, weight: 1 - elapsed / windowMs, elapsed };
+}
+
+/** The admission rule, shared by every store: `floor(previous × weight) + current < max`. */
+export function admits(previous: number, current: number, weight: number, max: number): boolean {
+  return Math.floor(previous * weight) + current < max;
+}
+
+/** The verdict for a request seen with these counts (before it was counted). */
+export function verdict(
+  previous: number,
+  current: number,
+  at: WindowPosition,
+  max: number,
+  windowMs: number,
+): RateVerdict {
+  if (admits(previous, current, at.weight, max)) return { allowed: true, retryAfterS: 0 };
+  let waitMs: number;
+  if (current >= max) {
+    // Only the next window can admit it, once this window's count has faded enough.
+    waitMs = windowMs - at.elapsed + windowMs * (1 - max / current);
+  } else {
+    // The previous window's share must fade: previous × w < max − current.
+    const weight = (max - current) / previous;
+    waitMs = windowMs * (1 - weight) - at.elapsed;
+  }
+  // The rule is strict (<): the moment of equality is still refused, one millisecond later is not.
+  return { allowed: false, retryAfterS: Math.max(1, Math.ceil((waitMs + 1) / 1000)) };
+}

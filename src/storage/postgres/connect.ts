@@ -1,0 +1,40 @@
+/** The connection factory and the migration runner. */
+import postgres from 'postgres';
+import { POSTGRES_MIGRATIONS } from '../schema.ts';
+import { QUERY_TIMEOUT_MS } from './errors.ts';
+
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
+
+const MIGRATION_LOCK = 727_274_001;
+
+export async function migratePostgres(sql: Sql): Promise<number> {
+  return sql.begin(async (tx) => {
+    // Several instances may start at once: one migrates, the others wait and find it done.
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`create table if not exists robbie_schema_migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`;
+    const done = new Set(
+      (await tx<{ version: number }[]>`select version from robbie_schema_migrations`).map((r) => r.version),
+    );
+    let version = Math.max(0, ...done);
+    for (const m of POSTGRES_MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.unsafe(m.sql);
+      await tx`insert into robbie_schema_migrations (version, name) values (${m.version}, ${m.name})`;
+      version = Math.max(version, m.version);
+    }
+    return version;
+  });
+}
+
+export function connect(url: string): Sql {
+  return postgres(url, {
+    max: 10,
+    connect_timeout: 5,
+    // Connections killed by a database restart are not reused for long.
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: 'robbie', statement_timeout: QUERY_TIMEOUT_MS },
+  });
+}

@@ -1,0 +1,81 @@
+/** The write path: one batch of records, blocks and killswitch changes, idempotent. */
+import type postgres from 'postgres';
+import { REQUEST_COLUMNS, UPSERT_SET } from '../schema.ts';
+import {
+  type BlockRecord,
+  isRetryable,
+  type KillswitchChange,
+  type RequestRecord,
+  type WriteOp,
+} from '../types.ts';
+import type { Sql, Tx } from './connect.ts';
+import { applyKillswitch } from './killswitch.ts';
+
+/** jsonb columns take the values as they are (postgres.js serialises them once). */
+function requestRow(r: RequestRecord) {
+  return {
+    ...r,
+    source_metadata: r.source_metadata as postgres.JSONValue,
+    response: r.response as postgres.JSONValue,
+    // Rows queued by a version before fingerprints have none.
+    request_fingerprint: r.request_fingerprint ?? null,
+    town_id: 'aurora',
+    created_at: r.timestamp,
+  };
+}
+
+const BLOCK_COLUMNS = [
+  'request_id',
+  'timestamp',
+  'block_reason',
+  'block_category',
+  'severity',
+  'source',
+  'input_pattern',
+  'triggered_killswitch',
+  'user_id',
+  'created_at',
+] as const;
+
+/**
+ * One row per request id within a batch (one INSERT … ON CONFLICT cannot touch a row twice): a
+ * final outcome wins over a retryable one, else the later write.
+ */
+function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
+  const byId = new Map<string, RequestRecord>();
+  for (const o of ops) {
+    if (o.kind !== 'request') continue;
+    const prev = byId.get(o.data.request_id);
+    if (prev && !isRetryable(prev) && isRetryable(o.data)) continue;
+    byId.set(o.data.request_id, o.data);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * Applies writes; requests and blocks as multi-row inserts. Idempotent. A batch of one kind is a
+ * single statement (atomic on its own: one round trip); a mixed batch runs in one transaction.
+ */
+export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
+  const requests = latestPerRequest(ops).map(requestRow);
+  const blocks = ops
+    .filter((o) => o.kind === 'block')
+    .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
+  const changes = ops.filter((o) => o.kind === 'killswitch').map((o) => o.data as KillswitchChange);
+  const insertRequests = (q: Sql | Tx) =>
+    q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
+      on conflict (request_id) do update set ${q.unsafe(UPSERT_SET)}
+      where ai_request_logs.http_status >= 300`;
+  const insertBlocks = (q: Sql | Tx) =>
+    q`insert into gatekeeper_blocks ${q(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
+  if (changes.length === 0 && (requests.length === 0 || blocks.length === 0)) {
+    if (requests.length > 0) await insertRequests(sql);
+    if (blocks.length > 0) await insertBlocks(sql);
+    return;
+  }
+  await sql.begin(async (tx) => {
+    if (requests.length > 0) await insertRequests(tx);
+    if (blocks.length > 0) await insertBlocks(tx);
+    for (const c of changes) await applyKillswitch(tx, c);
+  });
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RateLimit, RateLimiter } from '../../src/api/universal/rate-limiter.ts';
+import { admits, verdict, windowAt } from '../../src/api/universal/rate-window.ts';
+
+/** The shared rule simulated over time for one key: counts per fixed window, as a store keeps them. */
+function simulate(max: number, windowMs: number, times: number[]): boolean[] {
+  const counts = new Map<number, number>();
+  return times.map((now) => {
+    const at = windowAt(now, windowMs);
+    const v = verdict(counts.get(at.start - windowMs) ?? 0, counts.get(at.start) ?? 0, at, max, windowMs);
+    if (v.allowed) counts.set(at.start, (counts.get(at.start) ?? 0) + 1);
+    return v.allowed;
+  });
+}
+
+describe('the shared rate-limit rule (sliding-window counter)', () => {
+  it('admits floor(previous × weight) + current < max', () => {
+    assert.equal(admits(0, 9, 1, 10), true);
+    assert.equal(admits(0, 10, 1, 10), false);
+    assert.equal(admits(10, 0, 0.5, 10), true);
+    assert.equal(admits(10, 5, 0.5, 10), false);
+    assert.equal(admits(10, 4, 0.55, 10), true); // floor(5.5) + 4 = 9
+  });
+
+  it('says when to come back, and that moment is admitted', () => {
+    const windowMs = 60_000;
+    for (const [previous, current, elapsed] of [
+      [0, 10, 1000],
+      [10, 1, 1000],
+      [10, 5, 30_000],
+      [20, 10, 59_000],
+    ] as const) {
+      const start = 6_000_000;
+      const at = windowAt(start + elapsed, windowMs);
+      const v = verdict(previous, current, at, 10, windowMs);
+      assert.equal(v.allowed, false);
+      const later = windowAt(start + elapsed + v.retryAfterS * 1000, windowMs);
+      // In the same window the counts stay; in the next one this window's count is the previous one.
+      const [p, c] = later.start === at.start ? [previous, current] : [current, 0];
+      assert.ok(
+        admits(p, c, later.weight, 10),
+        `${previous}/${current} at ${elapsed}: retry ${v.retryAfterS}s`,
+      );
+    }
+  });
+
+  it('holds the configured rate within 10 % over steady and bursty traffic, like a sliding log', () => {
+    const max = 20;
+    const windowMs = 60_000;
+    // 3 requests per second for 10 minutes, steady, then bursts of 40 every 90 s.
+    const steady = Array.from({ length: 1800 }, (_, i) => 1_000_000 + i * 333);
+    const bursts = Array.from(
+      { length: 7 * 40 },
+      (_, i) => 2_000_000 + Math.floor(i / 40) * 90_000 + (i % 40) * 10,
+    );
+    for (const times of [steady, bursts]) {
+      const shared = simulate(max, windowMs, times).filter(Boolean).length;
+      const log = new RateLimiter(max, windowMs);
+      const exact = times.filter((t) => log.check('k', t) === 0).length;
+      const minutes = ((times.at(-1) as number) - (times[0] as number)) / windowMs;
+      assert.ok(Math.abs(shared - exact) <= exact * 0.1, `shared ${shared} vs sliding log ${exact}`);
+      assert.ok(shared <= (minutes + 1) * max * 1.1, `${shared} admitted over ${minutes.toFixed(1)} min`);
+    }
+  });
+});
+
+describe('RateLimit', () => {
+  it('asks the store, keeps a local share while the store fails, and says so', async () => {
+    let down = false;
+    const changes: boolean[] = [];
+    const store = {
+      calls: 0,
+      async rateHit() {
+        this.calls++;
+        if (down) throw new Error('database unreachable');
+        return { allowed: this.calls <= 3, retryAfterS: this.calls <= 3 ? 0 : 7 };
+      },
+    };
+    const limit = new RateLimit(store, { max: 9, windowMs: 60_000, instances: 3 }, (shared) =>
+      changes.push(shared),
+    );
+    assert.equal(await limit.check('k'), 0);
+    assert.deepEqual(limit.health(), { status: 'up', scope: 'shared', limit: 9 });
+    down = true;
+    // Local share: 9 / 3 instances = 3 in the window.
+    assert.deepEqual([await limit.check('k'), await limit.check('k'), await limit.check('k')], [0, 0, 0]);
+    assert.ok((await limit.check('k')) > 0);
+    const h = limit.health();
+    assert.equal(h.status, 'down');
+    assert.equal(h.scope, 'local');
+    assert.equal(h.limit, 3);
+    assert.match(String(h.error), /database unreachable.*allows 3 per window/);
+    down = false;
+    assert.equal(await limit.check('k'), 7);
+    assert.equal(limit.health().status, 'up');
+    assert.deepEqual(changes, [false, true]);
+  });
+});
