@@ -34,13 +34,17 @@ export function cannotBoot(): string | undefined {
   for (const tool of ['unshare', 'nsenter', 'ip', 'tar']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
   }
-  if (!existsSync(ROOTFS_TAR)) {
-    mkdirSync(join(ROOTFS_TAR, '..'), { recursive: true });
-    const r = spawnSync(join(SYSTEM, 'make-rootfs.sh'), [ROOTFS_TAR], { encoding: 'utf8', timeout: 600_000 });
-    if (r.status !== 0)
-      return `no Debian rootfs at ${ROOTFS_TAR} and make-rootfs.sh failed: ${r.stderr.trim()}`;
-  }
-  return undefined;
+  return ensureRootfs();
+}
+
+/** Builds the cached Debian rootfs tar when missing; says why it cannot, or undefined. */
+export function ensureRootfs(): string | undefined {
+  if (existsSync(ROOTFS_TAR)) return undefined;
+  mkdirSync(join(ROOTFS_TAR, '..'), { recursive: true });
+  const r = spawnSync(join(SYSTEM, 'make-rootfs.sh'), [ROOTFS_TAR], { encoding: 'utf8', timeout: 600_000 });
+  return r.status === 0
+    ? undefined
+    : `no Debian rootfs at ${ROOTFS_TAR} and make-rootfs.sh failed: ${r.stderr.trim()}`;
 }
 
 function childrenOf(pid: number): number[] {
