@@ -31,7 +31,14 @@ const IDLE_GRACE_MS = 250;
 export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpServer {
   // autoCleanupIncoming off: a body the app refused unread (413) is drained by Node instead of the
   // connection being reset, so the client can read the answer.
-  const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false }) as Server;
+  // hostname: the authority of an HTTP/1.0 request without a Host header (HAProxy's and many load
+  // balancers' default health check), which would otherwise get a bare 400. HTTP/1.1 without Host
+  // is still refused by Node, as RFC 9112 says.
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    autoCleanupIncoming: false,
+    hostname: 'localhost',
+  }) as Server;
   const active = new Set<ServerResponse>();
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

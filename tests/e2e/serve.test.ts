@@ -55,6 +55,22 @@ describe('robbie serve (built binary, no Node on PATH)', () => {
     assert.deepEqual(ready.body, { status: 'ready' });
   });
 
+  it('an HTTP/1.0 request without Host (a load balancer health check) is answered; HTTP/1.1 without Host is 400', async () => {
+    const raw = async (request: string) => {
+      const sock = connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      let response = '';
+      sock.setEncoding('utf8').on('data', (d: string) => {
+        response += d;
+      });
+      sock.write(request);
+      await new Promise((r) => sock.once('close', r));
+      return response;
+    };
+    assert.match(await raw('GET /readyz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200[\s\S]*"status":"ready"/);
+    assert.match(await raw('GET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  });
+
   it('unknown routes answer 404 as JSON with the request id', async () => {
     const res = await fetch(`${base()}/no/such/route`, { headers: { 'X-Request-Id': 'client-id-42' } });
     assert.equal(res.status, 404);
