@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchApi } from './api.ts';
+import { benchFleet } from './fleet.ts';
 import { benchFoundation } from './foundation.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
@@ -20,6 +21,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   logs: benchLogs,
   storage: benchStorage,
   api: benchApi,
+  fleet: benchFleet,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Rate } from './kinds.ts';
 import { type Resolved, settingError } from './resolve.ts';
-import type { PROVIDERS } from './settings.ts';
+import type { PROVIDERS, RATE_LIMIT_SCOPES } from './settings.ts';
 
 export type ProviderName = (typeof PROVIDERS)[number];
 
@@ -25,6 +25,8 @@ export interface ApiConfig {
   modelTimeoutMs: number;
   mood: string;
   rateLimit: Rate;
+  /** One limit across the store's instances, or a local share per process. */
+  rateLimitScope: (typeof RATE_LIMIT_SCOPES)[number];
   /** Gatekeeper patterns from a file, replacing the defaults. */
   patterns: PatternConfig[] | undefined;
   /** A critical gatekeeper finding activates the killswitch. */
@@ -86,6 +88,7 @@ export function apiConfig(s: Resolved): ApiConfig {
     modelTimeoutMs: v['model-timeout'],
     mood: v.mood,
     rateLimit: v['rate-limit'],
+    rateLimitScope: v['rate-limit-scope'],
     patterns: loadPatterns(s),
     tripKillswitch: v['gatekeeper-killswitch'],
   };

@@ -76,6 +76,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export const LOG_FORMATS = ['pretty', 'json', 'journald', 'none'] as const;
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export const PROVIDERS = ['ollama', 'openai', 'echo'] as const;
+export const RATE_LIMIT_SCOPES = ['shared', 'local'] as const;
 
 export const SETTINGS = {
   // Where the service keeps its state and settings: every command needs these.
@@ -201,6 +202,10 @@ export const SETTINGS = {
       defaultText: '`120/1m`',
     },
   ),
+  'rate-limit-scope': has('enum', enumCodec(RATE_LIMIT_SCOPES), 'shared', {
+    scope: 'serve',
+    help: 'shared: one limit across every instance on the store (a store round trip per request); local: each process its own share (limit ÷ instances on this machine)',
+  }),
   mood: has('string', stringCodec('word'), 'focused', {
     scope: 'serve',
     help: 'the `mood` every answer carries',

@@ -131,7 +131,7 @@ function universalServices(config: ServeConfig, store: Store, log: Logger) {
   const model = router;
   // Shared by every instance on the store; a local share of the limit while it cannot be reached.
   const limiter = new RateLimit(
-    store,
+    config.api.rateLimitScope === 'shared' ? store : undefined,
     { ...config.api.rateLimit, instances: instancesOnThisMachine() },
     (shared, error) => {
       if (shared) log.info('rate limit shared again across instances');

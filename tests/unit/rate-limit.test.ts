@@ -96,4 +96,11 @@ describe('RateLimit', () => {
     assert.equal(limit.health().status, 'up');
     assert.deepEqual(changes, [false, true]);
   });
+
+  it('with --rate-limit-scope local never asks the store and keeps its share', async () => {
+    const limit = new RateLimit(undefined, { max: 4, windowMs: 60_000, instances: 2 });
+    assert.deepEqual([await limit.check('k'), await limit.check('k')], [0, 0]);
+    assert.ok((await limit.check('k')) > 0);
+    assert.deepEqual(limit.health(), { status: 'up', scope: 'local', limit: 2, configured: 'local' });
+  });
 });

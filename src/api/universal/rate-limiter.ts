@@ -5,7 +5,8 @@
  * store's shared windows (the rule: rate-window.ts), one round trip per request. When the shared
  * windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it keeps a local share
  * — the limit divided by the instances on this machine — and says so in /health
- * (`checks.rate_limit`), until the store answers again.
+ * (`checks.rate_limit`), until the store answers again. `--rate-limit-scope local` keeps that share
+ * always, with no round trip.
  */
 import { createHash } from 'node:crypto';
 import type { CheckResult } from '../health-checks.ts';
@@ -16,7 +17,8 @@ export interface RateStore {
 }
 
 export class RateLimit {
-  readonly #store: RateStore;
+  /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
+  readonly #store: RateStore | undefined;
   readonly #max: number;
   readonly #windowMs: number;
   readonly #share: number;
@@ -26,7 +28,7 @@ export class RateLimit {
   #since: string | undefined;
 
   constructor(
-    store: RateStore,
+    store: RateStore | undefined,
     opts: { max: number; windowMs: number; instances: number },
     onChange: (shared: boolean, error?: string) => void = () => {},
   ) {
@@ -40,6 +42,7 @@ export class RateLimit {
 
   /** 0 when allowed (and counted), else the seconds until the next request may go. */
   async check(key: string): Promise<number> {
+    if (!this.#store) return this.#local.check(key);
     try {
       // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
       const digest = createHash('sha256').update(key).digest('base64url');
@@ -63,6 +66,7 @@ export class RateLimit {
 
   /** For /health: `up` while shared; `down` (the API still limits, by a local share) otherwise. */
   health(): CheckResult {
+    if (!this.#store) return { status: 'up', scope: 'local', limit: this.#share, configured: 'local' };
     if (this.#error === undefined) return { status: 'up', scope: 'shared', limit: this.#max };
     return {
       status: 'down',
