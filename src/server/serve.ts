@@ -13,9 +13,7 @@ import { UserError } from '../errors.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
-import { describePgError, isConnectionError } from '../storage/postgres/errors.ts';
 import { scheduleRetention } from '../storage/retention.ts';
-import { describeSqliteError } from '../storage/sqlite.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
 
@@ -180,8 +178,8 @@ async function openAndMigrate(
   config: ServeConfig,
   log: Logger,
   events: StorageEvents | undefined,
-): Promise<Store & { start?: () => void }> {
-  let store: Store & { start?: () => void };
+): Promise<Store> {
+  let store: Store;
   try {
     store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log, events);
   } catch (err) {
@@ -192,16 +190,16 @@ async function openAndMigrate(
     const version = await store.migrate();
     log.info('storage ready', { store: store.kind, schema_version: version });
   } catch (err) {
-    if (store.kind === 'sqlite')
-      throw new UserError(`the local store cannot be prepared: ${describeSqliteError(err)}`);
+    const { reason, outage } = store.describeError(err);
+    if (!store.degradable) throw new UserError(`the local store cannot be prepared: ${reason}`);
     log.warn(
-      isConnectionError(err)
+      outage
         ? 'database unreachable at start: serving in degraded mode, writes go to the outbox'
         : 'database schema cannot be prepared at start: serving in degraded mode, writes go to the outbox',
-      { error: describePgError(err) },
+      { error: reason },
     );
   }
-  store.start?.();
+  store.start();
   return store;
 }
 

@@ -14,11 +14,7 @@ export interface StorageConfig {
 export const SQLITE_FILE = 'robbie.db';
 export const OUTBOX_FILE = 'outbox.db';
 
-export function openStore(
-  config: StorageConfig,
-  log: Logger,
-  events?: StorageEvents,
-): Store & { start?: () => void } {
+export function openStore(config: StorageConfig, log: Logger, events?: StorageEvents): Store {
   if (config.databaseUrl) {
     checkDatabaseUrl(config.databaseUrl);
     return new PostgresStore(config.databaseUrl, join(config.home, OUTBOX_FILE), log, events);

@@ -34,6 +34,7 @@ export function migrateSqlite(db: DatabaseSync): number {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly degradable = false;
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #writes: GroupCommit<WriteOp>;
@@ -65,6 +66,18 @@ export class SqliteStore implements Store {
       }
       return Promise.resolve(ops.map(() => undefined));
     });
+  }
+
+  start(): void {
+    // nothing runs in the background: the file is there or the store did not open
+  }
+
+  async ping(): Promise<void> {
+    stmt(this.#db, 'select 1').get();
+  }
+
+  describeError(err: unknown): { reason: string; outage: boolean } {
+    return { reason: describeSqliteError(err), outage: false };
   }
 
   async migrate(): Promise<number> {

@@ -114,6 +114,17 @@ export type StorageEvents = (event: StorageEvent) => void;
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Whether the API can serve while this store's database is away (PostgreSQL: its outbox takes
+   * the writes); a local store that cannot be prepared is fatal instead.
+   */
+  readonly degradable: boolean;
+  /** Starts background work (PostgreSQL: the probe that notices outages and recoveries). */
+  start(): void;
+  /** Checks the database answers now (throws when it does not). */
+  ping(): Promise<void>;
+  /** A failure of this store, described without secrets; `outage` when the database is unreachable. */
+  describeError(err: unknown): { reason: string; outage: boolean };
   /** Applies pending migrations; returns the schema version. */
   migrate(): Promise<number>;
   /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
@@ -155,6 +166,20 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** What an active killswitch restricts — the one place it is written (stores persist it as given). */
+export const ACTIVE_RESTRICTIONS: KillswitchState['restrictions'] = Object.freeze({
+  internet: true,
+  gpu_mesh: false,
+  email: true,
+  webhooks: true,
+});
+export const NO_RESTRICTIONS: KillswitchState['restrictions'] = Object.freeze({
+  internet: false,
+  gpu_mesh: false,
+  email: false,
+  webhooks: false,
+});
+
 export const INACTIVE_KILLSWITCH: KillswitchState = {
   is_active: false,
   activated_at: null,
@@ -164,7 +189,7 @@ export const INACTIVE_KILLSWITCH: KillswitchState = {
   deactivated_at: null,
   deactivated_by: null,
   updated_at: null,
-  restrictions: { internet: false, gpu_mesh: false, email: false, webhooks: false },
+  restrictions: NO_RESTRICTIONS,
 };
 
 /** Folds a history of changes (oldest first) into the current state. */
@@ -185,7 +210,7 @@ export function foldKillswitch(
           deactivated_at: null,
           deactivated_by: null,
           updated_at: c.at,
-          restrictions: { internet: true, gpu_mesh: false, email: true, webhooks: true },
+          restrictions: ACTIVE_RESTRICTIONS,
         }
       : {
           ...s,
@@ -193,7 +218,7 @@ export function foldKillswitch(
           deactivated_at: c.at,
           deactivated_by: c.by,
           updated_at: c.at,
-          restrictions: { internet: false, gpu_mesh: false, email: false, webhooks: false },
+          restrictions: NO_RESTRICTIONS,
         };
   }
   return s;

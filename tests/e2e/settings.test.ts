@@ -92,6 +92,7 @@ describe('settings reach every child', () => {
       'embedding-model': 'embed-m',
       'model-timeout': '5s',
       'rate-limit': '7/1m',
+      'rate-limit-scope': 'local',
       mood: 'calm',
       'gatekeeper-patterns': patterns,
       'gatekeeper-killswitch': 'true',

@@ -6,9 +6,6 @@ import type { Flags } from '../../config/resolve.ts';
 import { UserError } from '../../errors.ts';
 import { createLogger } from '../../logger/logger.ts';
 import { openStore } from '../../storage/open-store.ts';
-import { describePgError } from '../../storage/postgres/errors.ts';
-import { PostgresStore } from '../../storage/postgres/store.ts';
-import { describeSqliteError } from '../../storage/sqlite.ts';
 import { pathArgs, settingArgs } from '../args.ts';
 
 const args = {
@@ -37,8 +34,7 @@ export const migrate = defineCommand({
           : `schema at version ${version} (${store.kind})\n`,
       );
     } catch (err) {
-      const why = store.kind === 'postgres' ? describePgError(err) : describeSqliteError(err);
-      throw new UserError(`migration failed: ${why}`);
+      throw new UserError(`migration failed: ${store.describeError(err).reason}`);
     } finally {
       await store.close();
     }
@@ -54,7 +50,7 @@ export const status = defineCommand({
   async run({ args: a }) {
     const store = open(a);
     try {
-      if (store instanceof PostgresStore) await store.ping();
+      await store.ping().catch(() => undefined); // info() then says why it is unreachable
       const info = await store.info();
       if (a.json) process.stdout.write(`${JSON.stringify(info)}\n`);
       else {

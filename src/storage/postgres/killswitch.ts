@@ -63,7 +63,8 @@ export async function applyKillswitch(tx: Tx, c: KillswitchChange): Promise<void
   await tx`insert into killswitch_state (change_id, is_active, activated_at, activated_by, reason, auto_trigger,
       block_internet, block_gpu_mesh, block_email, block_webhooks, deactivated_at, deactivated_by, updated_at)
     values (${c.change_id}, ${next.is_active}, ${next.activated_at}, ${next.activated_by}, ${next.reason},
-      ${next.auto_trigger}, ${true}, ${false}, ${true}, ${true}, ${next.deactivated_at}, ${next.deactivated_by},
+      ${next.auto_trigger}, ${next.restrictions.internet}, ${next.restrictions.gpu_mesh}, ${next.restrictions.email},
+      ${next.restrictions.webhooks}, ${next.deactivated_at}, ${next.deactivated_by},
       ${next.updated_at})`;
   await tx`select pg_notify(${KILLSWITCH_CHANNEL}, ${c.change_id})`;
 }

@@ -42,6 +42,7 @@ const DRAIN_BATCH = 500;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly degradable = true;
   readonly #sql: Sql;
   readonly #outbox: Outbox;
   readonly #log: Logger;
@@ -509,6 +510,10 @@ export class PostgresStore implements Store {
   }
 
   /** Checks reachability once (for `robbie db` commands, which do not run the probe loop). */
+  describeError(err: unknown): { reason: string; outage: boolean } {
+    return { reason: describePgError(err), outage: isConnectionError(err) };
+  }
+
   async ping(): Promise<void> {
     await this.#probe();
   }
