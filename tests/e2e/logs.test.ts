@@ -90,8 +90,10 @@ describe('log capture and rotation', () => {
       assert.ok(total <= maxTotal);
       const expected = Math.floor((200 * 1024 * 1024) / 100);
       const seen = new Uint8Array(expected);
+      // Where each line was seen first (index into files + 1), to say where a duplicate sits.
+      const where = new Uint8Array(expected);
       let childLines = 0;
-      for (const f of files) {
+      for (const [fi, f] of files.entries()) {
         for (const line of readLog(join(dir, f)).split('\n')) {
           if (!line) continue;
           const rec = JSON.parse(line) as {
@@ -107,8 +109,9 @@ describe('log capture and rotation', () => {
           assert.equal(rec.level, 'info');
           const n = Number(rec.msg.slice(0, 10));
           assert.equal(rec.msg.length, 99, `line ${n} is whole`);
-          assert.equal(seen[n], 0, `line ${n} appears once`);
+          assert.equal(seen[n], 0, `line ${n} appears once (in ${files[(where[n] as number) - 1]} and ${f})`);
           seen[n] = 1;
+          where[n] = fi + 1;
         }
       }
       assert.equal(childLines, expected, 'no line lost');
