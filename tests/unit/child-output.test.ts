@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pbkdf2 } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { captureOutput } from '../../src/supervisor/output/child-output.ts';
 import { type LineFramer, lineFramer } from '../../src/supervisor/output/frame-lines.ts';
 import { LogSink } from '../../src/supervisor/output/log-sink.ts';
@@ -160,6 +162,41 @@ describe('RotatingFile borrowed writes', () => {
       held.flush();
       assert.equal(readFileSync(join(blocked, 'b.log'), 'utf8'), 'held line\n');
       assert.equal(held.health().droppedLines, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RotatingFile rotation with compression', () => {
+  it('rotations in quick succession never compress one file in place of another', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-rotate-'));
+    try {
+      const file = new RotatingFile(join(dir, 'a.log'), { ...ROTATION, keep: 50, compress: true }, () => {});
+      // Each rotation starts the compression of the file it shifted to .2; the next ones follow at
+      // once, before any asynchronous open could run.
+      const letters = 'ABCDEFGHIJ';
+      // The threadpool busy (as under load): an asynchronous open would wait behind this work.
+      const busy = Array.from(
+        { length: 4 },
+        () => new Promise((r) => pbkdf2('x', 'salt', 400_000, 32, 'sha256', r)),
+      );
+      for (const letter of letters) {
+        file.write(`${letter.repeat(20)}\n`);
+        file.flush();
+        file.rotate();
+      }
+      await Promise.all(busy);
+      await file.close(10_000);
+      const seen = readdirSync(dir)
+        .filter((f) => f.startsWith('a.log.'))
+        .map((f) => {
+          const raw = readFileSync(join(dir, f));
+          return (f.endsWith('.gz') ? gunzipSync(raw) : raw).toString().trim()[0];
+        })
+        .sort()
+        .join('');
+      assert.equal(seen, letters, 'every rotated file once, none lost, none twice');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -13,7 +13,17 @@
  * rotating-file-stream was considered: it has no reopen, closes itself for good after an error,
  * and its numbered mode leaves compression and the total cap out, so this is written by hand.
  */
-import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  mkdirSync,
+  openSync,
+  type ReadStream,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -330,15 +340,20 @@ export class RotatingFile {
     const entry = this.#rotated[index] as Rotated;
     const source = this.#name(index + 1, false);
     const tmp = join(dirname(this.path), `.${basename(this.path)}.${entry.id}.gz.tmp`);
+    // Opened now, synchronously: a rotation may shift the files under these names before an
+    // asynchronous open would run, and then another entry's file would be compressed in its
+    // place (one file lost, another twice).
+    let input: ReadStream;
+    try {
+      input = createReadStream(source, { fd: openSync(source, 'r') });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(err);
+      return;
+    }
     this.#compressing = (async () => {
       try {
-        const input = await open(source, 'r');
         const output = await open(tmp, 'w', this.#opts.mode);
-        await pipeline(
-          input.createReadStream(),
-          createGzip({ level: zlibConstants.Z_BEST_SPEED }),
-          output.createWriteStream(),
-        );
+        await pipeline(input, createGzip({ level: zlibConstants.Z_BEST_SPEED }), output.createWriteStream());
         // The file may have shifted or been pruned while it was read: name it by where it is now.
         const now = this.#rotated.indexOf(entry);
         if (entry.removed || now === -1) {
@@ -350,6 +365,7 @@ export class RotatingFile {
         entry.compressed = true;
         entry.size = statSync(this.#name(now + 1, true)).size;
       } catch (err) {
+        input.destroy(); // closes the source
         try {
           unlinkSync(tmp);
         } catch {
