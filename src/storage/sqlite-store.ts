@@ -145,19 +145,28 @@ export class SqliteStore implements Store {
           | { count: number }
           | undefined
       )?.count ?? 0;
-    const result = transaction(db, () => {
-      const v = verdict(count(at.start - windowMs), count(at.start), at, max, windowMs);
-      if (v.allowed) {
-        stmt(
-          db,
-          'insert into rate_windows (key, window_start, count) values (?, ?, 1) on conflict (key, window_start) do update set count = count + 1',
-        ).run(key, at.start);
-      }
-      return v;
-    });
+    let result: RateVerdict;
+    try {
+      result = transaction(db, () => {
+        const v = verdict(count(at.start - windowMs), count(at.start), at, max, windowMs);
+        if (v.allowed) {
+          stmt(
+            db,
+            'insert into rate_windows (key, window_start, count) values (?, ?, 1) on conflict (key, window_start) do update set count = count + 1',
+          ).run(key, at.start);
+        }
+        return v;
+      });
+    } catch (err) {
+      throw new StorageUnavailableError(describeSqliteError(err));
+    }
     // Windows older than the previous one are never read again.
     if (++this.#rateHits % 1000 === 0) {
-      stmt(db, 'delete from rate_windows where window_start < ?').run(at.start - windowMs);
+      try {
+        stmt(db, 'delete from rate_windows where window_start < ?').run(at.start - windowMs);
+      } catch {
+        // busy: the next thousandth request prunes
+      }
     }
     return result;
   }

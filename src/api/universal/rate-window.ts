@@ -1,6 +1,6 @@
 /**
- * The shared rate limit's one rule: a sliding-window counter (as in Cloudflare's and nginx's
- * limiters). Each key counts requests in fixed windows of the configured length; a request is
+ * The shared rate limit's one rule: a sliding-window counter (the scheme Cloudflare describes for
+ * its rate limiting). Each key counts requests in fixed windows of the configured length; a request is
  * admitted when the current window's count plus the previous window's, weighted by how much of it
  * still overlaps the sliding window, stays under the limit. Two integers per key and window, so
  * every instance can share them through the store; for traffic spread over the window it matches

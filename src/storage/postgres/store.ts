@@ -373,7 +373,7 @@ export class PostgresStore implements Store {
       return v;
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
-      throw err;
+      throw new StorageUnavailableError(describePgError(err));
     }
   }
 
