@@ -127,6 +127,17 @@ export class SqliteStore implements Store {
     }
   }
 
+  async renewClaim(requestId: string): Promise<void> {
+    try {
+      stmt(this.#claims, 'update request_claims set claimed_at = ? where request_id = ?').run(
+        Date.now(),
+        requestId,
+      );
+    } catch {
+      // busy: the next renewal comes well within the lease
+    }
+  }
+
   async release(requestId: string): Promise<void> {
     try {
       stmt(this.#claims, 'delete from request_claims where request_id = ?').run(requestId);

@@ -130,8 +130,10 @@ export interface Store {
   /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
   write(op: WriteOp): Promise<'database' | 'outbox'>;
   findResponse(requestId: string): Promise<StoredResponse | undefined>;
-  /** Claims `requestId` for one attempt; a claim older than `staleMs` is taken over. */
+  /** Claims `requestId` for one attempt; a claim not renewed for `staleMs` is taken over. */
   claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim>;
+  /** Keeps a claim alive while its attempt runs (a claim not renewed within its lease is taken over). */
+  renewClaim(requestId: string): Promise<void>;
   /** Ends a claim once the attempt's outcome is recorded. */
   release(requestId: string): Promise<void>;
   /**

@@ -11,6 +11,7 @@ import {
   freePort,
   getJson,
   killAll,
+  type Proc,
   sleep,
   spawnRobbie,
   stopProc,
@@ -99,6 +100,49 @@ describe('limits shared across instances', () => {
       );
     } finally {
       await sup.stop();
+      await fake.close();
+    }
+  });
+
+  it('a request whose instance died mid-answer is answered by another within the claim lease', async (t) => {
+    const fake = await startFakeModel();
+    fake.mode = { kind: 'slow', ms: 60_000 };
+    const { home, cleanup } = tempHome();
+    const ports = [await freePort(), await freePort()];
+    // Two processes on one SQLite file, as --instances 2 or a standby are.
+    const procs = ports.map((port) =>
+      spawnRobbie(['serve', '--port', String(port), '--home', home], { OLLAMA_URL: fake.url }),
+    );
+    try {
+      for (const port of ports) await waitHealthy(port, 20_000);
+      const body = JSON.stringify({
+        request_id: 'died-mid-answer',
+        source: 'chat',
+        ai_service: 'chat',
+        payload: { input: 'the first instance dies answering this' },
+      });
+      const send = (port: number) =>
+        fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(30_000),
+        });
+      const first = send(ports[0] as number).catch(() => undefined);
+      await waitFor('the first instance calls the model', () => fake.calls.length === 1, 10_000, 20);
+      (procs[0] as Proc).child.kill('SIGKILL');
+      await first;
+      fake.mode = { kind: 'ok' };
+      const t0 = performance.now();
+      const retry = await send(ports[1] as number);
+      const ms = performance.now() - t0;
+      t.diagnostic(`the retry was answered ${ms.toFixed(0)} ms after the first instance died`);
+      assert.equal(retry.status, 200);
+      assert.ok(ms < 13_000, `answered after ${ms.toFixed(0)} ms (lease 10 s)`);
+      assert.equal(fake.calls.length, 2, 'the dead attempt and the one that answered');
+    } finally {
+      for (const p of procs) await stopProc(p);
+      cleanup();
       await fake.close();
     }
   });

@@ -110,6 +110,10 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.equal(await store.claim(id, 'fp-b', 60_000), 'won', 'free again once released');
       await new Promise((r) => setTimeout(r, 30));
       assert.equal(await store.claim(id, 'fp-a', 10), 'won', 'a claim older than staleMs is taken over');
+      // A renewed claim is alive: not taken over within its lease.
+      await new Promise((r) => setTimeout(r, 300));
+      await store.renewClaim(id);
+      assert.equal(await store.claim(id, 'fp-a', 250), 'taken', 'renewed within the lease');
       await store.release(id);
     });
 

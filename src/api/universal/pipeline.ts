@@ -45,6 +45,9 @@ export interface PipelineDeps {
 
 /** How often an attempt waiting on another instance's claim looks for its answer. */
 const CLAIM_POLL_MS = 25;
+/** A claim not renewed for this long belongs to an attempt that died with its process. */
+const CLAIM_LEASE_MS = 10_000;
+const CLAIM_RENEW_MS = 3_000;
 
 export class UniversalPipeline {
   readonly #deps: PipelineDeps;
@@ -97,9 +100,10 @@ export class UniversalPipeline {
   ): Promise<PipelineResult> {
     const { store, config } = this.#deps;
     const id = req.request_id;
-    // A claim outlives no attempt: past the model deadline and a margin, it is taken over.
-    const staleMs = config.modelTimeoutMs + 10_000;
-    const deadline = Date.now() + staleMs + 5000;
+    // A claim is a lease its attempt renews: one whose process died (SIGKILL, a lost machine) is
+    // taken over within CLAIM_LEASE_MS, while a live attempt keeps it however long the model takes.
+    const staleMs = CLAIM_LEASE_MS;
+    const deadline = Date.now() + config.modelTimeoutMs + CLAIM_LEASE_MS + 5000;
     // The store answers from the database or, during an outage, from the outbox.
     const stored = async (): Promise<PipelineResult | undefined> => {
       const known = await store.findResponse(id);
@@ -113,11 +117,13 @@ export class UniversalPipeline {
       const claim = await store.claim(id, fp, staleMs);
       if (claim === 'conflict') return conflict(id);
       if (claim === 'won') {
+        const renewal = setInterval(() => void store.renewClaim(id), CLAIM_RENEW_MS);
         try {
           // The holder before us stores its answer, then releases: a claim won just after that
           // release must find the answer, not call the model a second time.
           return (await stored()) ?? (await this.#process(req, fp, log, traceparent));
         } finally {
+          clearInterval(renewal);
           await store.release(id);
         }
       }

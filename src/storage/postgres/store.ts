@@ -352,6 +352,18 @@ export class PostgresStore implements Store {
     }
   }
 
+  async renewClaim(requestId: string): Promise<void> {
+    if (!this.#up) return;
+    try {
+      await withTimeout(
+        this.#sql`update request_claims set claimed_at = now() where request_id = ${requestId}`,
+        READ_TIMEOUT_MS,
+      );
+    } catch {
+      // the next renewal comes well within the lease
+    }
+  }
+
   async release(requestId: string): Promise<void> {
     if (!this.#up) return;
     try {
