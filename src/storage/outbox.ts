@@ -5,8 +5,9 @@
  * so a restart during an outage still knows it.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import type { KillswitchState } from './killswitch.ts';
 import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
-import { type KillswitchState, StorageUnavailableError, type WriteOp } from './types.ts';
+import { StorageUnavailableError, type WriteOp } from './types.ts';
 
 export interface OutboxRow {
   seq: number;

@@ -1,9 +1,10 @@
 /** Applying writes to a SQLite database with the original tables (idempotent: a replay is a no-op). */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { foldKillswitch, type KillswitchState } from './killswitch.ts';
 import { UPSERT_SET } from './schema.ts';
 import { stmt } from './sqlite.ts';
-import { foldKillswitch, type KillswitchState, type WriteOp } from './types.ts';
+import type { WriteOp } from './types.ts';
 
 export function applySqlite(db: DatabaseSync, op: WriteOp): void {
   const now = Date.now();

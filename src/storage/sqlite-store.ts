@@ -3,13 +3,13 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../api/health-checks.ts';
 import { type RateVerdict, verdict, windowAt } from '../api/universal/rate-window.ts';
 import { GroupCommit } from './group-commit.ts';
+import { KillswitchCache, type KillswitchState } from './killswitch.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
 import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
 import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
 import {
   type BlockRecord,
   type Claim,
-  type KillswitchState,
   type Stats,
   StorageUnavailableError,
   type Store,
@@ -39,7 +39,7 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #writes: GroupCommit<WriteOp>;
   #lastError: string | undefined;
-  #killswitch: { state: KillswitchState; at: number } | undefined;
+  readonly #killswitch = new KillswitchCache(KILLSWITCH_CACHE_MS);
   #rateHits = 0;
 
   /**
@@ -86,7 +86,7 @@ export class SqliteStore implements Store {
 
   async write(op: WriteOp): Promise<'database'> {
     await this.#writes.add(op);
-    if (op.kind === 'killswitch') this.#killswitch = undefined;
+    if (op.kind === 'killswitch') this.#killswitch.forget();
     return 'database';
   }
 
@@ -188,10 +188,11 @@ export class SqliteStore implements Store {
    */
   async killswitch(): Promise<KillswitchState> {
     const now = Date.now();
-    if (!this.#killswitch || now - this.#killswitch.at > KILLSWITCH_CACHE_MS) {
-      this.#killswitch = { state: readKillswitchSqlite(this.#db), at: now };
-    }
-    return this.#killswitch.state;
+    const cached = this.#killswitch.fresh(now);
+    if (cached) return cached;
+    const state = readKillswitchSqlite(this.#db);
+    this.#killswitch.set(state, now);
+    return state;
   }
 
   async recentBlocks(limit: number): Promise<BlockRecord[]> {

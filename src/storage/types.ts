@@ -1,6 +1,7 @@
 /** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
 import type { CheckResult } from '../api/health-checks.ts';
 import type { RateVerdict } from '../api/universal/rate-window.ts';
+import type { KillswitchChange, KillswitchState } from './killswitch.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
@@ -46,28 +47,6 @@ export interface BlockRecord {
   input_pattern: string | null;
   triggered_killswitch: boolean;
   user_id: string | null;
-}
-
-/** A killswitch change: each one is a row of `killswitch_state` (its history); the newest is current. */
-export interface KillswitchChange {
-  change_id: string;
-  is_active: boolean;
-  at: string;
-  by: string;
-  reason: string | null;
-  auto_trigger: string | null;
-}
-
-export interface KillswitchState {
-  is_active: boolean;
-  activated_at: string | null;
-  activated_by: string | null;
-  reason: string | null;
-  auto_trigger: string | null;
-  deactivated_at: string | null;
-  deactivated_by: string | null;
-  updated_at: string | null;
-  restrictions: { internet: boolean; gpu_mesh: boolean; email: boolean; webhooks: boolean };
 }
 
 export type WriteOp =
@@ -166,62 +145,4 @@ export interface Store {
   /** Puts quarantined outbox rows back in the replay queue; returns how many. */
   requeueQuarantined(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** What an active killswitch restricts — the one place it is written (stores persist it as given). */
-export const ACTIVE_RESTRICTIONS: KillswitchState['restrictions'] = Object.freeze({
-  internet: true,
-  gpu_mesh: false,
-  email: true,
-  webhooks: true,
-});
-export const NO_RESTRICTIONS: KillswitchState['restrictions'] = Object.freeze({
-  internet: false,
-  gpu_mesh: false,
-  email: false,
-  webhooks: false,
-});
-
-export const INACTIVE_KILLSWITCH: KillswitchState = {
-  is_active: false,
-  activated_at: null,
-  activated_by: null,
-  reason: null,
-  auto_trigger: null,
-  deactivated_at: null,
-  deactivated_by: null,
-  updated_at: null,
-  restrictions: NO_RESTRICTIONS,
-};
-
-/** Folds a history of changes (oldest first) into the current state. */
-export function foldKillswitch(
-  changes: KillswitchChange[],
-  base: KillswitchState = INACTIVE_KILLSWITCH,
-): KillswitchState {
-  let s = base;
-  for (const c of changes) {
-    s = c.is_active
-      ? {
-          ...s,
-          is_active: true,
-          activated_at: c.at,
-          activated_by: c.by,
-          reason: c.reason,
-          auto_trigger: c.auto_trigger,
-          deactivated_at: null,
-          deactivated_by: null,
-          updated_at: c.at,
-          restrictions: ACTIVE_RESTRICTIONS,
-        }
-      : {
-          ...s,
-          is_active: false,
-          deactivated_at: c.at,
-          deactivated_by: c.by,
-          updated_at: c.at,
-          restrictions: NO_RESTRICTIONS,
-        };
-  }
-  return s;
 }

@@ -3,7 +3,7 @@
  * notification every instance listens to, so a change made through one reaches all at once
  * (LISTEN/NOTIFY; the stores' one-second read cache is the fallback while a listener reconnects).
  */
-import { foldKillswitch, type KillswitchChange, type KillswitchState } from '../types.ts';
+import { foldKillswitch, type KillswitchChange, type KillswitchState } from '../killswitch.ts';
 import type { Sql, Tx } from './connect.ts';
 
 /** The channel a killswitch change is announced on (at commit, by the transaction that made it). */

@@ -8,14 +8,17 @@ import type { CheckResult } from '../../api/health-checks.ts';
 import type { RateVerdict } from '../../api/universal/rate-window.ts';
 import type { Logger } from '../../logger/logger.ts';
 import { GroupCommit } from '../group-commit.ts';
+import {
+  foldKillswitch,
+  KillswitchCache,
+  type KillswitchChange,
+  type KillswitchState,
+} from '../killswitch.ts';
 import { Outbox, type OutboxRow } from '../outbox.ts';
 import {
   type BlockRecord,
   type Claim,
-  foldKillswitch,
   isRetryable,
-  type KillswitchChange,
-  type KillswitchState,
   type RequestRecord,
   type Stats,
   type StorageEvents,
@@ -52,9 +55,8 @@ export class PostgresStore implements Store {
   #lastError: string | undefined;
   #version: number | null = null;
   #killswitch: KillswitchState | undefined;
-  #killswitchAt = 0;
   /** The database's state with pending outbox changes applied, as last computed. */
-  #killswitchView: KillswitchState | undefined;
+  readonly #killswitchView = new KillswitchCache(1000);
   #probeTimer: NodeJS.Timeout | undefined;
   #draining = false;
   #drainBackoffMs = 0;
@@ -123,8 +125,7 @@ export class PostgresStore implements Store {
   async #listen(): Promise<void> {
     this.#listening = true;
     const forget = () => {
-      this.#killswitchAt = 0;
-      this.#killswitchView = undefined;
+      this.#killswitchView.forget();
     };
     try {
       await this.#sql.listen(KILLSWITCH_CHANNEL, forget, forget);
@@ -212,7 +213,7 @@ export class PostgresStore implements Store {
     const where = await this.#writes.add(op);
     if (op.kind === 'killswitch') {
       this.#killswitch = foldKillswitch([op.data], this.#killswitch);
-      this.#killswitchView = undefined;
+      this.#killswitchView.forget();
     }
     return where;
   }
@@ -395,17 +396,17 @@ export class PostgresStore implements Store {
    * outbox are applied on top. The local copy is rewritten only when the state changed.
    */
   async killswitch(): Promise<KillswitchState> {
-    if (this.#up && this.#killswitchView && Date.now() - this.#killswitchAt < 1000)
-      return this.#killswitchView;
+    const cached = this.#up ? this.#killswitchView.fresh() : undefined;
+    if (cached) return cached;
     const pending = this.#outbox.pendingKillswitch().map((o) => o.data as KillswitchChange);
     if (this.#killswitch && !this.#up) return foldKillswitch(pending, this.#killswitch);
     try {
       const state = await withTimeout(readKillswitch(this.#sql), READ_TIMEOUT_MS);
       if (JSON.stringify(state) !== JSON.stringify(this.#killswitch)) this.#outbox.rememberKillswitch(state);
       this.#killswitch = state;
-      this.#killswitchAt = Date.now();
-      this.#killswitchView = foldKillswitch(pending, state);
-      return this.#killswitchView;
+      const view = foldKillswitch(pending, state);
+      this.#killswitchView.set(view);
+      return view;
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       if (this.#killswitch) return foldKillswitch(pending, this.#killswitch);

@@ -1,13 +1,8 @@
 /** The write path: one batch of records, blocks and killswitch changes, idempotent. */
 import type postgres from 'postgres';
+import type { KillswitchChange } from '../killswitch.ts';
 import { REQUEST_COLUMNS, UPSERT_SET } from '../schema.ts';
-import {
-  type BlockRecord,
-  isRetryable,
-  type KillswitchChange,
-  type RequestRecord,
-  type WriteOp,
-} from '../types.ts';
+import { type BlockRecord, isRetryable, type RequestRecord, type WriteOp } from '../types.ts';
 import type { Sql, Tx } from './connect.ts';
 import { applyKillswitch } from './killswitch.ts';
 
