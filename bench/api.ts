@@ -3,13 +3,11 @@
  * latency percentiles, SQLite and PostgreSQL stores, 1 and 32 concurrent clients, and robbie's own
  * overhead per request (total minus the model call, from its own histogram).
  */
-import { randomUUID } from 'node:crypto';
-import autocannon from 'autocannon';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
 import { postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
 import { freePort, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
-import type { Row } from './lib.ts';
+import { type Row, universalLoad } from './lib.ts';
 
 const SECONDS = 6;
 
@@ -41,26 +39,7 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
     await waitHealthy(port, 20_000);
     for (const connections of [1, 32]) {
       const before = await modelMeanMs(port);
-      const result = await autocannon({
-        url: `http://127.0.0.1:${port}/api/v2/universal/request`,
-        method: 'POST',
-        connections,
-        duration: SECONDS,
-        headers: { 'content-type': 'application/json' },
-        requests: [
-          {
-            setupRequest: (req) => ({
-              ...req,
-              body: JSON.stringify({
-                request_id: randomUUID(),
-                source: 'bench',
-                ai_service: 'chat',
-                payload: { input: 'what is the capital of France?' },
-              }),
-            }),
-          },
-        ],
-      });
+      const result = await universalLoad(port, connections, SECONDS);
       const after = await modelMeanMs(port);
       const modelMs = (after.sum - before.sum) / Math.max(1, after.count - before.count);
       const bad = result.errors + result.non2xx;

@@ -5,39 +5,17 @@
  * shared, the default, against local), in requests/s and robbie's CPU per request.
  * Everything — PostgreSQL, HAProxy, the clients — shares this machine's cores with robbie.
  */
-import { randomUUID } from 'node:crypto';
-import autocannon from 'autocannon';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
 import { haproxyMissing, startHaproxy } from '../tests/helpers/haproxy.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
 import { freePort, type Proc, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
-import { cpuSeconds, type Row } from './lib.ts';
+import { cpuSeconds, type Row, universalLoad } from './lib.ts';
 
 const SECONDS = 6;
 
-async function load(port: number): Promise<autocannon.Result> {
-  return autocannon({
-    url: `http://127.0.0.1:${port}/api/v2/universal/request`,
-    method: 'POST',
-    connections: 32,
-    duration: SECONDS,
-    headers: { 'content-type': 'application/json' },
-    requests: [
-      {
-        setupRequest: (req) => ({
-          ...req,
-          body: JSON.stringify({
-            request_id: randomUUID(),
-            source: 'bench',
-            ai_service: 'chat',
-            user_id: `user-${Math.floor(Math.random() * 1000)}`,
-            payload: { input: 'what is the capital of France?' },
-          }),
-        }),
-      },
-    ],
-  });
+function load(port: number) {
+  return universalLoad(port, 32, SECONDS, () => `user-${Math.floor(Math.random() * 1000)}`);
 }
 
 async function instances(pg: PgCluster, modelUrl: string, n: number, env: NodeJS.ProcessEnv = {}) {

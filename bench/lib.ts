@@ -1,6 +1,8 @@
-/** Small helpers shared by the benchmark scenarios: timing, percentiles, a markdown table. */
+/** Small helpers shared by the benchmark scenarios: timing, percentiles, a markdown table, a load. */
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
 
 export interface Row {
   scenario: string;
@@ -42,4 +44,37 @@ export function table(rows: Row[]): string {
   const lines = ['| scenario | metric | value | note |', '|---|---|---|---|'];
   for (const r of rows) lines.push(`| ${r.scenario} | ${r.metric} | ${r.value} | ${r.note ?? ''} |`);
   return lines.join('\n');
+}
+
+/**
+ * Posts uniquely identified universal requests to 127.0.0.1:`port` for `seconds` with autocannon;
+ * `userId` spreads them over users (default: one anonymous user).
+ */
+export function universalLoad(
+  port: number,
+  connections: number,
+  seconds: number,
+  userId?: () => string,
+): Promise<autocannon.Result> {
+  return autocannon({
+    url: `http://127.0.0.1:${port}/api/v2/universal/request`,
+    method: 'POST',
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json' },
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({
+            request_id: randomUUID(),
+            source: 'bench',
+            ai_service: 'chat',
+            ...(userId ? { user_id: userId() } : {}),
+            payload: { input: 'what is the capital of France?' },
+          }),
+        }),
+      },
+    ],
+  });
 }
