@@ -98,14 +98,17 @@ export class RotatingFile {
   /**
    * Appends whole lines (each ending in a newline). Never throws, never blocks on a broken disk.
    * `borrowed` bytes are reused by the caller once this returns: they are written now (after
-   * anything pending, so the order holds) or, when the file cannot take them now, copied.
+   * anything pending, so the order holds), and what the file cannot take now is copied.
    */
   write(lines: string | Buffer, borrowed = false): void {
     if (this.#closed) return;
     if (borrowed && typeof lines !== 'string') {
-      if (this.#pending.length > 0) this.flush();
-      if (this.#pending.length === 0 && this.#fd !== undefined) {
-        this.#writeNow(lines);
+      if (this.#fd !== undefined) {
+        this.#pending.push(lines);
+        this.#pendingBytes += lines.length;
+        this.flush();
+        const left = this.#pending.indexOf(lines);
+        if (left !== -1) this.#pending[left] = Buffer.from(lines);
         return;
       }
       lines = Buffer.from(lines);
@@ -126,57 +129,43 @@ export class RotatingFile {
     }
   }
 
-  /** Writes everything buffered now. */
+  /**
+   * Writes everything buffered now. What the disk refuses stays buffered from its first unwritten
+   * byte (a copy: the bytes may be borrowed), so a retry neither loses nor repeats a line.
+   */
   flush(): void {
     this.#flushScheduled = false;
     if (this.#pending.length === 0) return;
-    if (this.#fd === undefined) {
-      if (Date.now() < this.#retryAt || !this.#open()) return;
-    }
-    try {
-      // Strings go to the kernel as they are (one copy each, no join); only a short write (full
-      // disk) needs a Buffer to resume from the right byte.
-      while (this.#pending.length > 0) {
-        const data = this.#pending[0] as string | Buffer;
-        const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-        const written =
-          typeof data === 'string'
-            ? writeSync(this.#fd as number, data)
-            : writeSync(this.#fd as number, data);
+    if (this.#fd === undefined && (Date.now() < this.#retryAt || !this.#open())) return;
+    const fd = this.#fd as number;
+    while (this.#pending.length > 0) {
+      const data = this.#pending[0] as string | Buffer;
+      const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      let written = 0;
+      try {
+        // Strings go to the kernel as they are (one copy each, no join); only a short write (full
+        // disk) needs a Buffer to resume from the right byte.
+        written = typeof data === 'string' ? writeSync(fd, data) : writeSync(fd, data);
         if (written < bytes) {
           const buf = typeof data === 'string' ? Buffer.from(data) : data;
-          let off = written;
-          while (off < buf.length) off += writeSync(this.#fd as number, buf, off);
+          while (written < bytes) written += writeSync(fd, buf, written);
         }
-        this.#pending.shift();
-        this.#pendingBytes -= bytes;
-        this.#size += bytes;
+      } catch (err) {
+        if (written > 0) {
+          const buf = typeof data === 'string' ? Buffer.from(data) : data;
+          this.#pending[0] = Buffer.from(buf.subarray(written));
+          this.#pendingBytes -= written;
+          this.#size += written;
+        }
+        this.#fail(err);
+        this.#closeFd();
+        return;
       }
-      if (this.#error) this.#recovered();
-    } catch (err) {
-      // Keep the lines (bounded) and try again later.
-      this.#fail(err);
-      this.#closeFd();
-      return;
+      this.#pending.shift();
+      this.#pendingBytes -= bytes;
+      this.#size += bytes;
     }
-    if (this.#opts.maxBytes > 0 && this.#size >= this.#opts.maxBytes) this.rotate();
-  }
-
-  /** Writes `data` whole at once; what the disk refused is kept (copied) for the next flush. */
-  #writeNow(data: Buffer): void {
-    let off = 0;
-    try {
-      while (off < data.length) off += writeSync(this.#fd as number, data, off);
-      this.#size += data.length;
-      if (this.#error) this.#recovered();
-    } catch (err) {
-      this.#size += off;
-      this.#pending.push(Buffer.from(data.subarray(off)));
-      this.#pendingBytes += data.length - off;
-      this.#fail(err);
-      this.#closeFd();
-      return;
-    }
+    if (this.#error) this.#recovered();
     if (this.#opts.maxBytes > 0 && this.#size >= this.#opts.maxBytes) this.rotate();
   }
 
