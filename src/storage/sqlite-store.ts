@@ -40,7 +40,6 @@ export class SqliteStore implements Store {
   readonly #writes: GroupCommit<WriteOp>;
   #lastError: string | undefined;
   readonly #killswitch = new KillswitchCache(KILLSWITCH_CACHE_MS);
-  #rateHits = 0;
 
   /**
    * A second connection for request claims, without fsync: a claim is coordination between live
@@ -171,15 +170,15 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new StorageUnavailableError(describeSqliteError(err));
     }
-    // Windows older than the previous one are never read again.
-    if (++this.#rateHits % 1000 === 0) {
-      try {
-        stmt(db, 'delete from rate_windows where window_start < ?').run(at.start - windowMs);
-      } catch {
-        // busy: the next thousandth request prunes
-      }
-    }
     return result;
+  }
+
+  async pruneRateWindows(before: number): Promise<void> {
+    try {
+      stmt(this.#claims, 'delete from rate_windows where window_start < ?').run(before);
+    } catch {
+      // busy: the next prune takes them
+    }
   }
 
   /**

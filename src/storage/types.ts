@@ -121,6 +121,8 @@ export interface Store {
    * shared windows cannot be reached now (the limiter then keeps a local share).
    */
   rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
+  /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
+  pruneRateWindows(before: number): Promise<void>;
   /** The current killswitch; throws when it cannot be known (callers fail closed). */
   killswitch(): Promise<KillswitchState>;
   recentBlocks(limit: number): Promise<BlockRecord[]>;

@@ -76,6 +76,7 @@ describe('RateLimit', () => {
         if (down) throw new Error('database unreachable');
         return { allowed: this.calls <= 3, retryAfterS: this.calls <= 3 ? 0 : 7 };
       },
+      async pruneRateWindows() {},
     };
     const limit = new RateLimit(store, { max: 9, windowMs: 60_000, instances: 3 }, (shared) =>
       changes.push(shared),

@@ -127,6 +127,9 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.ok(refused && refused.retryAfterS >= 1 && refused.retryAfterS <= 120, JSON.stringify(refused));
       // Another key has its own windows.
       assert.equal((await store.rateHit(`${key}-other`, 12, 60_000)).allowed, true);
+      // Pruned windows count no more: the key starts afresh.
+      await store.pruneRateWindows(Date.now() + 3_600_000);
+      assert.equal((await store.rateHit(key, 12, 60_000)).allowed, true);
     });
 
     it('keeps concurrent writes (group commit) all', async () => {

@@ -10,11 +10,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { CheckResult } from '../health-checks.ts';
-import type { RateVerdict } from './rate-window.ts';
+import { type RateVerdict, windowAt } from './rate-window.ts';
 
 export interface RateStore {
   rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
+  pruneRateWindows(before: number): Promise<void>;
 }
+
+/** Every this many shared checks, windows no request reads any more are deleted. */
+const PRUNE_EVERY = 1000;
 
 export class RateLimit {
   /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
@@ -26,6 +30,7 @@ export class RateLimit {
   readonly #onChange: (shared: boolean, error?: string) => void;
   #error: string | undefined;
   #since: string | undefined;
+  #checks = 0;
 
   constructor(
     store: RateStore | undefined,
@@ -47,6 +52,10 @@ export class RateLimit {
       // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
       const digest = createHash('sha256').update(key).digest('base64url');
       const v = await this.#store.rateHit(digest, this.#max, this.#windowMs);
+      // Windows older than the previous one are never read again.
+      if (++this.#checks % PRUNE_EVERY === 0) {
+        void this.#store.pruneRateWindows(windowAt(Date.now(), this.#windowMs).start - this.#windowMs);
+      }
       if (this.#error !== undefined) {
         this.#error = undefined;
         this.#since = undefined;

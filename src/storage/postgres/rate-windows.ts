@@ -45,8 +45,6 @@ export async function rateHitPostgres(
   return v.allowed ? { allowed: false, retryAfterS: 1 } : v;
 }
 
-/** Windows older than the previous one are never read again. */
-export async function pruneRateWindows(sql: Sql, windowMs: number): Promise<void> {
-  const at = windowAt(Date.now(), windowMs);
-  await sql`delete from rate_windows where window_start < ${at.start - windowMs}::bigint`;
+export async function pruneRateWindows(sql: Sql, before: number): Promise<void> {
+  await sql`delete from rate_windows where window_start < ${before}::bigint`;
 }

@@ -63,7 +63,6 @@ export class PostgresStore implements Store {
   #closed = false;
   /** Listening for killswitch changes made through other instances (once up; postgres.js re-listens). */
   #listening = false;
-  #rateHits = 0;
 
   readonly #events: StorageEvents;
   /** When the current outage began (undefined while up). */
@@ -381,13 +380,16 @@ export class PostgresStore implements Store {
   async rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict> {
     if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
     try {
-      const v = await withTimeout(rateHitPostgres(this.#sql, key, max, windowMs), READ_TIMEOUT_MS);
-      if (++this.#rateHits % 1000 === 0) void pruneRateWindows(this.#sql, windowMs).catch(() => undefined);
-      return v;
+      return await withTimeout(rateHitPostgres(this.#sql, key, max, windowMs), READ_TIMEOUT_MS);
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       throw new StorageUnavailableError(describePgError(err));
     }
+  }
+
+  async pruneRateWindows(before: number): Promise<void> {
+    if (!this.#up) return;
+    await withTimeout(pruneRateWindows(this.#sql, before), QUERY_TIMEOUT_MS).catch(() => undefined);
   }
 
   /**
