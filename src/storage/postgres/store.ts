@@ -123,9 +123,7 @@ export class PostgresStore implements Store {
    */
   async #listen(): Promise<void> {
     this.#listening = true;
-    const forget = () => {
-      this.#killswitchView.forget();
-    };
+    const forget = () => this.#killswitchView.forget();
     try {
       await this.#sql.listen(KILLSWITCH_CHANNEL, forget, forget);
     } catch (err) {
