@@ -3,11 +3,13 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
+import { problem, sendProblem } from './errors.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
+import { registerOpenAiRoutes } from './routes/openai.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
 import { registerUniversalRoutes, type UniversalDeps } from './routes/universal.ts';
 import type { AppEnv } from './types.ts';
@@ -44,28 +46,22 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   registerProbeRoutes(app, { version: opts.version, lifecycle: opts.lifecycle, checks: opts.checks ?? {} });
   if (opts.universal) {
     registerUniversalRoutes(app, opts.universal);
+    registerOpenAiRoutes(app, opts.universal);
     registerKillswitchRoutes(app, opts.universal.store, opts.universal.config.adminKey);
   }
 
   app.notFound((c) =>
-    c.json(
-      {
-        error: 'not_found',
-        message: `no route for ${c.req.method} ${c.req.path}`,
-        request_id: c.get('requestId'),
-      },
-      404,
-    ),
+    sendProblem(c, problem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)),
   );
 
   app.onError((err, c) => {
     const id = c.get('requestId');
     if (err instanceof HTTPException && err.status < 500) {
-      return c.json({ error: 'bad_request', message: err.message, request_id: id }, err.status);
+      return sendProblem(c, problem(err.status, 'bad_request', err.message));
     }
     // The full error goes to the log only; the client gets an id to quote, never internal text.
     (c.get('log') ?? opts.log).error('unhandled error', { request_id: id, err: serializeError(err) });
-    return c.json({ error: 'internal_error', request_id: id }, 500);
+    return sendProblem(c, problem(500, 'internal_error'));
   });
 
   return app;

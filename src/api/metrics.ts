@@ -5,6 +5,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Answer } from './pipeline/outcome.ts';
 import type { CircuitState } from './providers/circuit-breaker.ts';
 import type { ModelMetrics, Service } from './providers/model-router.ts';
 import type { AppEnv } from './types.ts';
@@ -25,11 +26,15 @@ export class Metrics implements ModelMetrics {
   readonly #universal: Counter;
   readonly #modelDuration: Histogram;
   readonly #modelFailures: Counter;
+  readonly #cache: Counter;
+  readonly #firstToken: Histogram;
+  readonly #streamDuration: Histogram;
+  readonly #streamsCut: Counter;
   readonly #sources = new Set<string>();
 
   constructor(
     version: string,
-    circuit: () => { provider: string; state: CircuitState },
+    circuits: () => { provider: string; state: CircuitState }[],
     storage: StorageGauges | undefined,
   ) {
     const registers = [this.registry];
@@ -70,14 +75,39 @@ export class Metrics implements ModelMetrics {
       labelNames: ['provider', 'reason'],
       registers,
     });
+    this.#cache = new Counter({
+      name: 'robbie_answer_cache_total',
+      help: 'Answer cache lookups: hit, miss, and stale (served while every provider was down)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#firstToken = new Histogram({
+      name: 'robbie_stream_first_token_seconds',
+      help: 'Streamed answers: time from the request to the first piece sent, by provider',
+      labelNames: ['provider'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.#streamDuration = new Histogram({
+      name: 'robbie_stream_duration_seconds',
+      help: 'Streamed answers: time from the request to the end of the stream, by how it ended',
+      labelNames: ['provider', 'end'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.#streamsCut = new Counter({
+      name: 'robbie_streams_aborted_total',
+      help: 'Streamed answers that ended early: cut (the client left) or broken (the provider stopped)',
+      labelNames: ['provider', 'end'],
+      registers,
+    });
     new Gauge({
       name: 'robbie_model_circuit_state',
       help: 'Circuit breaker per provider: 0 closed, 1 half-open, 2 open',
       labelNames: ['provider'],
       registers,
       collect() {
-        const c = circuit();
-        this.set({ provider: c.provider }, CIRCUIT_VALUE[c.state]);
+        for (const c of circuits()) this.set({ provider: c.provider }, CIRCUIT_VALUE[c.state]);
       },
     });
     if (storage) {
@@ -122,5 +152,18 @@ export class Metrics implements ModelMetrics {
 
   failure(provider: string, reason: string): void {
     this.#modelFailures.inc({ provider, reason });
+  }
+
+  cache(result: 'hit' | 'miss' | 'stale'): void {
+    this.#cache.inc({ result });
+  }
+
+  /** A model's answer as it was served: streams report their first piece, duration and end. */
+  answered(a: Answer): void {
+    if (!a.stream) return;
+    if (a.firstTokenMs !== undefined)
+      this.#firstToken.observe({ provider: a.provider }, a.firstTokenMs / 1000);
+    this.#streamDuration.observe({ provider: a.provider, end: a.stream }, a.latencyMs / 1000);
+    if (a.stream !== 'complete') this.#streamsCut.inc({ provider: a.provider, end: a.stream });
   }
 }

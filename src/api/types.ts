@@ -1,5 +1,9 @@
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Logger } from '../logger/logger.ts';
+import type { ErrorFormat } from './errors.ts';
 
-/** Per-request values every route can read: the request id and a logger that carries it. */
-export type AppEnv = { Variables: RequestIdVariables & { log: Logger } };
+/**
+ * Per-request values every route can read: the request id, a logger that carries it, and the
+ * shape its error bodies take (OpenAI's under /v1).
+ */
+export type AppEnv = { Variables: RequestIdVariables & { log: Logger; errorFormat?: ErrorFormat } };

@@ -136,3 +136,53 @@ export function urlCodec(schemes: readonly string[], example: string, base = fal
     hint: 'url',
   };
 }
+
+/** A comma-separated list of `choices`, each at most once, in the order given. */
+export function enumListCodec<T extends string>(choices: readonly T[]): Codec<T[]> {
+  return {
+    parse(raw) {
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (!items.every((i) => (choices as readonly string[]).includes(i))) return undefined;
+      return new Set(items).size === items.length ? (items as T[]) : undefined;
+    },
+    format: (v) => v.join(','),
+    accepts: `a comma-separated list of ${choices.join(', ')}, each at most once`,
+    hint: choices.join(','),
+  };
+}
+
+/**
+ * A service's model: `name` (on the primary provider), or per provider `ollama=llama3.1:8b,openai=gpt-4o-mini`
+ * — a provider left out keeps its default model.
+ */
+export interface ModelChoice {
+  primary?: string;
+  byProvider: Partial<Record<string, string>>;
+}
+
+export function modelChoiceCodec(providers: readonly string[]): Codec<ModelChoice> {
+  return {
+    parse(raw) {
+      const value = raw.trim();
+      if (value === '') return undefined;
+      if (!value.includes('=')) return /[\s,]/.test(value) ? undefined : { primary: value, byProvider: {} };
+      const byProvider: Partial<Record<string, string>> = {};
+      for (const part of value.split(',')) {
+        const m = /^\s*([a-z]+)\s*=\s*([^\s=,]+)\s*$/.exec(part);
+        if (!m || !providers.includes(m[1] as string) || byProvider[m[1] as string]) return undefined;
+        byProvider[m[1] as string] = m[2] as string;
+      }
+      return { byProvider };
+    },
+    format: (v) =>
+      v.primary ??
+      Object.entries(v.byProvider)
+        .map(([p, m]) => `${p}=${m}`)
+        .join(','),
+    accepts: `a model name, or provider=model pairs (${providers.join(', ')}) separated by commas`,
+    hint: 'model',
+  };
+}

@@ -14,8 +14,11 @@ import {
   type Codec,
   durationCodec,
   enumCodec,
+  enumListCodec,
   intCodec,
   listCodec,
+  type ModelChoice,
+  modelChoiceCodec,
   rateCodec,
   sizeCodec,
   stringCodec,
@@ -77,6 +80,10 @@ export const LOG_FORMATS = ['pretty', 'json', 'journald', 'none'] as const;
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export const PROVIDERS = ['ollama', 'openai', 'echo'] as const;
 export const RATE_LIMIT_SCOPES = ['shared', 'local'] as const;
+/** The AI services a request names (chat, code and analysis to chat models, embedding to an embedding model). */
+export const SERVICE_NAMES = ['chat', 'code', 'analysis', 'embedding'] as const;
+/** A model setting left unset: each provider's default model for the service. */
+const NO_MODEL_CHOICE: ModelChoice = { byProvider: {} };
 
 export const SETTINGS = {
   // Where the service keeps its state and settings: every command needs these.
@@ -161,36 +168,49 @@ export const SETTINGS = {
     secret: true,
     help: 'API key of the OpenAI-compatible endpoint',
   }),
-  'chat-model': has('string', stringCodec('model'), 'llama3.1:8b', {
+  fallback: has('list', enumListCodec(PROVIDERS), [] as (typeof PROVIDERS)[number][], {
+    scope: 'serve',
+    help: 'providers tried in this order when the provider fails, within the same deadline',
+  }),
+  'chat-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'CHAT_MODEL',
     help: 'model of the chat service',
+    defaultText: '`llama3.1:8b` (OpenAI: `gpt-4o-mini`)',
   }),
-  'code-model': has('string', stringCodec('model'), 'qwen2.5-coder:7b', {
+  'code-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'CODE_MODEL',
     help: 'model of the code service',
+    defaultText: '`qwen2.5-coder:7b` (OpenAI: `gpt-4o-mini`)',
   }),
-  'analysis-model': has('string', stringCodec('model'), (get) => get('chat-model') as string, {
+  'analysis-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'ANALYSIS_MODEL',
     help: 'model of the analysis service',
     defaultText: 'the chat model',
   }),
-  'embedding-model': has(
-    'string',
-    stringCodec('model'),
-    (get) => (get('provider') === 'openai' ? 'text-embedding-3-small' : 'nomic-embed-text'),
-    {
-      scope: 'serve',
-      env: 'EMBEDDING_MODEL',
-      help: 'model of the embedding service',
-      defaultText: '`nomic-embed-text` (OpenAI: `text-embedding-3-small`)',
-    },
-  ),
+  'embedding-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
+    scope: 'serve',
+    env: 'EMBEDDING_MODEL',
+    help: 'model of the embedding service',
+    defaultText: '`nomic-embed-text` (OpenAI: `text-embedding-3-small`)',
+  }),
   'model-timeout': has('duration', durationCodec(100), 30_000, {
     scope: 'serve',
-    help: 'deadline of a model call',
+    help: "deadline of a request's model work: every attempt, retry and fallback (a client may ask for less)",
+  }),
+  cache: has('list', enumListCodec(SERVICE_NAMES), [] as (typeof SERVICE_NAMES)[number][], {
+    scope: 'serve',
+    help: 'services whose answers are cached: an identical request is answered without a model call',
+  }),
+  'cache-ttl': has('duration', durationCodec(1000, 30 * DAY), 300_000, {
+    scope: 'serve',
+    help: 'how long a cached answer is served to identical requests',
+  }),
+  'cache-stale': has('duration', durationCodec(1000, 30 * DAY), DAY, {
+    scope: 'serve',
+    help: 'how old a cached answer may be when served (marked stale) because every provider is down',
   }),
   'rate-limit': has(
     'rate',

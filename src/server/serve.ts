@@ -1,11 +1,12 @@
 import { createApp } from '../api/app.ts';
 import { newLifecycle } from '../api/lifecycle.ts';
 import { Metrics } from '../api/metrics.ts';
+import { AnswerCache } from '../api/pipeline/answer-cache.ts';
+import { Gatekeeper } from '../api/pipeline/gatekeeper.ts';
+import { Pipeline } from '../api/pipeline/pipeline.ts';
+import { RateLimit } from '../api/pipeline/rate-limiter.ts';
 import { ModelRouter } from '../api/providers/model-router.ts';
 import { watchReachability } from '../api/providers/reachability.ts';
-import { Gatekeeper } from '../api/universal/gatekeeper.ts';
-import { UniversalPipeline } from '../api/universal/pipeline.ts';
-import { RateLimit } from '../api/universal/rate-limiter.ts';
 import type { ChildMessage, SupervisorMessage } from '../child-protocol.ts';
 import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
@@ -118,11 +119,11 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
 
 /** The Universal Input API's parts, and the checks /health reports (database, outbox, model). */
 function universalServices(config: ServeConfig, store: Store, log: Logger) {
-  // The metrics read the circuit state from the router, which reports its calls to the metrics.
+  // The metrics read the circuit states from the router, which reports its calls to the metrics.
   let router: ModelRouter | undefined;
   const metrics = new Metrics(
     VERSION,
-    () => ({ provider: router?.provider.name ?? 'none', state: router?.circuit ?? 'closed' }),
+    () => router?.chain.map((l) => ({ provider: l.provider.name, state: l.circuit })) ?? [],
     store,
   );
   router = new ModelRouter(config.api, metrics);
@@ -136,28 +137,44 @@ function universalServices(config: ServeConfig, store: Store, log: Logger) {
       else log.warn('rate limit kept locally: the shared windows cannot be reached', { error });
     },
   );
-  const pipeline = new UniversalPipeline({
+  const pipeline = new Pipeline({
     store,
     router: model,
     gatekeeper: new Gatekeeper(config.api.patterns),
     limiter,
     metrics,
     config: config.api,
+    cache: new AnswerCache(store, config.api.cache, metrics),
   });
-  const reach = watchReachability(model.provider.endpoint);
+  const reach = model.chain.map((l) => ({
+    name: l.provider.name,
+    watch: watchReachability(l.provider.endpoint),
+  }));
   const checks = {
     ...store.checks(),
     rate_limit: () => limiter.health(),
+    // Up while any provider of the chain can answer; each one's circuit and reachability shown.
     model: () => {
-      const circuit = model.circuit;
-      const r = reach.get();
-      const down = circuit === 'open' || r.state === 'unreachable';
+      const providers = model.chain.map((l, i) => {
+        const r = (reach[i] as (typeof reach)[number]).watch.get();
+        const down = l.circuit === 'open' || r.state === 'unreachable';
+        return {
+          name: l.provider.name,
+          status: down ? ('down' as const) : ('up' as const),
+          circuit: l.circuit,
+          reachable: r.state,
+          ...(r.error ? { error: r.error } : {}),
+        };
+      });
+      const primary = providers[0] as (typeof providers)[number];
+      const up = providers.some((p) => p.status === 'up');
       return {
-        status: down ? ('down' as const) : ('up' as const),
-        provider: model.provider.name,
-        circuit,
-        reachable: r.state,
-        ...(r.error ? { error: r.error } : {}),
+        status: up ? ('up' as const) : ('down' as const),
+        provider: primary.name,
+        circuit: primary.circuit,
+        reachable: primary.reachable,
+        ...(primary.error ? { error: primary.error } : {}),
+        ...(providers.length > 1 ? { providers } : {}),
       };
     },
   };

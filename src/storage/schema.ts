@@ -123,6 +123,23 @@ create table if not exists rate_windows (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'the provider that answered, streams, and the answer cache',
+    sql: `
+alter table ai_request_logs add column if not exists provider varchar(50);
+alter table ai_request_logs add column if not exists cache varchar(10);
+alter table ai_request_logs add column if not exists first_token_ms integer;
+alter table ai_request_logs add column if not exists stream varchar(10);
+create table if not exists answer_cache (
+  key varchar(64) primary key,
+  service varchar(50) not null,
+  answer jsonb not null,
+  created_at bigint not null
+);
+create index if not exists idx_answer_cache_created_at on answer_cache (created_at);
+`,
+  },
 ];
 
 export const SQLITE_MIGRATIONS: Migration[] = [
@@ -213,6 +230,23 @@ create table if not exists rate_windows (
 ) without rowid;
 `,
   },
+  {
+    version: 4,
+    name: 'the provider that answered, streams, and the answer cache',
+    sql: `
+alter table ai_request_logs add column provider text;
+alter table ai_request_logs add column cache text;
+alter table ai_request_logs add column first_token_ms integer;
+alter table ai_request_logs add column stream text;
+create table if not exists answer_cache (
+  key text primary key,
+  service text not null,
+  answer text not null,
+  created_at integer not null
+);
+create index if not exists idx_answer_cache_created_at on answer_cache (created_at);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
@@ -237,6 +271,10 @@ export const REQUEST_COLUMNS = [
   'http_status',
   'response',
   'request_fingerprint',
+  'provider',
+  'cache',
+  'first_token_ms',
+  'stream',
   'created_at',
 ] as const;
 

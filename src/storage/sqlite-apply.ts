@@ -14,8 +14,9 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
       db,
       `insert into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
         input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning,
-        processing_time_ms, tokens_used, user_id, town_id, http_status, response, request_fingerprint, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?, ?)
+        processing_time_ms, tokens_used, user_id, town_id, http_status, response, request_fingerprint,
+        provider, cache, first_token_ms, stream, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?, ?, ?, ?, ?, ?)
        on conflict (request_id) do update set ${UPSERT_SET}
        where ai_request_logs.http_status >= 300`,
     ).run(
@@ -37,6 +38,10 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
       r.http_status,
       JSON.stringify(r.response),
       r.request_fingerprint ?? null,
+      r.provider ?? null,
+      r.cache ?? null,
+      r.first_token_ms ?? null,
+      r.stream ?? null,
       Date.parse(r.timestamp) || now,
     );
     return;

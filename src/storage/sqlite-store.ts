@@ -1,7 +1,7 @@
 /** The embedded store: one SQLite file in the state directory, so robbie needs nothing installed. */
 import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../api/health-checks.ts';
-import { type RateVerdict, verdict, windowAt } from '../api/universal/rate-window.ts';
+import { type RateVerdict, verdict, windowAt } from '../api/pipeline/rate-window.ts';
 import { GroupCommit } from './group-commit.ts';
 import { KillswitchCache, type KillswitchState } from './killswitch.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
@@ -9,6 +9,7 @@ import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts'
 import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
 import {
   type BlockRecord,
+  type CachedAnswer,
   type Claim,
   type Stats,
   StorageUnavailableError,
@@ -176,6 +177,38 @@ export class SqliteStore implements Store {
   async pruneRateWindows(before: number): Promise<void> {
     try {
       stmt(this.#claims, 'delete from rate_windows where window_start < ?').run(before);
+    } catch {
+      // busy: the next prune takes them
+    }
+  }
+
+  /** The answer cache is on the claims connection too: a cached answer is a copy, not a record. */
+  async cachedAnswer(key: string): Promise<CachedAnswer | undefined> {
+    try {
+      const row = stmt(this.#claims, 'select answer, created_at from answer_cache where key = ?').get(key) as
+        | { answer: string; created_at: number }
+        | undefined;
+      return row ? { answer: JSON.parse(row.answer) as unknown, createdAt: row.created_at } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async cacheAnswer(key: string, service: string, answer: unknown): Promise<void> {
+    try {
+      stmt(
+        this.#claims,
+        `insert into answer_cache (key, service, answer, created_at) values (?, ?, ?, ?)
+         on conflict (key) do update set answer = excluded.answer, created_at = excluded.created_at`,
+      ).run(key, service, JSON.stringify(answer), Date.now());
+    } catch {
+      // busy: the next identical answer is kept instead
+    }
+  }
+
+  async pruneAnswers(before: number): Promise<void> {
+    try {
+      stmt(this.#claims, 'delete from answer_cache where created_at < ?').run(before);
     } catch {
       // busy: the next prune takes them
     }

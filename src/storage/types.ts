@@ -1,6 +1,6 @@
 /** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
 import type { CheckResult } from '../api/health-checks.ts';
-import type { RateVerdict } from '../api/universal/rate-window.ts';
+import type { RateVerdict } from '../api/pipeline/rate-window.ts';
 import type { KillswitchChange, KillswitchState } from './killswitch.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
@@ -34,6 +34,19 @@ export interface RequestRecord {
   response: unknown;
   /** Digest of what the client sent, to refuse a reused request id with another payload. */
   request_fingerprint: string | null;
+  /** The provider that answered (records queued by an earlier version have none). */
+  provider?: string | null;
+  /** Answered from the answer cache: `hit`, or `stale` while every provider was down. */
+  cache?: 'hit' | 'stale' | null;
+  /** Streamed answers: milliseconds to the first piece, and how the stream ended. */
+  first_token_ms?: number | null;
+  stream?: 'complete' | 'cut' | 'broken' | null;
+}
+
+/** An answer kept for identical requests (the answer cache), with when it was made (ms since the epoch). */
+export interface CachedAnswer {
+  answer: unknown;
+  createdAt: number;
 }
 
 /** One row of `gatekeeper_blocks`. */
@@ -117,12 +130,18 @@ export interface Store {
   release(requestId: string): Promise<void>;
   /**
    * Counts one request for `key` in the rate-limit windows every instance sharing the store sees
-   * (the rule: api/universal/rate-window.ts); a refused request is not counted. Throws when the
+   * (the rule: api/pipeline/rate-window.ts); a refused request is not counted. Throws when the
    * shared windows cannot be reached now (the limiter then keeps a local share).
    */
   rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
   /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
   pruneRateWindows(before: number): Promise<void>;
+  /** The answer cached under `key`, if any; undefined (never a throw) when it cannot be read. */
+  cachedAnswer(key: string): Promise<CachedAnswer | undefined>;
+  /** Keeps an answer under `key` (replacing an older one); never throws. */
+  cacheAnswer(key: string, service: string, answer: unknown): Promise<void>;
+  /** Deletes cached answers made before `before` (ms since the epoch); never throws. */
+  pruneAnswers(before: number): Promise<void>;
   /** The current killswitch; throws when it cannot be known (callers fail closed). */
   killswitch(): Promise<KillswitchState>;
   recentBlocks(limit: number): Promise<BlockRecord[]>;

@@ -1,39 +1,99 @@
 /**
  * A fake model server on loopback speaking Ollama's native API (/api/chat, /api/embed) and the
- * OpenAI-compatible one (/v1/chat/completions, /v1/embeddings). It counts calls, remembers headers,
- * and can be told to be slow, to fail, to hang, or to reset the next connection.
+ * OpenAI-compatible one (/v1/chat/completions, /v1/embeddings), whole or streamed (Ollama's NDJSON,
+ * OpenAI's SSE, a piece every `pieceMs`). It counts calls, remembers headers, notices a client
+ * that closes a stream before its end, and can be told to be slow, to fail (now or on the Nth
+ * call), to hang, to stall mid-stream, to rate-limit, or to reset the next connection.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export type Mode =
   | { kind: 'ok' }
   | { kind: 'slow'; ms: number }
   | { kind: 'fail'; status: number }
   | { kind: 'hang' }
-  | { kind: 'reset-once' };
+  | { kind: 'reset-once' }
+  | { kind: 'stall'; after: number }
+  | { kind: 'rate-limited'; retryAfterS: number };
 
 export interface FakeModel {
   url: string;
   calls: { path: string; body: Record<string, unknown>; headers: IncomingMessage['headers'] }[];
   mode: Mode;
+  /** Fail (HTTP 500) on this call number (1-based), whatever the mode. */
+  failOnCall: number | undefined;
   /** What chat answers contain (default: "fake answer to: <input>"). */
   reply: ((input: string) => string) | undefined;
+  /** Milliseconds between streamed pieces. */
+  pieceMs: number;
+  /** Stream pieces of this many characters instead of one word each. */
+  pieceChars: number | undefined;
+  /** Streamed responses the client closed before their end, and when (performance.now()). */
+  closedEarly: number[];
+  /** Pieces written to streams so far. */
+  piecesSent: number;
   close(): Promise<void>;
 }
 
+const EMBEDDING = [0.1, 0.2, 0.3, 0.4];
+
+/** The answer in pieces of one word (with its trailing space), or of `chars` characters. */
+function piecesOf(text: string, chars: number | undefined): string[] {
+  return chars ? (text.match(new RegExp(`[^]{1,${chars}}`, 'g')) ?? []) : text.split(/(?<= )/);
+}
+
 export async function startFakeModel(): Promise<FakeModel> {
-  const hanging = new Set<IncomingMessage>();
+  const open = new Set<ServerResponse>();
   let resetPending = false;
   const fake: FakeModel = {
     url: '',
     calls: [],
     mode: { kind: 'ok' },
+    failOnCall: undefined,
     reply: undefined,
+    pieceMs: 20,
+    pieceChars: undefined,
+    closedEarly: [],
+    piecesSent: 0,
     close: async () => {
-      for (const r of hanging) r.socket.destroy();
+      for (const r of open) r.socket?.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+
+  async function stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    text: string,
+    stallAfter: number | undefined,
+  ) {
+    const ollama = req.url === '/api/chat';
+    res.writeHead(200, { 'content-type': ollama ? 'application/x-ndjson' : 'text/event-stream' });
+    let ended = false;
+    res.on('close', () => {
+      if (!ended) fake.closedEarly.push(performance.now());
+    });
+    const pieces = piecesOf(text, fake.pieceChars);
+    for (const [i, piece] of pieces.entries()) {
+      if (res.destroyed) return;
+      if (stallAfter !== undefined && i >= stallAfter) return; // never ends
+      res.write(
+        ollama
+          ? `${JSON.stringify({ message: { role: 'assistant', content: piece }, done: false })}\n`
+          : `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`,
+      );
+      fake.piecesSent++;
+      await new Promise((r) => setTimeout(r, fake.pieceMs));
+    }
+    if (res.destroyed) return;
+    ended = true;
+    if (ollama)
+      res.end(
+        `${JSON.stringify({ message: { role: 'assistant', content: '' }, done: true, eval_count: 7, prompt_eval_count: 5 })}\n`,
+      );
+    else res.end(`data: ${JSON.stringify({ choices: [], usage: { total_tokens: 12 } })}\n\ndata: [DONE]\n\n`);
+  }
+
   const server: Server = createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => {
@@ -49,20 +109,28 @@ export async function startFakeModel(): Promise<FakeModel> {
       }
       const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
       fake.calls.push({ path: req.url ?? '', body, headers: req.headers });
-      if (mode.kind === 'hang') {
-        hanging.add(req);
+      open.add(res);
+      res.on('close', () => open.delete(res));
+      if (mode.kind === 'hang') return;
+      if (mode.kind === 'slow') await new Promise((r) => setTimeout(r, mode.ms));
+      if (mode.kind === 'fail' || fake.calls.length === fake.failOnCall) {
+        res.writeHead(mode.kind === 'fail' ? mode.status : 500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'model "x" not found, internal detail /var/lib/ollama' }));
         return;
       }
-      if (mode.kind === 'slow') await new Promise((r) => setTimeout(r, mode.ms));
-      if (mode.kind === 'fail') {
-        res.writeHead(mode.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'model "x" not found, internal detail /var/lib/ollama' }));
+      if (mode.kind === 'rate-limited') {
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(mode.retryAfterS) });
+        res.end(JSON.stringify({ error: { message: 'slow down' } }));
         return;
       }
       const messages = (body.messages as { role: string; content: string }[] | undefined) ?? [];
       const input = messages[messages.length - 1]?.content ?? '';
       const text = fake.reply ? fake.reply(input) : `fake answer to: ${input}`;
-      const embedding = [0.1, 0.2, 0.3, 0.4];
+      const chat = req.url === '/api/chat' || req.url === '/v1/chat/completions';
+      if (chat && body.stream === true) {
+        await stream(req, res, text, mode.kind === 'stall' ? mode.after : undefined);
+        return;
+      }
       let out: unknown;
       if (req.url === '/api/chat')
         out = {
@@ -71,10 +139,11 @@ export async function startFakeModel(): Promise<FakeModel> {
           prompt_eval_count: 5,
           done: true,
         };
-      else if (req.url === '/api/embed') out = { embeddings: [embedding], prompt_eval_count: 3 };
+      else if (req.url === '/api/embed') out = { embeddings: [EMBEDDING], prompt_eval_count: 3 };
       else if (req.url === '/v1/chat/completions')
         out = { choices: [{ message: { role: 'assistant', content: text } }], usage: { total_tokens: 12 } };
-      else if (req.url === '/v1/embeddings') out = { data: [{ embedding }], usage: { total_tokens: 3 } };
+      else if (req.url === '/v1/embeddings')
+        out = { data: [{ embedding: EMBEDDING }], usage: { total_tokens: 3 } };
       else {
         res.writeHead(404);
         res.end();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { redactAnswer, summarize } from '../../src/api/pipeline/answer-redaction.ts';
+import { Gatekeeper } from '../../src/api/pipeline/gatekeeper.ts';
+import { RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
 import { CircuitBreaker } from '../../src/api/providers/circuit-breaker.ts';
-import { redactAnswer, summarize } from '../../src/api/universal/answer-redaction.ts';
-import { Gatekeeper } from '../../src/api/universal/gatekeeper.ts';
-import { RateLimiter } from '../../src/api/universal/rate-limiter.ts';
 import { parseUniversalRequest } from '../../src/api/universal/request-schema.ts';
 import { rateCodec } from '../../src/config/kinds.ts';
 import { backoffDelay } from '../../src/supervisor/backoff.ts';

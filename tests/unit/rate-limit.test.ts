@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RateLimit, RateLimiter } from '../../src/api/universal/rate-limiter.ts';
-import { admits, verdict, windowAt } from '../../src/api/universal/rate-window.ts';
+import { RateLimit, RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
+import { admits, verdict, windowAt } from '../../src/api/pipeline/rate-window.ts';
 
 /** The shared rule simulated over time for one key: counts per fixed window, as a store keeps them. */
 function simulate(max: number, windowMs: number, times: number[]): boolean[] {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { superviseArgs } from '../../src/cli/args.ts';
 import { parseCommandLine } from '../../src/cli/parse-args.ts';
+import { apiConfig } from '../../src/config/api-config.ts';
 import { mergeBelow, readEnvFile } from '../../src/config/env-file.ts';
 import { loadSettings } from '../../src/config/load.ts';
 import {
@@ -133,14 +134,43 @@ describe('the settings table', () => {
   it('derives defaults from other settings', () => {
     const plain = resolve({});
     assert.equal(plain.values.provider, 'ollama');
-    assert.equal(plain.values['embedding-model'], 'nomic-embed-text');
+    assert.equal(apiConfig(plain).providers[0]?.models.embedding, 'nomic-embed-text');
     assert.equal(plain.values['stop-timeout'], 12_000);
     const openai = resolve({ env: { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1', CHAT_MODEL: 'm1' } });
     assert.equal(openai.values.provider, 'openai');
-    assert.equal(openai.values['embedding-model'], 'text-embedding-3-small');
-    assert.equal(openai.values['analysis-model'], 'm1');
+    const models = apiConfig(openai).providers[0]?.models;
+    assert.equal(models?.embedding, 'text-embedding-3-small');
+    assert.equal(models?.analysis, 'm1');
     assert.equal(resolve({ flags: { 'shutdown-timeout': '1s' } }).values['stop-timeout'], 3000);
     assert.equal(resolve({}, true).values['stop-timeout'], 10_000);
+  });
+
+  it('builds the provider chain: each provider with its own model per service', () => {
+    const chain = apiConfig(
+      resolve({
+        env: {
+          ROBBIE_FALLBACK: 'openai,echo',
+          CHAT_MODEL: 'llama3.2',
+          EMBEDDING_MODEL: 'openai=text-embedding-3-large',
+        },
+      }),
+    ).providers;
+    assert.deepEqual(
+      chain.map((p) => [p.name, p.models.chat, p.models.analysis, p.models.embedding]),
+      [
+        ['ollama', 'llama3.2', 'llama3.2', 'nomic-embed-text'],
+        ['openai', 'gpt-4o-mini', 'gpt-4o-mini', 'text-embedding-3-large'],
+        ['echo', 'echo', 'echo', 'echo'],
+      ],
+    );
+    assert.equal(chain[1]?.url, 'https://api.openai.com/v1');
+    assert.throws(
+      () => apiConfig(resolve({ env: { ROBBIE_FALLBACK: 'ollama' } })),
+      (err: Error) =>
+        err instanceof ConfigError && /ROBBIE_FALLBACK.*must not name the provider itself/.test(err.message),
+    );
+    assert.throws(() => resolve({ env: { ROBBIE_FALLBACK: 'echo,echo' } }), ConfigError);
+    assert.throws(() => resolve({ env: { CHAT_MODEL: 'nosuch=m' } }), ConfigError);
   });
 
   it('hands another process every setting given, as written, and nothing left at its default', () => {

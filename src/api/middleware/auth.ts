@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import { problem, sendProblem } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
 
 /** The key a client sent: `X-API-Key` (what the original clients send) or `Authorization: Bearer`. */
@@ -28,25 +29,13 @@ function keyCheck(keys: readonly string[], what: string): MiddlewareHandler<AppE
   return async (c, next) => {
     const key = presentedKey(c);
     if (!key) {
-      return c.json(
-        {
-          error: 'unauthorized',
-          reason: `${what} is required (X-API-Key or Authorization: Bearer)`,
-          request_id: c.get('requestId'),
-        },
-        401,
-        { 'WWW-Authenticate': 'Bearer' },
+      return sendProblem(
+        c,
+        problem(401, 'unauthorized', `${what} is required (X-API-Key or Authorization: Bearer)`),
       );
     }
     if (!keyMatches(key, keys)) {
-      return c.json(
-        {
-          error: 'forbidden',
-          reason: `${what.replace(/^an? /, 'the ')} is not valid`,
-          request_id: c.get('requestId'),
-        },
-        403,
-      );
+      return sendProblem(c, problem(403, 'forbidden', `${what.replace(/^an? /, 'the ')} is not valid`));
     }
     return next();
   };
@@ -65,13 +54,9 @@ export function requireApiKey(keys: readonly string[]): MiddlewareHandler<AppEnv
 export function requireAdminKey(adminKey: string | undefined): MiddlewareHandler<AppEnv> {
   if (!adminKey) {
     return async (c) =>
-      c.json(
-        {
-          error: 'forbidden',
-          reason: 'the killswitch cannot be changed over HTTP until ROBBIE_ADMIN_KEY is set',
-          request_id: c.get('requestId'),
-        },
-        403,
+      sendProblem(
+        c,
+        problem(403, 'forbidden', 'the killswitch cannot be changed over HTTP until ROBBIE_ADMIN_KEY is set'),
       );
   }
   return keyCheck([adminKey], 'the admin key');

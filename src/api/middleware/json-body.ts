@@ -4,6 +4,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { problem, sendProblem } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -18,28 +19,14 @@ export function jsonBody(
       (!c.req.header('content-length') && !c.req.header('transfer-encoding'));
     if (opts.optional && empty) return next();
     if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) {
-      return c.json(
-        {
-          error: 'unsupported_media_type',
-          reason: 'send the body as application/json',
-          request_id: c.get('requestId'),
-        },
-        415,
-      );
+      return sendProblem(c, problem(415, 'unsupported_media_type', 'send the body as application/json'));
     }
     return next();
   };
   const limit = bodyLimit({
     maxSize: maxBytes,
     onError: (c) =>
-      c.json(
-        {
-          error: 'payload_too_large',
-          reason: `the body is larger than ${maxBytes} bytes`,
-          request_id: c.get('requestId'),
-        },
-        413,
-      ),
+      sendProblem(c, problem(413, 'payload_too_large', `the body is larger than ${maxBytes} bytes`)),
   }) as MiddlewareHandler<AppEnv>;
   return [type, limit];
 }

@@ -48,6 +48,11 @@ export class CircuitBreaker {
     this.#state = 'closed';
   }
 
+  /** A call that ended saying nothing about the provider (the client left, a 429). */
+  release(): void {
+    this.#trialInFlight = false;
+  }
+
   failure(): void {
     this.#trialInFlight = false;
     this.#failures++;

@@ -1,16 +1,36 @@
 /**
- * The `echo` provider, for trying the pipeline with no model server (ROBBIE_PROVIDER=echo): it
- * answers with the input, and a small deterministic embedding.
+ * The `echo` provider, for trying the pipeline with no model server (ROBBIE_PROVIDER=echo), and a
+ * last fallback that always answers: it answers with the last user message (streamed word by word),
+ * and a small deterministic embedding.
  */
 import { createHash } from 'node:crypto';
-import type { ChatRequest, ChatResult, EmbedResult, Provider } from './types.ts';
+import type { ChatDelta, ChatRequest, ChatResult, EmbedResult, Provider } from './types.ts';
+
+function lastInput(req: ChatRequest): string {
+  for (let i = req.messages.length - 1; i >= 0; i--) {
+    const m = req.messages[i];
+    if (m?.role === 'user') return m.content;
+  }
+  return '';
+}
+
+function words(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
 
 export class EchoProvider implements Provider {
   readonly name = 'echo';
   readonly endpoint = undefined;
 
   async chat(req: ChatRequest): Promise<ChatResult> {
-    return { text: `echo: ${req.input}`, tokens: req.input.split(/\s+/).filter(Boolean).length };
+    const input = lastInput(req);
+    return { text: `echo: ${input}`, tokens: words(input) };
+  }
+
+  async *chatStream(req: ChatRequest): AsyncGenerator<ChatDelta> {
+    const input = lastInput(req);
+    for (const piece of `echo: ${input}`.split(/(?<=\s)/)) yield { text: piece };
+    yield { done: true, tokens: words(input) };
   }
 
   async embed(_model: string, input: string): Promise<EmbedResult> {
@@ -19,6 +39,6 @@ export class EchoProvider implements Provider {
       { length: 8 },
       (_, i) => Math.round(((digest[i] as number) / 255) * 2000 - 1000) / 1000,
     );
-    return { embedding, tokens: input.split(/\s+/).filter(Boolean).length };
+    return { embedding, tokens: words(input) };
   }
 }

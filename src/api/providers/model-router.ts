@@ -1,31 +1,55 @@
 /**
- * Routes a request to its model by `ai_service` (chat, code and analysis to chat models, embedding to
- * an embedding model), with a deadline on every call, one retry when the connection failed before
- * any answer, and a circuit breaker per provider.
+ * Routes a request to its model by service (chat, code and analysis to chat models, embedding to
+ * an embedding model) along the provider chain: the primary, then each fallback in order, all
+ * under the request's one deadline. Each provider has its own circuit breaker and honours the
+ * `Retry-After` of a 429; a connection refused before any answer is retried once on the same
+ * provider. The answer says which provider served it.
  */
-import type { ApiConfig } from '../../config/api-config.ts';
+import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 import { EchoProvider } from './echo.ts';
 import { OllamaProvider } from './ollama.ts';
 import { OpenAiProvider } from './openai.ts';
-import { type Provider, ProviderError } from './types.ts';
+import {
+  type ChatDelta,
+  type ChatMessage,
+  type Provider,
+  ProviderError,
+  type ProviderErrorKind,
+} from './types.ts';
 
-export type Service = 'chat' | 'code' | 'analysis' | 'embedding';
-export const SERVICES: readonly Service[] = ['chat', 'code', 'analysis', 'embedding'];
+export type { Service } from '../../config/api-config.ts';
+export { SERVICES } from '../../config/api-config.ts';
+
+interface Served {
+  provider: string;
+  model: string;
+  latencyMs: number;
+}
 
 export type ModelOutcome =
-  | { kind: 'text'; text: string; tokens: number | null; model: string; latencyMs: number }
-  | { kind: 'embedding'; embedding: number[]; tokens: number | null; model: string; latencyMs: number };
+  | ({ kind: 'text'; text: string; tokens: number | null } & Served)
+  | ({ kind: 'embedding'; embedding: number[]; tokens: number | null } & Served);
 
-/** No model answer: 503 with Retry-After and this reason. */
+/** A streamed answer from the provider that sent its first piece (the chain is settled then). */
+export interface ModelStream {
+  provider: string;
+  model: string;
+  deltas: AsyncIterable<ChatDelta>;
+}
+
+/** No provider answered: 503 with Retry-After and this reason. */
 export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
   readonly retryAfterS: number;
   readonly reason: string;
-  constructor(reason: string, retryAfterS: number) {
+  /** The last failure's kind: `timeout` when the deadline ran out, `cancelled` when the client left. */
+  readonly kind: ProviderErrorKind | 'circuit_open';
+  constructor(reason: string, retryAfterS: number, kind: ProviderErrorKind | 'circuit_open') {
     super(reason);
     this.reason = reason;
     this.retryAfterS = retryAfterS;
+    this.kind = kind;
   }
 }
 
@@ -42,6 +66,8 @@ const SYSTEM_PROMPTS: Record<Exclude<Service, 'embedding'>, string> = {
 
 export interface ModelInput {
   input: string;
+  /** The client's own conversation (the OpenAI routes); else robbie's prompt, context and input. */
+  messages?: ChatMessage[] | undefined;
   context: string[];
   source: string;
   temperature?: number | undefined;
@@ -49,84 +75,248 @@ export interface ModelInput {
   maxTokens?: number | undefined;
 }
 
-function providerFor(config: ApiConfig): Provider {
-  if (config.provider === 'echo') return new EchoProvider();
-  if (config.provider === 'openai') {
-    return new OpenAiProvider(config.openaiBaseUrl ?? 'https://api.openai.com/v1', config.openaiApiKey);
+export interface RouteContext {
+  /** The request's one deadline and its client's going away, for every attempt. */
+  signal: AbortSignal;
+  /** When the deadline passes (ms since the epoch). */
+  deadline: number;
+  traceparent: string;
+}
+
+/**
+ * One attempt's signal: the request's, and its share of the time left — an equal share with each
+ * provider still to try, the last one all of it — so a slow provider leaves the next one time to
+ * answer within the same deadline. `settle()` lifts the share (a stream that has begun keeps
+ * only the request's deadline).
+ */
+function attemptSignal(request: AbortSignal, shareMs: number): { signal: AbortSignal; settle(): void } {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(request.reason);
+  if (request.aborted) onAbort();
+  else request.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(
+    () => controller.abort(new ProviderError('timeout', 'no answer within its share of the deadline')),
+    Math.max(1, shareMs),
+  );
+  return {
+    signal: controller.signal,
+    settle: () => clearTimeout(timer),
+  };
+}
+
+function providerFor(p: ProviderConfig): Provider {
+  if (p.name === 'echo') return new EchoProvider();
+  if (p.name === 'openai') return new OpenAiProvider(p.url ?? 'https://api.openai.com/v1', p.apiKey);
+  return new OllamaProvider(p.url ?? 'http://127.0.0.1:11434');
+}
+
+/** A provider of the chain with its own breaker and 429 pause. */
+class Link {
+  readonly provider: Provider;
+  readonly models: Record<Service, string>;
+  readonly breaker = new CircuitBreaker();
+  pausedUntil = 0;
+  constructor(provider: Provider, models: Record<Service, string>) {
+    this.provider = provider;
+    this.models = models;
   }
-  return new OllamaProvider(config.ollamaUrl);
+
+  /** Milliseconds before this provider may be called, 0 when now. */
+  waitMs(): number {
+    return Math.max(this.pausedUntil - Date.now(), this.breaker.retryAfterMs());
+  }
+}
+
+function asProviderError(err: unknown, signal: AbortSignal): ProviderError {
+  if (err instanceof ProviderError) return err;
+  if (signal.aborted && signal.reason instanceof ProviderError) return signal.reason;
+  if (signal.aborted) return new ProviderError('timeout', 'no answer before the deadline');
+  return new ProviderError('bad_answer', 'the model call failed');
 }
 
 export class ModelRouter {
-  readonly provider: Provider;
-  readonly breaker = new CircuitBreaker();
-  readonly #config: ApiConfig;
+  readonly #links: Link[];
   readonly #metrics: ModelMetrics | undefined;
 
-  constructor(config: ApiConfig, metrics?: ModelMetrics) {
-    this.#config = config;
-    this.provider = providerFor(config);
+  /** `providers` replaces the configured ones (tests). */
+  constructor(config: ApiConfig, metrics?: ModelMetrics, providers?: Provider[]) {
+    this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p), p.models));
     this.#metrics = metrics;
   }
 
-  modelFor(service: Service): string {
-    return this.#config.models[service];
+  /** The primary provider. */
+  get provider(): Provider {
+    return (this.#links[0] as Link).provider;
   }
 
+  /** Each provider of the chain and its circuit, in order. */
+  get chain(): { provider: Provider; circuit: CircuitState }[] {
+    return this.#links.map((l) => ({ provider: l.provider, circuit: l.breaker.state }));
+  }
+
+  /** Open when no provider of the chain may be called, closed when the primary may. */
   get circuit(): CircuitState {
-    return this.breaker.state;
+    const states = this.#links.map((l) => l.breaker.state);
+    if (states[0] === 'closed') return 'closed';
+    return states.every((s) => s === 'open') ? 'open' : 'half-open';
   }
 
-  async call(service: Service, input: ModelInput, traceparent: string): Promise<ModelOutcome> {
-    if (!this.breaker.tryAcquire()) {
-      const wait = Math.max(1, Math.ceil(this.breaker.retryAfterMs() / 1000));
-      this.#metrics?.failure(this.provider.name, 'circuit_open');
+  /** The primary provider's model for a service. */
+  modelFor(service: Service): string {
+    return (this.#links[0] as Link).models[service];
+  }
+
+  /** Every model name the chain serves, with its service (for /v1/models). */
+  models(): { model: string; service: Service; provider: string }[] {
+    return this.#links.flatMap((l) =>
+      (Object.keys(l.models) as Service[]).map((service) => ({
+        model: l.models[service],
+        service,
+        provider: l.provider.name,
+      })),
+    );
+  }
+
+  #messages(service: Exclude<Service, 'embedding'>, input: ModelInput): ChatMessage[] {
+    if (input.messages) return input.messages;
+    return [
+      { role: 'system', content: `${SYSTEM_PROMPTS[service]} The request came through ${input.source}.` },
+      ...input.context.map((c) => ({ role: 'system' as const, content: `Context: ${c}` })),
+      { role: 'user', content: input.input },
+    ];
+  }
+
+  /**
+   * Tries each provider in order until one answers, `attempt` doing the call: a provider that is
+   * paused (open circuit, 429) is skipped, a failure moves on to the next, and the deadline or the
+   * client going away ends the chain at once.
+   */
+  async #along<T>(
+    service: Service,
+    ctx: RouteContext,
+    attempt: (link: Link, model: string, signal: AbortSignal, settle: () => void) => Promise<T>,
+  ): Promise<T & Served> {
+    const signal = ctx.signal;
+    let last: ProviderError | undefined;
+    let skipped = 0;
+    for (const [index, link] of this.#links.entries()) {
+      const name = link.provider.name;
+      if (Date.now() < link.pausedUntil || !link.breaker.tryAcquire()) {
+        skipped++;
+        this.#metrics?.failure(name, 'circuit_open');
+        continue;
+      }
+      const model = link.models[service];
+      const started = performance.now();
+      const after = this.#links.slice(index + 1).filter((l) => l.waitMs() === 0).length;
+      const share = attemptSignal(signal, (ctx.deadline - Date.now()) / (after + 1));
+      for (let tries = 0; ; tries++) {
+        try {
+          const out = await attempt(link, model, share.signal, share.settle);
+          share.settle();
+          const latencyMs = performance.now() - started;
+          this.#metrics?.observe(name, service, latencyMs / 1000, 'ok');
+          return { ...out, provider: name, model, latencyMs };
+        } catch (err) {
+          const pe = asProviderError(err, share.signal);
+          if (pe.retryable && tries === 0 && !share.signal.aborted) continue;
+          share.settle();
+          last = pe;
+          this.#metrics?.observe(name, service, (performance.now() - started) / 1000, 'error');
+          this.#metrics?.failure(name, pe.kind);
+          if (pe.kind === 'rate_limited') link.pausedUntil = Date.now() + (pe.retryAfterMs ?? 1000);
+          if (pe.isFailure) link.breaker.failure();
+          else link.breaker.release();
+          break;
+        }
+      }
+      if (signal.aborted) break;
+    }
+    const waitMs = Math.min(...this.#links.map((l) => l.waitMs()));
+    const retryAfterS = Math.max(1, Math.ceil(waitMs / 1000));
+    if (!last) {
       throw new ModelUnavailableError(
-        `the ${this.provider.name} model provider is failing; calls are paused`,
-        wait,
+        `every model provider is failing (${skipped} paused); calls are paused`,
+        retryAfterS,
+        'circuit_open',
       );
     }
-    const model = this.modelFor(service);
-    const signal = AbortSignal.timeout(this.#config.modelTimeoutMs);
-    const started = performance.now();
-    for (let attempt = 0; ; attempt++) {
+    const reason = this.#links.length > 1 ? `no provider answered; last: ${last.reason}` : last.reason;
+    throw new ModelUnavailableError(reason, retryAfterS, last.kind);
+  }
+
+  async call(service: Service, input: ModelInput, ctx: RouteContext): Promise<ModelOutcome> {
+    const traceparent = ctx.traceparent;
+    if (service === 'embedding') {
+      return this.#along(service, ctx, async (link, model, signal) => {
+        const out = await link.provider.embed(model, input.input, { signal, traceparent });
+        link.breaker.success();
+        return { kind: 'embedding' as const, embedding: out.embedding, tokens: out.tokens };
+      });
+    }
+    const messages = this.#messages(service, input);
+    return this.#along(service, ctx, async (link, model, signal) => {
+      const out = await link.provider.chat(
+        { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },
+        { signal, traceparent },
+      );
+      link.breaker.success();
+      return { kind: 'text' as const, text: out.text, tokens: out.tokens };
+    });
+  }
+
+  /**
+   * A streamed chat answer. The chain is walked until a provider sends its first piece; after
+   * that the answer is that provider's (a stream cut later ends the answer, it is not retried
+   * elsewhere: the client already has part of it).
+   */
+  async stream(
+    service: Exclude<Service, 'embedding'>,
+    input: ModelInput,
+    ctx: RouteContext,
+  ): Promise<ModelStream> {
+    const traceparent = ctx.traceparent;
+    const messages = this.#messages(service, input);
+    const out = await this.#along(service, ctx, async (link, model, signal, settle) => {
+      const iterator = link.provider
+        .chatStream(
+          { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },
+          { signal, traceparent },
+        )
+        [Symbol.asyncIterator]();
+      const first = await iterator.next();
+      // Begun: from here the stream has the request's deadline, not the attempt's share.
+      settle();
+      return { link, first, iterator };
+    });
+    const { link, first, iterator } = out;
+    const signal = ctx.signal;
+    async function* deltas(): AsyncGenerator<ChatDelta> {
+      let finished = false;
+      let failed = false;
       try {
-        const ctx = { signal, traceparent };
-        const out =
-          service === 'embedding'
-            ? await this.provider.embed(model, input.input, ctx)
-            : await this.provider.chat(
-                {
-                  model,
-                  system: `${SYSTEM_PROMPTS[service]} The request came through ${input.source}.`,
-                  input: input.input,
-                  context: input.context,
-                  temperature: input.temperature,
-                  topP: input.topP,
-                  maxTokens: input.maxTokens,
-                },
-                ctx,
-              );
-        const latencyMs = performance.now() - started;
-        this.breaker.success();
-        this.#metrics?.observe(this.provider.name, service, latencyMs / 1000, 'ok');
-        return 'embedding' in out
-          ? { kind: 'embedding', embedding: out.embedding, tokens: out.tokens, model, latencyMs }
-          : { kind: 'text', text: out.text, tokens: out.tokens, model, latencyMs };
+        if (!first.done) yield first.value;
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          yield next.value;
+        }
+        finished = true;
+        link.breaker.success();
       } catch (err) {
-        const pe = err instanceof ProviderError ? err : new ProviderError('the model call failed', false);
-        if (pe.retryable && attempt === 0 && !signal.aborted) continue;
-        this.breaker.failure();
-        this.#metrics?.observe(this.provider.name, service, (performance.now() - started) / 1000, 'error');
-        this.#metrics?.failure(
-          this.provider.name,
-          pe.reason.startsWith('no answer') ? 'timeout' : 'unavailable',
-        );
-        throw new ModelUnavailableError(
-          pe.reason,
-          Math.max(1, Math.ceil(this.breaker.retryAfterMs() / 1000)) || 5,
-        );
+        failed = true;
+        const pe = asProviderError(err, signal);
+        if (pe.isFailure && pe.kind !== 'timeout') link.breaker.failure();
+        else link.breaker.release();
+        throw pe;
+      } finally {
+        if (!finished) {
+          // The consumer stopped early (client gone): the upstream request is closed.
+          await iterator.return?.();
+          if (!failed) link.breaker.release();
+        }
       }
     }
+    return { provider: out.provider, model: out.model, deltas: deltas() };
   }
 }

@@ -1,50 +1,87 @@
-/** Ollama's native API: /api/chat and /api/embed. */
+/** Ollama's native API: /api/chat (whole or streamed as NDJSON) and /api/embed. */
 import {
   type CallContext,
+  type ChatDelta,
   type ChatRequest,
   type ChatResult,
   type EmbedResult,
   type Provider,
   ProviderError,
+  post,
   postJson,
+  streamText,
 } from './types.ts';
 
+interface OllamaChat {
+  message?: { content?: unknown };
+  eval_count?: unknown;
+  prompt_eval_count?: unknown;
+  done?: unknown;
+  error?: unknown;
+}
+
+function tokensOf(out: OllamaChat): number | null {
+  const n =
+    (typeof out.eval_count === 'number' ? out.eval_count : 0) +
+    (typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : 0);
+  return n || null;
+}
+
 export class OllamaProvider implements Provider {
-  readonly name = 'ollama';
+  readonly name: string;
   readonly #base: string;
   readonly endpoint: string;
-  constructor(base: string) {
+  constructor(base: string, name = 'ollama') {
+    this.name = name;
     this.#base = base;
     this.endpoint = base;
   }
 
-  async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
+  #body(req: ChatRequest, stream: boolean) {
     const options: Record<string, number> = {};
     if (req.temperature !== undefined) options.temperature = req.temperature;
     if (req.topP !== undefined) options.top_p = req.topP;
     if (req.maxTokens !== undefined) options.num_predict = req.maxTokens;
-    const body = {
-      model: req.model,
-      stream: false,
-      options,
-      messages: [
-        { role: 'system', content: req.system },
-        ...req.context.map((c) => ({ role: 'system', content: `Context: ${c}` })),
-        { role: 'user', content: req.input },
-      ],
-    };
-    const out = (await postJson(`${this.#base}/api/chat`, body, {}, ctx)) as {
-      message?: { content?: unknown };
-      eval_count?: unknown;
-      prompt_eval_count?: unknown;
-    };
+    return { model: req.model, stream, options, messages: req.messages };
+  }
+
+  async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
+    const out = (await postJson(`${this.#base}/api/chat`, this.#body(req, false), {}, ctx)) as OllamaChat;
     const text = out.message?.content;
     if (typeof text !== 'string')
-      throw new ProviderError('the model server sent an answer without a message', false);
-    const tokens =
-      (typeof out.eval_count === 'number' ? out.eval_count : 0) +
-      (typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : 0);
-    return { text, tokens: tokens || null };
+      throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
+    return { text, tokens: tokensOf(out) };
+  }
+
+  async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
+    const res = await post(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx);
+    let rest = '';
+    const lines = function* (text: string): Generator<OllamaChat> {
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue;
+        try {
+          yield JSON.parse(line) as OllamaChat;
+        } catch {
+          throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
+        }
+      }
+    };
+    for await (const chunk of streamText(res, ctx.signal)) {
+      const text = rest + chunk;
+      const end = text.lastIndexOf('\n');
+      rest = text.slice(end + 1);
+      for (const part of lines(text.slice(0, end + 1))) {
+        if (typeof part.error === 'string')
+          throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
+        const piece = part.message?.content;
+        if (typeof piece === 'string' && piece !== '') yield { text: piece };
+        if (part.done === true) {
+          yield { done: true, tokens: tokensOf(part) };
+          return;
+        }
+      }
+    }
+    throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
   }
 
   async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
@@ -54,7 +91,7 @@ export class OllamaProvider implements Provider {
     };
     const first = Array.isArray(out.embeddings) ? out.embeddings[0] : undefined;
     if (!Array.isArray(first) || !first.every((x) => typeof x === 'number')) {
-      throw new ProviderError('the model server sent an answer without an embedding', false);
+      throw new ProviderError('bad_answer', 'the model server sent an answer without an embedding');
     }
     return {
       embedding: first as number[],

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { StorageUnavailableError, type Store } from '../../storage/types.ts';
+import { problem, sendProblem } from '../errors.ts';
 import { requireAdminKey } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { AppEnv } from '../types.ts';
@@ -22,10 +23,13 @@ const ALLOWED_WHEN_ACTIVE = new Set([
   'file_write',
 ]);
 
+/** The body as an object; a bare POST (no body, or an empty one) is an empty object. */
 async function readObject(req: Request): Promise<Record<string, unknown> | undefined> {
   if (!req.body) return {};
   try {
-    const b = (await req.json()) as unknown;
+    const text = await req.text();
+    if (text.trim() === '') return {};
+    const b = JSON.parse(text) as unknown;
     return typeof b === 'object' && b !== null && !Array.isArray(b)
       ? (b as Record<string, unknown>)
       : undefined;
@@ -41,25 +45,14 @@ export function registerKillswitchRoutes(
 ): void {
   const base = '/code/api/killswitch';
   const unknown = (c: Context<AppEnv>) =>
-    c.json(
-      {
-        error: 'killswitch_unknown',
-        reason: 'the killswitch state cannot be read now',
-        request_id: c.get('requestId'),
-      },
-      503,
-      {
-        'Retry-After': '5',
-      },
+    sendProblem(
+      c,
+      problem(503, 'killswitch_unknown', 'the killswitch state cannot be read now', { retryAfterS: 5 }),
     );
 
   const change = (active: boolean) => async (c: Context<AppEnv>) => {
     const body = await readObject(c.req.raw);
-    if (!body)
-      return c.json(
-        { error: 'bad_json', reason: 'the body is not a JSON object', request_id: c.get('requestId') },
-        400,
-      );
+    if (!body) return sendProblem(c, problem(400, 'bad_json', 'the body is not a JSON object'));
     const reason = body.reason;
     const by = active ? body.activated_by : body.deactivated_by;
     const errors: { field: string; reason: string }[] = [];
@@ -73,8 +66,12 @@ export function registerKillswitchRoutes(
       });
     }
     errors.push(...unstorable(body));
-    if (errors.length > 0)
-      return c.json({ error: 'validation_error', detail: errors, request_id: c.get('requestId') }, 422);
+    if (errors.length > 0) {
+      return sendProblem(
+        c,
+        problem(422, 'validation_error', 'the body has invalid fields', { detail: errors }),
+      );
+    }
     try {
       await store.write({
         kind: 'killswitch',
@@ -97,10 +94,7 @@ export function registerKillswitchRoutes(
       });
     } catch (err) {
       if (err instanceof StorageUnavailableError) {
-        return c.json(
-          { error: 'storage_unavailable', reason: err.message, request_id: c.get('requestId') },
-          503,
-        );
+        return sendProblem(c, problem(503, 'storage_unavailable', err.message, { retryAfterS: 5 }));
       }
       throw err;
     }
@@ -122,12 +116,11 @@ export function registerKillswitchRoutes(
   app.get(`${base}/check/:action_type`, async (c) => {
     const action = c.req.param('action_type');
     if (action.length > 64 || !/^[\w.-]+$/.test(action)) {
-      return c.json(
-        {
-          error: 'validation_error',
+      return sendProblem(
+        c,
+        problem(422, 'validation_error', 'the action type is not valid', {
           detail: [{ field: 'action_type', reason: 'letters, digits, _ . - only' }],
-        },
-        422,
+        }),
       );
     }
     let active: boolean;

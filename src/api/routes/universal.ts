@@ -1,24 +1,69 @@
-/** POST /api/v2/universal/request, GET /api/v2/universal/health and /stats. */
-import type { Hono } from 'hono';
+/** POST /api/v2/universal/request (whole, or streamed as server-sent events), GET /api/v2/universal/health and /stats. */
+import type { Context, Hono } from 'hono';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
+import { clientGone } from '../client-signal.ts';
+import { budgetOf } from '../deadline.ts';
+import { problem, sendProblem } from '../errors.ts';
 import { requireApiKey } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
+import type { GatewayRequest } from '../pipeline/outcome.ts';
+import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
 import type { ModelRouter } from '../providers/model-router.ts';
+import { sendFrames, sendStream } from '../sse.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
-import type { UniversalPipeline } from '../universal/pipeline.ts';
-import { parseUniversalRequest } from '../universal/request-schema.ts';
+import { servedHeaders, UniversalFormat } from '../universal/format.ts';
+import { parseUniversalRequest, REQUEST_ID, type UniversalRequest } from '../universal/request-schema.ts';
 
 export interface UniversalDeps {
   config: ApiConfig;
-  pipeline: UniversalPipeline;
+  pipeline: Pipeline;
   store: Store;
   router: ModelRouter;
 }
 
+/** A client asks for the answer as it is generated with `Accept: text/event-stream`. */
+function wantsStream(c: Context<AppEnv>): boolean {
+  return /\btext\/event-stream\b/i.test(c.req.header('accept') ?? '');
+}
+
+function toGateway(
+  u: UniversalRequest,
+  c: Context<AppEnv>,
+  idGiven: boolean,
+  budgetMs: number,
+  traceparent: string,
+): GatewayRequest {
+  const { request_id: _id, ...content } = u;
+  const p = u.payload;
+  return {
+    id: u.request_id,
+    idempotent: idGiven,
+    source: u.source,
+    sourceMetadata: u.source_metadata,
+    service: u.ai_service,
+    userId: u.user_id,
+    input: p.input,
+    model: {
+      input: p.input,
+      context: p.context.map((x) => x.content),
+      source: u.source,
+      temperature: p.parameters.temperature,
+      topP: p.parameters.top_p,
+      maxTokens: p.parameters.max_tokens,
+    },
+    stream: wantsStream(c) && u.ai_service !== 'embedding',
+    fingerprint: fingerprintOf('universal', content),
+    budgetMs,
+    signal: clientGone(c.req.raw),
+    traceparent,
+  };
+}
+
 export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps): void {
   const { config, pipeline, store, router } = deps;
+  const format = new UniversalFormat(config.mood);
   app.use('/api/v2/universal/*', requireApiKey(config.apiKeys));
   const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
@@ -27,16 +72,14 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     try {
       body = await c.req.json();
     } catch {
-      return c.json(
-        { error: 'bad_json', reason: 'the body is not valid JSON', request_id: c.get('requestId') },
-        400,
-      );
+      return sendProblem(c, problem(400, 'bad_json', 'the body is not valid JSON'));
     }
+    const headerId = c.req.header('x-request-id');
     const parsed = parseUniversalRequest(body, c.get('requestId'));
     if (!parsed.ok) {
-      return c.json(
-        {
-          error: 'validation_error',
+      return sendProblem(
+        c,
+        problem(422, 'validation_error', 'the request has invalid fields', {
           // FastAPI's shape (loc, msg) for the original clients, and plain field/reason.
           detail: parsed.errors.map((e) => ({
             field: e.field,
@@ -44,17 +87,54 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
             loc: ['body', ...e.field.split('.')],
             msg: e.reason,
           })),
-          request_id: c.get('requestId'),
-        },
-        422,
+        }),
       );
     }
+    const budget = budgetOf(
+      { robbie: c.req.header('x-robbie-timeout'), stainless: c.req.header('x-stainless-timeout') },
+      config.modelTimeoutMs,
+    );
+    if ('problem' in budget) return sendProblem(c, budget.problem);
     const trace = childTraceparent(c.req.header('traceparent'));
-    const log = c
-      .get('log')
-      .child({ universal_request_id: parsed.value.request_id, trace_id: trace.traceId });
-    const result = await pipeline.handle(parsed.value, log, trace.traceparent);
-    return c.json(result.body as object, result.status as 200, result.headers ?? {});
+    const u = parsed.value;
+    const idGiven =
+      typeof (body as { request_id?: unknown }).request_id === 'string' ||
+      (headerId !== undefined && REQUEST_ID.test(headerId));
+    const req = toGateway(u, c, idGiven, budget.ms, trace.traceparent);
+    const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
+    const out = await pipeline.handle(req, format, log);
+    if (out.kind === 'whole') {
+      const r = out.reply;
+      if (!req.stream || r.status >= 300) return c.json(r.body as object, r.status as 200, r.headers ?? {});
+      // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
+      const message = (r.body as { robbie_response?: { message?: unknown } }).robbie_response?.message;
+      return sendFrames(
+        c,
+        [
+          { event: 'delta', data: JSON.stringify({ text: typeof message === 'string' ? message : '' }) },
+          { event: 'answer', data: JSON.stringify(r.body) },
+        ],
+        r.headers ?? {},
+      );
+    }
+    const s = out.stream;
+    return sendStream(
+      c,
+      s,
+      {
+        start: () => [],
+        piece: (text) => ({ event: 'delta', data: JSON.stringify({ text }) }),
+        end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
+        broken: (reason) => [
+          {
+            event: 'error',
+            data: JSON.stringify({ error: 'model_unavailable', reason, request_id: req.id }),
+          },
+        ],
+      },
+      servedHeaders(s),
+      log,
+    );
   });
 
   app.get('/api/v2/universal/health', async (c) => {

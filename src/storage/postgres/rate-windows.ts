@@ -1,11 +1,11 @@
 /**
  * The shared rate-limit windows in PostgreSQL: one statement per request that reads the previous
  * window, and counts the request in the current one only when the rule of `admits()`
- * (api/universal/rate-window.ts) holds —
+ * (api/pipeline/rate-window.ts) holds —
  * decided under the row lock of the upsert, so concurrent instances never admit more than the
  * rule allows.
  */
-import { type RateVerdict, verdict, windowAt } from '../../api/universal/rate-window.ts';
+import { type RateVerdict, verdict, windowAt } from '../../api/pipeline/rate-window.ts';
 import type { Sql } from './connect.ts';
 
 interface HitRow {

@@ -4,8 +4,9 @@
  * in order, idempotently, once it is back. postgres.js reconnects by itself; errors surface per
  * query, so every query is bounded in time here and its failure classified.
  */
+import type postgres from 'postgres';
 import type { CheckResult } from '../../api/health-checks.ts';
-import type { RateVerdict } from '../../api/universal/rate-window.ts';
+import type { RateVerdict } from '../../api/pipeline/rate-window.ts';
 import type { Logger } from '../../logger/logger.ts';
 import { GroupCommit } from '../group-commit.ts';
 import {
@@ -17,6 +18,7 @@ import {
 import { Outbox, type OutboxRow } from '../outbox.ts';
 import {
   type BlockRecord,
+  type CachedAnswer,
   type Claim,
   isRetryable,
   type RequestRecord,
@@ -388,6 +390,41 @@ export class PostgresStore implements Store {
   async pruneRateWindows(before: number): Promise<void> {
     if (!this.#up) return;
     await withTimeout(pruneRateWindows(this.#sql, before), QUERY_TIMEOUT_MS).catch(() => undefined);
+  }
+
+  async cachedAnswer(key: string): Promise<CachedAnswer | undefined> {
+    if (!this.#up || this.#version === null) return undefined;
+    try {
+      const rows = await withTimeout(
+        this.#sql<{ answer: unknown; created_at: string }[]>`
+          select answer, created_at from answer_cache where key = ${key}`,
+        READ_TIMEOUT_MS,
+      );
+      const row = rows[0];
+      return row ? { answer: row.answer, createdAt: Number(row.created_at) } : undefined;
+    } catch (err) {
+      if (isConnectionError(err)) this.#markDown(err);
+      return undefined;
+    }
+  }
+
+  async cacheAnswer(key: string, service: string, answer: unknown): Promise<void> {
+    if (!this.#up || this.#version === null) return;
+    await withTimeout(
+      this.#sql`
+        insert into answer_cache (key, service, answer, created_at)
+        values (${key}, ${service}, ${this.#sql.json(answer as postgres.JSONValue)}, ${Date.now()})
+        on conflict (key) do update set answer = excluded.answer, created_at = excluded.created_at`,
+      QUERY_TIMEOUT_MS,
+    ).catch(() => undefined);
+  }
+
+  async pruneAnswers(before: number): Promise<void> {
+    if (!this.#up) return;
+    await withTimeout(
+      this.#sql`delete from answer_cache where created_at < ${before}`,
+      QUERY_TIMEOUT_MS,
+    ).catch(() => undefined);
   }
 
   /**

@@ -14,6 +14,10 @@ function requestRow(r: RequestRecord) {
     response: r.response as postgres.JSONValue,
     // Rows queued by a version before fingerprints have none.
     request_fingerprint: r.request_fingerprint ?? null,
+    provider: r.provider ?? null,
+    cache: r.cache ?? null,
+    first_token_ms: r.first_token_ms ?? null,
+    stream: r.stream ?? null,
     town_id: 'aurora',
     created_at: r.timestamp,
   };

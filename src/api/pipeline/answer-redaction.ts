@@ -3,9 +3,15 @@
  * a filtered text and returned the unfiltered one, defect 15): assignments of passwords, keys,
  * tokens and secrets, and common credential formats.
  */
+const SECRET_NAMES =
+  'password|passwd|pwd|secret|api[_-]?key|access[_-]?key|token|auth[_-]?token|client[_-]?secret';
+
+/** Text ending in a secret's name and its separator, its value still to come (for streamed answers). */
+export const SECRET_NAME_AT_END = new RegExp(`\\b(?:${SECRET_NAMES})["']?\\s*(?:[:=]\\s*["']?)?$`, 'iu');
+
 const RULES: { re: RegExp; replace: string }[] = [
   {
-    re: /\b((?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|token|auth[_-]?token|client[_-]?secret)["']?\s*[:=]\s*["']?)([^\s"',;]{3,})/giu,
+    re: new RegExp(`\\b((?:${SECRET_NAMES})["']?\\s*[:=]\\s*["']?)([^\\s"',;]{3,})`, 'giu'),
     replace: '$1[REDACTED]',
   },
   { re: /\bsk-(?:proj-)?[A-Za-z0-9_-]{16,}\b/g, replace: '[REDACTED]' },

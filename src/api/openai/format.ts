@@ -1,0 +1,172 @@
+/**
+ * OpenAI's shapes for the pipeline's outcomes: `chat.completion` (and its `chat.completion.chunk`
+ * stream), the embeddings `list`, and `{error: {message, type, code, param}}` with the status the
+ * SDKs map to their error classes. A killswitch block is 403, a gatekeeper rejection 400
+ * `content_policy_violation` (as OpenAI's own moderation), a rate limit 429 with Retry-After.
+ * Every answer carries `robbie`: the request id, the gatekeeper status and who served it.
+ */
+import { errorBody, errorHeaders, problem } from '../errors.ts';
+import type { AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
+import type { SseMessage, StreamFrames } from '../sse.ts';
+import { servedHeaders } from '../universal/format.ts';
+
+export type OpenAiKind = 'chat' | 'embedding';
+
+function usage(tokens: number | null) {
+  // Providers report a total; robbie does not split it into prompt and completion.
+  const total = tokens ?? 0;
+  return { prompt_tokens: 0, completion_tokens: total, total_tokens: total };
+}
+
+/** Float32 little-endian, base64: what `encoding_format: "base64"` (the SDK's default) asks for. */
+export function base64Embedding(values: number[]): string {
+  const bytes = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => {
+    bytes.writeFloatLE(v, i * 4);
+  });
+  return bytes.toString('base64');
+}
+
+export class OpenAiFormat implements AnswerFormat {
+  readonly name = 'openai';
+  readonly #kind: OpenAiKind;
+  readonly #encoding: 'float' | 'base64';
+
+  constructor(kind: OpenAiKind, encoding: 'float' | 'base64' = 'float') {
+    this.#kind = kind;
+    this.#encoding = encoding;
+  }
+
+  reply(req: GatewayRequest, outcome: Outcome, _elapsedMs: number): Reply {
+    if (outcome.kind !== 'answered') {
+      const p =
+        outcome.kind === 'failed'
+          ? outcome.problem
+          : outcome.status === 'blocked'
+            ? problem(403, 'killswitch_active', outcome.review.reasoning)
+            : problem(400, 'content_policy_violation', outcome.review.reasoning);
+      return { status: p.status, body: errorBody(p, req.id, 'openai'), headers: errorHeaders(p) };
+    }
+    const a = outcome.answer;
+    const robbie = {
+      request_id: req.id,
+      status: outcome.status,
+      provider: a.provider,
+      ...(a.cache ? { cache: a.cache } : {}),
+      ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
+    };
+    if (this.#kind === 'embedding') {
+      const values = a.embedding ?? [];
+      return {
+        status: 200,
+        body: {
+          object: 'list',
+          data: [
+            {
+              object: 'embedding',
+              index: 0,
+              embedding: this.#encoding === 'base64' ? base64Embedding(values) : values,
+            },
+          ],
+          model: a.model,
+          usage: { prompt_tokens: a.tokens ?? 0, total_tokens: a.tokens ?? 0 },
+          robbie,
+        },
+        headers: servedHeaders(a),
+      };
+    }
+    return {
+      status: 200,
+      body: {
+        id: completionId(req),
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: a.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: a.text ?? '', refusal: null },
+            logprobs: null,
+            finish_reason: a.stream === 'cut' || a.stream === 'broken' ? 'length' : 'stop',
+          },
+        ],
+        usage: usage(a.tokens),
+        system_fingerprint: null,
+        robbie,
+      },
+      headers: servedHeaders(a),
+    };
+  }
+}
+
+export function completionId(req: GatewayRequest): string {
+  return `chatcmpl-${req.id}`;
+}
+
+interface CompletionBody {
+  id?: string;
+  model?: string;
+  created?: number;
+  choices?: { message?: { content?: string }; finish_reason?: string }[];
+  usage?: unknown;
+  robbie?: unknown;
+}
+
+/** The `chat.completion.chunk` frames of a stream, ending with `[DONE]`. */
+export function chunkFrames(
+  req: GatewayRequest,
+  model: string,
+  includeUsage: boolean,
+): StreamFrames & { whole(reply: Reply): SseMessage[] } {
+  const id = completionId(req);
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta: object, finish: string | null, extra: object = {}, m = model): SseMessage => ({
+    data: JSON.stringify({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: m,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...extra,
+    }),
+  });
+  const closing = (body: CompletionBody, m: string): SseMessage[] => {
+    const out = [chunk({}, body.choices?.[0]?.finish_reason ?? 'stop', { robbie: body.robbie }, m)];
+    if (includeUsage) {
+      out.push({
+        data: JSON.stringify({
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model: m,
+          choices: [],
+          usage: body.usage,
+        }),
+      });
+    }
+    out.push({ data: '[DONE]' });
+    return out;
+  };
+  return {
+    start: () => [chunk({ role: 'assistant', content: '' }, null)],
+    piece: (text) => chunk({ content: text }, null),
+    end: (reply) => closing(reply.body as CompletionBody, model),
+    broken: (reason) => [
+      {
+        data: JSON.stringify({
+          error: { message: reason, type: 'server_error', code: 'model_unavailable', param: null },
+        }),
+      },
+    ],
+    /** A whole answer (a replay, a cache hit) sent as a stream of one piece. */
+    whole(reply) {
+      const body = reply.body as CompletionBody;
+      const m = body.model ?? model;
+      return [
+        chunk({ role: 'assistant', content: '' }, null, {}, m),
+        chunk({ content: body.choices?.[0]?.message?.content ?? '' }, null, {}, m),
+        ...closing(body, m),
+      ];
+    },
+  };
+}

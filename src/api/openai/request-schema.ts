@@ -1,0 +1,200 @@
+/**
+ * The bodies of POST /v1/chat/completions and /v1/embeddings, as OpenAI's API takes them, checked
+ * field by field (every problem reported, every string capped). Fields robbie does not act on
+ * (tools, response_format, seed, …) are accepted and ignored, as most compatible servers do; what
+ * it cannot honour (`n` above 1, several embedding inputs) is refused with a reason.
+ */
+import type { FieldProblem } from '../errors.ts';
+import type { ChatMessage } from '../providers/types.ts';
+import { unstorable } from '../universal/request-schema.ts';
+
+export interface ChatCompletionRequest {
+  model: string;
+  messages: ChatMessage[];
+  stream: boolean;
+  includeUsage: boolean;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  user?: string;
+}
+
+export interface EmbeddingRequest {
+  model: string;
+  input: string;
+  encoding: 'float' | 'base64';
+  user?: string;
+}
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
+const MAX_MESSAGES = 200;
+const MAX_TEXT = 100_000;
+const MAX_TOTAL = 400_000;
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function number(
+  body: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+  errors: FieldProblem[],
+  integer = false,
+): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (
+    typeof v !== 'number' ||
+    !Number.isFinite(v) ||
+    (integer && !Number.isInteger(v)) ||
+    v < min ||
+    v > max
+  ) {
+    errors.push({
+      field: key,
+      reason: `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
+    });
+    return undefined;
+  }
+  return v;
+}
+
+function model(body: Record<string, unknown>, errors: FieldProblem[]): string {
+  const m = body.model;
+  if (typeof m !== 'string' || m.trim() === '' || m.length > 200) {
+    errors.push({ field: 'model', reason: 'is required: a model name of at most 200 characters' });
+    return '';
+  }
+  return m;
+}
+
+function user(body: Record<string, unknown>, errors: FieldProblem[]): string | undefined {
+  const u = body.user;
+  if (u === undefined || u === null) return undefined;
+  if (typeof u !== 'string' || u.length > 255) {
+    errors.push({ field: 'user', reason: 'must be a string of at most 255 characters' });
+    return undefined;
+  }
+  return u === '' ? undefined : u;
+}
+
+/** A message's content: a string, or text parts (`[{type: "text", text}]`) joined. */
+function content(v: unknown, field: string, errors: FieldProblem[]): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) {
+    const texts: string[] = [];
+    for (const [i, part] of v.entries()) {
+      if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') {
+        errors.push({
+          field: `${field}[${i}]`,
+          reason: 'only text parts ({"type": "text", "text": …}) are accepted',
+        });
+        return undefined;
+      }
+      texts.push(part.text);
+    }
+    return texts.join('\n');
+  }
+  errors.push({ field, reason: 'must be a string or an array of text parts' });
+  return undefined;
+}
+
+export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest> {
+  if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
+  const errors: FieldProblem[] = unstorable(body);
+  if (errors.length > 0) return { ok: false, errors };
+  const m = model(body, errors);
+  const messages: ChatMessage[] = [];
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    errors.push({ field: 'messages', reason: 'is required: a non-empty array of messages' });
+  } else if (body.messages.length > MAX_MESSAGES) {
+    errors.push({ field: 'messages', reason: `must have at most ${MAX_MESSAGES} messages` });
+  } else {
+    let total = 0;
+    for (const [i, raw] of body.messages.entries()) {
+      const field = `messages[${i}]`;
+      if (!isObject(raw) || typeof raw.role !== 'string' || !ROLES.has(raw.role)) {
+        errors.push({ field: `${field}.role`, reason: `must be one of ${[...ROLES].join(', ')}` });
+        continue;
+      }
+      const text = content(raw.content, `${field}.content`, errors);
+      if (text === undefined) continue;
+      if (text.length > MAX_TEXT)
+        errors.push({ field: `${field}.content`, reason: `must be at most ${MAX_TEXT} characters` });
+      total += text.length;
+      messages.push({ role: raw.role as ChatMessage['role'], content: text });
+    }
+    if (total > MAX_TOTAL)
+      errors.push({ field: 'messages', reason: `must hold at most ${MAX_TOTAL} characters in all` });
+    if (messages.length > 0 && !messages.some((x) => x.role === 'user')) {
+      errors.push({ field: 'messages', reason: 'must include a user message' });
+    }
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+    errors.push({ field: 'stream', reason: 'must be true or false' });
+  }
+  const options = body.stream_options;
+  if (options !== undefined && options !== null && !isObject(options)) {
+    errors.push({ field: 'stream_options', reason: 'must be an object' });
+  }
+  const n = number(body, 'n', 1, 128, errors, true);
+  if (n !== undefined && n > 1) errors.push({ field: 'n', reason: 'only 1 choice per request is served' });
+  const temperature = number(body, 'temperature', 0, 2, errors);
+  const topP = number(body, 'top_p', 0, 1, errors);
+  const maxTokens =
+    number(body, 'max_completion_tokens', 1, 1_000_000, errors, true) ??
+    number(body, 'max_tokens', 1, 1_000_000, errors, true);
+  const u = user(body, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  const value: ChatCompletionRequest = {
+    model: m,
+    messages,
+    stream: body.stream === true,
+    includeUsage: isObject(options) && options.include_usage === true,
+  };
+  if (temperature !== undefined) value.temperature = temperature;
+  if (topP !== undefined) value.topP = topP;
+  if (maxTokens !== undefined) value.maxTokens = maxTokens;
+  if (u !== undefined) value.user = u;
+  return { ok: true, value };
+}
+
+export function parseEmbedding(body: unknown): Parsed<EmbeddingRequest> {
+  if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
+  const errors: FieldProblem[] = unstorable(body);
+  if (errors.length > 0) return { ok: false, errors };
+  const m = model(body, errors);
+  let input: string | undefined;
+  const raw = Array.isArray(body.input) && body.input.length === 1 ? body.input[0] : body.input;
+  if (Array.isArray(raw)) {
+    errors.push({
+      field: 'input',
+      reason: 'one input per request: send a string (or an array of one string)',
+    });
+  } else if (typeof raw !== 'string' || raw === '') {
+    errors.push({ field: 'input', reason: 'is required: a non-empty string' });
+  } else if (raw.length > MAX_TEXT) {
+    errors.push({ field: 'input', reason: `must be at most ${MAX_TEXT} characters` });
+  } else input = raw;
+  const encoding = body.encoding_format ?? 'float';
+  if (encoding !== 'float' && encoding !== 'base64') {
+    errors.push({ field: 'encoding_format', reason: 'must be float or base64' });
+  }
+  if (body.dimensions !== undefined && body.dimensions !== null) {
+    errors.push({ field: 'dimensions', reason: "is not supported: the model's own dimensions are served" });
+  }
+  const u = user(body, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  const value: EmbeddingRequest = {
+    model: m,
+    input: input as string,
+    encoding: encoding as 'float' | 'base64',
+  };
+  if (u !== undefined) value.user = u;
+  return { ok: true, value };
+}

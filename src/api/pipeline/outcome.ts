@@ -1,0 +1,81 @@
+/**
+ * What the pipeline works on and what it ends with, in no route's shape: a `GatewayRequest` built
+ * by the universal or the OpenAI routes, and an `Outcome` each stage may return. The responder
+ * records an outcome and a route's `AnswerFormat` turns it into that route's answer.
+ */
+import type { Service } from '../../config/api-config.ts';
+import type { RequestStatus } from '../../storage/types.ts';
+import type { Problem } from '../errors.ts';
+import type { ModelInput } from '../providers/model-router.ts';
+
+export interface GatewayRequest {
+  /** The universal `request_id`, an `Idempotency-Key`, or one made up. */
+  id: string;
+  /** The id is the client's: duplicates share one answer (and one model call). */
+  idempotent: boolean;
+  source: string;
+  sourceMetadata: Record<string, unknown> | null;
+  service: Service;
+  userId: string;
+  /** What the gatekeeper reviews and the request log summarises: the user's words. */
+  input: string;
+  model: ModelInput;
+  /** The client asked for the answer as it is generated. */
+  stream: boolean;
+  /** Digest of what the client sent (everything but the id), format included. */
+  fingerprint: string;
+  /** The request's whole model budget in milliseconds (every attempt, retry and fallback). */
+  budgetMs: number;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  /** W3C traceparent for the model call. */
+  traceparent: string;
+}
+
+export interface Review {
+  approved: boolean;
+  confidence: number;
+  reasoning: string;
+  warnings: string[];
+}
+
+/** A model's answer, as served. */
+export interface Answer {
+  provider: string;
+  model: string;
+  tokens: number | null;
+  latencyMs: number;
+  text?: string;
+  embedding?: number[];
+  /** Served from the answer cache: `hit` fresh, `stale` while every provider is down. */
+  cache?: 'hit' | 'stale';
+  /** Streams: when the first piece was let out, and how the stream ended. */
+  firstTokenMs?: number;
+  stream?: 'complete' | 'cut' | 'broken';
+}
+
+export type Outcome =
+  | { kind: 'answered'; status: 'approved' | 'revised'; review: Review; answer: Answer }
+  | { kind: 'refused'; status: 'blocked' | 'rejected'; review: Review }
+  | {
+      kind: 'failed';
+      status: RequestStatus;
+      problem: Problem;
+      review?: Review;
+      model?: string;
+      /** False for a rate-limit refusal: counted, not stored (a row per 429 would fill the disk). */
+      recorded: boolean;
+    };
+
+/** An answer as a route sends it. */
+export interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** How a route family (universal, OpenAI) shapes outcomes. */
+export interface AnswerFormat {
+  readonly name: 'universal' | 'openai';
+  reply(req: GatewayRequest, outcome: Outcome, elapsedMs: number): Reply;
+}

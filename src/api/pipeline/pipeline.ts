@@ -1,0 +1,338 @@
+/**
+ * The request pipeline every route shares, in order: idempotency (a repeated id gets the stored
+ * answer, and waits for one still in flight), killswitch (fail closed), rate limit, gatekeeper,
+ * answer cache, model call along the provider chain (whole or streamed), post-flight redaction —
+ * each a stage that may end the request with an outcome, and one responder that records every
+ * outcome before it is answered.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../logger/logger.ts';
+import type { Store } from '../../storage/types.ts';
+import { problem } from '../errors.ts';
+import { type ModelRouter, type ModelStream, ModelUnavailableError } from '../providers/model-router.ts';
+import { ProviderError } from '../providers/types.ts';
+import type { AnswerCache } from './answer-cache.ts';
+import { redactAnswer } from './answer-redaction.ts';
+import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
+import { Responder } from './responder.ts';
+import {
+  gatekeeperStage,
+  killswitchStage,
+  RefusalReports,
+  rateLimitStage,
+  type StageDeps,
+} from './stages.ts';
+import { StreamRedactor } from './stream-redaction.ts';
+
+export interface PipelineDeps extends StageDeps {
+  router: ModelRouter;
+  cache: AnswerCache;
+}
+
+/** A streamed answer: redacted pieces as they come, and the reply as recorded once it ends. */
+export interface AnswerStream {
+  provider: string;
+  model: string;
+  pieces: AsyncIterable<string>;
+  /** Settles after the end (complete, cut by the client, or broken off) is recorded. */
+  recorded: Promise<Reply>;
+}
+
+export type PipelineReply = { kind: 'whole'; reply: Reply } | { kind: 'stream'; stream: AnswerStream };
+
+/** How often an attempt waiting on another instance's claim looks for its answer. */
+const CLAIM_POLL_MS = 25;
+/** A claim not renewed for this long belongs to an attempt that died with its process. */
+const CLAIM_LEASE_MS = 10_000;
+const CLAIM_RENEW_MS = 3_000;
+
+const whole = (reply: Reply): PipelineReply => ({ kind: 'whole', reply });
+
+/** When the reply is final: a whole reply at once, a stream once its end is recorded. */
+function settled(r: PipelineReply): Promise<Reply> {
+  return r.kind === 'whole' ? Promise.resolve(r.reply) : r.stream.recorded;
+}
+
+export class Pipeline {
+  readonly #deps: PipelineDeps;
+  readonly #responder: Responder;
+  readonly #reports = new RefusalReports();
+  readonly #inFlight = new Map<string, { fingerprint: string; done: Promise<Reply> }>();
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+    this.#responder = new Responder(deps.store, deps.metrics);
+  }
+
+  /**
+   * One model call per client-given id, whatever the concurrency and the instance: concurrent
+   * duplicates in this process share one attempt (registered before anything is awaited), and
+   * across processes sharing the store the attempt that claims the id runs while the others wait
+   * for its recorded answer. A reused id with a different request is refused (409). A request
+   * without an id of the client's skips all of this: nothing could repeat it.
+   */
+  async handle(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
+    if (!req.idempotent) return this.#process(req, format, log);
+    const running = this.#inFlight.get(req.id);
+    if (running) {
+      return whole(
+        running.fingerprint === req.fingerprint ? replay(await running.done) : conflict(req, format),
+      );
+    }
+    let finish: (r: Reply) => void = () => undefined;
+    const done = new Promise<Reply>((resolve) => {
+      finish = resolve;
+    });
+    this.#inFlight.set(req.id, { fingerprint: req.fingerprint, done });
+    let result: PipelineReply | undefined;
+    try {
+      result = await this.#claimed(req, format, log);
+      return result;
+    } finally {
+      const r = result;
+      const end = r ? settled(r) : Promise.resolve(format.reply(req, internalError(), 0));
+      void end.then(finish, () => finish(format.reply(req, internalError(), 0)));
+      void end.finally(() => this.#inFlight.delete(req.id));
+    }
+  }
+
+  async #claimed(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
+    const { store } = this.#deps;
+    // A claim is a lease its attempt renews: one whose process died (SIGKILL, a lost machine) is
+    // taken over within CLAIM_LEASE_MS, while a live attempt keeps it however long the model takes.
+    const deadline = Date.now() + req.budgetMs + CLAIM_LEASE_MS + 5000;
+    const stored = () => storedReply(store, req, format);
+    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+      const before = await stored();
+      if (before) return whole(before);
+      const claim = await store.claim(req.id, req.fingerprint, CLAIM_LEASE_MS);
+      if (claim === 'conflict') return whole(conflict(req, format));
+      if (claim === 'won') {
+        const renewal = setInterval(() => void store.renewClaim(req.id), CLAIM_RENEW_MS);
+        let result: PipelineReply | undefined;
+        try {
+          // The holder before us stores its answer, then releases: a claim won just after that
+          // release must find the answer, not call the model a second time.
+          const known = await stored();
+          result = known ? whole(known) : await this.#process(req, format, log);
+          return result;
+        } finally {
+          const end = result ? settled(result) : Promise.resolve(undefined);
+          void end
+            .catch(() => undefined)
+            .finally(() => {
+              clearInterval(renewal);
+              void store.release(req.id);
+            });
+        }
+      }
+      if (i === 0) log.debug('request id in flight elsewhere: waiting for its answer');
+      await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+    }
+    const busy = problem(503, 'busy', 'the same request is still being answered; retry later', {
+      retryAfterS: 5,
+    });
+    return whole(format.reply(req, { kind: 'failed', status: 'error', problem: busy, recorded: false }, 0));
+  }
+
+  async #process(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
+    const started = performance.now();
+    const deps = this.#deps;
+    const respond = (o: Outcome) => this.#responder.respond(req, o, format, started, log);
+
+    const ended = (await killswitchStage(deps, log)) ?? (await rateLimitStage(req, deps, log, this.#reports));
+    if (ended) return whole(await respond(ended));
+    const review = await gatekeeperStage(req, deps, log);
+    if (review.outcome) return whole(await respond(review.outcome));
+    const approved = (): Review => ({
+      approved: true,
+      confidence: review.confidence,
+      reasoning: review.reasoning,
+      warnings: [],
+    });
+
+    const cacheKey = deps.cache.keyOf(req);
+    const hit = cacheKey ? await deps.cache.fresh(cacheKey) : undefined;
+    if (hit)
+      return whole(await respond({ kind: 'answered', status: 'approved', review: approved(), answer: hit }));
+
+    // One deadline for the whole model work, and the client going away, for every attempt.
+    const signal = AbortSignal.any([AbortSignal.timeout(req.budgetMs), req.signal]);
+    const ctx = { signal, deadline: Date.now() + req.budgetMs, traceparent: req.traceparent };
+    const unavailable = async (err: ModelUnavailableError): Promise<PipelineReply> => {
+      const stale = cacheKey && err.kind !== 'cancelled' ? await deps.cache.stale(cacheKey) : undefined;
+      if (stale) {
+        log.warn('every model provider failed: answering from the cache (stale)', { reason: err.reason });
+        const r = approved();
+        r.warnings = ['every model provider is failing: this is an earlier answer to the same request'];
+        return whole(await respond({ kind: 'answered', status: 'approved', review: r, answer: stale }));
+      }
+      log.warn('model unavailable', { reason: err.reason, kind: err.kind });
+      const gone = err.kind === 'cancelled';
+      return whole(
+        await respond({
+          kind: 'failed',
+          status: gone ? 'error' : 'unavailable',
+          problem: gone
+            ? problem(499 as 400, 'bad_request', 'the client closed the request before the answer')
+            : problem(503, 'model_unavailable', err.reason, { retryAfterS: err.retryAfterS }),
+          model: deps.router.modelFor(req.service),
+          recorded: true,
+        }),
+      );
+    };
+
+    const service = req.service;
+    if (req.stream && service !== 'embedding') {
+      try {
+        const upstream = await deps.router.stream(service, req.model, ctx);
+        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started) };
+      } catch (err) {
+        if (err instanceof ModelUnavailableError) return unavailable(err);
+        throw err;
+      }
+    }
+    let answer: Answer;
+    try {
+      const out = await deps.router.call(service, req.model, ctx);
+      answer = { provider: out.provider, model: out.model, tokens: out.tokens, latencyMs: out.latencyMs };
+      if (out.kind === 'embedding') answer.embedding = out.embedding;
+      else answer.text = out.text;
+    } catch (err) {
+      if (err instanceof ModelUnavailableError) return unavailable(err);
+      throw err;
+    }
+    // Post-flight: secrets are taken out of the answer itself.
+    const r = approved();
+    let status: 'approved' | 'revised' = 'approved';
+    if (answer.text !== undefined) {
+      const cleaned = redactAnswer(answer.text);
+      answer.text = cleaned.text;
+      if (cleaned.redactions > 0) status = revise(r, cleaned.redactions);
+    }
+    log.info('request answered', {
+      status,
+      service,
+      provider: answer.provider,
+      model: answer.model,
+      model_ms: Math.round(answer.latencyMs),
+      tokens: answer.tokens,
+    });
+    const reply = await respond({ kind: 'answered', status, review: r, answer });
+    if (cacheKey && reply.status < 300) deps.cache.put(cacheKey, service, answer);
+    return whole(reply);
+  }
+}
+
+/** The pieces of a streamed answer, redacted as they pass; its end recorded however it comes. */
+function streamed(
+  upstream: ModelStream,
+  review: Review,
+  respond: (o: Outcome) => Promise<Reply>,
+  started: number,
+): AnswerStream {
+  let settle: (r: Reply) => void = () => undefined;
+  let fail: (e: unknown) => void = () => undefined;
+  const recorded = new Promise<Reply>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  const redactor = new StreamRedactor();
+  async function* pieces(): AsyncGenerator<string> {
+    let end: 'complete' | 'cut' | 'broken' = 'cut';
+    let tokens: number | null = null;
+    let firstTokenMs: number | undefined;
+    const out = (text: string) => {
+      firstTokenMs ??= performance.now() - started;
+      return text;
+    };
+    try {
+      for await (const d of upstream.deltas) {
+        if ('done' in d) {
+          tokens = d.tokens;
+          continue;
+        }
+        const ready = redactor.push(d.text);
+        if (ready) yield out(ready);
+      }
+      const rest = redactor.end();
+      if (rest) yield out(rest);
+      end = 'complete';
+    } catch (err) {
+      end = err instanceof ProviderError && err.kind === 'cancelled' ? 'cut' : 'broken';
+      throw err;
+    } finally {
+      const status = redactor.redactions > 0 ? revise(review, redactor.redactions) : 'approved';
+      const answer: Answer = {
+        provider: upstream.provider,
+        model: upstream.model,
+        tokens,
+        latencyMs: performance.now() - started,
+        text: redactor.text,
+        stream: end,
+        ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
+      };
+      respond({ kind: 'answered', status, review, answer }).then(settle, fail);
+    }
+  }
+  return { provider: upstream.provider, model: upstream.model, pieces: pieces(), recorded };
+}
+
+function revise(review: Review, redactions: number): 'revised' {
+  review.approved = false;
+  review.reasoning = 'secrets were removed from the answer';
+  review.warnings = [`${redactions} secret${redactions > 1 ? 's' : ''} redacted from the answer`];
+  return 'revised';
+}
+
+function internalError(): Outcome {
+  return { kind: 'failed', status: 'error', problem: problem(500, 'internal_error'), recorded: false };
+}
+
+function conflict(req: GatewayRequest, format: AnswerFormat): Reply {
+  const p = problem(
+    409,
+    'idempotency_conflict',
+    'this request id was already used for a different request; send a new one',
+  );
+  return format.reply(req, { kind: 'failed', status: 'error', problem: p, recorded: false }, 0);
+}
+
+/** The store answers from the database or, during an outage, from the outbox. */
+async function storedReply(
+  store: Store,
+  req: GatewayRequest,
+  format: AnswerFormat,
+): Promise<Reply | undefined> {
+  const known = await store.findResponse(req.id);
+  if (!known) return undefined;
+  if (known.fingerprint && known.fingerprint !== req.fingerprint) return conflict(req, format);
+  return replay({ status: known.http_status, body: known.response });
+}
+
+function replay(r: Reply): Reply {
+  return { ...r, headers: { ...(r.headers ?? {}), 'Idempotent-Replayed': 'true' } };
+}
+
+/** Sorted keys at every level: the same content digests the same whatever its key order. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+  );
+}
+
+/**
+ * What identifies a request's content: everything the client sent but the id, and its route
+ * family (a universal fingerprint is the plain digest, as recorded before there were others).
+ */
+export function fingerprintOf(format: AnswerFormat['name'], content: unknown): string {
+  const text = JSON.stringify(canonical(content));
+  return createHash('sha256')
+    .update(format === 'universal' ? text : `${format}\u0000${text}`)
+    .digest('hex')
+    .slice(0, 32);
+}

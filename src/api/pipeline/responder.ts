@@ -1,0 +1,76 @@
+/**
+ * The one place an outcome becomes an answer: it is shaped by the route's format, recorded through
+ * the store (database or outbox) and only then sent — nothing is acknowledged that could not be
+ * recorded (503 instead). Used by every route, whole or streamed.
+ */
+import type { Logger } from '../../logger/logger.ts';
+import { type RequestRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
+import { errorBody, errorHeaders, problem } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { summarize } from './answer-redaction.ts';
+import type { AnswerFormat, GatewayRequest, Outcome, Reply } from './outcome.ts';
+
+export class Responder {
+  readonly #store: Store;
+  readonly #metrics: Metrics;
+
+  constructor(store: Store, metrics: Metrics) {
+    this.#store = store;
+    this.#metrics = metrics;
+  }
+
+  async respond(
+    req: GatewayRequest,
+    outcome: Outcome,
+    format: AnswerFormat,
+    started: number,
+    log: Logger,
+  ): Promise<Reply> {
+    const elapsed = Math.round(performance.now() - started);
+    const reply = format.reply(req, outcome, elapsed);
+    this.#metrics.universal(outcome.status, req.service, req.source);
+    if (outcome.kind === 'answered') this.#metrics.answered(outcome.answer);
+    if (outcome.kind === 'failed' && !outcome.recorded) return reply;
+    const answer = outcome.kind === 'answered' ? outcome.answer : undefined;
+    const review = outcome.kind === 'failed' ? outcome.review : outcome.review;
+    const output = answer?.embedding ? `embedding of ${answer.embedding.length} dimensions` : answer?.text;
+    const data: RequestRecord = {
+      request_id: req.id,
+      timestamp: new Date().toISOString(),
+      source: req.source,
+      source_metadata: req.sourceMetadata,
+      ai_service: req.service,
+      ai_model: answer?.model ?? (outcome.kind === 'failed' ? (outcome.model ?? null) : null),
+      provider: answer?.provider ?? null,
+      input_summary: summarize(req.input),
+      output_summary: output === undefined ? null : summarize(output),
+      gatekeeper_status: outcome.status,
+      gatekeeper_confidence: review?.confidence ?? null,
+      gatekeeper_reasoning: review?.reasoning ?? null,
+      processing_time_ms: elapsed,
+      tokens_used: answer?.tokens ?? null,
+      first_token_ms: answer?.firstTokenMs === undefined ? null : Math.round(answer.firstTokenMs),
+      cache: answer?.cache ?? null,
+      stream: answer?.stream ?? null,
+      user_id: req.userId,
+      http_status: reply.status,
+      response: reply.body,
+      request_fingerprint: req.fingerprint,
+    };
+    try {
+      const where = await this.#store.write({ kind: 'request', data });
+      if (where === 'outbox') log.debug('recorded in the outbox (database unreachable)');
+      return reply;
+    } catch (err) {
+      if (!(err instanceof StorageUnavailableError)) throw err;
+      log.error('cannot record the request: answering 503', { reason: err.message });
+      // Never acknowledge what could not be recorded.
+      const p = problem(503, 'storage_unavailable', err.message, { retryAfterS: 5 });
+      return {
+        status: 503,
+        body: errorBody(p, req.id, format.name === 'openai' ? 'openai' : 'robbie'),
+        headers: errorHeaders(p),
+      };
+    }
+  }
+}

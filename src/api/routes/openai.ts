@@ -1,0 +1,197 @@
+/**
+ * The OpenAI-compatible API: POST /v1/chat/completions (whole or `stream: true`), POST
+ * /v1/embeddings, GET /v1/models — through the same pipeline as the universal route (auth,
+ * killswitch, gatekeeper, rate limit, recording, redaction, idempotency by `Idempotency-Key`,
+ * metrics, tracing), with OpenAI's shapes and errors.
+ *
+ * A request's `model` picks the service: `chat`, `code`, `analysis` or `embedding`, or any model
+ * name the provider chain serves (GET /v1/models lists them); the chain then serves it with each
+ * provider's model for that service.
+ */
+import type { Context, Hono } from 'hono';
+import type { ApiConfig, Service } from '../../config/api-config.ts';
+import { clientGone } from '../client-signal.ts';
+import { budgetOf } from '../deadline.ts';
+import { type FieldProblem, problem, sendProblem } from '../errors.ts';
+import { requireApiKey } from '../middleware/auth.ts';
+import { jsonBody } from '../middleware/json-body.ts';
+import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
+import { parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
+import type { GatewayRequest } from '../pipeline/outcome.ts';
+import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
+import type { ModelInput, ModelRouter } from '../providers/model-router.ts';
+import { sendFrames, sendStream } from '../sse.ts';
+import { childTraceparent } from '../traceparent.ts';
+import type { AppEnv } from '../types.ts';
+import { REQUEST_ID } from '../universal/request-schema.ts';
+
+export interface OpenAiDeps {
+  config: ApiConfig;
+  pipeline: Pipeline;
+  router: ModelRouter;
+}
+
+const SOURCE = 'openai';
+const SOURCE_HEADER = /^[\w.:-]{1,50}$/;
+const CHAT_SERVICES: readonly Service[] = ['chat', 'code', 'analysis'];
+
+function invalid(c: Context<AppEnv>, errors: FieldProblem[]): Response {
+  return sendProblem(
+    c,
+    problem(400, 'validation_error', 'the request has invalid fields', { detail: errors }),
+  );
+}
+
+export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void {
+  const { config, pipeline, router } = deps;
+  app.use('/v1/*', async (c, next) => {
+    c.set('errorFormat', 'openai');
+    await next();
+  });
+  app.use('/v1/*', requireApiKey(config.apiKeys));
+  const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
+
+  /** The service a model name asks for, among `allowed`. */
+  const serviceOf = (name: string, allowed: readonly Service[]): Service | undefined => {
+    if ((allowed as readonly string[]).includes(name)) return name as Service;
+    return router.models().find((m) => m.model === name && allowed.includes(m.service))?.service;
+  };
+  const unknownModel = (c: Context<AppEnv>, name: string) =>
+    sendProblem(
+      c,
+      problem(
+        404,
+        'model_not_found',
+        `the model '${name.slice(0, 100)}' is not served here (GET /v1/models lists them)`,
+      ),
+    );
+
+  /** Reads the body, or answers the problem with it. */
+  const readBody = async (c: Context<AppEnv>): Promise<{ body: unknown } | Response> => {
+    try {
+      return { body: await c.req.json() };
+    } catch {
+      return sendProblem(c, problem(400, 'bad_json', 'the body is not valid JSON'));
+    }
+  };
+
+  /** What every /v1 request shares: its id (Idempotency-Key), budget, trace, source and signal. */
+  const common = (
+    c: Context<AppEnv>,
+  ): Response | Omit<GatewayRequest, 'service' | 'input' | 'model' | 'stream' | 'fingerprint' | 'userId'> => {
+    const key = c.req.header('idempotency-key');
+    if (key !== undefined && !REQUEST_ID.test(key)) {
+      return sendProblem(
+        c,
+        problem(
+          400,
+          'bad_request',
+          'Idempotency-Key may hold only letters, digits and . _ : - (1 to 128 of them)',
+        ),
+      );
+    }
+    const source = c.req.header('x-robbie-source');
+    if (source !== undefined && !SOURCE_HEADER.test(source)) {
+      return sendProblem(
+        c,
+        problem(400, 'bad_request', 'X-Robbie-Source may hold only letters, digits and . _ : - (1 to 50)'),
+      );
+    }
+    const budget = budgetOf(
+      { robbie: c.req.header('x-robbie-timeout'), stainless: c.req.header('x-stainless-timeout') },
+      config.modelTimeoutMs,
+    );
+    if ('problem' in budget) return sendProblem(c, budget.problem);
+    return {
+      id: key ?? c.get('requestId'),
+      idempotent: key !== undefined,
+      source: source ?? SOURCE,
+      sourceMetadata: null,
+      budgetMs: budget.ms,
+      signal: clientGone(c.req.raw),
+      traceparent: childTraceparent(c.req.header('traceparent')).traceparent,
+    };
+  };
+
+  app.post('/v1/chat/completions', onlyJson, withinLimit, async (c) => {
+    const read = await readBody(c);
+    if (read instanceof Response) return read;
+    const parsed = parseChatCompletion(read.body);
+    if (!parsed.ok) return invalid(c, parsed.errors);
+    const body = parsed.value;
+    const service = serviceOf(body.model, CHAT_SERVICES);
+    if (!service) return unknownModel(c, body.model);
+    const base = common(c);
+    if (base instanceof Response) return base;
+    const model: ModelInput = {
+      input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
+      messages: body.messages,
+      context: [],
+      source: base.source,
+      temperature: body.temperature,
+      topP: body.topP,
+      maxTokens: body.maxTokens,
+    };
+    const req: GatewayRequest = {
+      ...base,
+      service,
+      userId: body.user ?? SOURCE,
+      // The gatekeeper reviews every message the model will read, not only the last.
+      input: body.messages.map((m) => m.content).join('\n'),
+      model,
+      stream: body.stream,
+      fingerprint: fingerprintOf('openai', { route: 'chat', ...body }),
+    };
+    const log = c.get('log').child({ universal_request_id: req.id });
+    const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
+    if (out.kind === 'stream') {
+      const frames = chunkFrames(req, out.stream.model, body.includeUsage);
+      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, log);
+    }
+    const r = out.reply;
+    if (!body.stream || r.status >= 300) return c.json(r.body as object, r.status as 200, r.headers ?? {});
+    // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
+    return sendFrames(
+      c,
+      chunkFrames(req, router.modelFor(service), body.includeUsage).whole(r),
+      r.headers ?? {},
+    );
+  });
+
+  app.post('/v1/embeddings', onlyJson, withinLimit, async (c) => {
+    const read = await readBody(c);
+    if (read instanceof Response) return read;
+    const parsed = parseEmbedding(read.body);
+    if (!parsed.ok) return invalid(c, parsed.errors);
+    const body = parsed.value;
+    if (!serviceOf(body.model, ['embedding'])) return unknownModel(c, body.model);
+    const base = common(c);
+    if (base instanceof Response) return base;
+    const req: GatewayRequest = {
+      ...base,
+      service: 'embedding',
+      userId: body.user ?? SOURCE,
+      input: body.input,
+      model: { input: body.input, context: [], source: base.source },
+      stream: false,
+      fingerprint: fingerprintOf('openai', { route: 'embeddings', ...body }),
+    };
+    const log = c.get('log').child({ universal_request_id: req.id });
+    const out = await pipeline.handle(req, new OpenAiFormat('embedding', body.encoding), log);
+    const r = out.kind === 'whole' ? out.reply : await out.stream.recorded;
+    return c.json(r.body as object, r.status as 200, r.headers ?? {});
+  });
+
+  app.get('/v1/models', (c) => {
+    const seen = new Set<string>();
+    const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
+    const add = (id: string, owner: string) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      data.push({ id, object: 'model', created: 0, owned_by: owner });
+    };
+    for (const s of ['chat', 'code', 'analysis', 'embedding'] as const) add(s, 'robbie');
+    for (const m of router.models()) add(m.model, m.provider);
+    return c.json({ object: 'list', data });
+  });
+}

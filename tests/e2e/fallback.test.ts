@@ -1,0 +1,217 @@
+/**
+ * Providers in a chain, through the built binary: Ollama first, an OpenAI-compatible endpoint
+ * second — when the first is down, slow, failing, rate limiting or its circuit is open, the second
+ * answers within the request's one deadline; with both down, 503 and Retry-After. And the answer
+ * cache: a hit without a model call, an earlier answer (stale) while both providers are down, and
+ * expiry.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
+import { freePort, killAll, sleep } from '../helpers/process.ts';
+import { errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
+
+after(killAll);
+
+const MSG = [{ role: 'user' as const, content: 'which provider?' }];
+
+async function chain(env: NodeJS.ProcessEnv = {}) {
+  const primary = await startFakeModel();
+  const secondary = await startFakeModel();
+  secondary.reply = (input) => `secondary says: ${input}`;
+  const api = await serveWith({
+    ROBBIE_PROVIDER: 'ollama',
+    OLLAMA_URL: primary.url,
+    ROBBIE_FALLBACK: 'openai',
+    OPENAI_BASE_URL: `${secondary.url}/v1`,
+    ROBBIE_RATE_LIMIT: '1000/1m',
+    ...env,
+  });
+  const close = async () => {
+    await api.stop();
+    await primary.close();
+    await secondary.close();
+  };
+  return { primary, secondary, api, close };
+}
+
+async function ask(api: Served, extra: Record<string, string> = {}) {
+  const started = performance.now();
+  const { data, response } = await api.client.chat.completions
+    .create({ model: 'chat', messages: MSG }, { headers: extra })
+    .withResponse();
+  return {
+    text: data.choices[0]?.message.content,
+    provider: response.headers.get('x-robbie-provider'),
+    model: data.model,
+    ms: performance.now() - started,
+    cache: response.headers.get('x-robbie-cache'),
+  };
+}
+
+describe('fallback across providers within one deadline', () => {
+  it('primary 5xx: the secondary answers with its own model, and says so', async () => {
+    const { primary, secondary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'fail', status: 500 };
+      const r = await ask(api);
+      assert.equal(r.provider, 'openai');
+      assert.equal(r.text, 'secondary says: which provider?');
+      assert.equal(r.model, 'gpt-4o-mini');
+      assert.equal(secondary.calls.at(-1)?.body.model, 'gpt-4o-mini');
+      assert.equal(api.rows("select provider from ai_request_logs where provider = 'openai'").length, 1);
+      const health = (await (await fetch(`http://127.0.0.1:${api.port}/health`)).json()) as {
+        checks: { model: { status: string; providers: { name: string }[] } };
+      };
+      assert.equal(health.checks.model.status, 'up');
+      assert.deepEqual(
+        health.checks.model.providers.map((p) => p.name),
+        ['ollama', 'openai'],
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  it('primary slow: cut at its share of the deadline, and the secondary answers within it', async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'slow', ms: 5000 };
+      // The client's deadline (what the SDK's own timeout sends) shortens the budget to 2 s.
+      const r = await ask(api, { 'X-Robbie-Timeout': '2s' });
+      assert.equal(r.provider, 'openai');
+      assert.ok(r.ms >= 900 && r.ms < 2000, `answered in ${Math.round(r.ms)} ms`);
+    } finally {
+      await close();
+    }
+  });
+
+  it('primary down (refused): the secondary answers at once', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const { api, close } = await chain({ OLLAMA_URL: dead });
+    try {
+      const r = await ask(api);
+      assert.equal(r.provider, 'openai');
+      assert.ok(r.ms < 1000, `answered in ${Math.round(r.ms)} ms`);
+    } finally {
+      await close();
+    }
+  });
+
+  it("primary's circuit open: it is skipped without a call", async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'fail', status: 502 };
+      for (let i = 0; i < 5; i++) assert.equal((await ask(api)).provider, 'openai');
+      const calls = primary.calls.length;
+      const r = await ask(api);
+      assert.equal(r.provider, 'openai');
+      assert.equal(primary.calls.length, calls, 'the open circuit does not call the primary');
+    } finally {
+      await close();
+    }
+  });
+
+  it("primary's 429 Retry-After is honoured: paused, the secondary serves meanwhile", async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'rate-limited', retryAfterS: 30 };
+      assert.equal((await ask(api)).provider, 'openai');
+      const calls = primary.calls.length;
+      assert.equal((await ask(api)).provider, 'openai');
+      assert.equal(primary.calls.length, calls, 'not asked again before its Retry-After');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a stream falls back before its first piece', async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'fail', status: 500 };
+      const stream = await api.client.chat.completions.create({ model: 'chat', messages: MSG, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      assert.equal(text, 'secondary says: which provider?');
+    } finally {
+      await close();
+    }
+  });
+
+  it('both down: 503 with Retry-After, recorded as unavailable', async () => {
+    const { primary, secondary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'fail', status: 500 };
+      secondary.mode = { kind: 'fail', status: 503 };
+      const err = await errorOf(api.client.chat.completions.create({ model: 'chat', messages: MSG }));
+      assert.equal(err.status, 503);
+      assert.ok(Number(err.headers?.get('retry-after')) >= 1);
+      assert.match(err.message, /no provider answered/);
+      const universal = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+        body: JSON.stringify({ source: 'chat', ai_service: 'chat', payload: { input: 'x' } }),
+      });
+      assert.equal(universal.status, 503);
+      assert.ok(Number(universal.headers.get('retry-after')) >= 1);
+      assert.equal(((await universal.json()) as { error: string }).error, 'model_unavailable');
+      assert.equal(
+        api.rows("select * from ai_request_logs where gatekeeper_status = 'unavailable'").length,
+        2,
+      );
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('the answer cache', () => {
+  it('answers an identical request without a model call, then expires', async () => {
+    const { primary, api, close } = await chain({ ROBBIE_CACHE: 'chat', ROBBIE_CACHE_TTL: '1s' });
+    try {
+      const first = await ask(api);
+      assert.equal(first.cache, null);
+      const calls = primary.calls.length;
+      const again = await ask(api);
+      assert.equal(again.cache, 'hit');
+      assert.equal(again.text, first.text);
+      assert.equal(primary.calls.length, calls, 'no model call for a hit');
+      assert.equal(api.rows("select * from ai_request_logs where cache = 'hit'").length, 1);
+      await sleep(1200);
+      assert.equal((await ask(api)).cache, null);
+      assert.equal(primary.calls.length, calls + 1, 'expired: the model is asked again');
+      const metrics = await (await fetch(`http://127.0.0.1:${api.port}/metrics`)).text();
+      assert.match(metrics, /robbie_answer_cache_total\{result="hit"\} 1/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('while every provider is down, serves an earlier identical answer marked stale', async () => {
+    const { primary, secondary, api, close } = await chain({ ROBBIE_CACHE: 'chat', ROBBIE_CACHE_TTL: '1s' });
+    try {
+      const first = await ask(api);
+      await sleep(1100);
+      primary.mode = { kind: 'fail', status: 500 };
+      secondary.mode = { kind: 'fail', status: 500 };
+      const { data, response } = await api.client.chat.completions
+        .create({ model: 'chat', messages: MSG })
+        .withResponse();
+      assert.equal(response.headers.get('x-robbie-cache'), 'stale');
+      assert.equal(data.choices[0]?.message.content, first.text);
+      const robbie = (data as unknown as { robbie: { cache: string; warnings: string[] } }).robbie;
+      assert.equal(robbie.cache, 'stale');
+      assert.match(robbie.warnings[0] ?? '', /earlier answer/);
+      const other = await errorOf(
+        api.client.chat.completions.create({
+          model: 'chat',
+          messages: [{ role: 'user', content: 'never asked' }],
+        }),
+      );
+      assert.equal(other.status, 503, 'nothing cached for it: 503');
+      assert.equal(api.rows("select * from ai_request_logs where cache = 'stale'").length, 1);
+    } finally {
+      await close();
+    }
+  });
+});
