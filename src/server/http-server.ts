@@ -51,7 +51,12 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
       if (!req.complete && !this.headersSent) this.setHeader('Connection', 'close');
       return writeHead.apply(this, args);
     } as ServerResponse['writeHead'];
-    res.once('close', () => active.delete(res));
+    res.once('close', () => {
+      active.delete(res);
+      // Draining: a connection whose last answer (a stream that ran on) just ended is closed now
+      // rather than at the deadline.
+      if (lifecycle.draining) setImmediate(() => server.closeIdleConnections());
+    });
   });
 
   let listening = false;

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
+import { startFakeModel } from '../helpers/fake-model.ts';
 import { freePort, killAll, sleep } from '../helpers/process.ts';
 import { errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
 

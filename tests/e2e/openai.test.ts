@@ -264,3 +264,36 @@ describe('the OpenAI routes with a rate limit', () => {
     }
   });
 });
+
+describe('streams and a graceful stop', () => {
+  it('SIGTERM lets an open stream finish within the shutdown timeout, then exits 0', async () => {
+    const fake = await startFakeModel();
+    fake.pieceMs = 150;
+    fake.reply = () => 'one two three four five six seven eight nine ten';
+    const api = await serveWith({ OLLAMA_URL: fake.url });
+    try {
+      const stream = await api.client.chat.completions.create({
+        model: 'chat',
+        messages: [{ role: 'user', content: 'count' }],
+        stream: true,
+      });
+      let text = '';
+      let signalled = false;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        if (!signalled && text.length > 0) {
+          signalled = true;
+          api.proc.kill('SIGTERM');
+        }
+      }
+      assert.equal(text, 'one two three four five six seven eight nine ten');
+      const exit = await api.proc.exited;
+      assert.equal(exit.code, 0);
+      const row = api.rows('select stream from ai_request_logs where stream is not null')[0];
+      assert.equal(row?.stream, 'complete');
+    } finally {
+      await api.stop();
+      await fake.close();
+    }
+  });
+});

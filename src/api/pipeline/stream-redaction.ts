@@ -12,16 +12,21 @@ const KEY_END = 'PRIVATE KEY-----';
 
 /** Index just after the last place `text` may be cut, 0 when none. */
 function safeCut(text: string): number {
-  // An unfinished private key block: hold everything from its start.
+  // A private key block is let out whole: an unfinished one is held from its start, and no cut
+  // falls inside a finished one (its end marker has spaces too).
   const begin = text.lastIndexOf(KEY_BEGIN);
   let limit = text.length;
+  let blockEnd = -1;
   if (begin !== -1) {
     const header = text.indexOf(KEY_END, begin);
     const closing = header === -1 ? -1 : text.indexOf('-----END ', header);
-    const closed = closing !== -1 && text.indexOf(KEY_END, closing) !== -1;
-    if (!closed) limit = begin;
+    const end = closing === -1 ? -1 : text.indexOf(KEY_END, closing);
+    if (end === -1) limit = begin;
+    else blockEnd = end + KEY_END.length;
   }
   for (let i = limit - 1; i >= 0; i--) {
+    // No whitespace after a finished block to cut at: cut right after the block.
+    if (i < blockEnd) return blockEnd;
     const ch = text.charCodeAt(i);
     if (ch !== 0x20 && ch !== 0x0a && ch !== 0x09 && ch !== 0x0d) continue;
     // `password: ` + value still to come: the name and its value must go out together.

@@ -127,9 +127,10 @@ class Link {
   }
 }
 
+/** What ended an attempt: the signal's own reason when it was aborted (the client left, a share ran out), else the error. */
 function asProviderError(err: unknown, signal: AbortSignal): ProviderError {
-  if (err instanceof ProviderError) return err;
   if (signal.aborted && signal.reason instanceof ProviderError) return signal.reason;
+  if (err instanceof ProviderError) return err;
   if (signal.aborted) return new ProviderError('timeout', 'no answer before the deadline');
   return new ProviderError('bad_answer', 'the model call failed');
 }

@@ -1,0 +1,233 @@
+/**
+ * The gateway's rules without a network: streamed redaction (never an unredacted secret, however
+ * the answer is cut), the provider chain (fallback, the one deadline and its shares, the retry on
+ * a refused connection, breakers, 429 pauses), ProviderError kinds, and the error bodies.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorBody, problem } from '../../src/api/errors.ts';
+import { redactAnswer } from '../../src/api/pipeline/answer-redaction.ts';
+import { StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
+import { ModelRouter, type ModelUnavailableError } from '../../src/api/providers/model-router.ts';
+import {
+  type CallContext,
+  type ChatDelta,
+  type ChatRequest,
+  type Provider,
+  ProviderError,
+  retryAfterMs,
+} from '../../src/api/providers/types.ts';
+import type { ApiConfig, ProviderConfig } from '../../src/config/api-config.ts';
+
+describe('streamed redaction', () => {
+  const answers = [
+    'here: sk-proj-abcdefghijklmnopqrstuvwx and password: hunter2hunter then done',
+    'token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789" ok',
+    'connect to postgres://admin:s3cretpass@db:5432/x now',
+    'key:\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----\nbye',
+    'nothing secret here at all, just words and a token count of 5',
+    'AKIAABCDEFGHIJKLMNOP is an access key; api_key: abc123xyz',
+  ];
+
+  it('sends, for every way of cutting the answer, exactly what redacting it whole gives', () => {
+    for (const answer of answers) {
+      const whole = redactAnswer(answer);
+      for (const size of [1, 2, 3, 5, 8, 13, 40]) {
+        const r = new StreamRedactor();
+        let sent = '';
+        for (let i = 0; i < answer.length; i += size) {
+          const out = r.push(answer.slice(i, i + size));
+          sent += out;
+          // Nothing let out so far may hold a secret the whole answer's redaction removes.
+          for (const secret of [
+            'abcdefghij',
+            'hunter2',
+            'ghp_abc',
+            's3cretpass',
+            'MIIEvQ',
+            'AKIAABCD',
+            'abc123',
+          ]) {
+            if (!whole.text.includes(secret))
+              assert.ok(!sent.includes(secret), `${secret} sent (size ${size})`);
+          }
+        }
+        sent += r.end();
+        assert.equal(sent, whole.text, `size ${size}: ${answer}`);
+        assert.equal(r.redactions, whole.redactions);
+        assert.equal(r.text, whole.text);
+      }
+    }
+  });
+
+  it('holds back no more than the word still being written', () => {
+    const r = new StreamRedactor();
+    assert.equal(r.push('hello wor'), 'hello ');
+    assert.equal(r.push('ld and more'), 'world and ');
+    assert.equal(r.end(), 'more');
+  });
+});
+
+/** A provider answering as told, counting calls. */
+class Scripted implements Provider {
+  readonly endpoint = undefined;
+  calls = 0;
+  readonly name: string;
+  readonly #behave: (n: number, ctx: CallContext) => Promise<string>;
+  constructor(name: string, behave: (n: number, ctx: CallContext) => Promise<string>) {
+    this.name = name;
+    this.#behave = behave;
+  }
+  async chat(_req: ChatRequest, ctx: CallContext) {
+    this.calls++;
+    return { text: await this.#behave(this.calls, ctx), tokens: 1 };
+  }
+  async *chatStream(_req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
+    this.calls++;
+    yield { text: await this.#behave(this.calls, ctx) };
+    yield { done: true, tokens: 1 };
+  }
+  async embed() {
+    this.calls++;
+    return { embedding: [1], tokens: 1 };
+  }
+}
+
+const models = { chat: 'c', code: 'c', analysis: 'c', embedding: 'e' };
+function routerOf(...providers: Provider[]): ModelRouter {
+  const config = {
+    providers: providers.map(
+      (p) => ({ name: p.name, url: undefined, apiKey: undefined, models }) as unknown as ProviderConfig,
+    ),
+  } as ApiConfig;
+  return new ModelRouter(config, undefined, providers);
+}
+const input = { input: 'hi', context: [], source: 'test' };
+function ctx(budgetMs: number) {
+  return { signal: AbortSignal.timeout(budgetMs), deadline: Date.now() + budgetMs, traceparent: '00-x-y-01' };
+}
+const fail = (kind: ProviderError['kind'], extra = {}) =>
+  Promise.reject(new ProviderError(kind, `${kind} failure`, extra));
+/** Resolves when the signal aborts, rejecting as a provider would. */
+const hang = (c: CallContext) =>
+  new Promise<string>((_, reject) =>
+    c.signal.addEventListener('abort', () =>
+      reject(new ProviderError('timeout', 'no answer before the deadline')),
+    ),
+  );
+
+describe('the provider chain', () => {
+  it('falls back in order and says who answered', async () => {
+    const a = new Scripted('ollama', () => fail('status', { status: 500 }));
+    const b = new Scripted('openai', async () => 'from b');
+    const out = await routerOf(a, b).call('chat', input, ctx(1000));
+    assert.equal(out.kind === 'text' && out.text, 'from b');
+    assert.equal(out.provider, 'openai');
+    assert.equal(a.calls, 1);
+  });
+
+  it('retries a connection refused before any answer once on the same provider', async () => {
+    const a = new Scripted('ollama', (n) =>
+      n === 1 ? fail('unreachable', { beforeAnswer: true }) : Promise.resolve('second try'),
+    );
+    const out = await routerOf(a).call('chat', input, ctx(1000));
+    assert.equal(out.kind === 'text' && out.text, 'second try');
+    assert.equal(a.calls, 2);
+  });
+
+  it('gives a slow provider its share of the deadline, the next the rest', async () => {
+    const a = new Scripted('ollama', (_n, c) => hang(c));
+    const b = new Scripted('openai', async () => 'b in time');
+    const started = performance.now();
+    const out = await routerOf(a, b).call('chat', input, ctx(600));
+    const ms = performance.now() - started;
+    assert.equal(out.provider, 'openai');
+    assert.ok(ms >= 250 && ms < 550, `${Math.round(ms)} ms`);
+  });
+
+  it('ends at the deadline with 503 and the reason, whatever is left to try', async () => {
+    const a = new Scripted('ollama', (_n, c) => hang(c));
+    const started = performance.now();
+    await assert.rejects(routerOf(a).call('chat', input, ctx(200)), (err: ModelUnavailableError) => {
+      assert.equal(err.kind, 'timeout');
+      assert.ok(err.retryAfterS >= 1);
+      return true;
+    });
+    assert.ok(performance.now() - started < 400);
+  });
+
+  it('opens a provider circuit after five failures and skips it; pauses it for a 429', async () => {
+    const a = new Scripted('ollama', () => fail('status', { status: 502 }));
+    const b = new Scripted('openai', async () => 'b');
+    const r = routerOf(a, b);
+    for (let i = 0; i < 6; i++) await r.call('chat', input, ctx(1000));
+    assert.equal(a.calls, 5, 'skipped once open');
+    assert.equal(r.chain[0]?.circuit, 'open');
+    assert.equal(r.circuit, 'half-open', 'the chain can still answer');
+    const c = new Scripted('ollama', () => fail('rate_limited', { retryAfterMs: 60_000 }));
+    const r2 = routerOf(c, new Scripted('openai', async () => 'b'));
+    await r2.call('chat', input, ctx(1000));
+    await r2.call('chat', input, ctx(1000));
+    assert.equal(c.calls, 1, 'paused until its Retry-After');
+    assert.equal(r2.chain[0]?.circuit, 'closed', 'a 429 is no failure');
+  });
+
+  it('a client that goes away ends the chain without counting against the provider', async () => {
+    const a = new Scripted('ollama', (_n, c) => hang(c));
+    const b = new Scripted('openai', async () => 'b');
+    const gone = new AbortController();
+    setTimeout(() => gone.abort(new ProviderError('cancelled', 'the client went away')), 50);
+    await assert.rejects(
+      routerOf(a, b).call('chat', input, {
+        signal: gone.signal,
+        deadline: Date.now() + 5000,
+        traceparent: 'x',
+      }),
+      (err: ModelUnavailableError) => err.kind === 'cancelled',
+    );
+    assert.equal(b.calls, 0);
+  });
+
+  it('streams from the first provider that sends a piece', async () => {
+    const a = new Scripted('ollama', () => fail('unreachable'));
+    const b = new Scripted('openai', async () => 'streamed');
+    const s = await routerOf(a, b).stream('chat', input, ctx(1000));
+    const parts: ChatDelta[] = [];
+    for await (const d of s.deltas) parts.push(d);
+    assert.equal(s.provider, 'openai');
+    assert.deepEqual(parts, [{ text: 'streamed' }, { done: true, tokens: 1 }]);
+  });
+});
+
+describe('provider errors and error bodies', () => {
+  it('reads Retry-After as seconds or a date, capped', () => {
+    assert.equal(retryAfterMs('3'), 3000);
+    assert.equal(retryAfterMs('99999'), 3_600_000);
+    assert.ok((retryAfterMs(new Date(Date.now() + 5000).toUTCString()) ?? 0) > 3000);
+    assert.equal(retryAfterMs('soon'), undefined);
+    assert.equal(new ProviderError('unreachable', 'x', { beforeAnswer: true }).retryable, true);
+    assert.equal(new ProviderError('cancelled', 'x').isFailure, false);
+  });
+
+  it("builds robbie's and OpenAI's shapes from one problem", () => {
+    const p = problem(429, 'rate_limited', 'slow down', { retryAfterS: 3 });
+    assert.deepEqual(errorBody(p, 'r1', 'robbie'), {
+      error: 'rate_limited',
+      reason: 'slow down',
+      retry_after_s: 3,
+      request_id: 'r1',
+    });
+    assert.deepEqual(errorBody(p, 'r1', 'openai'), {
+      error: {
+        message: 'slow down (request r1)',
+        type: 'rate_limit_error',
+        code: 'rate_limited',
+        param: null,
+      },
+    });
+    const v = problem(400, 'validation_error', 'bad', {
+      detail: [{ field: 'messages', reason: 'is required' }],
+    });
+    assert.equal((errorBody(v, undefined, 'openai') as { error: { param: string } }).error.param, 'messages');
+  });
+});
