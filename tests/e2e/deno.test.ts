@@ -15,7 +15,7 @@ import {
 const deno = join(ROOT, 'node_modules/.bin/deno');
 
 describe('the same source under Deno', () => {
-  it('deno run -A src/main.ts serve answers /health', async (t) => {
+  it('deno run -A src/main.ts serve answers /health and a streamed chat completion', async (t) => {
     if (!existsSync(deno)) {
       if (process.env.CI) assert.fail('deno is missing from node_modules (npm ci installs it)');
       t.skip('deno is not installed here: run npm ci');
@@ -30,6 +30,18 @@ describe('the same source under Deno', () => {
       await waitHealthy(port, 60_000);
       const { body } = await getJson(`http://127.0.0.1:${port}/health`);
       assert.equal((body as { status: string }).status, 'healthy');
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'chat',
+          stream: true,
+          messages: [{ role: 'user', content: 'hi deno' }],
+        }),
+      });
+      const text = await res.text();
+      assert.match(text, /"content":"deno"/);
+      assert.match(text, /data: \[DONE\]\n\n$/);
     } finally {
       await stopProc(proc);
     }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll, waitFor } from '../helpers/process.ts';
-import { ADMIN, errorOf, type Served, serveWith } from '../helpers/serve.ts';
+import { ADMIN, errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -291,6 +291,68 @@ describe('streams and a graceful stop', () => {
       assert.equal(exit.code, 0);
       const row = api.rows('select stream from ai_request_logs where stream is not null')[0];
       assert.equal(row?.stream, 'complete');
+    } finally {
+      await api.stop();
+      await fake.close();
+    }
+  });
+});
+
+describe('the universal route streams too', () => {
+  it('Accept: text/event-stream gets delta events as they come, then the answer', async () => {
+    const { createParser } = await import('eventsource-parser');
+    const fake = await startFakeModel();
+    fake.pieceMs = 60;
+    fake.reply = () => 'alpha beta gamma delta';
+    const api = await serveWith({ OLLAMA_URL: fake.url });
+    try {
+      const res = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': KEY, accept: 'text/event-stream' },
+        body: JSON.stringify({
+          request_id: 'uni-stream-1',
+          source: 'chat',
+          ai_service: 'chat',
+          payload: { input: 'go' },
+        }),
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+      const events: { event?: string | undefined; data: string; at: number }[] = [];
+      const parser = createParser({ onEvent: (e) => events.push({ ...e, at: fake.piecesSent }) });
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>)
+        parser.feed(decoder.decode(chunk, { stream: true }));
+      const deltas = events.filter((e) => e.event === 'delta');
+      assert.equal(
+        deltas.map((e) => (JSON.parse(e.data) as { text: string }).text).join(''),
+        'alpha beta gamma delta',
+      );
+      assert.ok((deltas[0]?.at ?? 99) < 4, 'the first delta came before the model finished');
+      const answer = JSON.parse(events.at(-1)?.data ?? '{}') as {
+        status: string;
+        robbie_response: { message: string };
+      };
+      assert.equal(events.at(-1)?.event, 'answer');
+      assert.equal(answer.status, 'approved');
+      assert.equal(answer.robbie_response.message, 'alpha beta gamma delta');
+      // The same request id again: the recorded answer, replayed (as a stream of one piece).
+      const again = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+        body: JSON.stringify({
+          request_id: 'uni-stream-1',
+          source: 'chat',
+          ai_service: 'chat',
+          payload: { input: 'go' },
+        }),
+      });
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.equal(
+        ((await again.json()) as { robbie_response: { message: string } }).robbie_response.message,
+        'alpha beta gamma delta',
+      );
+      assert.equal(fake.calls.length, 1);
     } finally {
       await api.stop();
       await fake.close();

@@ -132,6 +132,33 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.equal((await store.rateHit(key, 12, 60_000)).allowed, true);
     });
 
+    it('keeps cached answers by key, replaces them, and prunes the old ones', async () => {
+      const key = `k-${randomUUID()}`;
+      assert.equal(await store.cachedAnswer(key), undefined);
+      const before = Date.now();
+      await store.cacheAnswer(key, 'chat', {
+        provider: 'ollama',
+        model: 'm',
+        tokens: 3,
+        text: 'first \u00e9',
+      });
+      await store.cacheAnswer(key, 'chat', { provider: 'ollama', model: 'm', tokens: 3, text: 'second' });
+      const found = await store.cachedAnswer(key);
+      assert.deepEqual(found?.answer, { provider: 'ollama', model: 'm', tokens: 3, text: 'second' });
+      assert.ok((found?.createdAt ?? 0) >= before && (found?.createdAt ?? 0) <= Date.now());
+      await store.pruneAnswers(Date.now() + 1);
+      assert.equal(await store.cachedAnswer(key), undefined);
+    });
+
+    it('records which provider answered, cache use and how a stream ended', async () => {
+      const id = `req-${randomUUID()}`;
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { provider: 'openai', cache: 'stale', first_token_ms: 12, stream: 'cut' }),
+      });
+      assert.equal((await store.findResponse(id))?.http_status, 200);
+    });
+
     it('keeps concurrent writes (group commit) all', async () => {
       const ids = Array.from({ length: 200 }, () => `c-${randomUUID()}`);
       await Promise.all(ids.map((id) => store.write({ kind: 'request', data: requestRecord(id) })));
