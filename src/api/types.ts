@@ -6,4 +6,10 @@ import type { ErrorFormat } from './errors.ts';
  * Per-request values every route can read: the request id, a logger that carries it, and the
  * shape its error bodies take (OpenAI's under /v1).
  */
-export type AppEnv = { Variables: RequestIdVariables & { log: Logger; errorFormat?: ErrorFormat } };
+export type AppEnv = {
+  Variables: RequestIdVariables & {
+    log: Logger;
+    errorFormat?: ErrorFormat;
+    logFields?: Record<string, unknown>;
+  };
+};

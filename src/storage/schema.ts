@@ -125,8 +125,9 @@ create table if not exists rate_windows (
   },
   {
     version: 4,
-    name: 'the provider that answered, streams, and the answer cache',
+    name: 'the provider that answered, streams, the answer cache, batched rate-limit hits',
     sql: `
+alter table rate_windows add column if not exists added integer not null default 0;
 alter table ai_request_logs add column if not exists provider varchar(50);
 alter table ai_request_logs add column if not exists cache varchar(10);
 alter table ai_request_logs add column if not exists first_token_ms integer;
@@ -232,7 +233,7 @@ create table if not exists rate_windows (
   },
   {
     version: 4,
-    name: 'the provider that answered, streams, and the answer cache',
+    name: 'the provider that answered, streams, the answer cache, batched rate-limit hits',
     sql: `
 alter table ai_request_logs add column provider text;
 alter table ai_request_logs add column cache text;

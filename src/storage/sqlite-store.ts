@@ -1,7 +1,7 @@
 /** The embedded store: one SQLite file in the state directory, so robbie needs nothing installed. */
 import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../api/health-checks.ts';
-import { type RateVerdict, verdict, windowAt } from '../api/pipeline/rate-window.ts';
+import { admittedOf, batchVerdict, type RateBatch, windowAt } from '../api/pipeline/rate-window.ts';
 import { GroupCommit } from './group-commit.ts';
 import { KillswitchCache, type KillswitchState } from './killswitch.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
@@ -147,7 +147,7 @@ export class SqliteStore implements Store {
   }
 
   /** On the claims connection (no fsync): the windows are coordination, not records. */
-  async rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict> {
+  async rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch> {
     const db = this.#claims;
     const at = windowAt(Date.now(), windowMs);
     const count = (start: number): number =>
@@ -156,17 +156,19 @@ export class SqliteStore implements Store {
           | { count: number }
           | undefined
       )?.count ?? 0;
-    let result: RateVerdict;
+    let result: RateBatch;
     try {
       result = transaction(db, () => {
-        const v = verdict(count(at.start - windowMs), count(at.start), at, max, windowMs);
-        if (v.allowed) {
+        const previous = count(at.start - windowMs);
+        const current = count(at.start);
+        const admitted = admittedOf(previous, current, at.weight, max, n);
+        if (admitted > 0) {
           stmt(
             db,
-            'insert into rate_windows (key, window_start, count) values (?, ?, 1) on conflict (key, window_start) do update set count = count + 1',
-          ).run(key, at.start);
+            'insert into rate_windows (key, window_start, count) values (?, ?, ?) on conflict (key, window_start) do update set count = count + excluded.count',
+          ).run(key, at.start, admitted);
         }
-        return v;
+        return batchVerdict(previous, current, admitted, n, at, max, windowMs);
       });
     } catch (err) {
       throw new StorageUnavailableError(describeSqliteError(err));

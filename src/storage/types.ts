@@ -1,6 +1,6 @@
 /** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
 import type { CheckResult } from '../api/health-checks.ts';
-import type { RateVerdict } from '../api/pipeline/rate-window.ts';
+import type { RateBatch } from '../api/pipeline/rate-window.ts';
 import type { KillswitchChange, KillswitchState } from './killswitch.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
@@ -129,11 +129,12 @@ export interface Store {
   /** Ends a claim once the attempt's outcome is recorded. */
   release(requestId: string): Promise<void>;
   /**
-   * Counts one request for `key` in the rate-limit windows every instance sharing the store sees
-   * (the rule: api/pipeline/rate-window.ts); a refused request is not counted. Throws when the
-   * shared windows cannot be reached now (the limiter then keeps a local share).
+   * Counts `n` requests for `key` in the rate-limit windows every instance sharing the store sees
+   * (the rule: api/pipeline/rate-window.ts): as many as the rule admits, one after another; the
+   * refused are not counted. Throws when the shared windows cannot be reached now (the limiter
+   * then keeps a local share).
    */
-  rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
+  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
   /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
   pruneRateWindows(before: number): Promise<void>;
   /** The answer cached under `key`, if any; undefined (never a throw) when it cannot be read. */

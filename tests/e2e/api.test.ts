@@ -319,6 +319,10 @@ describe('POST /api/v2/universal/request', () => {
     );
     assert.equal(line.trace_id, trace);
     assert.ok(line.request_id, 'the HTTP request id too');
+    // One line per request says what happened to it.
+    assert.equal(line.outcome, 'approved');
+    assert.equal(line.provider, 'ollama');
+    assert.equal(line.status, 200);
   });
 
   it('/metrics has HTTP, universal, model, circuit, storage and process metrics', async () => {

@@ -71,10 +71,10 @@ describe('RateLimit', () => {
     const changes: boolean[] = [];
     const store = {
       calls: 0,
-      async rateHit() {
+      async rateHit(_k: string, _m: number, _w: number, n: number) {
         this.calls++;
         if (down) throw new Error('database unreachable');
-        return { allowed: this.calls <= 3, retryAfterS: this.calls <= 3 ? 0 : 7 };
+        return { admitted: this.calls <= 3 ? n : 0, retryAfterS: this.calls <= 3 ? 0 : 7 };
       },
       async pruneRateWindows() {},
     };
@@ -96,6 +96,31 @@ describe('RateLimit', () => {
     assert.equal(await limit.check('k'), 7);
     assert.equal(limit.health().status, 'up');
     assert.deepEqual(changes, [false, true]);
+  });
+
+  it("counts a key's concurrent requests together: one round trip, first come first admitted", async () => {
+    const seen: number[] = [];
+    let total = 0;
+    const store = {
+      async rateHit(_k: string, max: number, _w: number, n: number) {
+        seen.push(n);
+        await new Promise((r) => setTimeout(r, 5));
+        const admitted = Math.max(0, Math.min(n, max - total));
+        total += admitted;
+        return { admitted, retryAfterS: admitted < n ? 9 : 0 };
+      },
+      async pruneRateWindows() {},
+    };
+    const limit = new RateLimit(store, { max: 4, windowMs: 60_000, instances: 1 });
+    const first = await Promise.all(Array.from({ length: 10 }, () => limit.check('busy')));
+    assert.deepEqual(first, [0, 0, 0, 0, 9, 9, 9, 9, 9, 9]);
+    assert.deepEqual(seen, [10], 'one count for ten requests');
+    // Requests that come while a count is on its way wait for the next one, together.
+    const a = limit.check('other');
+    await new Promise((r) => setImmediate(r));
+    const rest = [limit.check('other'), limit.check('other')];
+    await Promise.all([a, ...rest]);
+    assert.deepEqual(seen, [10, 1, 2]);
   });
 
   it('with --rate-limit-scope local never asks the store and keeps its share', async () => {

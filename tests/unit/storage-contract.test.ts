@@ -119,17 +119,26 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
 
     it('shares rate-limit windows: concurrent hits admit exactly the limit, and a refusal says when', async () => {
       const key = `user-${randomUUID()}-chat`;
-      const verdicts = await Promise.all(Array.from({ length: 30 }, () => store.rateHit(key, 12, 60_000)));
+      const verdicts = await Promise.all(Array.from({ length: 30 }, () => store.rateHit(key, 12, 60_000, 1)));
       // A window edge may fall inside this burst; then the next window admits a share too.
-      const admitted = verdicts.filter((v) => v.allowed).length;
+      const admitted = verdicts.filter((v) => v.admitted === 1).length;
       assert.ok(admitted >= 12 && admitted <= 24, `admitted ${admitted}`);
-      const refused = verdicts.find((v) => !v.allowed);
+      const refused = verdicts.find((v) => v.admitted === 0);
       assert.ok(refused && refused.retryAfterS >= 1 && refused.retryAfterS <= 120, JSON.stringify(refused));
+      // A batch of one key's requests: as many as the rule admits, in one count.
+      const batchKey = `${key}-batch`;
+      const batches = await Promise.all([
+        store.rateHit(batchKey, 12, 60_000, 8),
+        store.rateHit(batchKey, 12, 60_000, 8),
+      ]);
+      const sum = batches.reduce((a, b) => a + b.admitted, 0);
+      assert.ok(sum >= 12 && sum <= 16, `admitted ${sum} of 16`);
+      assert.ok(batches.some((b) => b.admitted < 8 && b.retryAfterS >= 1));
       // Another key has its own windows.
-      assert.equal((await store.rateHit(`${key}-other`, 12, 60_000)).allowed, true);
+      assert.equal((await store.rateHit(`${key}-other`, 12, 60_000, 1)).admitted, 1);
       // Pruned windows count no more: the key starts afresh.
       await store.pruneRateWindows(Date.now() + 3_600_000);
-      assert.equal((await store.rateHit(key, 12, 60_000)).allowed, true);
+      assert.equal((await store.rateHit(key, 12, 60_000, 1)).admitted, 1);
     });
 
     it('keeps cached answers by key, replaces them, and prunes the old ones', async () => {

@@ -3,7 +3,8 @@ import type { Logger } from '../../logger/logger.ts';
 import type { AppEnv } from '../types.ts';
 
 /**
- * One JSON access-log line per request (method, path, status, duration, request id), and a
+ * One JSON access-log line per request (method, path, status, duration, request id, and what the
+ * route adds in `c.var.logFields`: outcome, provider, model), and a
  * per-request logger in `c.var.log` so every line of a request carries its id. Hono's `logger()`
  * prints coloured text, not structured fields, hence this small middleware.
  */
@@ -22,6 +23,8 @@ export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
       path: c.req.path,
       status: c.res.status,
       duration_ms: Math.round((performance.now() - start) * 100) / 100,
+      // What the route adds: the request's outcome, who served it (one line per request).
+      ...c.get('logFields'),
     });
   };
 }

@@ -22,7 +22,7 @@ export interface GatewayRequest {
   model: ModelInput;
   /** The client asked for the answer as it is generated. */
   stream: boolean;
-  /** Digest of what the client sent (everything but the id), format included. */
+  /** Digest of what the client sent (everything but the id), format included; '' when not idempotent (nothing compares it). */
   fingerprint: string;
   /** The request's whole model budget in milliseconds (every attempt, retry and fallback). */
   budgetMs: number;
@@ -30,6 +30,11 @@ export interface GatewayRequest {
   signal: AbortSignal;
   /** W3C traceparent for the model call. */
   traceparent: string;
+  /**
+   * Fields for the request's access-log line, filled in by the responder (outcome, provider,
+   * model, timing): one line per request says what happened to it.
+   */
+  note: Record<string, unknown>;
 }
 
 export interface Review {

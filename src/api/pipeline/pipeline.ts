@@ -210,14 +210,6 @@ export class Pipeline {
       answer.text = cleaned.text;
       if (cleaned.redactions > 0) status = revise(r, cleaned.redactions);
     }
-    log.info('request answered', {
-      status,
-      service,
-      provider: answer.provider,
-      model: answer.model,
-      model_ms: Math.round(answer.latencyMs),
-      tokens: answer.tokens,
-    });
     const reply = await respond({ kind: 'answered', status, review: r, answer });
     if (cacheKey && reply.status < 300) deps.cache.put(cacheKey, service, answer);
     return whole(reply);

@@ -2,7 +2,9 @@
  * The per-user-and-source rate limit (the original's was dead code, defect 12).
  *
  * `RateLimit` holds it across every instance sharing the store: each request is counted in the
- * store's shared windows (the rule: rate-window.ts), one round trip per request. When the shared
+ * store's shared windows (the rule: rate-window.ts). A key's requests that arrive while its last
+ * count is on its way are counted together in one round trip (as group commit does for writes),
+ * so a busy user costs the store one statement per round trip, not one per request. When the shared
  * windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it keeps a local share
  * — the limit divided by the instances on this machine — and says so in /health
  * (`checks.rate_limit`), until the store answers again. `--rate-limit-scope local` keeps that share
@@ -10,11 +12,17 @@
  */
 import { createHash } from 'node:crypto';
 import type { CheckResult } from '../health-checks.ts';
-import { type RateVerdict, windowAt } from './rate-window.ts';
+import { type RateBatch, windowAt } from './rate-window.ts';
 
 export interface RateStore {
-  rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict>;
+  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
   pruneRateWindows(before: number): Promise<void>;
+}
+
+interface Waiting {
+  n: number;
+  settle: ((retryAfterS: number) => void)[];
+  fail: ((err: unknown) => void)[];
 }
 
 /** Every this many shared checks, windows no request reads any more are deleted. */
@@ -31,6 +39,9 @@ export class RateLimit {
   #error: string | undefined;
   #since: string | undefined;
   #checks = 0;
+  /** Per key digest: requests waiting for the next count, and whether a count is on its way. */
+  readonly #waiting = new Map<string, Waiting>();
+  readonly #counting = new Set<string>();
 
   constructor(
     store: RateStore | undefined,
@@ -50,18 +61,13 @@ export class RateLimit {
     if (!this.#store) return this.#local.check(key);
     try {
       // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
-      const digest = createHash('sha256').update(key).digest('base64url');
-      const v = await this.#store.rateHit(digest, this.#max, this.#windowMs);
-      // Windows older than the previous one are never read again.
-      if (++this.#checks % PRUNE_EVERY === 0) {
-        void this.#store.pruneRateWindows(windowAt(Date.now(), this.#windowMs).start - this.#windowMs);
-      }
+      const wait = await this.#counted(createHash('sha256').update(key).digest('base64url'));
       if (this.#error !== undefined) {
         this.#error = undefined;
         this.#since = undefined;
         this.#onChange(true);
       }
-      return v.allowed ? 0 : v.retryAfterS;
+      return wait;
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       if (this.#error === undefined) {
@@ -70,6 +76,47 @@ export class RateLimit {
       }
       this.#error = error;
       return this.#local.check(key);
+    }
+  }
+
+  /** Joins the key's next count; one count per key is on its way at a time. */
+  #counted(digest: string): Promise<number> {
+    return new Promise((settle, fail) => {
+      let w = this.#waiting.get(digest);
+      if (!w) {
+        w = { n: 0, settle: [], fail: [] };
+        this.#waiting.set(digest, w);
+        // Requests read in the same turn of the event loop join this count.
+        if (!this.#counting.has(digest)) setImmediate(() => void this.#count(digest));
+      }
+      w.n++;
+      w.settle.push(settle);
+      w.fail.push(fail);
+    });
+  }
+
+  async #count(digest: string): Promise<void> {
+    const w = this.#waiting.get(digest);
+    const store = this.#store;
+    if (!w || !store) return;
+    this.#waiting.delete(digest);
+    this.#counting.add(digest);
+    try {
+      const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n);
+      // First come, first admitted.
+      w.settle.forEach((settle, i) => settle(i < batch.admitted ? 0 : batch.retryAfterS));
+    } catch (err) {
+      for (const fail of w.fail) fail(err);
+    } finally {
+      this.#counting.delete(digest);
+      // Those who came while this count was on its way go next, together.
+      if (this.#waiting.has(digest)) void this.#count(digest);
+    }
+    // Windows older than the previous one are never read again.
+    this.#checks += w.n;
+    if (this.#checks >= PRUNE_EVERY) {
+      this.#checks = 0;
+      void store.pruneRateWindows(windowAt(Date.now(), this.#windowMs).start - this.#windowMs);
     }
   }
 

@@ -24,6 +24,12 @@ export interface RateVerdict {
   retryAfterS: number;
 }
 
+/** `n` requests of one key counted at once: the first `admitted` go, the rest wait `retryAfterS`. */
+export interface RateBatch {
+  admitted: number;
+  retryAfterS: number;
+}
+
 export function windowAt(now: number, windowMs: number): WindowPosition {
   const start = Math.floor(now / windowMs) * windowMs;
   const elapsed = now - start;
@@ -33,6 +39,33 @@ export function windowAt(now: number, windowMs: number): WindowPosition {
 /** The admission rule, shared by every store: `floor(previous × weight) + current < max`. */
 export function admits(previous: number, current: number, weight: number, max: number): boolean {
   return Math.floor(previous * weight) + current < max;
+}
+
+/** How many of `n` requests the rule admits one after another: `max − floor(previous × weight) − current`, within 0…n. */
+export function admittedOf(
+  previous: number,
+  current: number,
+  weight: number,
+  max: number,
+  n: number,
+): number {
+  return Math.max(0, Math.min(n, max - Math.floor(previous * weight) - current));
+}
+
+/** The batch's outcome once `admitted` of it were counted on top of `current`. */
+export function batchVerdict(
+  previous: number,
+  current: number,
+  admitted: number,
+  n: number,
+  at: WindowPosition,
+  max: number,
+  windowMs: number,
+): RateBatch {
+  if (admitted >= n) return { admitted, retryAfterS: 0 };
+  const v = verdict(previous, current + admitted, at, max, windowMs);
+  // Refused under the lock; counts read a moment apart may say otherwise — the store's word stands.
+  return { admitted, retryAfterS: v.allowed ? 1 : v.retryAfterS };
 }
 
 /** The verdict for a request seen with these counts (before it was counted). */

@@ -28,6 +28,23 @@ export class Responder {
   ): Promise<Reply> {
     const elapsed = Math.round(performance.now() - started);
     const reply = format.reply(req, outcome, elapsed);
+    const answered = outcome.kind === 'answered' ? outcome.answer : undefined;
+    Object.assign(req.note, {
+      outcome: outcome.status,
+      service: req.service,
+      ...(answered
+        ? {
+            provider: answered.provider,
+            model: answered.model,
+            model_ms: Math.round(answered.latencyMs),
+            tokens: answered.tokens,
+            ...(answered.cache ? { cache: answered.cache } : {}),
+            ...(answered.stream ? { stream: answered.stream, first_token_ms: answered.firstTokenMs } : {}),
+          }
+        : {}),
+    });
+    // A stream ends after its access-log line: its end gets a line of its own.
+    if (answered?.stream) log.info('stream ended', req.note);
     this.#metrics.universal(outcome.status, req.service, req.source);
     if (outcome.kind === 'answered') this.#metrics.answered(outcome.answer);
     if (outcome.kind === 'failed' && !outcome.recorded) return reply;
@@ -55,7 +72,7 @@ export class Responder {
       user_id: req.userId,
       http_status: reply.status,
       response: reply.body,
-      request_fingerprint: req.fingerprint,
+      request_fingerprint: req.fingerprint || null,
     };
     try {
       const where = await this.#store.write({ kind: 'request', data });

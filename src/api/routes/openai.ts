@@ -102,14 +102,19 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       config.modelTimeoutMs,
     );
     if ('problem' in budget) return sendProblem(c, budget.problem);
+    const id = key ?? c.get('requestId');
+    const trace = childTraceparent(c.req.header('traceparent'));
+    const note = { universal_request_id: id, trace_id: trace.traceId };
+    c.set('logFields', note);
     return {
-      id: key ?? c.get('requestId'),
+      id,
       idempotent: key !== undefined,
       source: source ?? SOURCE,
       sourceMetadata: null,
       budgetMs: budget.ms,
       signal: clientGone(c.req.raw),
-      traceparent: childTraceparent(c.req.header('traceparent')).traceparent,
+      traceparent: trace.traceparent,
+      note,
     };
   };
 
@@ -140,9 +145,9 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       input: body.messages.map((m) => m.content).join('\n'),
       model,
       stream: body.stream,
-      fingerprint: fingerprintOf('openai', { route: 'chat', ...body }),
+      fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'chat', ...body }) : '',
     };
-    const log = c.get('log').child({ universal_request_id: req.id });
+    const log = c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id });
     const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
     if (out.kind === 'stream') {
       const frames = chunkFrames(req, out.stream.model, body.includeUsage);
@@ -174,9 +179,9 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       input: body.input,
       model: { input: body.input, context: [], source: base.source },
       stream: false,
-      fingerprint: fingerprintOf('openai', { route: 'embeddings', ...body }),
+      fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'embeddings', ...body }) : '',
     };
-    const log = c.get('log').child({ universal_request_id: req.id });
+    const log = c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id });
     const out = await pipeline.handle(req, new OpenAiFormat('embedding', body.encoding), log);
     const r = out.kind === 'whole' ? out.reply : await out.stream.recorded;
     return c.json(r.body as object, r.status as 200, r.headers ?? {});

@@ -33,7 +33,7 @@ function toGateway(
   c: Context<AppEnv>,
   idGiven: boolean,
   budgetMs: number,
-  traceparent: string,
+  trace: { traceparent: string; traceId: string },
 ): GatewayRequest {
   const { request_id: _id, ...content } = u;
   const p = u.payload;
@@ -54,10 +54,11 @@ function toGateway(
       maxTokens: p.parameters.max_tokens,
     },
     stream: wantsStream(c) && u.ai_service !== 'embedding',
-    fingerprint: fingerprintOf('universal', content),
+    fingerprint: idGiven ? fingerprintOf('universal', content) : '',
     budgetMs,
     signal: clientGone(c.req.raw),
-    traceparent,
+    traceparent: trace.traceparent,
+    note: { universal_request_id: u.request_id, trace_id: trace.traceId },
   };
 }
 
@@ -100,7 +101,8 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     const idGiven =
       typeof (body as { request_id?: unknown }).request_id === 'string' ||
       (headerId !== undefined && REQUEST_ID.test(headerId));
-    const req = toGateway(u, c, idGiven, budget.ms, trace.traceparent);
+    const req = toGateway(u, c, idGiven, budget.ms, trace);
+    c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
     const out = await pipeline.handle(req, format, log);
     if (out.kind === 'whole') {

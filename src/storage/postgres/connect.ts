@@ -28,13 +28,25 @@ export async function migratePostgres(sql: Sql): Promise<number> {
   });
 }
 
-export function connect(url: string): Sql {
+/**
+ * The records' pool, or (`coordination`) a small one for what coordinates instances rather than
+ * records anything — claims, rate-limit windows, the answer cache — whose commits do not wait for
+ * the WAL to reach the disk (`synchronous_commit=off`, as the SQLite store keeps them on a
+ * connection without fsync): every request's rate-limit row is one hot row, and a durable commit
+ * held its lock for an fsync per request, which bounded the whole API at one request per fsync.
+ * A crash of the database forgets at most the last fraction of a second of counts.
+ */
+export function connect(url: string, opts: { coordination?: boolean } = {}): Sql {
   return postgres(url, {
-    max: 10,
+    max: opts.coordination ? 4 : 10,
     connect_timeout: 5,
     // Connections killed by a database restart are not reused for long.
     idle_timeout: 30,
     onnotice: () => {},
-    connection: { application_name: 'robbie', statement_timeout: QUERY_TIMEOUT_MS },
+    connection: {
+      application_name: opts.coordination ? 'robbie-coordination' : 'robbie',
+      statement_timeout: QUERY_TIMEOUT_MS,
+      ...(opts.coordination ? { synchronous_commit: 'off' } : {}),
+    },
   });
 }

@@ -5,44 +5,52 @@
  * decided under the row lock of the upsert, so concurrent instances never admit more than the
  * rule allows.
  */
-import { type RateVerdict, verdict, windowAt } from '../../api/pipeline/rate-window.ts';
+import { batchVerdict, type RateBatch, windowAt } from '../../api/pipeline/rate-window.ts';
 import type { Sql } from './connect.ts';
 
 interface HitRow {
-  counted: number | null;
+  admitted: number | null;
   previous: number;
   current: number;
 }
 
+/**
+ * `n` requests of one key in one statement (the limiter batches a key's concurrent requests): as
+ * many are counted as `admittedOf()` allows, decided under the row lock of the upsert, and the
+ * `added` column returns how many that was (RETURNING sees only the new row).
+ */
 export async function rateHitPostgres(
   sql: Sql,
   key: string,
   max: number,
   windowMs: number,
-): Promise<RateVerdict> {
+  n: number,
+): Promise<RateBatch> {
   const at = windowAt(Date.now(), windowMs);
-  // `floor(previous × weight) + current < max`: the same expression as admits().
+  // `max − floor(previous × weight) − current`, within 0…n: the same expression as admittedOf().
   const [row] = await sql<HitRow[]>`
     with prev as (
       select coalesce(
         (select count from rate_windows where key = ${key} and window_start = ${at.start - windowMs}::bigint), 0
       ) as n
+    ), room as (
+      select ${max}::int - floor(prev.n * ${at.weight}::float8)::int as free from prev
     ), hit as (
-      insert into rate_windows as r (key, window_start, count)
-      select ${key}, ${at.start}::bigint, 1 from prev
-        where floor(prev.n * ${at.weight}::float8) + 0 < ${max}::int
-      on conflict (key, window_start) do update set count = r.count + 1
-        where floor((select n from prev) * ${at.weight}::float8) + r.count < ${max}::int
-      returning r.count
+      insert into rate_windows as r (key, window_start, count, added)
+      select ${key}, ${at.start}::bigint, least(${n}::int, room.free), least(${n}::int, room.free) from room
+        where room.free > 0
+      on conflict (key, window_start) do update
+        set count = r.count + least(${n}::int, (select free from room) - r.count),
+            added = least(${n}::int, (select free from room) - r.count)
+        where (select free from room) - r.count > 0
+      returning r.added
     )
-    select (select count from hit) as counted, (select n from prev) as previous,
+    select (select added from hit) as admitted, (select n from prev) as previous,
       coalesce((select count from rate_windows where key = ${key} and window_start = ${at.start}::bigint), 0)
         as current`;
   if (!row) throw new Error('no answer from the rate-limit windows');
-  if (row.counted !== null) return { allowed: true, retryAfterS: 0 };
-  const v = verdict(row.previous, row.current, at, max, windowMs);
-  // Refused under the lock; counts read a moment apart may say otherwise — the database's word stands.
-  return v.allowed ? { allowed: false, retryAfterS: 1 } : v;
+  // `current` is read from the snapshot before this statement's own count.
+  return batchVerdict(row.previous, row.current, row.admitted ?? 0, n, at, max, windowMs);
 }
 
 export async function pruneRateWindows(sql: Sql, before: number): Promise<void> {

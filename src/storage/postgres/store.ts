@@ -6,7 +6,7 @@
  */
 import type postgres from 'postgres';
 import type { CheckResult } from '../../api/health-checks.ts';
-import type { RateVerdict } from '../../api/pipeline/rate-window.ts';
+import type { RateBatch } from '../../api/pipeline/rate-window.ts';
 import type { Logger } from '../../logger/logger.ts';
 import { GroupCommit } from '../group-commit.ts';
 import {
@@ -49,6 +49,8 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly degradable = true;
   readonly #sql: Sql;
+  /** Claims, rate-limit windows and the answer cache: commits that need not wait for the disk. */
+  readonly #coord: Sql;
   readonly #outbox: Outbox;
   readonly #log: Logger;
   readonly #writes: GroupCommit<WriteOp, 'database' | 'outbox'>;
@@ -72,6 +74,7 @@ export class PostgresStore implements Store {
 
   constructor(url: string, outboxPath: string, log: Logger, events: StorageEvents = () => {}) {
     this.#sql = connect(url);
+    this.#coord = connect(url, { coordination: true });
     this.#outbox = new Outbox(outboxPath);
     this.#log = log;
     this.#events = events;
@@ -328,7 +331,7 @@ export class PostgresStore implements Store {
     if (!this.#up || this.#version === null) return 'won';
     try {
       const won = await withTimeout(
-        this.#sql`
+        this.#coord`
           insert into request_claims (request_id, fingerprint) values (${requestId}, ${fingerprint})
           on conflict (request_id) do update set fingerprint = excluded.fingerprint, claimed_at = now()
           where request_claims.claimed_at < now() - ${`${Math.ceil(staleMs)} milliseconds`}::interval
@@ -337,7 +340,7 @@ export class PostgresStore implements Store {
       );
       if (won.length > 0) return 'won';
       const held = await withTimeout(
-        this.#sql<
+        this.#coord<
           { fingerprint: string }[]
         >`select fingerprint from request_claims where request_id = ${requestId}`,
         READ_TIMEOUT_MS,
@@ -356,7 +359,7 @@ export class PostgresStore implements Store {
     if (!this.#up) return;
     try {
       await withTimeout(
-        this.#sql`update request_claims set claimed_at = now() where request_id = ${requestId}`,
+        this.#coord`update request_claims set claimed_at = now() where request_id = ${requestId}`,
         READ_TIMEOUT_MS,
       );
     } catch {
@@ -368,7 +371,7 @@ export class PostgresStore implements Store {
     if (!this.#up) return;
     try {
       await withTimeout(
-        this.#sql`delete from request_claims where request_id = ${requestId}`,
+        this.#coord`delete from request_claims where request_id = ${requestId}`,
         READ_TIMEOUT_MS,
       );
     } catch {
@@ -377,10 +380,10 @@ export class PostgresStore implements Store {
   }
 
   /** One statement per request (rate-windows.ts); with the database down the limiter keeps a local share. */
-  async rateHit(key: string, max: number, windowMs: number): Promise<RateVerdict> {
+  async rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch> {
     if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
     try {
-      return await withTimeout(rateHitPostgres(this.#sql, key, max, windowMs), READ_TIMEOUT_MS);
+      return await withTimeout(rateHitPostgres(this.#coord, key, max, windowMs, n), READ_TIMEOUT_MS);
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       throw new StorageUnavailableError(describePgError(err));
@@ -389,14 +392,14 @@ export class PostgresStore implements Store {
 
   async pruneRateWindows(before: number): Promise<void> {
     if (!this.#up) return;
-    await withTimeout(pruneRateWindows(this.#sql, before), QUERY_TIMEOUT_MS).catch(() => undefined);
+    await withTimeout(pruneRateWindows(this.#coord, before), QUERY_TIMEOUT_MS).catch(() => undefined);
   }
 
   async cachedAnswer(key: string): Promise<CachedAnswer | undefined> {
     if (!this.#up || this.#version === null) return undefined;
     try {
       const rows = await withTimeout(
-        this.#sql<{ answer: unknown; created_at: string }[]>`
+        this.#coord<{ answer: unknown; created_at: string }[]>`
           select answer, created_at from answer_cache where key = ${key}`,
         READ_TIMEOUT_MS,
       );
@@ -411,9 +414,9 @@ export class PostgresStore implements Store {
   async cacheAnswer(key: string, service: string, answer: unknown): Promise<void> {
     if (!this.#up || this.#version === null) return;
     await withTimeout(
-      this.#sql`
+      this.#coord`
         insert into answer_cache (key, service, answer, created_at)
-        values (${key}, ${service}, ${this.#sql.json(answer as postgres.JSONValue)}, ${Date.now()})
+        values (${key}, ${service}, ${this.#coord.json(answer as postgres.JSONValue)}, ${Date.now()})
         on conflict (key) do update set answer = excluded.answer, created_at = excluded.created_at`,
       QUERY_TIMEOUT_MS,
     ).catch(() => undefined);
@@ -422,7 +425,7 @@ export class PostgresStore implements Store {
   async pruneAnswers(before: number): Promise<void> {
     if (!this.#up) return;
     await withTimeout(
-      this.#sql`delete from answer_cache where created_at < ${before}`,
+      this.#coord`delete from answer_cache where created_at < ${before}`,
       QUERY_TIMEOUT_MS,
     ).catch(() => undefined);
   }
@@ -572,7 +575,7 @@ export class PostgresStore implements Store {
     this.#closed = true;
     clearTimeout(this.#probeTimer);
     // A bare end() can hang forever after an outage: always with a timeout.
-    await this.#sql.end({ timeout: 2 });
+    await Promise.all([this.#sql.end({ timeout: 2 }), this.#coord.end({ timeout: 2 })]);
     this.#outbox.close();
   }
 }
