@@ -104,7 +104,9 @@ export class RateLimit {
     try {
       const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n);
       // First come, first admitted.
-      w.settle.forEach((settle, i) => settle(i < batch.admitted ? 0 : batch.retryAfterS));
+      w.settle.forEach((settle, i) => {
+        settle(i < batch.admitted ? 0 : batch.retryAfterS);
+      });
     } catch (err) {
       for (const fail of w.fail) fail(err);
     } finally {
