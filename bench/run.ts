@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { benchApi } from './api.ts';
 import { benchFleet } from './fleet.ts';
 import { benchFoundation } from './foundation.ts';
+import { benchGateway } from './gateway.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
 import { benchStorage } from './storage.ts';
@@ -22,6 +23,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   storage: benchStorage,
   api: benchApi,
   fleet: benchFleet,
+  gateway: benchGateway,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -40,6 +40,7 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
     hostname: 'localhost',
   }) as Server;
   const active = new Set<ServerResponse>();
+  const startedBeforeDrain = new WeakSet<ServerResponse>();
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     active.add(res);
@@ -53,9 +54,11 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
     } as ServerResponse['writeHead'];
     res.once('close', () => {
       active.delete(res);
-      // Draining: a connection whose last answer (a stream that ran on) just ended is closed now
-      // rather than at the deadline.
-      if (lifecycle.draining) setImmediate(() => server.closeIdleConnections());
+      // Draining: a connection whose answer began before the drain (a stream that ran on, sent
+      // without Connection: close) is closed once idle for the grace, not left to the deadline.
+      if (lifecycle.draining && startedBeforeDrain.has(res)) {
+        setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
+      }
     });
   });
 
@@ -82,6 +85,7 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
       lifecycle.draining = true;
       for (const res of active) {
         if (!res.headersSent) res.setHeader('Connection', 'close');
+        else startedBeforeDrain.add(res);
       }
       return new Promise<boolean>((resolve) => {
         let finished = false;

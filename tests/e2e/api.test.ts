@@ -315,7 +315,7 @@ describe('POST /api/v2/universal/request', () => {
     assert.match(sent, new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
     assert.ok(!sent.includes('00f067aa0ba902b7'), 'a new span id');
     const line = await waitFor('the answered line', () =>
-      api.proc.jsonLines().find((l) => l.msg === 'request answered' && l.universal_request_id === 'traced-1'),
+      api.proc.jsonLines().find((l) => l.msg === 'request' && l.universal_request_id === 'traced-1'),
     );
     assert.equal(line.trace_id, trace);
     assert.ok(line.request_id, 'the HTTP request id too');

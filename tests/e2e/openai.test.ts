@@ -249,7 +249,7 @@ describe('the OpenAI-compatible API with the official SDK', () => {
 describe('the OpenAI routes with a rate limit', () => {
   it('answers 429 RateLimitError with Retry-After', async () => {
     const fake = await startFakeModel();
-    const api = await serveWith({ OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '2/1m' });
+    const api = await serveWith({ OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '2/1d' });
     try {
       const ask = () =>
         api.client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }] });

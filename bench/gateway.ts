@@ -1,0 +1,277 @@
+/**
+ * `/v1/chat/completions` beside the Portkey gateway, on the same fake OpenAI-compatible model
+ * (the one ../shared/research/portkey-peer.sh uses: a fixed completion at once; with
+ * `stream: true`, three pieces 100 ms apart): req/s and latency at 1 and 32 connections with wrk,
+ * each gateway's CPU per request, the latency each adds at 1 connection over calling the model
+ * directly, and the time to the first streamed piece it adds.
+ *
+ * robbie runs with its defaults and its durable recording on (SQLite), and with
+ * `--rate-limit 100000000/1m` (a load test from one user would be refused at the default 120/1m).
+ * Portkey is not a dependency: it is looked for in PORTKEY_DIR (default /tmp/portkey-peer/portkey,
+ * where `npm install @portkey-ai/gateway` put it); without it its rows say so.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { tempHome } from '../tests/helpers/supervisor.ts';
+import { cpuSeconds, median, type Row } from './lib.ts';
+
+const SECONDS = 8;
+const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
+const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+const BODY = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'ping' }] });
+
+const FAKE = `
+import http from 'node:http';
+const body = JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion', created: 1700000000, model: 'fake-model',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'pong' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
+const srv = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => { raw += c; });
+  req.on('end', () => {
+    let stream = false; try { stream = JSON.parse(raw).stream === true; } catch {}
+    if (!stream) { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); return; }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const parts = ['po', 'ng', '!']; let i = 0;
+    const t = setInterval(() => {
+      if (i < parts.length) res.write('data: ' + JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'fake-model',
+        choices: [{ index: 0, delta: { content: parts[i++] }, finish_reason: null }] }) + '\\n\\n');
+      else { res.write('data: [DONE]\\n\\n'); res.end(); clearInterval(t); }
+    }, 100);
+  });
+});
+srv.keepAliveTimeout = 65000;
+srv.listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+/** Portkey binds every interface; this preload keeps it on loopback (as portkey-peer.sh does). */
+const LOOPBACK = `
+import net from 'node:net';
+const orig = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...a) {
+  if (typeof a[0] === 'number') { const cb = a.find((x) => typeof x === 'function'); return cb ? orig.call(this, a[0], '127.0.0.1', cb) : orig.call(this, a[0], '127.0.0.1'); }
+  if (a[0] && typeof a[0] === 'object' && 'port' in a[0]) a[0] = { ...a[0], host: '127.0.0.1' };
+  return orig.apply(this, a);
+};
+`;
+
+interface Wrk {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+}
+
+function wrk(
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: Record<string, string>,
+  dir: string,
+): Wrk {
+  const lua = join(dir, 'post.lua');
+  writeFileSync(
+    lua,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = ${JSON.stringify(BODY)}`,
+      'wrk.headers["Content-Type"] = "application/json"',
+      ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+      'done = function(summary, latency, requests)',
+      '  io.write(string.format("WRK %d %d %d %d\\n", summary.requests, summary.errors.status, latency:percentile(50), latency:percentile(99)))',
+      'end',
+    ].join('\n'),
+  );
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', lua, url], {
+    encoding: 'utf8',
+  });
+  const m = /WRK (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  const requests = Number(m?.[1]);
+  return {
+    requests,
+    non2xx: Number(m?.[2]),
+    p50: Number(m?.[3]) / 1000,
+    p99: Number(m?.[4]) / 1000,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+  };
+}
+
+/** Median milliseconds from sending a streamed request to its first content piece. */
+async function firstPiece(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  n: number,
+): Promise<number> {
+  const times: number[] = [];
+  const body = JSON.stringify({
+    model: 'fake-model',
+    stream: true,
+    messages: [{ role: 'user', content: 'ping' }],
+  });
+  for (let i = 0; i < n; i++) {
+    times.push(
+      await new Promise<number>((resolve, reject) => {
+        const started = performance.now();
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...headers },
+          },
+          (res) => {
+            let seen = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => {
+              seen += c;
+              if (seen.includes('"content":"po"')) {
+                resolve(performance.now() - started);
+                res.destroy();
+              }
+            });
+            res.on('end', () => reject(new Error(`no piece from ${path}: ${seen.slice(0, 200)}`)));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      }),
+    );
+  }
+  return median(times);
+}
+
+interface Target {
+  name: string;
+  port: number;
+  pid: number;
+  path: string;
+  headers: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function benchGateway(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'robbie-gateway-bench-'));
+  const fakePort = await freePort();
+  writeFileSync(join(dir, 'fake.mjs'), FAKE);
+  writeFileSync(join(dir, 'loopback.mjs'), LOOPBACK);
+  const fake = spawn(process.execPath, [join(dir, 'fake.mjs')], {
+    env: { PORT: String(fakePort) },
+    stdio: 'ignore',
+  });
+  const targets: Target[] = [];
+  try {
+    await waitFor(`http://127.0.0.1:${fakePort}/`);
+    const { home, cleanup } = tempHome();
+    const rPort = await freePort();
+    const robbie = spawnRobbie(['serve', '--port', String(rPort), '--home', home], {
+      ROBBIE_PROVIDER: 'openai',
+      OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
+      CHAT_MODEL: 'fake-model',
+      ROBBIE_RATE_LIMIT: '100000000/1m',
+    });
+    await waitHealthy(rPort, 20_000);
+    targets.push({
+      name: 'robbie',
+      port: rPort,
+      pid: robbie.pid,
+      path: '/v1/chat/completions',
+      headers: {},
+      stop: async () => {
+        await stopProc(robbie);
+        cleanup();
+      },
+    });
+    if (existsSync(PORTKEY_BIN)) {
+      const pPort = await freePort();
+      const pk = spawn(
+        process.execPath,
+        ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${pPort}`, '--headless'],
+        { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
+      );
+      await waitFor(`http://127.0.0.1:${pPort}/`);
+      targets.push({
+        name: 'Portkey',
+        port: pPort,
+        pid: pk.pid as number,
+        path: '/v1/chat/completions',
+        headers: {
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': `http://127.0.0.1:${fakePort}/v1`,
+          authorization: 'Bearer sk-fake',
+        },
+        stop: async () => {
+          pk.kill('SIGTERM');
+          await new Promise((r) => pk.once('exit', r));
+        },
+      });
+    } else {
+      rows.push({
+        scenario: 'Portkey gateway',
+        metric: 'skipped',
+        value: '-',
+        note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
+      });
+    }
+    const direct1 = wrk(`http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
+    const directFirst = await firstPiece(fakePort, '/v1/chat/completions', {}, 20);
+    rows.push({
+      scenario: 'fake model alone, 1 connection',
+      metric: 'p50 latency',
+      value: `${direct1.p50.toFixed(2)} ms`,
+      note: `first streamed piece ${directFirst.toFixed(1)} ms`,
+    });
+    for (const t of targets) {
+      const url = `http://127.0.0.1:${t.port}${t.path}`;
+      wrk(url, 32, 3, t.headers, dir); // warm-up
+      for (const c of [1, 32]) {
+        const cpu0 = cpuSeconds(t.pid);
+        const r = wrk(url, c, SECONDS, t.headers, dir);
+        const cpu = cpuSeconds(t.pid) - cpu0;
+        rows.push({
+          scenario: `${t.name} /v1/chat/completions, ${c} connection${c > 1 ? 's' : ''}`,
+          metric: 'requests/s',
+          value: `${Math.round(r.rps)}`,
+          note: `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms; CPU ${Math.round((cpu * 1e6) / Math.max(1, r.requests))} µs/request${c === 1 ? `; adds ${(r.p50 - direct1.p50).toFixed(2)} ms over the model alone` : ''}; non-2xx ${r.non2xx}`,
+        });
+      }
+      const first = await firstPiece(t.port, t.path, t.headers, 20).catch((e: Error) => e);
+      rows.push({
+        scenario: `${t.name} streaming, first piece`,
+        metric: 'added time to first token',
+        value: first instanceof Error ? 'failed' : `${(first - directFirst).toFixed(2)} ms`,
+        note:
+          first instanceof Error
+            ? first.message.slice(0, 160)
+            : `median of 20 (${first.toFixed(1)} ms vs ${directFirst.toFixed(1)} ms direct)`,
+      });
+    }
+  } finally {
+    for (const t of targets) await t.stop().catch(() => undefined);
+    fake.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = http.get(url, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
