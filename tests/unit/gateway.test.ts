@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorBody, problem } from '../../src/api/errors.ts';
-import { redactAnswer } from '../../src/api/pipeline/answer-redaction.ts';
+import { redactAnswer, SECRET_STARTS } from '../../src/api/pipeline/answer-redaction.ts';
 import { StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
 import { ModelRouter, type ModelUnavailableError } from '../../src/api/providers/model-router.ts';
 import {
@@ -60,11 +60,34 @@ describe('streamed redaction', () => {
     }
   });
 
-  it('holds back no more than the word still being written', () => {
+  it('lets a word out before its end unless it might begin a secret', () => {
     const r = new StreamRedactor();
-    assert.equal(r.push('hello wor'), 'hello ');
-    assert.equal(r.push('ld and more'), 'world and ');
-    assert.equal(r.end(), 'more');
+    assert.equal(r.push('hello wor'), 'hello wor', 'an ordinary word goes at once');
+    assert.equal(r.push('ld, the pass'), 'ld, the ', '"pass" may become "password"');
+    assert.equal(r.push('ing grade sk'), 'passing grade ', '"sk" may become "sk-…"');
+    assert.equal(r.push('ipped; see https://a.b/'), 'skipped; see ', 'a URL waits for its end');
+    assert.equal(r.push(' done. token: ab'), 'https://a.b/ done. ', 'a value waits for its end');
+    assert.equal(r.push('cdef1234 ok'), 'token: [REDACTED] ok');
+    assert.equal(r.end(), '');
+  });
+
+  it('knows how every rule begins', () => {
+    for (const example of [
+      'password',
+      'api_key',
+      'Access-Key',
+      'auth_token',
+      'client-secret',
+      'sk-',
+      'AKIA',
+      'ghp_',
+      'xoxb-',
+    ]) {
+      assert.ok(
+        SECRET_STARTS.some((s) => example.toLowerCase().startsWith(s)),
+        example,
+      );
+    }
   });
 });
 

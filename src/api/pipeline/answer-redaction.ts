@@ -6,8 +6,32 @@
 const SECRET_NAMES =
   'password|passwd|pwd|secret|api[_-]?key|access[_-]?key|token|auth[_-]?token|client[_-]?secret';
 
+/**
+ * How every rule below can begin, written out (lower case): a streamed word that is none of these,
+ * nor the beginning of one, can be let out before it is finished (stream-redaction.ts). Kept
+ * beside the rules it mirrors; a unit test checks each rule's example against it.
+ */
+export const SECRET_STARTS: readonly string[] = [
+  ...['password', 'passwd', 'pwd', 'secret', 'token'],
+  ...['api', 'access', 'auth', 'client'].flatMap((p) => {
+    const rest = { api: ['key'], access: ['key'], auth: ['token'], client: ['secret'] }[p] as string[];
+    return rest.flatMap((r) => [`${p}${r}`, `${p}_${r}`, `${p}-${r}`]);
+  }),
+  'sk-',
+  'akia',
+  ...['p', 'o', 'u', 's', 'r'].map((c) => `gh${c}_`),
+  ...['a', 'b', 'p', 'r', 's'].map((c) => `xox${c}-`),
+  '-----begin ',
+];
+
 /** Text ending in a secret's name and its separator, its value still to come (for streamed answers). */
 export const SECRET_NAME_AT_END = new RegExp(`\\b(?:${SECRET_NAMES})["']?\\s*(?:[:=]\\s*["']?)?$`, 'iu');
+
+/** Text ending in a secret's name, its separator and (part of) its value: nothing of it may go yet. */
+export const SECRET_VALUE_AT_END = new RegExp(
+  `\\b(?:${SECRET_NAMES})["']?\\s*(?:[:=]\\s*["']?[^\\s"',;]*)?$`,
+  'iu',
+);
 
 const RULES: { re: RegExp; replace: string }[] = [
   {

@@ -1,14 +1,34 @@
 /**
  * Post-flight redaction of a streamed answer. Text is let out only up to a point no secret pattern
- * can straddle: the last whitespace that does not follow a secret's name (`password:` waits for
- * its value), outside an unfinished private key block. Everything before it is redacted on its
- * own — exactly as the whole answer would be — so no unredacted secret is ever emitted, and
- * what is held back is at most the last word (or the key block) still being written.
+ * can straddle: the end, when the word still being written cannot begin a secret (most words: it
+ * is neither a secret's name, a token's prefix such as `sk-` or `AKIA`, nor a URL), else the last
+ * whitespace that does not follow a secret's name (`password:` waits for its value) — never
+ * inside a private key block. Each part let out is redacted on its own, so no unredacted secret is
+ * ever emitted, and what is held back is at most a word that might begin one (or the key block).
  */
-import { redactAnswer, SECRET_NAME_AT_END } from './answer-redaction.ts';
+import { redactAnswer, SECRET_NAME_AT_END, SECRET_STARTS, SECRET_VALUE_AT_END } from './answer-redaction.ts';
 
 const KEY_BEGIN = '-----BEGIN ';
 const KEY_END = 'PRIVATE KEY-----';
+
+const WORD_BOUNDARY = /\b/g;
+
+/** Whether the last word of `text` (after its last whitespace) might be, or begin, a secret. */
+function tailMayBeginSecret(text: string): boolean {
+  let start = text.length;
+  while (start > 0 && !/\s/.test(text[start - 1] as string)) start--;
+  const tail = text.slice(start).toLowerCase();
+  if (tail === '') return false;
+  // URL credentials (`scheme://user:password@`) hide among a URL's colons and slashes.
+  if (tail.includes(':') || tail.includes('/') || tail.includes('@')) return true;
+  // Every place a rule may begin (the word's start, each \b): is what follows a secret's start, or
+  // the start of one?
+  const starts = [0, ...[...tail.matchAll(WORD_BOUNDARY)].map((m) => m.index)];
+  return starts.some((at) => {
+    const rest = tail.slice(at);
+    return rest !== '' && SECRET_STARTS.some((s) => s.startsWith(rest) || rest.startsWith(s));
+  });
+}
 
 /** Index just after the last place `text` may be cut, 0 when none. */
 function safeCut(text: string): number {
@@ -23,6 +43,10 @@ function safeCut(text: string): number {
     const end = closing === -1 ? -1 : text.indexOf(KEY_END, closing);
     if (end === -1) limit = begin;
     else blockEnd = end + KEY_END.length;
+  }
+  // The word being written cannot begin a secret: all of it may go (no waiting for its end).
+  if (limit === text.length && !SECRET_VALUE_AT_END.test(text.slice(-200)) && !tailMayBeginSecret(text)) {
+    return text.length;
   }
   for (let i = limit - 1; i >= 0; i--) {
     // No whitespace after a finished block to cut at: cut right after the block.
