@@ -32,3 +32,39 @@ export async function runChecks(checks: HealthChecks): Promise<Record<string, Ch
   );
   return Object.fromEntries(entries);
 }
+
+/** How long /health answers from the checks' last results before running them again. */
+const HELD_MS = 500;
+
+/**
+ * The checks' last results, held for /health: a call answers from them, and when they are older
+ * than HELD_MS it runs the checks again in the background (one run at a time, whatever the load)
+ * while answering from what it holds — so /health costs a lookup, not a round of checks, and a
+ * change shows within about half a second. Only the very first call waits for a run.
+ */
+export class HeldChecks {
+  readonly #checks: HealthChecks;
+  #results: Record<string, CheckResult> | undefined;
+  #at = 0;
+  #running: Promise<Record<string, CheckResult>> | undefined;
+
+  constructor(checks: HealthChecks) {
+    this.#checks = checks;
+  }
+
+  #refresh(): Promise<Record<string, CheckResult>> {
+    this.#running ??= runChecks(this.#checks).then((results) => {
+      this.#results = results;
+      this.#at = Date.now();
+      this.#running = undefined;
+      return results;
+    });
+    return this.#running;
+  }
+
+  async current(): Promise<Record<string, CheckResult>> {
+    if (this.#results === undefined) return this.#refresh();
+    if (Date.now() - this.#at > HELD_MS) void this.#refresh();
+    return this.#results;
+  }
+}

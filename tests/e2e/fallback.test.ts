@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { startFakeModel } from '../helpers/fake-model.ts';
-import { killAll, sleep } from '../helpers/process.ts';
+import { killAll, sleep, waitFor } from '../helpers/process.ts';
 import { errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
@@ -134,6 +134,46 @@ describe('fallback across providers within one deadline', () => {
       let text = '';
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
       assert.equal(text, 'secondary says: which provider?');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a primary failing on one call only: that call falls back, the next is the primary again', async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.failOnCall = 2;
+      const served = [];
+      for (let i = 0; i < 3; i++) served.push((await ask(api)).provider);
+      assert.deepEqual(served, ['ollama', 'openai', 'ollama']);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a stream that stalls after its first pieces ends at the deadline with an error event, recorded broken', async () => {
+    const { primary, api, close } = await chain();
+    try {
+      primary.mode = { kind: 'stall', after: 2 };
+      const closed = primary.closedEarly.length;
+      const started = performance.now();
+      const stream = await api.client.chat.completions.create(
+        { model: 'chat', messages: MSG, stream: true },
+        { headers: { 'X-Robbie-Timeout': '1s' } },
+      );
+      let text = '';
+      await assert.rejects(async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      }, /deadline/);
+      const ms = performance.now() - started;
+      assert.equal(text, 'fake answer ');
+      assert.ok(ms >= 900 && ms < 2500, `ended after ${Math.round(ms)} ms`);
+      assert.equal(primary.closedEarly.length, closed + 1, 'the upstream request is closed');
+      const row = await waitFor(
+        'the broken row',
+        () => api.rows("select * from ai_request_logs where stream = 'broken'")[0],
+      );
+      assert.equal(row.provider, 'ollama');
     } finally {
       await close();
     }

@@ -152,11 +152,7 @@ export function chunkFrames(
     piece: (text) => chunk({ content: text }, null),
     end: (reply) => closing(reply.body as CompletionBody, model),
     broken: (reason) => [
-      {
-        data: JSON.stringify({
-          error: { message: reason, type: 'server_error', code: 'model_unavailable', param: null },
-        }),
-      },
+      { data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), undefined, 'openai')) },
     ],
     /** A whole answer (a replay, a cache hit) sent as a stream of one piece. */
     whole(reply) {

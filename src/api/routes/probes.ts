@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { type HealthChecks, runChecks } from '../health-checks.ts';
+import { type HealthChecks, HeldChecks } from '../health-checks.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { AppEnv } from '../types.ts';
 
@@ -9,13 +9,15 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /**
  * `/livez` (the process answers; touches nothing else), `/readyz` (503 while draining) and
- * `/health` (the seed's shape plus uptime and dependency checks; `degraded` when one is down).
+ * `/health` (the seed's shape plus uptime and dependency checks — their held results, at most
+ * about half a second old; `degraded` when one is down).
  */
 export function registerProbeRoutes(
   app: Hono<AppEnv>,
   opts: { version: string; lifecycle: Lifecycle; checks: HealthChecks },
 ): void {
-  const { version, lifecycle, checks } = opts;
+  const { version, lifecycle } = opts;
+  const checks = new HeldChecks(opts.checks);
 
   app.get('/livez', (c) => c.json({ status: 'ok' }, 200, NO_STORE));
 
@@ -26,7 +28,7 @@ export function registerProbeRoutes(
   );
 
   app.get('/health', async (c) => {
-    const results = await runChecks(checks);
+    const results = await checks.current();
     const degraded = Object.values(results).some((r) => r.status !== 'up');
     return c.json(
       {

@@ -4,7 +4,7 @@ import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
-import { problem, sendProblem } from '../errors.ts';
+import { errorBody, problem, sendProblem } from '../errors.ts';
 import { requireApiKey } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
@@ -130,7 +130,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
         broken: (reason) => [
           {
             event: 'error',
-            data: JSON.stringify({ error: 'model_unavailable', reason, request_id: req.id }),
+            data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), req.id, 'robbie')),
           },
         ],
       },
