@@ -382,10 +382,14 @@ describe('model failures', () => {
         /internal detail|\/var\/lib|at \w+ \(/,
         'no internal text',
       );
-      const health = (await (await fetch(api.url('/health'))).json()) as {
-        status: string;
-        checks: { model: { status: string } };
-      };
+      // /health answers from held check results, at most about half a second old.
+      const health = await waitFor('/health to show the open circuit', async () => {
+        const h = (await (await fetch(api.url('/health'))).json()) as {
+          status: string;
+          checks: { model: { status: string } };
+        };
+        return h.status === 'degraded' ? h : undefined;
+      });
       assert.equal(health.status, 'degraded');
       assert.equal(health.checks.model.status, 'down');
       assert.match(

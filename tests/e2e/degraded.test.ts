@@ -94,9 +94,17 @@ describe('degraded mode through HTTP', () => {
         assert.equal(status, 200, 'acknowledged while the database is down');
         acked.push(`k-during-${i}`);
       }
-      const pending = (
-        (await getJson(`http://127.0.0.1:${port}/health`)).body as { checks: { outbox: { pending: number } } }
-      ).checks.outbox.pending;
+      // /health answers from held check results, at most about half a second old.
+      const outboxPending = async () =>
+        (
+          (await getJson(`http://127.0.0.1:${port}/health`)).body as {
+            checks: { outbox: { pending: number } };
+          }
+        ).checks.outbox.pending;
+      const pending = await waitFor('the outbox in /health', async () => {
+        const n = await outboxPending();
+        return n >= 40 ? n : undefined;
+      }).catch(() => outboxPending());
       assert.ok(pending >= 40, `outbox pending ${pending}`);
       proc.kill('SIGKILL');
       await proc.exited;
