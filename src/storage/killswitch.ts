@@ -4,6 +4,7 @@
  * dialects' row mappings live beside their SQL (sqlite-apply.ts, postgres/killswitch.ts) and store
  * what `foldKillswitch` computed.
  */
+import { randomUUID } from 'node:crypto';
 
 /** A killswitch change: each one is a row of `killswitch_state` (its history); the newest is current. */
 export interface KillswitchChange {
@@ -13,6 +14,23 @@ export interface KillswitchChange {
   by: string;
   reason: string | null;
   auto_trigger: string | null;
+}
+
+/** A change made now, with a fresh id (its idempotency key through the outbox). */
+export function killswitchChange(
+  active: boolean,
+  by: string,
+  reason: string | null,
+  trigger: string | null,
+): KillswitchChange {
+  return {
+    change_id: randomUUID(),
+    is_active: active,
+    at: new Date().toISOString(),
+    by,
+    reason,
+    auto_trigger: trigger,
+  };
 }
 
 export interface KillswitchState {

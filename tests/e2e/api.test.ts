@@ -1,7 +1,5 @@
 /** The Universal Input API through the built binary, against a fake model server on loopback. */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import {
@@ -14,6 +12,7 @@ import {
   waitFor,
   waitHealthy,
 } from '../helpers/process.ts';
+import { sqliteRows } from '../helpers/serve.ts';
 import { tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
@@ -63,14 +62,7 @@ async function startApi(env: NodeJS.ProcessEnv, fake: FakeModel): Promise<Api> {
         headers: res.headers,
       };
     },
-    rows: (sql) => {
-      const db = new DatabaseSync(join(home, 'robbie.db'), { readOnly: true });
-      try {
-        return db.prepare(sql).all() as Record<string, unknown>[];
-      } finally {
-        db.close();
-      }
-    },
+    rows: (sql) => sqliteRows(home, sql),
     stop: async () => {
       await stopProc(proc);
       cleanup();

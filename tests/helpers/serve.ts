@@ -7,6 +7,16 @@ import { freePort, type Proc, spawnRobbie, stopProc, waitHealthy } from './proce
 import { tempHome } from './supervisor.ts';
 
 export const KEY = 'test-key-1234567890';
+
+/** Rows of the SQLite store in `home`, read-only. */
+export function sqliteRows(home: string, sql: string): Record<string, unknown>[] {
+  const db = new DatabaseSync(join(home, 'robbie.db'), { readOnly: true });
+  try {
+    return db.prepare(sql).all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+}
 export const ADMIN = 'admin-key-0987654321';
 
 export interface Served {
@@ -35,14 +45,7 @@ export async function serveWith(env: NodeJS.ProcessEnv): Promise<Served> {
       maxRetries: 0,
       timeout: 15_000,
     }),
-    rows: (sql) => {
-      const db = new DatabaseSync(join(home, 'robbie.db'), { readOnly: true });
-      try {
-        return db.prepare(sql).all() as Record<string, unknown>[];
-      } finally {
-        db.close();
-      }
-    },
+    rows: (sql) => sqliteRows(home, sql),
     stop: async () => {
       await stopProc(proc);
       cleanup();

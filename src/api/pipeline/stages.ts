@@ -2,9 +2,9 @@
  * The pipeline's checks before the model, in order: killswitch (fail closed), rate limit,
  * gatekeeper. Each returns the outcome that ends the request, or undefined to go on.
  */
-import { randomUUID } from 'node:crypto';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Logger } from '../../logger/logger.ts';
+import { killswitchChange } from '../../storage/killswitch.ts';
 import { type BlockRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
@@ -168,14 +168,12 @@ export async function gatekeeperStage(
     if (trip) {
       await store.write({
         kind: 'killswitch',
-        data: {
-          change_id: randomUUID(),
-          is_active: true,
-          at: new Date().toISOString(),
-          by: 'gatekeeper',
-          reason: `critical gatekeeper finding in request ${req.id}`,
-          auto_trigger: 'gatekeeper',
-        },
+        data: killswitchChange(
+          true,
+          'gatekeeper',
+          `critical gatekeeper finding in request ${req.id}`,
+          'gatekeeper',
+        ),
       });
       log.error('gatekeeper activated the killswitch', { severity: verdict.severity });
     }

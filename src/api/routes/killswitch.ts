@@ -1,6 +1,6 @@
 /** The killswitch routes under /code/api/killswitch (changing it needs the admin key). */
-import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
+import { killswitchChange } from '../../storage/killswitch.ts';
 import { StorageUnavailableError, type Store } from '../../storage/types.ts';
 import { problem, sendProblem } from '../errors.ts';
 import { requireAdminKey } from '../middleware/auth.ts';
@@ -75,14 +75,12 @@ export function registerKillswitchRoutes(
     try {
       await store.write({
         kind: 'killswitch',
-        data: {
-          change_id: randomUUID(),
-          is_active: active,
-          at: new Date().toISOString(),
-          by: (by as string | undefined) ?? 'admin',
-          reason: active ? (reason as string) : null,
-          auto_trigger: active ? 'manual' : null,
-        },
+        data: killswitchChange(
+          active,
+          (by as string | undefined) ?? 'admin',
+          active ? (reason as string) : null,
+          active ? 'manual' : null,
+        ),
       });
       const status = await store.killswitch();
       c.get('log').warn(active ? 'killswitch activated' : 'killswitch deactivated', { by: by ?? 'admin' });
