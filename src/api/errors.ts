@@ -35,7 +35,8 @@ export type FieldProblem = {
 };
 
 export interface Problem {
-  status: ContentfulStatusCode;
+  /** An HTTP status; 499 (nginx's "client closed request") is recorded, never sent. */
+  status: number;
   error: ErrorCode;
   /** For the client; absent only on a 500 (which says nothing but its id). */
   reason?: string;
@@ -49,7 +50,7 @@ export interface Problem {
 export type ErrorFormat = 'robbie' | 'openai';
 
 export function problem(
-  status: ContentfulStatusCode,
+  status: number,
   error: ErrorCode,
   reason?: string,
   more: Omit<Problem, 'status' | 'error' | 'reason'> = {},
@@ -104,5 +105,9 @@ export function errorHeaders(p: Problem): Record<string, string> {
 /** The problem as this route's clients expect it (OpenAI's shape under /v1). */
 export function sendProblem(c: Context<AppEnv>, p: Problem, requestId?: string): Response {
   const format: ErrorFormat = c.get('errorFormat') ?? 'robbie';
-  return c.json(errorBody(p, requestId ?? c.get('requestId'), format), p.status, errorHeaders(p));
+  return c.json(
+    errorBody(p, requestId ?? c.get('requestId'), format),
+    p.status as ContentfulStatusCode,
+    errorHeaders(p),
+  );
 }

@@ -91,8 +91,9 @@ export class Pipeline {
     } finally {
       const r = result;
       const end = r ? settled(r) : Promise.resolve(format.reply(req, internalError(), 0));
-      void end.then(finish, () => finish(format.reply(req, internalError(), 0)));
-      void end.finally(() => this.#inFlight.delete(req.id));
+      void end
+        .then(finish, () => finish(format.reply(req, internalError(), 0)))
+        .finally(() => this.#inFlight.delete(req.id));
     }
   }
 
@@ -174,7 +175,7 @@ export class Pipeline {
           kind: 'failed',
           status: gone ? 'error' : 'unavailable',
           problem: gone
-            ? problem(499 as 400, 'bad_request', 'the client closed the request before the answer')
+            ? problem(499, 'bad_request', 'the client closed the request before the answer')
             : problem(503, 'model_unavailable', err.reason, { retryAfterS: err.retryAfterS }),
           model: deps.router.modelFor(req.service),
           recorded: true,
@@ -267,6 +268,8 @@ function streamed(
       respond({ kind: 'answered', status, review, answer }).then(settle, fail);
     }
   }
+  // A client that left stops reading before the end: nobody may await the record then.
+  recorded.catch(() => undefined);
   return { provider: upstream.provider, model: upstream.model, pieces: pieces(), recorded };
 }
 
