@@ -1,16 +1,20 @@
 /** Settings of the Universal Input API: providers and models, limits, gatekeeper, keys. */
 import { readFileSync } from 'node:fs';
+import { registerSecret } from '../logger/redact.ts';
 import type { ModelChoice, Rate } from './kinds.ts';
+import { NAME } from './kinds.ts';
 import { type Resolved, settingError } from './resolve.ts';
-import { type PROVIDERS, type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
+import { PROVIDERS, type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
 
-export type ProviderName = (typeof PROVIDERS)[number];
+/** How a provider is spoken to: Ollama's native API, an OpenAI-compatible one, or echo. */
+export type ProviderKind = (typeof PROVIDERS)[number];
 export type Service = (typeof SERVICE_NAMES)[number];
 export const SERVICES: readonly Service[] = SERVICE_NAMES;
 
-/** One provider of the chain: where it is, and its model for each service. */
+/** One provider of the chain: its name, how it is spoken to, where it is, its model per service. */
 export interface ProviderConfig {
-  name: ProviderName;
+  name: string;
+  kind: ProviderKind;
   /** Its server (none for echo). */
   url: string | undefined;
   apiKey: string | undefined;
@@ -18,7 +22,7 @@ export interface ProviderConfig {
 }
 
 /** Each provider's model for a service when the settings name none. */
-const DEFAULT_MODELS: Record<ProviderName, Record<Exclude<Service, 'analysis'>, string>> = {
+const DEFAULT_MODELS: Record<ProviderKind, Record<Exclude<Service, 'analysis'>, string>> = {
   ollama: { chat: 'llama3.1:8b', code: 'qwen2.5-coder:7b', embedding: 'nomic-embed-text' },
   openai: { chat: 'gpt-4o-mini', code: 'gpt-4o-mini', embedding: 'text-embedding-3-small' },
   echo: { chat: 'echo', code: 'echo', embedding: 'echo' },
@@ -93,6 +97,80 @@ function loadPatterns(s: Resolved): PatternConfig[] | undefined {
   });
 }
 
+/** A provider of the providers file, before the model settings are applied. */
+interface NamedProvider {
+  kind: ProviderKind;
+  url: string | undefined;
+  apiKey: string | undefined;
+  models: Partial<Record<Service, string>>;
+}
+
+/**
+ * The providers file: `[{name, kind, url, api_key_env, models}]`. A key is never in the file: it
+ * names the environment variable that holds it (the env file, the unit's environment).
+ */
+function loadProviders(s: Resolved): Map<string, NamedProvider> {
+  const found = new Map<string, NamedProvider>();
+  const path = s.values['providers-file'];
+  if (!path) return found;
+  const refuse = (problem: string) => settingError('providers-file', s.origins['providers-file'], problem);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
+  }
+  if (!Array.isArray(parsed))
+    throw refuse('must name a JSON array of {name, kind, url, api_key_env, models}');
+  parsed.forEach((entry, i) => {
+    const o = (entry ?? {}) as Record<string, unknown>;
+    const name = o.name;
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw refuse(`provider ${i}: "name" must be lower-case letters, digits, _ and - (at most 32)`);
+    }
+    if ((PROVIDERS as readonly string[]).includes(name) || found.has(name)) {
+      throw refuse(`provider ${i}: the name "${name}" is taken`);
+    }
+    if (!(PROVIDERS as readonly string[]).includes(String(o.kind))) {
+      throw refuse(`provider ${name}: "kind" must be ${PROVIDERS.join(', ')}`);
+    }
+    const kind = o.kind as ProviderKind;
+    let url: string | undefined;
+    if (kind !== 'echo') {
+      try {
+        const u = new URL(String(o.url));
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+        url = String(o.url).replace(/\/+$/, '');
+      } catch {
+        throw refuse(`provider ${name}: "url" must be an http(s) URL`);
+      }
+    }
+    let apiKey: string | undefined;
+    if (o.api_key_env !== undefined) {
+      if (typeof o.api_key_env !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.api_key_env)) {
+        throw refuse(`provider ${name}: "api_key_env" must name an environment variable`);
+      }
+      apiKey = process.env[o.api_key_env];
+      if (!apiKey) throw refuse(`provider ${name}: its key variable ${o.api_key_env} is not set`);
+      registerSecret(apiKey);
+    }
+    const models: Partial<Record<Service, string>> = {};
+    if (o.models !== undefined) {
+      if (o.models === null || typeof o.models !== 'object')
+        throw refuse(`provider ${name}: "models" must be an object`);
+      for (const [service, model] of Object.entries(o.models)) {
+        if (!(SERVICES as readonly string[]).includes(service) || typeof model !== 'string' || model === '') {
+          throw refuse(`provider ${name}: models.${service} must be a model name of ${SERVICES.join(', ')}`);
+        }
+        models[service as Service] = model;
+      }
+    }
+    found.set(name, { kind, url, apiKey, models });
+  });
+  return found;
+}
+
 /** The chain of providers: the primary, then each fallback, with its model per service. */
 function providerChain(s: Resolved): ProviderConfig[] {
   const v = s.values;
@@ -100,24 +178,46 @@ function providerChain(s: Resolved): ProviderConfig[] {
   if (v.fallback.includes(primary)) {
     throw settingError('fallback', s.origins.fallback, `must not name the provider itself (${primary})`);
   }
-  const modelOf = (name: ProviderName, choice: ModelChoice, fallback: string): string =>
+  const named = loadProviders(s);
+  const known = [...PROVIDERS, ...named.keys()];
+  const unknown = (key: 'provider' | 'fallback', name: string) =>
+    settingError(key, s.origins[key], `names no provider called "${name}" (known: ${known.join(', ')})`);
+  if (!known.includes(primary)) throw unknown('provider', primary);
+  for (const name of v.fallback) if (!known.includes(name)) throw unknown('fallback', name);
+  const chain = [primary, ...v.fallback];
+  for (const key of Object.values(MODEL_SETTING)) {
+    for (const name of Object.keys(v[key].byProvider)) {
+      if (!chain.includes(name)) {
+        throw settingError(
+          key,
+          s.origins[key],
+          `names a provider not in the chain: ${name} (the chain: ${chain.join(', ')})`,
+        );
+      }
+    }
+  }
+  const modelOf = (name: string, choice: ModelChoice, fallback: string): string =>
     choice.byProvider[name] ?? (name === primary ? choice.primary : undefined) ?? fallback;
-  return [primary, ...v.fallback].map((name) => {
-    const d = DEFAULT_MODELS[name];
+  return chain.map((name) => {
+    const file = named.get(name);
+    const kind: ProviderKind = file?.kind ?? (name as ProviderKind);
+    const d = { ...DEFAULT_MODELS[kind], ...file?.models };
     const chat = modelOf(name, v['chat-model'], d.chat);
     return {
       name,
-      url:
-        name === 'ollama'
+      kind,
+      url: file
+        ? file.url
+        : name === 'ollama'
           ? v['ollama-url']
           : name === 'openai'
             ? (v['openai-base-url'] ?? 'https://api.openai.com/v1')
             : undefined,
-      apiKey: name === 'openai' ? v['openai-api-key'] : undefined,
+      apiKey: file ? file.apiKey : name === 'openai' ? v['openai-api-key'] : undefined,
       models: {
         chat,
         code: modelOf(name, v[MODEL_SETTING.code], d.code),
-        analysis: modelOf(name, v[MODEL_SETTING.analysis], chat),
+        analysis: modelOf(name, v[MODEL_SETTING.analysis], file?.models.analysis ?? chat),
         embedding: modelOf(name, v[MODEL_SETTING.embedding], d.embedding),
       },
     };

@@ -154,6 +154,35 @@ export function enumListCodec<T extends string>(choices: readonly T[]): Codec<T[
   };
 }
 
+/** A name of something configured elsewhere (a provider): lower-case letters, digits, `_` and `-`. */
+export const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export function nameCodec(hint: string): Codec<string> {
+  return {
+    parse: (raw) => (NAME.test(raw.trim()) ? raw.trim() : undefined),
+    format: (v) => v,
+    accepts: 'a name of lower-case letters, digits, _ and - (at most 32)',
+    hint,
+  };
+}
+
+/** A comma-separated list of names, each at most once, in the order given. */
+export function nameListCodec(hint: string): Codec<string[]> {
+  return {
+    parse(raw) {
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (!items.every((i) => NAME.test(i))) return undefined;
+      return new Set(items).size === items.length ? items : undefined;
+    },
+    format: (v) => v.join(','),
+    accepts: 'a comma-separated list of names (lower-case letters, digits, _ and -), each at most once',
+    hint,
+  };
+}
+
 /**
  * A service's model: `name` (on the primary provider), or per provider `ollama=llama3.1:8b,openai=gpt-4o-mini`
  * — a provider left out keeps its default model.
@@ -163,7 +192,8 @@ export interface ModelChoice {
   byProvider: Partial<Record<string, string>>;
 }
 
-export function modelChoiceCodec(providers: readonly string[]): Codec<ModelChoice> {
+/** Provider names are checked against the chain where it is built (config/api-config.ts). */
+export function modelChoiceCodec(): Codec<ModelChoice> {
   return {
     parse(raw) {
       const value = raw.trim();
@@ -171,8 +201,8 @@ export function modelChoiceCodec(providers: readonly string[]): Codec<ModelChoic
       if (!value.includes('=')) return /[\s,]/.test(value) ? undefined : { primary: value, byProvider: {} };
       const byProvider: Partial<Record<string, string>> = {};
       for (const part of value.split(',')) {
-        const m = /^\s*([a-z]+)\s*=\s*([^\s=,]+)\s*$/.exec(part);
-        if (!m || !providers.includes(m[1] as string) || byProvider[m[1] as string]) return undefined;
+        const m = /^\s*([a-z][a-z0-9_-]*)\s*=\s*([^\s=,]+)\s*$/.exec(part);
+        if (!m || byProvider[m[1] as string]) return undefined;
         byProvider[m[1] as string] = m[2] as string;
       }
       return { byProvider };
@@ -182,7 +212,7 @@ export function modelChoiceCodec(providers: readonly string[]): Codec<ModelChoic
       Object.entries(v.byProvider)
         .map(([p, m]) => `${p}=${m}`)
         .join(','),
-    accepts: `a model name, or provider=model pairs (${providers.join(', ')}) separated by commas`,
+    accepts: 'a model name, or provider=model pairs separated by commas',
     hint: 'model',
   };
 }

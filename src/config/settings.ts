@@ -19,6 +19,8 @@ import {
   listCodec,
   type ModelChoice,
   modelChoiceCodec,
+  nameCodec,
+  nameListCodec,
   rateCodec,
   sizeCodec,
   stringCodec,
@@ -141,10 +143,19 @@ export const SETTINGS = {
     secret: true,
     help: 'key for changing the killswitch',
   }),
-  provider: has('enum', enumCodec(PROVIDERS), (get) => (get('openai-base-url') ? 'openai' : 'ollama'), {
+  provider: has(
+    'string',
+    nameCodec(PROVIDERS.join('|')),
+    (get) => (get('openai-base-url') ? 'openai' : 'ollama'),
+    {
+      scope: 'serve',
+      help: 'model provider: ollama, openai, echo, or a name from the providers file',
+      defaultText: '`ollama` (`openai` when OPENAI_BASE_URL is set)',
+    },
+  ),
+  'providers-file': maybe('string', stringCodec('path'), {
     scope: 'serve',
-    help: 'model provider',
-    defaultText: '`ollama` (`openai` when OPENAI_BASE_URL is set)',
+    help: 'JSON file of more providers: [{name, kind, url, api_key_env, models}]',
   }),
   'ollama-url': has(
     'url',
@@ -168,29 +179,29 @@ export const SETTINGS = {
     secret: true,
     help: 'API key of the OpenAI-compatible endpoint',
   }),
-  fallback: has('list', enumListCodec(PROVIDERS), [] as (typeof PROVIDERS)[number][], {
+  fallback: has('list', nameListCodec('name,name'), [] as string[], {
     scope: 'serve',
     help: 'providers tried in this order when the provider fails, within the same deadline',
   }),
-  'chat-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
+  'chat-model': has('string', modelChoiceCodec(), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'CHAT_MODEL',
     help: 'model of the chat service',
     defaultText: '`llama3.1:8b` (OpenAI: `gpt-4o-mini`)',
   }),
-  'code-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
+  'code-model': has('string', modelChoiceCodec(), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'CODE_MODEL',
     help: 'model of the code service',
     defaultText: '`qwen2.5-coder:7b` (OpenAI: `gpt-4o-mini`)',
   }),
-  'analysis-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
+  'analysis-model': has('string', modelChoiceCodec(), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'ANALYSIS_MODEL',
     help: 'model of the analysis service',
     defaultText: 'the chat model',
   }),
-  'embedding-model': has('string', modelChoiceCodec(PROVIDERS), NO_MODEL_CHOICE, {
+  'embedding-model': has('string', modelChoiceCodec(), NO_MODEL_CHOICE, {
     scope: 'serve',
     env: 'EMBEDDING_MODEL',
     help: 'model of the embedding service',

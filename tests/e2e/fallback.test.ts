@@ -6,9 +6,13 @@
  * expiry.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startFakeModel } from '../helpers/fake-model.ts';
-import { killAll, sleep, waitFor } from '../helpers/process.ts';
+import { BINARY, killAll, sleep, waitFor } from '../helpers/process.ts';
 import { errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
@@ -202,6 +206,75 @@ describe('fallback across providers within one deadline', () => {
       );
     } finally {
       await close();
+    }
+  });
+});
+
+describe('named providers from the providers file', () => {
+  it('two OpenAI-compatible endpoints in one chain, each with its own key and model', async () => {
+    const first = await startFakeModel();
+    const second = await startFakeModel();
+    second.reply = (input) => `second says: ${input}`;
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-providers-'));
+    const file = join(dir, 'providers.json');
+    writeFileSync(
+      file,
+      JSON.stringify([
+        {
+          name: 'first',
+          kind: 'openai',
+          url: `${first.url}/v1`,
+          api_key_env: 'FIRST_KEY',
+          models: { chat: 'm-first' },
+        },
+        {
+          name: 'second',
+          kind: 'openai',
+          url: `${second.url}/v1`,
+          api_key_env: 'SECOND_KEY',
+          models: { chat: 'm-second' },
+        },
+      ]),
+    );
+    const api = await serveWith({
+      ROBBIE_PROVIDERS_FILE: file,
+      ROBBIE_PROVIDER: 'first',
+      ROBBIE_FALLBACK: 'second',
+      FIRST_KEY: 'first-secret-key-1',
+      SECOND_KEY: 'second-secret-key-2',
+    });
+    try {
+      assert.equal((await ask(api)).provider, 'first');
+      assert.equal(first.calls.at(-1)?.headers.authorization, 'Bearer first-secret-key-1');
+      assert.equal(first.calls.at(-1)?.body.model, 'm-first');
+      first.mode = { kind: 'fail', status: 500 };
+      const r = await ask(api);
+      assert.equal(r.provider, 'second');
+      assert.equal(r.text, 'second says: which provider?');
+      assert.equal(second.calls.at(-1)?.headers.authorization, 'Bearer second-secret-key-2');
+      assert.equal(second.calls.at(-1)?.body.model, 'm-second');
+      const config = await new Promise<string>((resolve) => {
+        const p = spawn(BINARY, ['config'], {
+          env: {
+            ...process.env,
+            ROBBIE_PROVIDERS_FILE: file,
+            ROBBIE_PROVIDER: 'first',
+            FIRST_KEY: 'first-secret-key-1',
+            SECOND_KEY: 'x',
+          },
+        });
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+        });
+        p.on('close', () => resolve(out));
+      });
+      assert.ok(!config.includes('first-secret-key-1'), 'no key in robbie config');
+    } finally {
+      await api.stop();
+      await first.close();
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

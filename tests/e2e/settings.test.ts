@@ -72,6 +72,8 @@ describe('settings reach every child', () => {
     const dir = mkdtempSync(join(tmpdir(), 'robbie-table-'));
     const patterns = join(dir, 'patterns.json');
     writeFileSync(patterns, JSON.stringify([{ pattern: 'zzz-forbidden', severity: 'high' }]));
+    const providers = join(dir, 'providers.json');
+    writeFileSync(providers, JSON.stringify([{ name: 'spare', kind: 'echo' }]));
     // A value other than the default for every setting the API process needs: a setting added to
     // the table without one here fails this test.
     const given: Partial<Record<Key, string>> = {
@@ -91,6 +93,7 @@ describe('settings reach every child', () => {
       'analysis-model': 'analysis-m',
       'embedding-model': 'embed-m',
       fallback: 'ollama',
+      'providers-file': providers,
       'model-timeout': '5s',
       cache: 'chat,embedding',
       'cache-ttl': '2m',

@@ -170,7 +170,77 @@ describe('the settings table', () => {
         err instanceof ConfigError && /ROBBIE_FALLBACK.*must not name the provider itself/.test(err.message),
     );
     assert.throws(() => resolve({ env: { ROBBIE_FALLBACK: 'echo,echo' } }), ConfigError);
-    assert.throws(() => resolve({ env: { CHAT_MODEL: 'nosuch=m' } }), ConfigError);
+    assert.throws(
+      () => apiConfig(resolve({ env: { CHAT_MODEL: 'nosuch=m' } })),
+      (err: Error) => err instanceof ConfigError && /CHAT_MODEL.*not in the chain: nosuch/.test(err.message),
+    );
+    assert.throws(
+      () => apiConfig(resolve({ env: { ROBBIE_FALLBACK: 'groq' } })),
+      (err: Error) => err instanceof ConfigError && /names no provider called "groq"/.test(err.message),
+    );
+  });
+
+  it('adds named providers from the providers file, keys from the variables it names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-providers-'));
+    try {
+      const file = join(dir, 'providers.json');
+      writeFileSync(
+        file,
+        JSON.stringify([
+          {
+            name: 'groq',
+            kind: 'openai',
+            url: 'https://api.groq.com/openai/v1/',
+            api_key_env: 'TEST_GROQ_KEY',
+            models: { chat: 'llama-3.1-8b-instant' },
+          },
+          {
+            name: 'local-vllm',
+            kind: 'openai',
+            url: 'http://127.0.0.1:8001/v1',
+            models: { chat: 'qwen', embedding: 'bge' },
+          },
+        ]),
+      );
+      process.env.TEST_GROQ_KEY = 'gsk-test-secret-1234';
+      const chain = apiConfig(
+        resolve({
+          env: {
+            ROBBIE_PROVIDERS_FILE: file,
+            ROBBIE_PROVIDER: 'groq',
+            ROBBIE_FALLBACK: 'local-vllm,echo',
+            CHAT_MODEL: 'local-vllm=qwen-big',
+          },
+        }),
+      ).providers;
+      assert.deepEqual(
+        chain.map((p) => [p.name, p.kind, p.url, p.models.chat, p.models.embedding]),
+        [
+          [
+            'groq',
+            'openai',
+            'https://api.groq.com/openai/v1',
+            'llama-3.1-8b-instant',
+            'text-embedding-3-small',
+          ],
+          ['local-vllm', 'openai', 'http://127.0.0.1:8001/v1', 'qwen-big', 'bge'],
+          ['echo', 'echo', undefined, 'echo', 'echo'],
+        ],
+      );
+      assert.equal(chain[0]?.apiKey, 'gsk-test-secret-1234');
+      delete process.env.TEST_GROQ_KEY;
+      assert.throws(
+        () => apiConfig(resolve({ env: { ROBBIE_PROVIDERS_FILE: file, ROBBIE_PROVIDER: 'groq' } })),
+        (err: Error) => err instanceof ConfigError && /TEST_GROQ_KEY is not set/.test(err.message),
+      );
+      writeFileSync(file, JSON.stringify([{ name: 'openai', kind: 'openai', url: 'http://x' }]));
+      assert.throws(
+        () => apiConfig(resolve({ env: { ROBBIE_PROVIDERS_FILE: file } })),
+        (err: Error) => err instanceof ConfigError && /name "openai" is taken/.test(err.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('hands another process every setting given, as written, and nothing left at its default', () => {

@@ -19,8 +19,12 @@ function words(text: string): number {
 }
 
 export class EchoProvider implements Provider {
-  readonly name = 'echo';
+  readonly name: string;
   readonly endpoint = undefined;
+
+  constructor(name = 'echo') {
+    this.name = name;
+  }
 
   async chat(req: ChatRequest): Promise<ChatResult> {
     const input = lastInput(req);

@@ -105,9 +105,9 @@ function attemptSignal(request: AbortSignal, shareMs: number): { signal: AbortSi
 }
 
 function providerFor(p: ProviderConfig): Provider {
-  if (p.name === 'echo') return new EchoProvider();
-  if (p.name === 'openai') return new OpenAiProvider(p.url ?? 'https://api.openai.com/v1', p.apiKey);
-  return new OllamaProvider(p.url ?? 'http://127.0.0.1:11434');
+  if (p.kind === 'echo') return new EchoProvider(p.name);
+  if (p.kind === 'openai') return new OpenAiProvider(p.url ?? 'https://api.openai.com/v1', p.apiKey, p.name);
+  return new OllamaProvider(p.url ?? 'http://127.0.0.1:11434', p.name);
 }
 
 /** A provider of the chain with its own breaker and 429 pause. */
