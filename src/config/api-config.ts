@@ -63,11 +63,18 @@ export interface ApiConfig {
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 
-function loadPatterns(s: Resolved): PatternConfig[] | undefined {
-  const path = s.values['gatekeeper-patterns'];
+/**
+ * The JSON array in the file a setting names, and how to refuse one of its entries (exit 78, the
+ * setting named); undefined when the setting is unset.
+ */
+function jsonArrayFile(
+  s: Resolved,
+  key: 'gatekeeper-patterns' | 'providers-file',
+  shape: string,
+): { items: unknown[]; refuse: (problem: string) => Error } | undefined {
+  const path = s.values[key];
   if (!path) return undefined;
-  const refuse = (problem: string) =>
-    settingError('gatekeeper-patterns', s.origins['gatekeeper-patterns'], problem);
+  const refuse = (problem: string) => settingError(key, s.origins[key], problem);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -75,8 +82,15 @@ function loadPatterns(s: Resolved): PatternConfig[] | undefined {
     const e = err as NodeJS.ErrnoException;
     throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
   }
-  if (!Array.isArray(parsed)) throw refuse('must name a JSON array of {pattern, category, severity, reason}');
-  return parsed.map((p, i) => {
+  if (!Array.isArray(parsed)) throw refuse(`must name a JSON array of ${shape}`);
+  return { items: parsed, refuse };
+}
+
+function loadPatterns(s: Resolved): PatternConfig[] | undefined {
+  const file = jsonArrayFile(s, 'gatekeeper-patterns', '{pattern, category, severity, reason}');
+  if (!file) return undefined;
+  const { items, refuse } = file;
+  return items.map((p, i) => {
     const o = p as Partial<PatternConfig>;
     if (typeof o.pattern !== 'string' || !o.pattern)
       throw refuse(`pattern ${i}: "pattern" must be a non-empty string`);
@@ -111,19 +125,10 @@ interface NamedProvider {
  */
 function loadProviders(s: Resolved): Map<string, NamedProvider> {
   const found = new Map<string, NamedProvider>();
-  const path = s.values['providers-file'];
-  if (!path) return found;
-  const refuse = (problem: string) => settingError('providers-file', s.origins['providers-file'], problem);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
-  }
-  if (!Array.isArray(parsed))
-    throw refuse('must name a JSON array of {name, kind, url, api_key_env, models}');
-  parsed.forEach((entry, i) => {
+  const file = jsonArrayFile(s, 'providers-file', '{name, kind, url, api_key_env, models}');
+  if (!file) return found;
+  const { items, refuse } = file;
+  items.forEach((entry, i) => {
     const o = (entry ?? {}) as Record<string, unknown>;
     const name = o.name;
     if (typeof name !== 'string' || !NAME.test(name)) {
