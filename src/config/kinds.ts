@@ -24,13 +24,35 @@ export function stringCodec(hint = 'text'): Codec<string> {
   return { parse: (raw) => raw, format: (v) => v, accepts: 'a value', hint };
 }
 
+/** The items of a comma-separated list, trimmed, empty ones left out. */
+function listItems(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** A comma-separated list whose every item `valid` accepts, each at most once, in the order given. */
+function uniqueListCodec<T extends string>(
+  valid: (item: string) => boolean,
+  accepts: string,
+  hint: string,
+): Codec<T[]> {
+  return {
+    parse(raw) {
+      const items = listItems(raw);
+      if (!items.every(valid)) return undefined;
+      return new Set(items).size === items.length ? (items as T[]) : undefined;
+    },
+    format: (v) => v.join(','),
+    accepts,
+    hint,
+  };
+}
+
 export function listCodec(hint = 'a,b'): Codec<string[]> {
   return {
-    parse: (raw) =>
-      raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
+    parse: listItems,
     format: (v) => v.join(','),
     accepts: 'a comma-separated list',
     hint,
@@ -139,19 +161,11 @@ export function urlCodec(schemes: readonly string[], example: string, base = fal
 
 /** A comma-separated list of `choices`, each at most once, in the order given. */
 export function enumListCodec<T extends string>(choices: readonly T[]): Codec<T[]> {
-  return {
-    parse(raw) {
-      const items = raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-      if (!items.every((i) => (choices as readonly string[]).includes(i))) return undefined;
-      return new Set(items).size === items.length ? (items as T[]) : undefined;
-    },
-    format: (v) => v.join(','),
-    accepts: `a comma-separated list of ${choices.join(', ')}, each at most once`,
-    hint: choices.join(','),
-  };
+  return uniqueListCodec<T>(
+    (i) => (choices as readonly string[]).includes(i),
+    `a comma-separated list of ${choices.join(', ')}, each at most once`,
+    choices.join(','),
+  );
 }
 
 /** A name of something configured elsewhere (a provider): lower-case letters, digits, `_` and `-`. */
@@ -168,19 +182,11 @@ export function nameCodec(hint: string): Codec<string> {
 
 /** A comma-separated list of names, each at most once, in the order given. */
 export function nameListCodec(hint: string): Codec<string[]> {
-  return {
-    parse(raw) {
-      const items = raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-      if (!items.every((i) => NAME.test(i))) return undefined;
-      return new Set(items).size === items.length ? items : undefined;
-    },
-    format: (v) => v.join(','),
-    accepts: 'a comma-separated list of names (lower-case letters, digits, _ and -), each at most once',
+  return uniqueListCodec(
+    (i) => NAME.test(i),
+    'a comma-separated list of names (lower-case letters, digits, _ and -), each at most once',
     hint,
-  };
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startFakeModel } from '../helpers/fake-model.ts';
 import { BINARY, killAll, sleep, waitFor } from '../helpers/process.ts';
-import { errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
+import { errorOf, postUniversal, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -192,10 +192,10 @@ describe('fallback across providers within one deadline', () => {
       assert.equal(err.status, 503);
       assert.ok(Number(err.headers?.get('retry-after')) >= 1);
       assert.match(err.message, /no provider answered/);
-      const universal = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
-        body: JSON.stringify({ source: 'chat', ai_service: 'chat', payload: { input: 'x' } }),
+      const universal = await postUniversal(api.port, {
+        source: 'chat',
+        ai_service: 'chat',
+        payload: { input: 'x' },
       });
       assert.equal(universal.status, 503);
       assert.ok(Number(universal.headers.get('retry-after')) >= 1);

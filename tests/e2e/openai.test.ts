@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll, waitFor } from '../helpers/process.ts';
-import { ADMIN, errorOf, KEY, type Served, serveWith } from '../helpers/serve.ts';
+import { ADMIN, errorOf, postUniversal, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -306,16 +306,13 @@ describe('the universal route streams too', () => {
     fake.reply = () => 'alpha beta gamma delta';
     const api = await serveWith({ OLLAMA_URL: fake.url });
     try {
-      const res = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': KEY, accept: 'text/event-stream' },
-        body: JSON.stringify({
-          request_id: 'uni-stream-1',
-          source: 'chat',
-          ai_service: 'chat',
-          payload: { input: 'go' },
-        }),
-      });
+      const ask = {
+        request_id: 'uni-stream-1',
+        source: 'chat',
+        ai_service: 'chat',
+        payload: { input: 'go' },
+      };
+      const res = await postUniversal(api.port, ask, { accept: 'text/event-stream' });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
       const events: { event?: string | undefined; data: string; at: number }[] = [];
@@ -337,16 +334,7 @@ describe('the universal route streams too', () => {
       assert.equal(answer.status, 'approved');
       assert.equal(answer.robbie_response.message, 'alpha beta gamma delta');
       // The same request id again: the recorded answer, replayed (as a stream of one piece).
-      const again = await fetch(`http://127.0.0.1:${api.port}/api/v2/universal/request`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
-        body: JSON.stringify({
-          request_id: 'uni-stream-1',
-          source: 'chat',
-          ai_service: 'chat',
-          payload: { input: 'go' },
-        }),
-      });
+      const again = await postUniversal(api.port, ask);
       assert.equal(again.headers.get('idempotent-replayed'), 'true');
       assert.equal(
         ((await again.json()) as { robbie_response: { message: string } }).robbie_response.message,

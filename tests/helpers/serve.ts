@@ -8,6 +8,19 @@ import { tempHome } from './supervisor.ts';
 
 export const KEY = 'test-key-1234567890';
 
+/** POSTs a universal request (JSON) to robbie on `port`, with the test key. */
+export function postUniversal(
+  port: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': KEY, ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
 /** Rows of the SQLite store in `home`, read-only. */
 export function sqliteRows(home: string, sql: string): Record<string, unknown>[] {
   const db = new DatabaseSync(join(home, 'robbie.db'), { readOnly: true });
