@@ -93,6 +93,9 @@ export class PostgresStore implements Store {
 
   async migrate(): Promise<number> {
     this.#version = await withTimeout(migratePostgres(this.#sql), 30_000);
+    // Migrated means reachable with its schema in place: /health says so from the first request,
+    // not only once the probe has run.
+    this.#markUp();
     return this.#version;
   }
 
@@ -101,19 +104,12 @@ export class PostgresStore implements Store {
     const started = performance.now();
     try {
       await withTimeout(this.#sql`select 1`, READ_TIMEOUT_MS);
-      const latency = Math.round((performance.now() - started) * 100) / 100;
+      this.#latencyMs = Math.round((performance.now() - started) * 100) / 100;
       if (this.#version === null) {
         const v = await this.migrate();
         this.#log.info('database schema ready', { version: v });
       }
-      this.#latencyMs = latency;
-      if (!this.#up) {
-        this.#up = true;
-        this.#lastError = undefined;
-        this.#log.info('database reachable', { latency_ms: latency });
-        if (this.#downSince) this.#events({ kind: 'database-up', down_since: this.#downSince });
-        this.#downSince = undefined;
-      }
+      this.#markUp();
       if (this.#outbox.hasPending()) void this.#drain();
       if (!this.#listening) void this.#listen();
     } catch (err) {
@@ -135,6 +131,18 @@ export class PostgresStore implements Store {
       this.#listening = false; // tried again at the next probe; the read cache holds meanwhile
       this.#log.debug('cannot listen for killswitch changes', { error: describePgError(err) });
     }
+  }
+
+  #markUp(): void {
+    if (this.#up) return;
+    this.#up = true;
+    this.#lastError = undefined;
+    this.#log.info(
+      'database reachable',
+      this.#latencyMs === undefined ? {} : { latency_ms: this.#latencyMs },
+    );
+    if (this.#downSince) this.#events({ kind: 'database-up', down_since: this.#downSince });
+    this.#downSince = undefined;
   }
 
   #markDown(err: unknown): void {
