@@ -2,12 +2,15 @@
  * One supervised process: spawned in its own process group with its output piped into the log
  * sink, an optional IPC channel (built-in `robbie serve` children), and a promise of its exit.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import { type ChildMessage, isChildMessage, type SupervisorMessage } from '../child-protocol.ts';
 import type { ChildHandle, ChildSpec, ExitInfo } from './child-handle.ts';
 import { captureOutput } from './output/child-output.ts';
+import type { StreamName } from './output/log-record.ts';
 import type { LogSink } from './output/log-sink.ts';
+import { type OutputPipe, openOutputPipes } from './output/output-pipes.ts';
 import { signalGroup, terminateGroup } from './process-group.ts';
 import { processStartToken } from './process-info.ts';
 
@@ -27,12 +30,17 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> impl
   constructor(id: string, spec: ChildSpec, sink: LogSink) {
     super();
     this.id = id;
-    const stdio: ('ignore' | 'pipe' | 'ipc')[] = spec.ipc
-      ? ['ignore', 'pipe', 'pipe', 'ipc']
-      : ['ignore', 'pipe', 'pipe'];
+    const [out, err] = openOutputPipes(2) as [OutputPipe, OutputPipe];
+    const stdio: StdioOptions = ['ignore', out.stdio, err.stdio, ...(spec.ipc ? ['ipc' as const] : [])];
     // Its own process group: stop and kill reach every grandchild, and a Ctrl-C at the terminal
     // reaches only the supervisor, which then stops the children in order.
-    this.proc = spawn(spec.command, spec.args, { stdio, env: spec.env, detached: true, cwd: spec.cwd });
+    try {
+      this.proc = spawn(spec.command, spec.args, { stdio, env: spec.env, detached: true, cwd: spec.cwd });
+    } catch (spawnFailure) {
+      out.abandon();
+      err.abandon();
+      throw spawnFailure;
+    }
     this.pid = this.proc.pid ?? -1;
     this.startToken = this.pid > 0 ? processStartToken(this.pid) : undefined;
     let spawnError: string | undefined;
@@ -51,12 +59,16 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> impl
         resolve(info);
       });
     });
-    const outputs: Promise<void>[] = [];
-    if (this.proc.stdout)
-      outputs.push(captureOutput(this.proc.stdout, { source: id, pid: this.pid, stream: 'stdout' }, sink));
-    if (this.proc.stderr)
-      outputs.push(captureOutput(this.proc.stderr, { source: id, pid: this.pid, stream: 'stderr' }, sink));
-    this.outputDone = Promise.all(outputs).then(() => undefined);
+    const capture = (pipe: OutputPipe, stream: Readable | null, name: StreamName) =>
+      captureOutput(
+        (onChunk) => pipe.read(stream, onChunk),
+        { source: id, pid: this.pid, stream: name },
+        sink,
+      );
+    this.outputDone = Promise.all([
+      capture(out, this.proc.stdout, 'stdout'),
+      capture(err, this.proc.stderr, 'stderr'),
+    ]).then(() => undefined);
     this.proc.on('message', (msg: unknown) => {
       if (!isChildMessage(msg)) return;
       if (msg.type === 'ready') this.probePort = msg.probePort;

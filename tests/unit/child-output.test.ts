@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { captureOutput } from '../../src/supervisor/output/child-output.ts';
 import { type LineFramer, lineFramer } from '../../src/supervisor/output/frame-lines.ts';
 import { LogSink } from '../../src/supervisor/output/log-sink.ts';
+import { type OutputPipe, openOutputPipes, readStream } from '../../src/supervisor/output/output-pipes.ts';
 import { RotatingFile } from '../../src/supervisor/output/rotating-file.ts';
 
 const ROTATION = { maxBytes: 0, daily: false, keep: 3, maxTotalBytes: 0, compress: false, mode: 0o600 };
@@ -106,7 +108,11 @@ describe('captureOutput', () => {
         if (out) framed++;
         return out;
       };
-      const done = captureOutput(input, { source: 'app-0', pid: 42, stream: 'stdout' }, sink);
+      const done = captureOutput(
+        (onChunk) => readStream(input, onChunk),
+        { source: 'app-0', pid: 42, stream: 'stdout' },
+        sink,
+      );
       const rnd = random(11);
       const expected: string[] = [];
       for (let i = 0; i < 12_000; i++) {
@@ -210,6 +216,46 @@ describe('RotatingFile rotation with compression', () => {
         .sort()
         .join('');
       assert.equal(seen, letters, 'every rotated file once, none lost, none twice');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('output pipes', () => {
+  it('carry a child’s stdout and stderr whole, to the end its grandchild holds open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-pipes-'));
+    try {
+      const sink = new LogSink(dir, ROTATION, () => {});
+      const [out, err] = openOutputPipes(2) as [OutputPipe, OutputPipe];
+      // A FIFO where the machine has mkfifo (CI does), else Node's own pipe: both must hold.
+      if (process.env.CI) assert.equal(typeof out.stdio, 'number', 'FIFO pipes on this machine');
+      const script = [
+        "const big = Array.from({ length: 3000 }, (_, i) => 'plain ' + i + ' ' + 'x'.repeat(i % 90)).join('\\n') + '\\n';",
+        'process.stdout.write(big);',
+        "process.stderr.write('oops on stderr\\n');",
+        // A grandchild that writes after its parent has gone: the pipe ends only when it is done.
+        "require('child_process').spawn(process.execPath, ['-e', \"setTimeout(() => process.stdout.write('late line\\\\nno newline at the end'), 300)\"], { stdio: ['ignore', 'inherit', 'inherit'], detached: true }).unref();",
+      ].join('\n');
+      const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', out.stdio, err.stdio] });
+      const meta = (stream: 'stdout' | 'stderr') => ({ source: 'app-0', pid: proc.pid ?? 0, stream });
+      await Promise.all([
+        captureOutput((onChunk) => out.read(proc.stdout, onChunk), meta('stdout'), sink),
+        captureOutput((onChunk) => err.read(proc.stderr, onChunk), meta('stderr'), sink),
+      ]);
+      await sink.close();
+      const records = readFileSync(join(dir, 'robbie.log'), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; stream: string });
+      const stdout = records.filter((r) => r.stream === 'stdout').map((r) => r.msg);
+      assert.equal(stdout.length, 3002);
+      assert.equal(stdout[2999], `plain 2999 ${'x'.repeat(2999 % 90)}`);
+      assert.deepEqual(stdout.slice(3000), ['late line', 'no newline at the end']);
+      assert.deepEqual(
+        records.filter((r) => r.stream === 'stderr').map((r) => r.msg),
+        ['oops on stderr'],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,10 +1,10 @@
-import type { Readable } from 'node:stream';
 import type { LevelName } from '../../logger/levels.ts';
 import { mayNeedRedaction, redactBulk } from '../../logger/redact.ts';
 import { lineFramer } from './frame-lines.ts';
 import { MAX_LINE_CHARS } from './limits.ts';
 import { frameLine, isErrorLevel, plainPrefix, type StreamName } from './log-record.ts';
 import type { LogSink } from './log-sink.ts';
+import type { ChunkReader } from './output-pipes.ts';
 
 const NEWLINE = 10;
 const BRACE = 123;
@@ -27,8 +27,8 @@ const FAST_PATH_BYTES = 16 * 1024;
  * else — a few lines at a time, JSON lines of the child's own, text to escape or redact, invalid
  * UTF-8 — goes line by line through `frameLine`.
  */
-export function captureOutput(
-  stream: Readable,
+export async function captureOutput(
+  read: (onChunk: ChunkReader) => Promise<void>,
   meta: { source: string; pid: number; stream: StreamName },
   sink: LogSink,
 ): Promise<void> {
@@ -88,38 +88,30 @@ export function captureOutput(
     prefix = TIME_FIELD + time + afterTime;
   };
 
-  return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      stamp();
-      const last = chunk.lastIndexOf(NEWLINE);
-      if (last === -1) {
-        carry = carry ? Buffer.concat([carry, chunk]) : chunk;
-      } else {
-        frame(carry, chunk.subarray(0, last));
-        carry = last + 1 < chunk.length ? Buffer.from(chunk.subarray(last + 1)) : undefined;
+  // Each chunk is lent by the reader: what is kept past this call (the unterminated last line) is
+  // copied.
+  await read((chunk) => {
+    stamp();
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      carry = carry ? Buffer.concat([carry, chunk]) : Buffer.from(chunk);
+    } else {
+      frame(carry, chunk.subarray(0, last));
+      carry = last + 1 < chunk.length ? Buffer.from(chunk.subarray(last + 1)) : undefined;
+    }
+    // A line with no end in sight is written in 64 KiB pieces rather than held without bound,
+    // cut on a character boundary.
+    if (carry && carry.length > MAX_LINE_CHARS) {
+      let cut = carry.length - (carry.length % MAX_LINE_CHARS);
+      while (cut > 0 && ((carry[cut] as number) & 0xc0) === 0x80) cut--;
+      if (cut > 0) {
+        lineByLine([carry.toString('utf8', 0, cut)], true);
+        carry = Buffer.from(carry.subarray(cut));
       }
-      // A line with no end in sight is written in 64 KiB pieces rather than held without bound,
-      // cut on a character boundary.
-      if (carry && carry.length > MAX_LINE_CHARS) {
-        let cut = carry.length - (carry.length % MAX_LINE_CHARS);
-        while (cut > 0 && ((carry[cut] as number) & 0xc0) === 0x80) cut--;
-        if (cut > 0) {
-          lineByLine([carry.toString('utf8', 0, cut)], true);
-          carry = Buffer.from(carry.subarray(cut));
-        }
-      }
-    });
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      stamp();
-      const rest = carry ? carry.toString('utf8') : '';
-      carry = undefined;
-      if (rest.length > 0) lineByLine([rest.endsWith('\r') ? rest.slice(0, -1) : rest], false);
-      resolve();
-    };
-    stream.once('end', finish);
-    stream.once('error', finish);
+    }
   });
+  stamp();
+  const rest = carry ? carry.toString('utf8') : '';
+  carry = undefined;
+  if (rest.length > 0) lineByLine([rest.endsWith('\r') ? rest.slice(0, -1) : rest], false);
 }
