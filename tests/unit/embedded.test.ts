@@ -3,6 +3,7 @@
  * without them reads as none, and the built Linux binary carries both.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,29 +19,42 @@ describe('embedded scripts', () => {
     const file = join(dir, 'exe');
     writeFileSync(file, Buffer.alloc(100_000, 0x7f));
     const cli = `module.exports = "cli ünïcödé 😀";\n${'x'.repeat(70_000)}`;
-    appendEmbedded(file, { cli, nodemailer: 'module.exports = 2;' });
-    assert.equal(readEmbedded(file, 'cli'), cli);
-    assert.equal(readEmbedded(file, 'nodemailer'), 'module.exports = 2;');
+    const cache = Buffer.from([0, 1, 2, 255, 254]);
+    appendEmbedded(file, { cli, 'cli-cache': cache, nodemailer: 'module.exports = 2;' });
+    const got = readEmbedded(file, 'cli', 'cli-cache', 'nodemailer');
+    assert.equal(got.cli?.toString('utf8'), cli);
+    assert.deepEqual(got['cli-cache'], cache);
+    assert.equal(got.nodemailer?.toString('utf8'), 'module.exports = 2;');
+    assert.deepEqual(Object.keys(readEmbedded(file, 'nodemailer')), ['nodemailer']);
   });
 
   it('finds none in a file that carries none, or whose end was cut off', () => {
     const plain = join(dir, 'plain');
     writeFileSync(plain, 'just an executable');
-    assert.equal(readEmbedded(plain, 'cli'), undefined);
+    assert.deepEqual(readEmbedded(plain, 'cli'), {});
     const cut = join(dir, 'cut');
     writeFileSync(cut, Buffer.alloc(1000));
     appendEmbedded(cut, { cli: 'a', nodemailer: 'b' });
     truncateSync(cut, 1040);
-    assert.equal(readEmbedded(cut, 'cli'), undefined);
+    assert.deepEqual(readEmbedded(cut, 'cli'), {});
   });
 
-  it('the built Linux binary carries the complete CLI and nodemailer', (t) => {
+  it('the built Linux binary carries the complete CLI, a code cache it accepts, and nodemailer', (t) => {
     if (!existsSync(BINARY)) {
       if (process.env.CI) throw new Error('CI=true: dist/robbie must be built (npm test builds it)');
       t.skip('dist/robbie is not built');
       return;
     }
-    assert.match(readEmbedded(BINARY, 'cli') ?? '', /Universal Input API/);
-    assert.match(readEmbedded(BINARY, 'nodemailer') ?? '', /createTransport/);
+    const got = readEmbedded(BINARY, 'cli', 'cli-cache', 'nodemailer');
+    assert.match(got.cli?.toString('utf8') ?? '', /Universal Input API/);
+    assert.ok((got['cli-cache']?.length ?? 0) > 10_000);
+    assert.match(got.nodemailer?.toString('utf8') ?? '', /createTransport/);
+    // A command of the complete CLI, with ROBBIE_DEBUG: a rejected cache would say so on stderr.
+    const run = spawnSync(BINARY, ['version'], {
+      encoding: 'utf8',
+      env: { ...process.env, ROBBIE_DEBUG: '1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /code cache/);
   });
 });
