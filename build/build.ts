@@ -1,7 +1,9 @@
 /**
- * `npm run build`: bundle src/ with esbuild, then wrap the bundle and a Node 24 binary from the npm
- * registry into one executable with pkg's SEA mode — fully offline (conventions §9.4).
- * `npm run build:all` also tries every other target.
+ * `npm run build`: bundle src/ with esbuild, then wrap a bundle and a Node 24 binary from the npm
+ * registry into one executable with pkg's SEA mode — fully offline (conventions §9.4). On Linux the
+ * executable's main script is the supervise bundle, and the complete CLI (with V8's code cache)
+ * and nodemailer are appended after it (src/runtime/embedded.ts); elsewhere the main script is the
+ * complete CLI. `npm run build:all` also tries every other target.
  */
 import { execFileSync } from 'node:child_process';
 import {
