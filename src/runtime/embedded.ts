@@ -16,7 +16,7 @@
  * where the trailer is MAGIC (16 bytes) then the index's length in 16 zero-padded decimal digits.
  * The executable's own loaders ignore what follows their sections, so the binary runs unchanged.
  */
-import { appendFileSync, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
@@ -32,7 +32,7 @@ const TRAILER = 32;
 
 /** Appends `entries` to `file` (the build does this to each Linux executable). */
 export function appendEmbedded(file: string, entries: Partial<Record<EmbeddedName, string | Buffer>>): void {
-  let offset = fstatSize(file);
+  let offset = statSync(file).size;
   const index: Record<string, [number, number]> = {};
   const parts: Buffer[] = [];
   for (const [name, content] of Object.entries(entries)) {
@@ -44,15 +44,6 @@ export function appendEmbedded(file: string, entries: Partial<Record<EmbeddedNam
   const json = Buffer.from(JSON.stringify(index), 'utf8');
   const trailer = Buffer.from(MAGIC + String(json.length).padStart(16, '0'), 'latin1');
   appendFileSync(file, Buffer.concat([...parts, json, trailer]));
-}
-
-function fstatSize(file: string): number {
-  const fd = openSync(file, 'r');
-  try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function readAt(fd: number, offset: number, length: number): Buffer {

@@ -31,7 +31,7 @@ const MAX_MESSAGES = 200;
 const MAX_TEXT = 100_000;
 const MAX_TOTAL = 400_000;
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -16,7 +16,7 @@ import { type FieldProblem, problem, sendProblem } from '../errors.ts';
 import { requireApiKey } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
-import { parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
+import { type Parsed, parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
 import type { ModelInput, ModelRouter } from '../providers/model-router.ts';
@@ -118,16 +118,36 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     };
   };
 
-  app.post('/v1/chat/completions', onlyJson, withinLimit, async (c) => {
+  /**
+   * What every /v1 POST does first: its body read and checked against its schema, its model mapped
+   * to one of `services`, and what it shares with the others — or the problem that answers it.
+   */
+  const admit = async <T extends { model: string }>(
+    c: Context<AppEnv>,
+    parse: (body: unknown) => Parsed<T>,
+    services: readonly Service[],
+  ): Promise<
+    Response | { body: T; service: Service; base: Exclude<ReturnType<typeof common>, Response> }
+  > => {
     const read = await readBody(c);
     if (read instanceof Response) return read;
-    const parsed = parseChatCompletion(read.body);
+    const parsed = parse(read.body);
     if (!parsed.ok) return invalid(c, parsed.errors);
-    const body = parsed.value;
-    const service = serviceOf(body.model, CHAT_SERVICES);
-    if (!service) return unknownModel(c, body.model);
+    const service = serviceOf(parsed.value.model, services);
+    if (!service) return unknownModel(c, parsed.value.model);
     const base = common(c);
     if (base instanceof Response) return base;
+    return { body: parsed.value, service, base };
+  };
+
+  /** The request's logger, with the ids every line of it carries. */
+  const logFor = (c: Context<AppEnv>, req: GatewayRequest) =>
+    c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id });
+
+  app.post('/v1/chat/completions', onlyJson, withinLimit, async (c) => {
+    const admitted = await admit(c, parseChatCompletion, CHAT_SERVICES);
+    if (admitted instanceof Response) return admitted;
+    const { body, service, base } = admitted;
     const model: ModelInput = {
       input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
       messages: body.messages,
@@ -147,7 +167,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       stream: body.stream,
       fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'chat', ...body }) : '',
     };
-    const log = c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id });
+    const log = logFor(c, req);
     const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
     if (out.kind === 'stream') {
       const frames = chunkFrames(req, out.stream.model, body.includeUsage);
@@ -164,25 +184,19 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   });
 
   app.post('/v1/embeddings', onlyJson, withinLimit, async (c) => {
-    const read = await readBody(c);
-    if (read instanceof Response) return read;
-    const parsed = parseEmbedding(read.body);
-    if (!parsed.ok) return invalid(c, parsed.errors);
-    const body = parsed.value;
-    if (!serviceOf(body.model, ['embedding'])) return unknownModel(c, body.model);
-    const base = common(c);
-    if (base instanceof Response) return base;
+    const admitted = await admit(c, parseEmbedding, ['embedding']);
+    if (admitted instanceof Response) return admitted;
+    const { body, service, base } = admitted;
     const req: GatewayRequest = {
       ...base,
-      service: 'embedding',
+      service,
       userId: body.user ?? SOURCE,
       input: body.input,
       model: { input: body.input, context: [], source: base.source },
       stream: false,
       fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'embeddings', ...body }) : '',
     };
-    const log = c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id });
-    const out = await pipeline.handle(req, new OpenAiFormat('embedding', body.encoding), log);
+    const out = await pipeline.handle(req, new OpenAiFormat('embedding', body.encoding), logFor(c, req));
     const r = out.kind === 'whole' ? out.reply : await out.stream.recorded;
     return c.json(r.body as object, r.status as 200, r.headers ?? {});
   });
