@@ -71,6 +71,10 @@ describe('LineFramer (the WebAssembly fast path)', () => {
     for (const text of ['a"b', 'a\\b', 'tab\there', 'cr\r', 'x\u0001', 'ok\n{"level":"warn"}', '{"a":1}']) {
       assert.equal(frame(f, text), undefined, JSON.stringify(text));
     }
+    // A byte to escape just after a newline, in the same 16-byte block as it or the next one.
+    for (const text of ['ab\n"cd', 'ab\ncd\\', 'a\nb\nc\n\u0001', `${'z'.repeat(20)}\n${'w'.repeat(14)}\t`]) {
+      assert.equal(frame(f, text), undefined, JSON.stringify(text));
+    }
     assert.equal(frame(f, 'see postgres://u:pw@h/db'), undefined);
     const joint = Buffer.from('"}\n{"msg":"');
     assert.equal(f.frame(undefined, Buffer.from([0x61, 0xff, 0x62]), joint, 10), undefined, 'invalid UTF-8');

@@ -1,7 +1,7 @@
 /**
  * The bytes fast path of the child-output capture: frame-lines.wat (WebAssembly SIMD) frames a
- * run of whole plain lines as JSON records in one pass, in its own memory, so a flood costs two
- * bulk copies per line and no string, no per-chunk allocation and no garbage.
+ * run of whole plain lines as JSON records in one pass, in its own memory, so a flood costs a copy of
+ * each chunk into that memory, one pass over its lines, and no string, allocation or garbage.
  */
 import { isUtf8 } from 'node:buffer';
 import { mayNeedBulkRedaction } from '../../logger/redact.ts';
@@ -21,6 +21,8 @@ const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface FrameExports {
   memory: WasmMemory;
+  /** After a frame: 1 when every input byte was ASCII. */
+  ascii: { readonly value: number };
   frame(
     input: number,
     length: number,
@@ -86,9 +88,11 @@ export class LineFramer {
     memory.set(body, input + (head?.length ?? 0));
     memory.fill(0x61, input + length, input + length + PAD);
     const lines = memory.subarray(input, input + length);
-    if (!isUtf8(lines) || mayNeedBulkRedaction(lines)) return undefined;
+    if (mayNeedBulkRedaction(lines)) return undefined;
     const written = this.#exports.frame(input, length, 0, prefixLength, output, maxLine);
-    return written < 0 ? undefined : memory.subarray(output, output + written);
+    // Only lines with bytes beyond ASCII need a UTF-8 check (the module tells while it frames).
+    if (written < 0 || (this.#exports.ascii.value === 0 && !isUtf8(lines))) return undefined;
+    return memory.subarray(output, output + written);
   }
 
   #reserve(bytes: number): void {
