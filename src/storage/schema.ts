@@ -141,6 +141,16 @@ create table if not exists answer_cache (
 create index if not exists idx_answer_cache_created_at on answer_cache (created_at);
 `,
   },
+  {
+    version: 5,
+    // A count is no record: PostgreSQL writes no WAL for it and its commit waits for no flush
+    // (a round trip that came before every model call). A crash of PostgreSQL empties the table,
+    // and every key starts its window afresh — as SQLite's windows, kept with synchronous off.
+    name: 'rate-limit windows unlogged',
+    sql: `
+alter table rate_windows set unlogged;
+`,
+  },
 ];
 
 export const SQLITE_MIGRATIONS: Migration[] = [
@@ -247,6 +257,14 @@ create table if not exists answer_cache (
 );
 create index if not exists idx_answer_cache_created_at on answer_cache (created_at);
 `,
+  },
+  {
+    version: 5,
+    // PostgreSQL's windows became unlogged; here they were always written without fsync (the
+    // claims connection runs with synchronous off). Nothing to change: the number keeps the two
+    // dialects' versions together.
+    name: 'rate-limit windows unlogged',
+    sql: '',
   },
 ];
 

@@ -1,8 +1,8 @@
 /**
  * An `ai_request_logs` table made before robbie, with fewer columns (as the API benchmark and the
- * original system's INSERT create it), is upgraded in place; a schema robbie cannot prepare is
- * reported as a schema problem, never as "unreachable"; a table dropped behind its back is a 503
- * with a reason, never a 500.
+ * original system's INSERT create it), is upgraded in place, and the rate-limit windows are made
+ * unlogged; a schema robbie cannot prepare is reported as a schema problem, never as
+ * "unreachable"; a table dropped behind its back is a 503 with a reason, never a 500.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -74,6 +74,9 @@ describe('PostgreSQL schema', () => {
           .trim(),
         '5',
       );
+      // The rate-limit counts are kept without WAL, and counted there.
+      assert.equal(pg.psql("select relpersistence from pg_class where relname = 'rate_windows'").trim(), 'u');
+      assert.equal(pg.psql('select sum(count) from rate_windows').trim(), '5');
 
       // A table dropped behind the migrations' back: 503 with a reason, not a 500.
       pg.psql('drop table ai_request_logs');
