@@ -1,7 +1,8 @@
 /**
  * The bytes fast path of the child-output capture: frame-lines.wat (WebAssembly SIMD) frames a
- * run of whole plain lines as JSON records in one pass, in its own memory, so a flood costs a copy of
- * each chunk into that memory, one pass over its lines, and no string, allocation or garbage.
+ * run of whole plain lines as JSON records in one pass, in its own memory, so a flood costs a
+ * copy of each chunk into that memory, one pass over its lines, and no string, allocation or
+ * garbage.
  */
 import { isUtf8 } from 'node:buffer';
 import { mayNeedBulkRedaction } from '../../logger/redact.ts';

@@ -2,15 +2,15 @@
 ;;
 ;; Frames a run of whole lines (joined by \n, without the last newline) as JSON records:
 ;;   prefix line1 "}\n prefix line2 "}\n ... prefix lineN "}\n
-;; in one pass, 16 bytes at a time. Each block is stored straight to its place in the record as it is
-;; checked: one vector test finds any byte below 0x20, quote or backslash (a newline among them), so a
-;; block of plain text costs a load, a store and that test. A newline ends the record with one block
-;; copy of the joint, and the next block is loaded from just after it (bytes of the block beyond the
-;; newline are checked and stored again from there). No line starting with `{`, none over the limit.
-;; Anything it cannot frame as bytes returns -1 and the caller takes the line-by-line
-;; path. Written by hand (compiled by build/frame-lines.ts with wabt) because no library frames
-;; lines without first decoding them to strings, which is what made the supervisor the bottleneck of
-;; a child that writes hundreds of MiB/s.
+;; in one pass, 16 bytes at a time. Each block is stored straight to its place in the record as
+;; it is checked: one vector test finds any byte below 0x20, quote or backslash (a newline among
+;; them), so a block of plain text costs a load, a store and that test. A newline ends the record
+;; with one block copy of the joint, and the next block is loaded from just after it (bytes of the
+;; block beyond the newline are checked and stored again from there). No line starting with `{`,
+;; none over the limit. Anything it cannot frame as bytes returns -1 and the caller takes the
+;; line-by-line path. Written by hand (compiled by build/frame-lines.ts with wabt) because no
+;; library frames lines without first decoding them to strings, which is what made the supervisor
+;; the bottleneck of a child that writes hundreds of MiB/s.
 ;;
 ;; frame(input, length, joint, prefixLength, output, maxLine) -> bytes written, or -1; the global
 ;; `ascii` tells afterwards whether every input byte was below 0x80 (else the caller checks UTF-8)
