@@ -163,7 +163,7 @@ export class Pipeline {
     const deadline = requestDeadline(req.signal, req.budgetMs);
     const ctx = {
       signal: deadline.signal,
-      deadline: Date.now() + req.budgetMs,
+      deadline: deadline.at,
       traceparent: req.traceparent,
     };
     const unavailable = async (err: ModelUnavailableError): Promise<PipelineReply> => {

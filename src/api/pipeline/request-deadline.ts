@@ -13,11 +13,14 @@ import { ProviderError } from '../providers/types.ts';
 
 export interface RequestDeadline {
   readonly signal: AbortSignal;
+  /** When it passes (ms since the epoch). */
+  readonly at: number;
   /** The work is done (answered, failed or ended): nothing fires any more. Idempotent. */
   release(): void;
 }
 
 export function requestDeadline(client: AbortSignal, ms: number): RequestDeadline {
+  const at = Date.now() + ms;
   const controller = new AbortController();
   const onClientGone = () => {
     clearTimeout(timer);
@@ -32,6 +35,7 @@ export function requestDeadline(client: AbortSignal, ms: number): RequestDeadlin
   else client.addEventListener('abort', onClientGone, { once: true });
   return {
     signal: controller.signal,
+    at,
     release: () => {
       clearTimeout(timer);
       client.removeEventListener('abort', onClientGone);
