@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createApp } from '../../src/api/app.ts';
+import { newLifecycle } from '../../src/api/lifecycle.ts';
+import type { AnswerStream } from '../../src/api/pipeline/pipeline.ts';
+import { sendFrames, sendStream, sseText } from '../../src/api/sse.ts';
+import { createLogger } from '../../src/logger/logger.ts';
+import { createHttpServer } from '../../src/server/http-server.ts';
+
+const log = createLogger({ format: 'none', level: 'error' });
+
+/** An app with two event-stream routes: frames known in full, and a stream of three pieces. */
+function streamingApp() {
+  const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
+  app.get('/frames', (c) =>
+    sendFrames(c, [{ event: 'delta', data: '{"text":"a"}' }, { data: 'two\nlines' }], { 'X-Served-By': 'x' }),
+  );
+  app.get('/stream', (c) => {
+    async function* pieces() {
+      yield 'po';
+      yield 'ng';
+    }
+    const answer: AnswerStream = {
+      provider: 'echo',
+      model: 'm',
+      pieces: pieces(),
+      recorded: Promise.resolve({ status: 200, body: { done: true } }),
+    };
+    return sendStream(
+      c,
+      answer,
+      {
+        start: () => [{ data: 'start' }],
+        piece: (text) => ({ event: 'delta', data: text }),
+        end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
+        broken: (reason) => [{ event: 'error', data: reason }],
+      },
+      {},
+      log,
+    );
+  });
+  return app;
+}
+
+const FRAMES = 'event: delta\ndata: {"text":"a"}\n\ndata: two\ndata: lines\n\n';
+const STREAM =
+  'data: start\n\nevent: delta\ndata: po\n\nevent: delta\ndata: ng\n\nevent: answer\ndata: {"done":true}\n\n';
+
+describe('server-sent events', () => {
+  it('an event is its data line by line, after its name; a name with a line break is left out', () => {
+    assert.equal(sseText({ data: 'x' }), 'data: x\n\n');
+    assert.equal(
+      sseText({ event: 'e', data: 'a\r\nb\rc\nd' }),
+      'event: e\ndata: a\ndata: b\ndata: c\ndata: d\n\n',
+    );
+    assert.equal(sseText({ event: 'e\nid: 1', data: 'x' }), 'data: x\n\n');
+  });
+
+  it('in memory (no Node response) the events are a stream body with the same bytes and headers', async () => {
+    const app = streamingApp();
+    const res = await app.request('/frames', { headers: { 'X-Request-Id': 'req-1' } });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    assert.equal(res.headers.get('x-request-id'), 'req-1');
+    assert.equal(res.headers.get('x-served-by'), 'x');
+    assert.equal(await res.text(), FRAMES);
+    assert.equal(await (await app.request('/stream')).text(), STREAM);
+  });
+
+  it('behind the Node server the events are written to the response, with the context headers', async (t) => {
+    const server = createHttpServer(streamingApp(), newLifecycle());
+    const port = await server.listen({ host: '127.0.0.1', port: 0, reusePort: false });
+    t.after(() => server.drain(1000));
+    const res = await fetch(`http://127.0.0.1:${port}/frames`, { headers: { 'X-Request-Id': 'req-2' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    assert.equal(res.headers.get('cache-control'), 'no-cache');
+    assert.equal(res.headers.get('x-accel-buffering'), 'no');
+    assert.equal(res.headers.get('x-request-id'), 'req-2');
+    assert.equal(res.headers.get('x-served-by'), 'x');
+    assert.equal(res.headers.get('x-hono-already-sent'), null, 'the marker stays inside');
+    assert.equal(await res.text(), FRAMES);
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/stream`)).text(), STREAM);
+  });
+});
