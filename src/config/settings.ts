@@ -235,7 +235,7 @@ export const SETTINGS = {
   ),
   'rate-limit-scope': has('enum', enumCodec(RATE_LIMIT_SCOPES), 'shared', {
     scope: 'serve',
-    help: 'shared: one limit across every instance on the store (a store round trip per request); local: each process its own share (limit ÷ instances on this machine)',
+    help: 'shared: one limit across every instance on the store (a store round trip per count; a busy user leases admissions ahead); local: each process its own share (limit ÷ instances on this machine)',
   }),
   mood: has('string', stringCodec('word'), 'focused', {
     scope: 'serve',

@@ -42,7 +42,8 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
     : undefined;
   const store = await openAndMigrate(config, log, events);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
-  const app = createApp({ version: VERSION, log, lifecycle, ...universalServices(config, store, log) });
+  const { limiter, ...services } = universalServices(config, store, log);
+  const app = createApp({ version: VERSION, log, lifecycle, ...services });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 
@@ -60,6 +61,8 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
         if (inTime) log.info('stopped', { reason });
         else log.warn('shutdown deadline reached: remaining connections closed', { reason });
         stopRetention();
+        // The rate limit's unused leases go back to the shared windows before the store closes.
+        await limiter.close();
         // Bounded: postgres.js ends its connections within 2 s.
         await store.close().catch(() => undefined);
         process.exit(exitCode);
@@ -178,7 +181,7 @@ function universalServices(config: ServeConfig, store: Store, log: Logger) {
       };
     },
   };
-  return { checks, metrics, universal: { config: config.api, pipeline, store, router: model } };
+  return { checks, metrics, limiter, universal: { config: config.api, pipeline, store, router: model } };
 }
 
 /** The instances the supervisor runs on this machine (ROBBIE_INSTANCES, handed over by it), else 1. */

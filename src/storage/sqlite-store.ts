@@ -176,6 +176,17 @@ export class SqliteStore implements Store {
     return result;
   }
 
+  async rateGiveBack(key: string, windowStart: number, n: number): Promise<void> {
+    try {
+      stmt(
+        this.#claims,
+        'update rate_windows set count = max(0, count - ?) where key = ? and window_start = ?',
+      ).run(n, key, windowStart);
+    } catch {
+      // Still counted: the limit errs on the safe side until the window moves.
+    }
+  }
+
   async pruneRateWindows(before: number): Promise<void> {
     try {
       stmt(this.#claims, 'delete from rate_windows where window_start < ?').run(before);

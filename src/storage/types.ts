@@ -135,6 +135,11 @@ export interface Store {
    * then keeps a local share).
    */
   rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
+  /**
+   * Uncounts `n` requests of `key` in the window that starts at `windowStart` (admissions an
+   * instance leased and did not use); never below zero, never throws.
+   */
+  rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
   /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
   pruneRateWindows(before: number): Promise<void>;
   /** The answer cached under `key`, if any; undefined (never a throw) when it cannot be read. */

@@ -74,9 +74,11 @@ describe('PostgreSQL schema', () => {
           .trim(),
         '5',
       );
-      // The rate-limit counts are kept without WAL, and counted there.
+      // The rate-limit counts are kept without WAL, and counted there: the 5 requests, and what the
+      // limiter leased ahead for this busy key (at most an eighth of the default 120 per minute).
       assert.equal(pg.psql("select relpersistence from pg_class where relname = 'rate_windows'").trim(), 'u');
-      assert.equal(pg.psql('select sum(count) from rate_windows').trim(), '5');
+      const counted = Number(pg.psql('select sum(count) from rate_windows').trim());
+      assert.ok(counted >= 5 && counted <= 5 + 15, `${counted} counted for 5 requests`);
 
       // A table dropped behind the migrations' back: 503 with a reason, not a 500.
       pg.psql('drop table ai_request_logs');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RateLimit, RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
-import { admits, verdict, windowAt } from '../../src/api/pipeline/rate-window.ts';
+import { LEASE_MS, RateLimit, RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
+import { admits, admittedOf, batchVerdict, verdict, windowAt } from '../../src/api/pipeline/rate-window.ts';
 
 /** The shared rule simulated over time for one key: counts per fixed window, as a store keeps them. */
 function simulate(max: number, windowMs: number, times: number[]): boolean[] {
@@ -74,8 +74,14 @@ describe('RateLimit', () => {
       async rateHit(_k: string, _m: number, _w: number, n: number) {
         this.calls++;
         if (down) throw new Error('database unreachable');
-        return { admitted: this.calls <= 3 ? n : 0, retryAfterS: this.calls <= 3 ? 0 : 7 };
+        return {
+          admitted: this.calls <= 3 ? n : 0,
+          retryAfterS: this.calls <= 3 ? 0 : 7,
+          windowStart: 0,
+          room: 0,
+        };
       },
+      async rateGiveBack() {},
       async pruneRateWindows() {},
     };
     const limit = new RateLimit(store, { max: 9, windowMs: 60_000, instances: 3 }, (shared) =>
@@ -107,8 +113,9 @@ describe('RateLimit', () => {
         await new Promise((r) => setTimeout(r, 5));
         const admitted = Math.max(0, Math.min(n, max - total));
         total += admitted;
-        return { admitted, retryAfterS: admitted < n ? 9 : 0 };
+        return { admitted, retryAfterS: admitted < n ? 9 : 0, windowStart: 0, room: 0 };
       },
+      async rateGiveBack() {},
       async pruneRateWindows() {},
     };
     const limit = new RateLimit(store, { max: 4, windowMs: 60_000, instances: 1 });
@@ -129,4 +136,84 @@ describe('RateLimit', () => {
     assert.ok((await limit.check('k')) > 0);
     assert.deepEqual(limit.health(), { status: 'up', scope: 'local', limit: 2, configured: 'local' });
   });
+
+  it('leases ahead for a busy key: fewer round trips, never more than the limit, the unused given back', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    const limit = new RateLimit(store, { max: 1000, windowMs: 60_000, instances: 1, now: () => clock.t });
+    let admitted = 0;
+    for (let i = 0; i < 300; i++) {
+      if ((await limit.check('k')) === 0) admitted++;
+      clock.t += 1;
+    }
+    assert.equal(admitted, 300);
+    assert.ok(store.hits < 40, `${store.hits} counts for 300 requests one after another`);
+    assert.ok(store.counted() >= 300, 'what was leased is counted at once');
+    await limit.close();
+    assert.equal(store.counted(), 300, 'the lease left unused is given back');
+  });
+
+  it('near the limit every request is counted one by one: exactly the limit, across instances', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    const a = new RateLimit(store, { max: 200, windowMs: 60_000, instances: 2, now: () => clock.t });
+    const b = new RateLimit(store, { max: 200, windowMs: 60_000, instances: 2, now: () => clock.t });
+    let admitted = 0;
+    for (let i = 0; i < 300; i++) {
+      const [x, y] = await Promise.all([a.check('k'), b.check('k')]);
+      admitted += (x === 0 ? 1 : 0) + (y === 0 ? 1 : 0);
+      clock.t += 1;
+    }
+    await Promise.all([a.close(), b.close()]);
+    assert.equal(store.counted(), admitted, 'the store counts what was admitted, nothing leased');
+    assert.ok(admitted <= 200, `${admitted} admitted of a limit of 200`);
+    assert.ok(admitted >= 190, `${admitted}: leases held back at most a few near the limit`);
+  });
+
+  it('a lease ends with its time or its window, and what it left is given back', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    const limit = new RateLimit(store, { max: 10_000, windowMs: 60_000, instances: 1, now: () => clock.t });
+    for (let i = 0; i < 50; i++) assert.equal(await limit.check('k'), 0);
+    const before = store.hits;
+    clock.t += LEASE_MS + 1;
+    assert.equal(await limit.check('k'), 0);
+    assert.equal(store.hits, before + 1, 'an expired lease is not used');
+    assert.equal(store.counted(), 51 + leasedLeft(store, 51), 'only the new lease is still out');
+    // The window moves on: the lease counted in the old one is not used in the new one.
+    clock.t = 6_060_000;
+    const hits = store.hits;
+    assert.equal(await limit.check('k'), 0);
+    assert.equal(store.hits, hits + 1);
+    await limit.close();
+    assert.equal(store.counted(), 52);
+  });
 });
+
+/** The shared windows as a store keeps them, on a fake clock; `counted()` sums every window. */
+function windowsStore(clock: { t: number }) {
+  const counts = new Map<number, number>();
+  return {
+    hits: 0,
+    async rateHit(_k: string, max: number, windowMs: number, n: number) {
+      this.hits++;
+      await new Promise((r) => setImmediate(r));
+      const at = windowAt(clock.t, windowMs);
+      const previous = counts.get(at.start - windowMs) ?? 0;
+      const current = counts.get(at.start) ?? 0;
+      const admitted = admittedOf(previous, current, at.weight, max, n);
+      counts.set(at.start, current + admitted);
+      return batchVerdict(previous, current, admitted, n, at, max, windowMs);
+    },
+    async rateGiveBack(_k: string, windowStart: number, n: number) {
+      counts.set(windowStart, Math.max(0, (counts.get(windowStart) ?? 0) - n));
+    },
+    async pruneRateWindows() {},
+    counted: () => [...counts.values()].reduce((a, b) => a + b, 0),
+  };
+}
+
+/** What is counted beyond the `used` requests: the lease still out. */
+function leasedLeft(store: { counted(): number }, used: number): number {
+  return store.counted() - used;
+}

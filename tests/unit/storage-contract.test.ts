@@ -141,6 +141,22 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.equal((await store.rateHit(key, 12, 60_000, 1)).admitted, 1);
     });
 
+    it('gives back leased rate-limit admissions: never below zero, then counted again', async () => {
+      const key = `user-${randomUUID()}-lease`;
+      // An hour-long window, begun at least 2 s before its end: no window edge falls inside this test.
+      if (3_600_000 - (Date.now() % 3_600_000) < 2000) await new Promise((r) => setTimeout(r, 2100));
+      const leased = await store.rateHit(key, 10, 3_600_000, 8);
+      assert.equal(leased.admitted, 8);
+      assert.equal(leased.room, 2);
+      assert.equal(leased.windowStart % 3_600_000, 0);
+      await store.rateGiveBack(key, leased.windowStart, 5);
+      const after = await store.rateHit(key, 10, 3_600_000, 10);
+      assert.equal(after.admitted, 7, '3 still counted, 7 more admitted');
+      assert.equal(after.room, 0);
+      await store.rateGiveBack(key, leased.windowStart, 50);
+      assert.equal((await store.rateHit(key, 10, 3_600_000, 10)).admitted, 10, 'not below zero');
+    });
+
     it('keeps cached answers by key, replaces them, and prunes the old ones', async () => {
       const key = `k-${randomUUID()}`;
       assert.equal(await store.cachedAnswer(key), undefined);

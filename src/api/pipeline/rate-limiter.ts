@@ -3,12 +3,20 @@
  *
  * `RateLimit` holds it across every instance sharing the store: each request is counted in the
  * store's shared windows (the rule: rate-window.ts). A key's requests that arrive while its last
- * count is on its way are counted together in one round trip (as group commit does for writes),
- * so a busy user costs the store one statement per round trip, not one per request. When the shared
- * windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it keeps a local share
- * — the limit divided by the instances on this machine — and says so in /health
- * (`checks.rate_limit`), until the store answers again. `--rate-limit-scope local` keeps that share
- * always, with no round trip.
+ * count is on its way are counted together in one round trip (as group commit does for writes).
+ * A busy key also leases admissions ahead: its next count asks for a few more than are waiting —
+ * counted in the store at once, so every instance sees them as used — and the requests that come
+ * within LEASE_MS are admitted from that lease without a round trip. The lease doubles while it is
+ * used up in time (up to an eighth of the limit per instance), halves when it is not, and is not
+ * taken at all when the window has little room left, so near the limit every request is counted
+ * one by one, exactly as without leases. What a lease leaves unused is given back to the store
+ * when it expires, when the window moves and when the process stops; a process that dies with a
+ * lease leaves it counted, so the limit errs on the safe side until the window moves.
+ *
+ * When the shared windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it
+ * keeps a local share — the limit divided by the instances on this machine — and says so in
+ * /health (`checks.rate_limit`), until the store answers again. `--rate-limit-scope local` keeps
+ * that share always, with no round trip.
  */
 import { createHash } from 'node:crypto';
 import type { CheckResult } from '../health-checks.ts';
@@ -16,6 +24,7 @@ import { type RateBatch, windowAt } from './rate-window.ts';
 
 export interface RateStore {
   rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
+  rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
   pruneRateWindows(before: number): Promise<void>;
 }
 
@@ -25,8 +34,23 @@ interface Waiting {
   fail: ((err: unknown) => void)[];
 }
 
+/** Admissions a key counted ahead, and what its next count asks for beyond the waiting requests. */
+interface Lease {
+  /** The window they are counted in. */
+  windowStart: number;
+  left: number;
+  /** Usable until then (ms since the epoch). */
+  until: number;
+  /** How many the last count asked for beyond the requests waiting. */
+  ahead: number;
+  /** How many more the window admitted after the last count. */
+  room: number;
+}
+
 /** Every this many shared checks, windows no request reads any more are deleted. */
 const PRUNE_EVERY = 1000;
+/** How long leased admissions stay usable. */
+export const LEASE_MS = 1000;
 
 export class RateLimit {
   /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
@@ -34,34 +58,44 @@ export class RateLimit {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #share: number;
+  /** The most one instance leases ahead for one key. */
+  readonly #leaseCap: number;
   readonly #local: RateLimiter;
   readonly #onChange: (shared: boolean, error?: string) => void;
+  readonly #now: () => number;
   #error: string | undefined;
   #since: string | undefined;
   #checks = 0;
   /** Per key digest: requests waiting for the next count, and whether a count is on its way. */
   readonly #waiting = new Map<string, Waiting>();
   readonly #counting = new Set<string>();
+  readonly #leases = new Map<string, Lease>();
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(
     store: RateStore | undefined,
-    opts: { max: number; windowMs: number; instances: number },
+    opts: { max: number; windowMs: number; instances: number; now?: () => number },
     onChange: (shared: boolean, error?: string) => void = () => {},
   ) {
     this.#store = store;
     this.#max = opts.max;
     this.#windowMs = opts.windowMs;
-    this.#share = Math.max(1, Math.ceil(opts.max / Math.max(1, opts.instances)));
+    const instances = Math.max(1, opts.instances);
+    this.#share = Math.max(1, Math.ceil(opts.max / instances));
+    this.#leaseCap = Math.floor(opts.max / (8 * instances));
     this.#local = new RateLimiter(this.#share, opts.windowMs);
     this.#onChange = onChange;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** 0 when allowed (and counted), else the seconds until the next request may go. */
   async check(key: string): Promise<number> {
     if (!this.#store) return this.#local.check(key);
+    // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
+    const digest = createHash('sha256').update(key).digest('base64url');
+    if (this.#fromLease(digest)) return 0;
     try {
-      // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
-      const wait = await this.#counted(createHash('sha256').update(key).digest('base64url'));
+      const wait = await this.#counted(digest);
       if (this.#error !== undefined) {
         this.#error = undefined;
         this.#since = undefined;
@@ -77,6 +111,36 @@ export class RateLimit {
       this.#error = error;
       return this.#local.check(key);
     }
+  }
+
+  /** Gives back every lease's unused admissions (the process is stopping). */
+  async close(): Promise<void> {
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    await Promise.all([...this.#leases].map(([digest, lease]) => this.#giveBack(digest, lease)));
+    this.#leases.clear();
+  }
+
+  /** Takes one admission from the key's lease, if it holds one that is still good. */
+  #fromLease(digest: string): boolean {
+    const lease = this.#leases.get(digest);
+    if (!lease || lease.left === 0) return false;
+    const now = this.#now();
+    if (now < lease.until && windowAt(now, this.#windowMs).start === lease.windowStart) {
+      lease.left--;
+      return true;
+    }
+    void this.#giveBack(digest, lease);
+    return false;
+  }
+
+  /** Uncounts what a lease left unused (expired, or its window moved on), and leases less next time. */
+  #giveBack(digest: string, lease: Lease): Promise<void> {
+    const n = lease.left;
+    if (n === 0 || !this.#store) return Promise.resolve();
+    lease.left = 0;
+    lease.ahead = Math.floor(lease.ahead / 2);
+    return this.#store.rateGiveBack(digest, lease.windowStart, n).catch(() => undefined);
   }
 
   /** Joins the key's next count; one count per key is on its way at a time. */
@@ -101,25 +165,70 @@ export class RateLimit {
     if (!w || !store) return;
     this.#waiting.delete(digest);
     this.#counting.add(digest);
+    const now = this.#now();
+    const last = this.#leases.get(digest);
+    // A key counted again while its lease was still good is busy: it leases more, while the
+    // window has room for several counts of that size.
+    const busy = last !== undefined && now < last.until;
+    const grown = busy ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : 0;
+    const ahead = last && last.room >= 4 * (w.n + grown) ? grown : 0;
     try {
-      const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n);
+      const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n + ahead);
+      const used = Math.min(batch.admitted, w.n);
       // First come, first admitted.
       w.settle.forEach((settle, i) => {
-        settle(i < batch.admitted ? 0 : batch.retryAfterS);
+        settle(i < used ? 0 : batch.retryAfterS);
       });
+      if (last && last.left > 0) void this.#giveBack(digest, last);
+      this.#leases.set(digest, {
+        windowStart: batch.windowStart,
+        left: batch.admitted - used,
+        until: now + LEASE_MS,
+        ahead,
+        room: batch.room,
+      });
+      this.#sweepLater();
     } catch (err) {
       for (const fail of w.fail) fail(err);
     } finally {
       this.#counting.delete(digest);
-      // Those who came while this count was on its way go next, together.
-      if (this.#waiting.has(digest)) void this.#count(digest);
+      // Those who came while this count was on its way take what the lease holds, and go next,
+      // together.
+      const next = this.#waiting.get(digest);
+      if (next) {
+        while (next.n > 0 && this.#fromLease(digest)) {
+          next.n--;
+          next.fail.shift();
+          (next.settle.shift() as (retryAfterS: number) => void)(0);
+        }
+        if (next.n === 0) this.#waiting.delete(digest);
+        else void this.#count(digest);
+      }
     }
     // Windows older than the previous one are never read again.
     this.#checks += w.n;
     if (this.#checks >= PRUNE_EVERY) {
       this.#checks = 0;
-      void store.pruneRateWindows(windowAt(Date.now(), this.#windowMs).start - this.#windowMs);
+      void store.pruneRateWindows(windowAt(this.#now(), this.#windowMs).start - this.#windowMs);
     }
+  }
+
+  /** Expired leases are given back and forgotten, also for keys that stopped asking. */
+  #sweepLater(): void {
+    if (this.#sweep) return;
+    this.#sweep = setInterval(() => {
+      const now = this.#now();
+      for (const [digest, lease] of this.#leases) {
+        if (now < lease.until) continue;
+        void this.#giveBack(digest, lease);
+        this.#leases.delete(digest);
+      }
+      if (this.#leases.size === 0 && this.#sweep) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    }, LEASE_MS);
+    this.#sweep.unref();
   }
 
   /** For /health: `up` while shared; `down` (the API still limits, by a local share) otherwise. */

@@ -28,6 +28,10 @@ export interface RateVerdict {
 export interface RateBatch {
   admitted: number;
   retryAfterS: number;
+  /** The window they were counted in (its start, ms since the epoch). */
+  windowStart: number;
+  /** How many more the rule would admit right after this batch. */
+  room: number;
 }
 
 export function windowAt(now: number, windowMs: number): WindowPosition {
@@ -62,10 +66,11 @@ export function batchVerdict(
   max: number,
   windowMs: number,
 ): RateBatch {
-  if (admitted >= n) return { admitted, retryAfterS: 0 };
+  const room = admittedOf(previous, current + admitted, at.weight, max, Number.MAX_SAFE_INTEGER);
+  if (admitted >= n) return { admitted, retryAfterS: 0, windowStart: at.start, room };
   const v = verdict(previous, current + admitted, at, max, windowMs);
   // Refused under the lock; counts read a moment apart may say otherwise — the store's word stands.
-  return { admitted, retryAfterS: v.allowed ? 1 : v.retryAfterS };
+  return { admitted, retryAfterS: v.allowed ? 1 : v.retryAfterS, windowStart: at.start, room };
 }
 
 /** The verdict for a request seen with these counts (before it was counted). */

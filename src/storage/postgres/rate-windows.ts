@@ -53,6 +53,16 @@ export async function rateHitPostgres(
   return batchVerdict(row.previous, row.current, row.admitted ?? 0, n, at, max, windowMs);
 }
 
+export async function rateGiveBackPostgres(
+  sql: Sql,
+  key: string,
+  windowStart: number,
+  n: number,
+): Promise<void> {
+  await sql`update rate_windows set count = greatest(0, count - ${n}::int)
+    where key = ${key} and window_start = ${windowStart}::bigint`;
+}
+
 export async function pruneRateWindows(sql: Sql, before: number): Promise<void> {
   await sql`delete from rate_windows where window_start < ${before}::bigint`;
 }

@@ -39,7 +39,7 @@ import {
   withTimeout,
 } from './errors.ts';
 import { KILLSWITCH_CHANNEL, readKillswitch } from './killswitch.ts';
-import { pruneRateWindows, rateHitPostgres } from './rate-windows.ts';
+import { pruneRateWindows, rateGiveBackPostgres, rateHitPostgres } from './rate-windows.ts';
 import { applyBatch } from './writes.ts';
 
 const PROBE_EVERY_MS = 2000;
@@ -395,6 +395,15 @@ export class PostgresStore implements Store {
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       throw new StorageUnavailableError(describePgError(err));
+    }
+  }
+
+  async rateGiveBack(key: string, windowStart: number, n: number): Promise<void> {
+    if (!this.#up) return;
+    try {
+      await withTimeout(rateGiveBackPostgres(this.#coord, key, windowStart, n), READ_TIMEOUT_MS);
+    } catch {
+      // Still counted: the limit errs on the safe side until the window moves.
     }
   }
 
