@@ -85,11 +85,16 @@ export interface RouteContext {
 
 /**
  * One attempt's signal: the request's, and its share of the time left — an equal share with each
- * provider still to try, the last one all of it — so a slow provider leaves the next one time to
- * answer within the same deadline. `settle()` lifts the share (a stream that has begun keeps
- * only the request's deadline).
+ * provider still to try — so a slow provider leaves the next one time to answer within the same
+ * deadline. The last provider to try has all of it: the request's own signal, no timer of its own
+ * (two timers for one instant would race to say which deadline passed). `settle()` lifts the
+ * share (a stream that has begun keeps only the request's deadline).
  */
-function attemptSignal(request: AbortSignal, shareMs: number): { signal: AbortSignal; settle(): void } {
+function attemptSignal(
+  request: AbortSignal,
+  shareMs: number | undefined,
+): { signal: AbortSignal; settle(): void } {
+  if (shareMs === undefined) return { signal: request, settle: () => undefined };
   const controller = new AbortController();
   const onAbort = () => controller.abort(request.reason);
   if (request.aborted) onAbort();
@@ -100,6 +105,7 @@ function attemptSignal(request: AbortSignal, shareMs: number): { signal: AbortSi
   );
   return {
     signal: controller.signal,
+    // The request's abort still reaches the attempt after this (a begun stream is cut by it).
     settle: () => clearTimeout(timer),
   };
 }
@@ -210,7 +216,10 @@ export class ModelRouter {
       const model = link.models[service];
       const started = performance.now();
       const after = this.#links.slice(index + 1).filter((l) => l.waitMs() === 0).length;
-      const share = attemptSignal(signal, (ctx.deadline - Date.now()) / (after + 1));
+      const share = attemptSignal(
+        signal,
+        after === 0 ? undefined : (ctx.deadline - Date.now()) / (after + 1),
+      );
       for (let tries = 0; ; tries++) {
         try {
           const out = await attempt(link, model, share.signal, share.settle);

@@ -110,7 +110,8 @@ export class PostgresStore implements Store {
         this.#log.info('database schema ready', { version: v });
       }
       this.#markUp();
-      if (this.#outbox.hasPending()) void this.#drain();
+      // Read from the file: rows put back by `robbie db requeue` in another process drain too.
+      if (this.#outbox.hasPending(true)) void this.#drain();
       if (!this.#listening) void this.#listen();
     } catch (err) {
       this.#markDown(err);
