@@ -153,6 +153,26 @@ describe('RateLimit', () => {
     assert.equal(store.counted(), 300, 'the lease left unused is given back');
   });
 
+  it('a key that is not busy (a request every 300 ms) never leases: one count per request, nothing given back', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    let givenBack = 0;
+    const giveBack = store.rateGiveBack.bind(store);
+    store.rateGiveBack = async (k: string, w: number, n: number) => {
+      givenBack += n;
+      await giveBack(k, w, n);
+    };
+    const limit = new RateLimit(store, { max: 1000, windowMs: 60_000, instances: 1, now: () => clock.t });
+    for (let i = 0; i < 20; i++) {
+      assert.equal(await limit.check('k'), 0);
+      clock.t += 300;
+    }
+    await limit.close();
+    assert.equal(store.hits, 20);
+    assert.equal(givenBack, 0);
+    assert.equal(store.counted(), 20);
+  });
+
   it('near the limit every request is counted one by one: exactly the limit, across instances', async () => {
     const clock = { t: 6_000_000 };
     const store = windowsStore(clock);

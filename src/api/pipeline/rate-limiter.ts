@@ -4,14 +4,15 @@
  * `RateLimit` holds it across every instance sharing the store: each request is counted in the
  * store's shared windows (the rule: rate-window.ts). A key's requests that arrive while its last
  * count is on its way are counted together in one round trip (as group commit does for writes).
- * A busy key also leases admissions ahead: its next count asks for a few more than are waiting —
- * counted in the store at once, so every instance sees them as used — and the requests that come
- * within LEASE_MS are admitted from that lease without a round trip. The lease doubles while it is
- * used up in time (up to an eighth of the limit per instance), halves when it is not, and is not
- * taken at all when the window has little room left, so near the limit every request is counted
- * one by one, exactly as without leases. What a lease leaves unused is given back to the store
- * when it expires, when the window moves and when the process stops; a process that dies with a
- * lease leaves it counted, so the limit errs on the safe side until the window moves.
+ * A busy key — counted twice in a row within BUSY_GAP_MS of the count before — also leases
+ * admissions ahead: its next count asks for a few more than are waiting, counted in the store at
+ * once (so every instance sees them as used), and its requests in the next LEASE_MS are admitted
+ * from the lease without a round trip. The lease doubles while it is used up in time (up to an
+ * eighth of the limit per instance), halves when it is not, and is not taken at all when the
+ * window has little room left, so near the limit every request is counted one by one, exactly as
+ * without leases. What a lease leaves unused is given back to the store when it expires, when the
+ * window moves and when the process stops; a process that dies with a lease leaves it counted, so
+ * the limit errs on the safe side until the window moves.
  *
  * When the shared windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it
  * keeps a local share — the limit divided by the instances on this machine — and says so in
@@ -45,12 +46,21 @@ interface Lease {
   ahead: number;
   /** How many more the window admitted after the last count. */
   room: number;
+  /** When the last count was made, and how many counts in a row came within BUSY_GAP_MS. */
+  countedAt: number;
+  quick: number;
 }
 
 /** Every this many shared checks, windows no request reads any more are deleted. */
 const PRUNE_EVERY = 1000;
 /** How long leased admissions stay usable. */
 export const LEASE_MS = 1000;
+/**
+ * A key is busy — worth leasing for — when it was counted twice in a row within this long of
+ * its previous count. A user sending a request a second (a thousand such users) almost never is:
+ * leasing for it would cost a give-back per lease instead of saving a count.
+ */
+const BUSY_GAP_MS = 100;
 
 export class RateLimit {
   /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
@@ -167,10 +177,9 @@ export class RateLimit {
     this.#counting.add(digest);
     const now = this.#now();
     const last = this.#leases.get(digest);
-    // A key counted again while its lease was still good is busy: it leases more, while the
-    // window has room for several counts of that size.
-    const busy = last !== undefined && now < last.until;
-    const grown = busy ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : 0;
+    // A busy key leases more each count, while the window has room for several counts of that size.
+    const quick = last !== undefined && now - last.countedAt < BUSY_GAP_MS ? last.quick + 1 : 0;
+    const grown = last && quick >= 2 ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : 0;
     const ahead = last && last.room >= 4 * (w.n + grown) ? grown : 0;
     try {
       const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n + ahead);
@@ -186,6 +195,8 @@ export class RateLimit {
         until: now + LEASE_MS,
         ahead,
         room: batch.room,
+        countedAt: now,
+        quick,
       });
       this.#sweepLater();
     } catch (err) {
