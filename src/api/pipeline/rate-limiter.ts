@@ -4,15 +4,15 @@
  * `RateLimit` holds it across every instance sharing the store: each request is counted in the
  * store's shared windows (the rule: rate-window.ts). A key's requests that arrive while its last
  * count is on its way are counted together in one round trip (as group commit does for writes).
- * A busy key — counted twice in a row within BUSY_GAP_MS of the count before — also leases
- * admissions ahead: its next count asks for a few more than are waiting, counted in the store at
- * once (so every instance sees them as used), and its requests in the next LEASE_MS are admitted
- * from the lease without a round trip. The lease doubles while it is used up in time (up to an
- * eighth of the limit per instance), halves when it is not, and is not taken at all when the
- * window has little room left, so near the limit every request is counted one by one, exactly as
- * without leases. What a lease leaves unused is given back to the store when it expires, when the
- * window moves and when the process stops; a process that dies with a lease leaves it counted, so
- * the limit errs on the safe side until the window moves.
+ * A busy key — counted twice in a row within BUSY_GAP_MS of the count before, or whose lease ran
+ * out before its time — also leases admissions ahead: its next count asks for a few more than are
+ * waiting, counted in the store at once (so every instance sees them as used), and its requests in
+ * the next LEASE_MS are admitted from the lease without a round trip. The lease doubles while it
+ * is used up in time (up to an eighth of the limit per instance), halves when it is not, and is
+ * not taken at all when the window has little room left, so near the limit every request is
+ * counted one by one, exactly as without leases. What a lease leaves unused is given back to the
+ * store when it expires, when the window moves and when the process stops; a process that dies
+ * with a lease leaves it counted, so the limit errs on the safe side until the window moves.
  *
  * When the shared windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it
  * keeps a local share — the limit divided by the instances on this machine — and says so in
@@ -177,9 +177,13 @@ export class RateLimit {
     this.#counting.add(digest);
     const now = this.#now();
     const last = this.#leases.get(digest);
-    // A busy key leases more each count, while the window has room for several counts of that size.
+    // Busy: a key with a lease that ran out before its time, or without one, counted twice in a
+    // row within BUSY_GAP_MS. A busy key leases twice as many as the last time (one, the first
+    // time); another keeps what it had (halved by a give-back). None while the window has no room
+    // for several counts of that size.
     const quick = last !== undefined && now - last.countedAt < BUSY_GAP_MS ? last.quick + 1 : 0;
-    const grown = last && quick >= 2 ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : 0;
+    const busy = last !== undefined && (last.ahead > 0 ? now < last.until : quick >= 2);
+    const grown = busy ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : (last?.ahead ?? 0);
     const ahead = last && last.room >= 4 * (w.n + grown) ? grown : 0;
     try {
       const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n + ahead);
