@@ -111,6 +111,13 @@ class WebSink implements EventSink {
   }
 }
 
+/** Writes the events, then ends the stream; a writer that throws ends it too (never unhandled). */
+function run(write: (sink: EventSink) => Promise<void>, sink: EventSink): void {
+  write(sink)
+    .catch(() => undefined)
+    .finally(() => sink.close());
+}
+
 /** Opens the event stream on `c` and runs `write` into it; returns what the route answers. */
 function eventStream(
   c: Context<AppEnv>,
@@ -123,12 +130,12 @@ function eventStream(
   const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   if (res) {
     const sink = new NodeSink(res, 200, all);
-    void write(sink).finally(() => sink.close());
+    run(write, sink);
     // A marker of our own: Hono copies headers onto the response a route returns.
     return new Response(null, { headers: RESPONSE_ALREADY_SENT.headers });
   }
   const sink = new WebSink();
-  void write(sink).finally(() => sink.close());
+  run(write, sink);
   return new Response(sink.body, { status: 200, headers: all });
 }
 
