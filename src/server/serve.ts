@@ -86,7 +86,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   });
 
   if (!supervised) {
-    await listenPublic(http, config, log);
+    await listenPublic(http, config, log, false);
     return;
   }
 
@@ -101,7 +101,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   if (process.env.ROBBIE_CHILD_ROLE === 'standby') {
     process.on('message', (msg: unknown) => {
       if ((msg as Partial<SupervisorMessage> | null)?.type !== 'activate') return;
-      listenPublic(http, config, log).then(
+      listenPublic(http, config, log, true).then(
         (port) => send({ type: 'listening', port }),
         (err: unknown) => {
           send({ type: 'listen-failed', error: err instanceof Error ? err.message : String(err) });
@@ -116,7 +116,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
     log.debug('standby ready', { probe_port: probePort });
     return;
   }
-  const port = await listenPublic(http, config, log);
+  const port = await listenPublic(http, config, log, true);
   send({ type: 'ready', role: 'active', probePort, port });
 }
 
@@ -234,9 +234,19 @@ async function warmUp(port: number): Promise<void> {
   }
 }
 
-async function listenPublic(http: HttpServer, config: ServeConfig, log: Logger): Promise<number> {
+/**
+ * `shared`: a supervised child shares the port with its supervisor's other children (instances,
+ * reload, a standby taking over); a serve started by hand takes it alone, so a second one on the
+ * same port fails instead of silently splitting the traffic.
+ */
+async function listenPublic(
+  http: HttpServer,
+  config: ServeConfig,
+  log: Logger,
+  shared: boolean,
+): Promise<number> {
   try {
-    const port = await http.listen({ host: config.host, port: config.port, reusePort: true });
+    const port = await http.listen({ host: config.host, port: config.port, reusePort: shared });
     log.info('listening', { url: httpUrl(config.host, port), version: VERSION, pid: process.pid });
     if (config.apiKeys.length === 0) log.info('no API keys configured: listening on loopback only');
     return port;

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   freePort,
@@ -102,6 +105,22 @@ describe('robbie serve (built binary, no Node on PATH)', () => {
     assert.equal(typeof line.duration_ms, 'number');
     assert.equal(line.level, 'info');
     assert.match(String(line.time), /Z$/);
+  });
+
+  it('a second unsupervised serve on a port robbie already serves fails instead of sharing it', async () => {
+    // Only supervised children share their port (instances, reload, standby): two serves started
+    // by hand on one port, say with different --home, would split the traffic without a word.
+    const home = mkdtempSync(join(tmpdir(), 'robbie-second-serve-'));
+    try {
+      const r = await runRobbie(['serve', '--port', String(port), '--home', home], {
+        ROBBIE_PROVIDER: 'echo',
+      });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use`));
+      assert.equal((await getJson(`${base()}/health`)).status, 200, 'the first serve still answers');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 
