@@ -68,7 +68,13 @@ class NodeSink implements EventSink {
   }
   send(m: SseMessage): Promise<void> | undefined {
     const res = this.#res;
-    if (res.destroyed || res.write(sseText(m))) return undefined;
+    if (res.destroyed) return undefined;
+    const room = res.write(sseText(m));
+    // Node corks the socket on each write until the next tick, so that a chunk's size line, data
+    // and CRLF leave together; everything still queued in this tick (the access-log line, the
+    // metrics) would run first. An event is whole once written: it leaves now.
+    if (res.socket?.writableCorked) res.socket.uncork();
+    if (room) return undefined;
     return new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);

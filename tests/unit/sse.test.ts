@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import { createApp } from '../../src/api/app.ts';
 import { newLifecycle } from '../../src/api/lifecycle.ts';
@@ -80,5 +81,28 @@ describe('server-sent events', () => {
     assert.equal(res.headers.get('x-hono-already-sent'), null, 'the marker stays inside');
     assert.equal(await res.text(), FRAMES);
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/stream`)).text(), STREAM);
+  });
+
+  it('behind the Node server an event leaves at once, before the middleware after the route runs', async (t) => {
+    // Node corks a response's socket on each write until the next tick; the access log and the
+    // metrics would run before the first event left.
+    const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
+    let seen: { corked: number; written: number } | undefined;
+    app.use('/first', async (c, next) => {
+      await next();
+      const socket = (c.env as { outgoing: ServerResponse }).outgoing.socket;
+      seen = { corked: socket?.writableCorked ?? -1, written: socket?.bytesWritten ?? -1 };
+    });
+    // As a model's answer does, the stream starts after an I/O wait, then the chain unwinds at once.
+    app.get('/first', async (c) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return sendFrames(c, [{ data: 'first' }], {});
+    });
+    const server = createHttpServer(app, newLifecycle());
+    const port = await server.listen({ host: '127.0.0.1', port: 0, reusePort: false });
+    t.after(() => server.drain(1000));
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/first`)).text(), 'data: first\n\n');
+    assert.equal(seen?.corked, 0, 'the socket is not corked when the route has answered');
+    assert.ok((seen?.written ?? 0) > 0, 'the headers and the first event have been written');
   });
 });
