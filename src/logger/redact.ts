@@ -19,10 +19,15 @@ const BEARER = /\b(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 const ASSIGNMENT =
   /\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key)["']?\s*[:=]\s*["']?)([^\s"',;&]+)/gi;
 
+const SENSITIVE_WORD =
+  /password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key|bearer|authorization|cookie/i;
+
 export function redact(text: string): string {
   let out = text;
   if (out.includes('://')) out = out.replace(URL_CREDENTIALS, `$1${MASK}@`);
-  out = out.replace(BEARER, `$1${MASK}`).replace(ASSIGNMENT, `$1${MASK}`);
+  // Both patterns begin with one of the sensitive words: one search instead of two replaces on the
+  // text of every log line and field, which almost never holds one.
+  if (SENSITIVE_WORD.test(out)) out = out.replace(BEARER, `$1${MASK}`).replace(ASSIGNMENT, `$1${MASK}`);
   for (const secret of secretValues) {
     if (out.includes(secret)) out = out.split(secret).join(MASK);
   }
@@ -50,9 +55,6 @@ export function mayNeedBulkRedaction(bytes: Buffer): boolean {
   for (const secret of secretValues) if (bytes.indexOf(secret) !== -1) return true;
   return false;
 }
-
-const SENSITIVE_WORD =
-  /password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|admin[_-]?key|bearer|authorization|cookie/i;
 
 /** False when `redact` could not change `text` (cheap checks), so hot paths can skip it. */
 export function mayNeedRedaction(text: string): boolean {

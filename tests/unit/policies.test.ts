@@ -89,6 +89,24 @@ describe('answer redaction', () => {
     assert.equal(redactAnswer('nothing secret here').redactions, 0);
     assert.equal(summarize(`${'a'.repeat(300)}`).length, 203);
   });
+
+  it('every rule still applies behind the one search that skips plain text', () => {
+    for (const [text, want] of [
+      ['Client_Secret = "zq9-long-value"', 'Client_Secret = "[REDACTED]"'],
+      ['use sk-proj-abcdefghijklmnopqrstuvwx now', 'use [REDACTED] now'],
+      ['id AKIAABCDEFGHIJKLMNOP', 'id [REDACTED]'],
+      ['ghs_abcdefghijklmnopqrstuvwxyz0123456789', '[REDACTED]'],
+      ['slack xoxp-1234567890-abcdef', 'slack [REDACTED]'],
+      ['HTTPS://me:pa55word@example.test/x', 'HTTPS://me:[REDACTED]@example.test/x'],
+      ['-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----', '[REDACTED PRIVATE KEY]'],
+    ]) {
+      const r = redactAnswer(text as string);
+      assert.equal(r.text, want, text);
+      assert.equal(r.redactions, 1, text);
+    }
+    const plain = 'Summarise the open tasks for this week and suggest which one to start with first.';
+    assert.deepEqual(redactAnswer(plain), { text: plain, redactions: 0 });
+  });
 });
 
 describe('gatekeeper', () => {
