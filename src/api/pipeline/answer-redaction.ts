@@ -50,10 +50,14 @@ const RULES: { re: RegExp; replace: string }[] = [
 ];
 
 /**
- * Something every rule's match contains (case aside): one search tells whether any rule can apply,
- * instead of seven passes over every answer and every summary for the request log.
+ * Something every rule's match contains (case aside): how a rule begins, or a URL's `://`. One
+ * search tells whether any rule can apply, instead of seven passes over every answer and every
+ * summary for the request log.
  */
-const ANY_RULE = new RegExp(`${SECRET_NAMES}|sk-|akia|gh[pousr]_|xox[abprs]-|://|-----begin`, 'iu');
+const ANY_RULE = new RegExp(
+  [...SECRET_STARTS, '://'].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
+  'iu',
+);
 
 export function redactAnswer(text: string): { text: string; redactions: number } {
   if (!ANY_RULE.test(text)) return { text, redactions: 0 };
