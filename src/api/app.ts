@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { requestId } from 'hono/request-id';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
 import { problem, sendProblem } from './errors.ts';
@@ -8,6 +7,7 @@ import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { requestId } from './middleware/request-id.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerOpenAiRoutes } from './routes/openai.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
@@ -23,14 +23,11 @@ export interface AppOptions {
   universal?: UniversalDeps;
 }
 
-/** Request ids are taken from the client when they are short and made of safe characters. */
-const REQUEST_ID_MAX = 128;
-
 /** The Universal Input API as a Hono app, independent of the server that runs it. */
 export function createApp(opts: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.use(requestId({ limitLength: REQUEST_ID_MAX }));
+  app.use(requestId());
   app.use(accessLog(opts.log));
   const metrics = opts.metrics;
   if (metrics) {

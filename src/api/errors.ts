@@ -5,7 +5,7 @@
  * classes). A reason is written for the client: never a stack, SQL, a path or a secret.
  */
 import type { Context } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { sendJson } from './answer.ts';
 import type { AppEnv } from './types.ts';
 
 export type ErrorCode =
@@ -105,9 +105,5 @@ export function errorHeaders(p: Problem): Record<string, string> {
 /** The problem as this route's clients expect it (OpenAI's shape under /v1). */
 export function sendProblem(c: Context<AppEnv>, p: Problem, requestId?: string): Response {
   const format: ErrorFormat = c.get('errorFormat') ?? 'robbie';
-  return c.json(
-    errorBody(p, requestId ?? c.get('requestId'), format),
-    p.status as ContentfulStatusCode,
-    errorHeaders(p),
-  );
+  return sendJson(c, errorBody(p, requestId ?? c.get('requestId'), format), p.status, errorHeaders(p));
 }

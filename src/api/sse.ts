@@ -130,16 +130,19 @@ function eventStream(
   headers: Record<string, string>,
   write: (sink: EventSink) => Promise<void>,
 ): Response {
-  // Headers set on the context so far (X-Request-Id), then the route's, then the stream's.
-  const all: Record<string, string> = Object.fromEntries(c.res.headers);
-  Object.assign(all, headers, EVENT_STREAM_HEADERS);
   const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   if (res) {
-    const sink = new NodeSink(res, 200, all);
+    // Headers set so far (X-Request-Id) are on the Node response already (answer.ts).
+    const sink = new NodeSink(res, 200, { ...headers, ...EVENT_STREAM_HEADERS });
     run(write, sink);
-    // A marker of our own: Hono copies headers onto the response a route returns.
-    return new Response(null, { headers: RESPONSE_ALREADY_SENT.headers });
+    // node-server's marker, itself: a copy made after the server replaced the global Response is
+    // one of its light responses, which it writes out without looking for the marker. (Hono copies
+    // context headers onto a new response, never onto this one.)
+    return RESPONSE_ALREADY_SENT;
   }
+  // Headers set on the context so far, then the route's, then the stream's.
+  const all: Record<string, string> = Object.fromEntries(c.res.headers);
+  Object.assign(all, headers, EVENT_STREAM_HEADERS);
   const sink = new WebSink();
   run(write, sink);
   return new Response(sink.body, { status: 200, headers: all });

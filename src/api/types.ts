@@ -1,4 +1,3 @@
-import type { RequestIdVariables } from 'hono/request-id';
 import type { Logger } from '../logger/logger.ts';
 import type { ErrorFormat } from './errors.ts';
 
@@ -7,7 +6,8 @@ import type { ErrorFormat } from './errors.ts';
  * shape its error bodies take (OpenAI's under /v1).
  */
 export type AppEnv = {
-  Variables: RequestIdVariables & {
+  Variables: {
+    requestId: string;
     log: Logger;
     errorFormat?: ErrorFormat;
     logFields?: Record<string, unknown>;

@@ -10,6 +10,7 @@
  */
 import type { Context, Hono } from 'hono';
 import type { ApiConfig, Service } from '../../config/api-config.ts';
+import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { type FieldProblem, problem, sendProblem } from '../errors.ts';
@@ -174,7 +175,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, log);
     }
     const r = out.reply;
-    if (!body.stream || r.status >= 300) return c.json(r.body as object, r.status as 200, r.headers ?? {});
+    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
     // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
     return sendFrames(
       c,
@@ -198,7 +199,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     };
     const out = await pipeline.handle(req, new OpenAiFormat('embedding', body.encoding), logFor(c, req));
     const r = out.kind === 'whole' ? out.reply : await out.stream.recorded;
-    return c.json(r.body as object, r.status as 200, r.headers ?? {});
+    return sendJson(c, r.body as object, r.status, r.headers);
   });
 
   app.get('/v1/models', (c) => {

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { sendJson } from '../answer.ts';
 import { type HealthChecks, HeldChecks } from '../health-checks.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { AppEnv } from '../types.ts';
@@ -19,18 +20,19 @@ export function registerProbeRoutes(
   const { version, lifecycle } = opts;
   const checks = new HeldChecks(opts.checks);
 
-  app.get('/livez', (c) => c.json({ status: 'ok' }, 200, NO_STORE));
+  app.get('/livez', (c) => sendJson(c, { status: 'ok' }, 200, NO_STORE));
 
   app.get('/readyz', (c) =>
     lifecycle.draining
-      ? c.json({ status: 'draining' }, 503, NO_STORE)
-      : c.json({ status: 'ready' }, 200, NO_STORE),
+      ? sendJson(c, { status: 'draining' }, 503, NO_STORE)
+      : sendJson(c, { status: 'ready' }, 200, NO_STORE),
   );
 
   app.get('/health', async (c) => {
     const results = await checks.current();
     const degraded = Object.values(results).some((r) => r.status !== 'up');
-    return c.json(
+    return sendJson(
+      c,
       {
         status: degraded ? 'degraded' : 'healthy',
         timestamp: new Date().toISOString(),

@@ -2,6 +2,7 @@
 import type { Context, Hono } from 'hono';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
+import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { errorBody, problem, sendProblem } from '../errors.ts';
@@ -107,7 +108,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     const out = await pipeline.handle(req, format, log);
     if (out.kind === 'whole') {
       const r = out.reply;
-      if (!req.stream || r.status >= 300) return c.json(r.body as object, r.status as 200, r.headers ?? {});
+      if (!req.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
       // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
       const message = (r.body as { robbie_response?: { message?: unknown } }).robbie_response?.message;
       return sendFrames(
@@ -149,7 +150,8 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     const database = await store.checks().database?.();
     const circuit = router.circuit;
     const degraded = database?.status !== 'up' || circuit === 'open' || killswitchActive === null;
-    return c.json(
+    return sendJson(
+      c,
       {
         status: degraded ? 'degraded' : 'healthy',
         killswitch_active: killswitchActive,
