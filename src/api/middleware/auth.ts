@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { problem, sendProblem } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
@@ -13,7 +13,7 @@ export function presentedKey(c: Context<AppEnv>): string | undefined {
 }
 
 function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+  return hash('sha256', s, 'buffer');
 }
 
 /** Compares against every key in constant time (hashes of equal length, no early exit). */

@@ -5,7 +5,7 @@
  * the stale window is served marked `stale` instead of a 503. "Identical" is what the model would
  * see: service, messages (or input, context and source) and sampling parameters.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Service } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
 import type { Metrics } from '../metrics.ts';
@@ -54,7 +54,7 @@ export class AnswerCache {
       top_p: m.topP ?? null,
       max_tokens: m.maxTokens ?? null,
     };
-    return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+    return hash('sha256', JSON.stringify(what), 'hex');
   }
 
   async #read(key: string, maxAgeMs: number): Promise<Kept | undefined> {

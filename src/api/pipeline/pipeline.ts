@@ -5,7 +5,7 @@
  * each a stage that may end the request with an outcome, and one responder that records every
  * outcome before it is answered.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from '../../logger/logger.ts';
 import type { Store } from '../../storage/types.ts';
 import { problem } from '../errors.ts';
@@ -337,8 +337,5 @@ function canonical(value: unknown): unknown {
  */
 export function fingerprintOf(format: AnswerFormat['name'], content: unknown): string {
   const text = JSON.stringify(canonical(content));
-  return createHash('sha256')
-    .update(format === 'universal' ? text : `${format}\u0000${text}`)
-    .digest('hex')
-    .slice(0, 32);
+  return hash('sha256', format === 'universal' ? text : `${format}\u0000${text}`, 'hex').slice(0, 32);
 }

@@ -19,7 +19,7 @@
  * /health (`checks.rate_limit`), until the store answers again. `--rate-limit-scope local` keeps
  * that share always, with no round trip.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CheckResult } from '../health-checks.ts';
 import { type RateBatch, windowAt } from './rate-window.ts';
 
@@ -102,7 +102,7 @@ export class RateLimit {
   async check(key: string): Promise<number> {
     if (!this.#store) return this.#local.check(key);
     // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
-    const digest = createHash('sha256').update(key).digest('base64url');
+    const digest = hash('sha256', key, 'base64url');
     if (this.#fromLease(digest)) return 0;
     try {
       const wait = await this.#counted(digest);

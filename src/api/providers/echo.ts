@@ -3,7 +3,7 @@
  * last fallback that always answers: it answers with the last user message (streamed word by word),
  * and a small deterministic embedding.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ChatDelta, ChatRequest, ChatResult, EmbedResult, Provider } from './types.ts';
 
 function lastInput(req: ChatRequest): string {
@@ -38,7 +38,7 @@ export class EchoProvider implements Provider {
   }
 
   async embed(_model: string, input: string): Promise<EmbedResult> {
-    const digest = createHash('sha256').update(input).digest();
+    const digest = hash('sha256', input, 'buffer');
     const embedding = Array.from(
       { length: 8 },
       (_, i) => Math.round(((digest[i] as number) / 255) * 2000 - 1000) / 1000,
