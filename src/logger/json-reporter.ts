@@ -14,30 +14,35 @@ function isPlainObject(v: unknown): v is Fields {
 
 /** Builds the JSON object for one consola call: `log.info('msg', { field: 1 })`. */
 export function toRecord(logObj: LogObject): Fields {
-  const args: unknown[] = [...logObj.args];
-  const fields: Fields = {};
+  const args = logObj.args;
   // The last plain object carries the structured fields; errors become `err`.
   const last = args[args.length - 1];
-  if (args.length > 1 && isPlainObject(last)) {
-    args.pop();
-    for (const [k, v] of Object.entries(last)) fields[k] = v instanceof Error ? serializeError(v) : v;
-  }
-  const parts: string[] = [];
-  for (const a of args) {
+  const fields = args.length > 1 && isPlainObject(last) ? last : undefined;
+  const count = fields ? args.length - 1 : args.length;
+  let msg = '';
+  let argError: unknown;
+  for (let i = 0; i < count; i++) {
+    const a = args[i];
+    let part: string;
     if (a instanceof Error) {
-      if (fields.err === undefined) fields.err = serializeError(a);
-      parts.push(a.message);
-    } else {
-      parts.push(typeof a === 'string' ? a : JSON.stringify(a));
-    }
+      argError ??= a;
+      part = a.message;
+    } else part = typeof a === 'string' ? a : JSON.stringify(a);
+    msg = i === 0 ? part : `${msg} ${part}`;
   }
   const record: Fields = { time: logObj.date.toISOString(), level: levelFromConsolaType(logObj.type) };
   if (logObj.tag) record.tag = logObj.tag;
-  record.msg = redact(parts.join(' '));
-  // An absent field is left out (`error=undefined` would otherwise reach the journal).
-  for (const [k, v] of Object.entries(fields)) {
-    if (!(k in record) && v !== undefined) record[k] = redactDeep(v);
+  record.msg = redact(msg);
+  // One pass over the fields: an absent one is left out (`error=undefined` would otherwise reach
+  // the journal), and a name the record already has is not overwritten.
+  if (fields) {
+    for (const k in fields) {
+      const v = fields[k];
+      if (v === undefined || k in record) continue;
+      record[k] = v instanceof Error ? redactDeep(serializeError(v)) : redactDeep(v);
+    }
   }
+  if (argError !== undefined && record.err === undefined) record.err = redactDeep(serializeError(argError));
   return record;
 }
 
