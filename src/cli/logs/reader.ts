@@ -171,28 +171,49 @@ export async function follow(
       emit(buf.toString('utf8', 0, n));
     }
   };
-  /**
-   * Reads the files rotated after the one just finished (its first line is `done`), oldest first,
-   * up to the one now open as current (inode `now`: it may itself have rotated meanwhile).
-   */
-  const catchUp = (done: string | undefined, now: number) => {
-    if (done === undefined) return;
+  /** The rotated file right after the one whose first line is `last`, as the files are named now. */
+  const after = (last: string): string | undefined => {
+    // Newest first (.1, .2, …).
     const rotated = logFiles(dirname(path), basename(path))
       .filter((f) => f !== path)
       .reverse();
-    // rotated: newest first (.1, .2, …); the finished file is one of them.
-    const at = rotated.findIndex((f) => firstLineOf(f) === done);
-    for (let i = at - 1; i >= 0; i--) {
-      const file = rotated[i] as string;
-      try {
-        if (!file.endsWith('.gz') && statSync(file).ino === now) break;
-      } catch {
-        // compressed or pruned meanwhile: readText finds what is left
+    const at = rotated.findIndex((f) => firstLineOf(f) === last);
+    return at > 0 ? rotated[at - 1] : undefined;
+  };
+  const inodeOf = (file: string) => {
+    try {
+      return statSync(file).ino;
+    } catch {
+      return undefined;
+    }
+  };
+  /**
+   * Reads the files rotated after the one just finished (its first line is `done`), oldest first,
+   * up to the one now open as current (inode `now`: it may itself have rotated meanwhile). Every
+   * step finds its file afresh and checks it is still the one after the last file read: a rotation
+   * meanwhile renames every file (and compresses the one it pushed to .2), so a name can hold
+   * another file by the time it is read. The supervisor never rotates an empty file, so every
+   * rotated file has a first line to be found by.
+   */
+  const catchUp = (done: string | undefined, now: number) => {
+    let last = done;
+    for (let step = 0; last !== undefined && step < 10_000; step++) {
+      const file = after(last);
+      if (file === undefined) return;
+      if (!file.endsWith('.gz') && inodeOf(file) === now) {
+        // The file open as current — unless a rotation moved the names since.
+        const again = after(last);
+        if (again !== undefined && !again.endsWith('.gz') && inodeOf(again) === now) return;
+        continue;
       }
-      rest = '';
-      // Compressed meanwhile (same index, new name): read the .gz instead.
       const text = readText(file);
-      emit(text !== '' || file.endsWith('.gz') ? text : readText(`${file}.gz`));
+      const nl = text.indexOf('\n');
+      const head = nl === -1 ? undefined : text.slice(0, nl);
+      const again = after(last);
+      if (head === undefined || again === undefined || firstLineOf(again) !== head) continue;
+      rest = '';
+      emit(text);
+      last = head;
     }
   };
   if (!start) open();
