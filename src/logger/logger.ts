@@ -69,8 +69,30 @@ class ConsolaLogger implements Logger {
   }
 }
 
+/**
+ * JSON lines to stdout, the lines of one event-loop turn in one write at its end: a busy server
+ * logs a line per request, and a write per line is a system call per line (and a wake-up of the
+ * supervisor reading the pipe). Whatever is pending is written out before the process exits.
+ */
+let pending: string[] = [];
+let scheduled = false;
+let flushOnExit = false;
+function flushStdout(): void {
+  scheduled = false;
+  if (pending.length === 0) return;
+  const text = pending.length === 1 ? (pending[0] as string) : pending.join('');
+  pending = [];
+  process.stdout.write(text);
+}
 const stdoutSink: LineSink = (line) => {
-  process.stdout.write(line);
+  pending.push(line);
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flushStdout);
+  if (!flushOnExit) {
+    flushOnExit = true;
+    process.on('exit', flushStdout);
+  }
 };
 
 /** A pretty reporter that still redacts: consola's fancy output, fed redacted arguments. */
