@@ -5,7 +5,7 @@ import { admittedOf, batchVerdict, type RateBatch, windowAt } from '../api/pipel
 import { GroupCommit } from './group-commit.ts';
 import { KillswitchCache, type KillswitchState } from './killswitch.ts';
 import { SQLITE_MIGRATIONS } from './schema.ts';
-import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
+import { describeSqliteError, openSqlite, stmt, transaction, WalSync } from './sqlite.ts';
 import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
 import {
   type BlockRecord,
@@ -48,23 +48,40 @@ export class SqliteStore implements Store {
    */
   readonly #claims: DatabaseSync;
 
-  constructor(path: string) {
+  readonly #wal: WalSync;
+
+  /**
+   * `durable` makes committed writes durable (default: fsync the WAL on the thread pool, WalSync);
+   * a test may hold it back to see that nothing is acknowledged before it.
+   */
+  constructor(path: string, durable?: () => Promise<void>) {
     this.path = path;
     this.#db = openSqlite(path);
     this.#claims = openSqlite(path);
     this.#claims.exec('pragma synchronous = off');
-    // One transaction (one fsync) per batch of concurrent writes.
-    this.#writes = new GroupCommit<WriteOp>((ops) => {
+    // Commits only write the WAL; the write path makes them durable before it acknowledges them.
+    // The other writes on this connection (rate windows, the answer cache, the retention purge)
+    // are, like claims, worth nothing after a crash of the machine.
+    // (Where the file system cannot hold a WAL, SQLite keeps its rollback journal and its own
+    // synchronous commits.)
+    const mode = (stmt(this.#db, 'pragma journal_mode').get() as { journal_mode: string }).journal_mode;
+    const wal = mode.toLowerCase() === 'wal';
+    if (wal) this.#db.exec('pragma synchronous = normal');
+    this.#wal = new WalSync(path);
+    const makeDurable = durable ?? (wal ? () => this.#wal.sync() : () => Promise.resolve());
+    // One transaction and one fsync per batch of concurrent writes.
+    this.#writes = new GroupCommit<WriteOp>(async (ops) => {
       try {
         transaction(this.#db, () => {
           for (const op of ops) applySqlite(this.#db, op);
         });
+        await makeDurable();
         this.#lastError = undefined;
       } catch (err) {
         this.#lastError = describeSqliteError(err);
         throw new StorageUnavailableError(`local store unavailable: ${this.#lastError}`);
       }
-      return Promise.resolve(ops.map(() => undefined));
+      return ops.map(() => undefined);
     });
   }
 
@@ -328,6 +345,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#wal.close();
     this.#claims.close();
     this.#db.close();
   }

@@ -1,5 +1,6 @@
 /** Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files. */
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { StorageUnavailableError } from './types.ts';
@@ -18,6 +19,54 @@ export function openSqlite(path: string): DatabaseSync {
   } catch (err) {
     throw new StorageUnavailableError(`cannot open ${path}: ${whyCannotOpen(path, err)}`);
   }
+}
+
+/**
+ * Commits made durable off the event loop. With `synchronous = full` SQLite fsyncs the WAL inside
+ * COMMIT, on the calling thread — for the store, the event loop, which then served no one: at 32
+ * connections here a quarter of the time went by in fsyncs of 0.7 ms. With `synchronous = normal`
+ * (set by the caller) a commit only writes its frames to the WAL; `sync()` fsyncs that file on
+ * libuv's thread pool, and a write is acknowledged only once it returns: the same guarantee, while
+ * the loop goes on serving and the next group of writes gathers. (Linux and macOS flush a file's
+ * data through any descriptor of it; the WAL lives as long as a connection is open.)
+ */
+export class WalSync {
+  readonly #path: string;
+  #handle: Promise<FileHandle> | undefined;
+
+  constructor(databasePath: string) {
+    this.#path = `${databasePath}-wal`;
+  }
+
+  async sync(): Promise<void> {
+    this.#handle ??= openDurably(this.#path);
+    let handle: FileHandle;
+    try {
+      handle = await this.#handle;
+    } catch (err) {
+      this.#handle = undefined;
+      throw err;
+    }
+    await handle.sync();
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
+  }
+}
+
+/** Opens the file and makes its directory entry durable too (once: the WAL is made at open). */
+async function openDurably(path: string): Promise<FileHandle> {
+  const handle = await open(path, 'r+');
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return handle;
 }
 
 /** SQLite only says "unable to open database file": ask the file system why. */

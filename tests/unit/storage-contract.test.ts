@@ -270,6 +270,41 @@ contract('SQLite', async () => {
   };
 });
 
+describe('SQLite: durable before acknowledged', () => {
+  it('a write resolves only once its commit is made durable, and writes waiting meanwhile share the next', async () => {
+    const { home, cleanup } = tempHome();
+    const releases: (() => void)[] = [];
+    const store = new SqliteStore(join(home, 'robbie.db'), () => new Promise<void>((r) => releases.push(r)));
+    try {
+      await store.migrate();
+      let first = false;
+      const a = store.write({ kind: 'request', data: requestRecord('durable-a') }).then(() => {
+        first = true;
+      });
+      for (let i = 0; i < 50 && releases.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(releases.length, 1, 'the first commit waits to be made durable');
+      // Committed (readable) but not acknowledged yet; two more writes gather meanwhile.
+      assert.ok(await store.findResponse('durable-a'));
+      const rest = [
+        store.write({ kind: 'request', data: requestRecord('durable-b') }),
+        store.write({ kind: 'request', data: requestRecord('durable-c') }),
+      ];
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(first, false, 'not acknowledged before the sync');
+      releases.shift()?.();
+      await a;
+      for (let i = 0; i < 50 && (releases.length as number) === 0; i++)
+        await new Promise((r) => setTimeout(r, 5));
+      assert.equal(releases.length, 1, 'the two waiting writes went in one commit');
+      releases.shift()?.();
+      await Promise.all(rest);
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+});
+
 let cluster: PgCluster | undefined;
 const missing = postgresMissing();
 if (missing && !process.env.CI) {
