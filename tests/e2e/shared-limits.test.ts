@@ -56,10 +56,12 @@ async function killswitchActive(port: number): Promise<boolean> {
 }
 
 describe('limits shared across instances', () => {
-  it('--instances 2 on SQLite: 20/1m holds across both children and through a takeover', async () => {
+  it('--instances 2 on SQLite: 20/1h holds across both children and through a takeover', async () => {
     const fake = await startFakeModel();
     const sup = await startSupervisor(['--instances', '2'], {
-      env: { OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '20/1m' },
+      // An hour's window: crossing a window's edge mid-test would rightly admit one more (the
+      // sliding window weighs the previous window's count a little less at once).
+      env: { OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '20/1h' },
     });
     try {
       await waitHealthy(sup.port);
@@ -157,7 +159,7 @@ describe('limits shared across instances', () => {
       spawnRobbie(['serve', '--port', String(port), '--home', (homes[i] as { home: string }).home], {
         DATABASE_URL: pg.url,
         OLLAMA_URL: fake.url,
-        ROBBIE_RATE_LIMIT: '20/1m',
+        ROBBIE_RATE_LIMIT: '20/1h', // as above: no window edge mid-test
         ROBBIE_ADMIN_KEY: ADMIN,
         // As `robbie supervise --instances 2` would tell its children.
         ROBBIE_INSTANCES: '2',
