@@ -1,13 +1,15 @@
 /**
  * POST /api/v2/universal/request with an instant fake model on loopback: requests per second and
- * latency percentiles, SQLite and PostgreSQL stores, 1 and 32 concurrent clients, and robbie's own
- * overhead per request (total minus the model call, from its own histogram).
+ * latency percentiles, SQLite and PostgreSQL stores, 1 and 32 concurrent clients, robbie's own
+ * overhead per request (total minus the model call, from its own histogram) and its CPU per
+ * request — and, on PostgreSQL, the same load on the floor of its stack (stack-floor.ts).
  */
+import { join } from 'node:path';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
 import { postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
-import { freePort, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { freePort, ROOT, spawnProc, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
-import { type Row, universalLoad } from './lib.ts';
+import { cpuSeconds, type Row, universalLoad } from './lib.ts';
 
 const SECONDS = 6;
 
@@ -39,7 +41,9 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
     await waitHealthy(port, 20_000);
     for (const connections of [1, 32]) {
       const before = await modelMeanMs(port);
+      const cpuBefore = cpuSeconds(proc.pid);
       const result = await universalLoad(port, connections, SECONDS);
+      const cpuUs = ((cpuSeconds(proc.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
       const after = await modelMeanMs(port);
       const modelMs = (after.sum - before.sum) / Math.max(1, after.count - before.count);
       const bad = result.errors + result.non2xx;
@@ -47,13 +51,44 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
         scenario: `POST /api/v2/universal/request, ${label}, ${connections} client${connections > 1 ? 's' : ''}`,
         metric: 'requests/s',
         value: `${Math.round(result.requests.average)}`,
-        note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; model call ${modelMs.toFixed(2)} ms mean → overhead p50 ≈ ${Math.max(0, result.latency.p50 - modelMs).toFixed(2)} ms, p99 ≈ ${Math.max(0, result.latency.p99 - modelMs).toFixed(2)} ms; errors ${bad}`,
+        note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; model call ${modelMs.toFixed(2)} ms mean → overhead p50 ≈ ${Math.max(0, result.latency.p50 - modelMs).toFixed(2)} ms, p99 ≈ ${Math.max(0, result.latency.p99 - modelMs).toFixed(2)} ms; ${Math.round(cpuUs)} µs CPU per request; errors ${bad}`,
       });
     }
   } finally {
     await stopProc(proc);
     await fake.close();
     cleanup();
+  }
+  return rows;
+}
+
+/** The same load on the floor of robbie's stack (its libraries alone), on the same database. */
+async function floor(databaseUrl: string): Promise<Row[]> {
+  const fake = await startFakeModel();
+  const port = await freePort();
+  const proc = spawnProc(process.execPath, [
+    join(ROOT, 'bench/stack-floor.ts'),
+    String(port),
+    fake.url,
+    databaseUrl,
+  ]);
+  const rows: Row[] = [];
+  try {
+    await waitHealthy(port, 20_000);
+    for (const connections of [1, 32]) {
+      const cpuBefore = cpuSeconds(proc.pid);
+      const result = await universalLoad(port, connections, SECONDS);
+      const cpuUs = ((cpuSeconds(proc.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+      rows.push({
+        scenario: `same, the stack's floor (bench/stack-floor.ts: Hono, node-server, undici, postgres.js and nothing else), ${connections} client${connections > 1 ? 's' : ''}`,
+        metric: 'requests/s',
+        value: `${Math.round(result.requests.average)}`,
+        note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; ${Math.round(cpuUs)} µs CPU per request; errors ${result.errors + result.non2xx}`,
+      });
+    }
+  } finally {
+    await stopProc(proc);
+    await fake.close();
   }
   return rows;
 }
@@ -72,6 +107,7 @@ export async function benchApi(): Promise<Row[]> {
   const pg = await startCluster({ fsync: true });
   try {
     rows.push(...(await run('PostgreSQL store', { DATABASE_URL: pg.url })));
+    rows.push(...(await floor(pg.url)));
   } finally {
     pg.destroy();
   }
