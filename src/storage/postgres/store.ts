@@ -54,6 +54,8 @@ export class PostgresStore implements Store {
   readonly #outbox: Outbox;
   readonly #log: Logger;
   readonly #writes: GroupCommit<WriteOp, 'database' | 'outbox'>;
+  /** Claims released while a release is under way go together in the next statement. */
+  readonly #releases: GroupCommit<string>;
   #up = false;
   #latencyMs: number | undefined;
   #lastError: string | undefined;
@@ -80,6 +82,13 @@ export class PostgresStore implements Store {
     this.#events = events;
     this.#killswitch = this.#outbox.lastKillswitch();
     this.#writes = new GroupCommit((ops) => this.#commit(ops));
+    this.#releases = new GroupCommit<string>(async (ids) => {
+      await withTimeout(
+        this.#coord`delete from request_claims where request_id = any(${ids})`,
+        READ_TIMEOUT_MS,
+      );
+      return ids.map(() => undefined);
+    });
   }
 
   /** Starts the health probe that notices outages and recoveries (migrating and draining on recovery). */
@@ -379,10 +388,7 @@ export class PostgresStore implements Store {
   async release(requestId: string): Promise<void> {
     if (!this.#up) return;
     try {
-      await withTimeout(
-        this.#coord`delete from request_claims where request_id = ${requestId}`,
-        READ_TIMEOUT_MS,
-      );
+      await this.#releases.add(requestId);
     } catch {
       // a stale claim is taken over after its time
     }
