@@ -159,9 +159,13 @@ describe('robbie supervise: keeping robbie serve alive', () => {
   it('the processes are named robbie for pgrep, ps and ss', async () => {
     const sup = await startSupervisor();
     try {
+      // Both up (a child names itself as it starts, a moment after it is spawned).
       const s = await waitFor('active and standby', async () => {
         const x = await sup.status();
-        return x.children.length === 2 && x.children.every((c) => c.pid) ? x : undefined;
+        return x.children.length === 2 &&
+          x.children.every((c) => c.pid && (c.state === 'running' || c.state === 'ready'))
+          ? x
+          : undefined;
       });
       const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
       const args = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
