@@ -10,14 +10,15 @@ import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
-function nodeResponse(c: Context): ServerResponse | undefined {
-  const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  return res && typeof res.setHeader === 'function' && !res.headersSent ? res : undefined;
+/** The Node response under @hono/node-server (its `env.outgoing`); undefined elsewhere. */
+export function nodeResponseOf(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
 }
 
 /** Adds headers to the answer `c` will give, whichever way it is sent. */
 export function setHeaders(c: Context, headers: Record<string, string>): void {
-  const res = nodeResponse(c);
+  const node = nodeResponseOf(c);
+  const res = node && !node.headersSent ? node : undefined;
   for (const [name, value] of Object.entries(headers)) {
     if (res) res.setHeader(name, value);
     else c.header(name, value);

@@ -15,6 +15,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
+import { nodeResponseOf } from './answer.ts';
 import type { Reply } from './pipeline/outcome.ts';
 import type { AnswerStream } from './pipeline/pipeline.ts';
 import type { AppEnv } from './types.ts';
@@ -130,7 +131,7 @@ function eventStream(
   headers: Record<string, string>,
   write: (sink: EventSink) => Promise<void>,
 ): Response {
-  const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const res = nodeResponseOf(c);
   if (res) {
     // Headers set so far (X-Request-Id) are on the Node response already (answer.ts).
     const sink = new NodeSink(res, 200, { ...headers, ...EVENT_STREAM_HEADERS });
