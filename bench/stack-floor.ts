@@ -1,8 +1,7 @@
 /**
  * The floor of robbie's stack: the same libraries doing the least a universal request needs —
  * Hono on @hono/node-server parses the body, undici calls the model, postgres.js inserts one row
- * per request (several requests of one event-loop turn in one statement, as robbie's group commit
- * does) and the JSON answer goes back. No validation, gatekeeper, rate limit, killswitch, metrics,
+ * per request (through robbie's own group commit) and the JSON answer goes back. No validation, gatekeeper, rate limit, killswitch, metrics,
  * tracing, log line or deadline. The API benchmark runs it beside `robbie serve` under the same
  * load, so robbie's figures can be read against what its libraries alone cost on this machine.
  *
@@ -13,6 +12,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import postgres from 'postgres';
 import { Agent } from 'undici';
+import { GroupCommit } from '../src/storage/group-commit.ts';
 
 const [port, modelUrl, databaseUrl] = process.argv.slice(2);
 if (!port || !modelUrl || !databaseUrl) {
@@ -34,29 +34,12 @@ interface Row {
   output_summary: string;
   processing_time_ms: number;
 }
-let queue: { row: Row; done: () => void; fail: (err: unknown) => void }[] = [];
-let writing = false;
-async function drain(): Promise<void> {
-  writing = true;
-  await new Promise((r) => setImmediate(r));
-  while (queue.length > 0) {
-    const batch = queue;
-    queue = [];
-    try {
-      await sql`insert into stack_floor_logs ${sql(batch.map((b) => b.row))}`;
-      for (const b of batch) b.done();
-    } catch (err) {
-      for (const b of batch) b.fail(err);
-    }
-  }
-  writing = false;
-}
-function record(row: Row): Promise<void> {
-  return new Promise((done, fail) => {
-    queue.push({ row, done, fail });
-    if (!writing) void drain();
-  });
-}
+// robbie's own group commit: the writes of one turn, and those arriving during a commit, in one
+// statement.
+const writes = new GroupCommit<Row>(async (rows) => {
+  await sql`insert into stack_floor_logs ${sql(rows)}`;
+  return rows.map(() => undefined);
+});
 
 const app = new Hono();
 app.post('/api/v2/universal/request', async (c) => {
@@ -76,7 +59,7 @@ app.post('/api/v2/universal/request', async (c) => {
   const answer = (await res.body.json()) as { message?: { content?: string } };
   const text = answer.message?.content ?? '';
   const id = randomUUID();
-  await record({
+  await writes.add({
     request_id: id,
     source: body.source,
     ai_service: body.ai_service,
