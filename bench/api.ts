@@ -26,6 +26,16 @@ async function modelMeanMs(port: number): Promise<{ sum: number; count: number }
   return { sum: pick('sum') * 1000, count: pick('count') };
 }
 
+/** `universalLoad`, and the CPU the process serving it spent per request meanwhile. */
+async function measuredLoad(port: number, pid: number, connections: number) {
+  const cpuBefore = cpuSeconds(pid);
+  const result = await universalLoad(port, connections, SECONDS);
+  const cpuUs = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+  return { result, cpuUs };
+}
+
+const clients = (n: number) => `${n} client${n > 1 ? 's' : ''}`;
+
 async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
   const fake = await startFakeModel();
   const { home, cleanup } = tempHome();
@@ -33,7 +43,6 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
   const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
     OLLAMA_URL: fake.url,
     ROBBIE_RATE_LIMIT: '100000000/1m',
-    ROBBIE_LOG_LEVEL: 'warn',
     ...env,
   });
   const rows: Row[] = [];
@@ -41,14 +50,12 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
     await waitHealthy(port, 20_000);
     for (const connections of [1, 32]) {
       const before = await modelMeanMs(port);
-      const cpuBefore = cpuSeconds(proc.pid);
-      const result = await universalLoad(port, connections, SECONDS);
-      const cpuUs = ((cpuSeconds(proc.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+      const { result, cpuUs } = await measuredLoad(port, proc.pid, connections);
       const after = await modelMeanMs(port);
       const modelMs = (after.sum - before.sum) / Math.max(1, after.count - before.count);
       const bad = result.errors + result.non2xx;
       rows.push({
-        scenario: `POST /api/v2/universal/request, ${label}, ${connections} client${connections > 1 ? 's' : ''}`,
+        scenario: `POST /api/v2/universal/request, ${label}, ${clients(connections)}`,
         metric: 'requests/s',
         value: `${Math.round(result.requests.average)}`,
         note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; model call ${modelMs.toFixed(2)} ms mean → overhead p50 ≈ ${Math.max(0, result.latency.p50 - modelMs).toFixed(2)} ms, p99 ≈ ${Math.max(0, result.latency.p99 - modelMs).toFixed(2)} ms; ${Math.round(cpuUs)} µs CPU per request; errors ${bad}`,
@@ -76,11 +83,9 @@ async function floor(databaseUrl: string): Promise<Row[]> {
   try {
     await waitHealthy(port, 20_000);
     for (const connections of [1, 32]) {
-      const cpuBefore = cpuSeconds(proc.pid);
-      const result = await universalLoad(port, connections, SECONDS);
-      const cpuUs = ((cpuSeconds(proc.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+      const { result, cpuUs } = await measuredLoad(port, proc.pid, connections);
       rows.push({
-        scenario: `same, the stack's floor (bench/stack-floor.ts: Hono, node-server, undici, postgres.js and nothing else), ${connections} client${connections > 1 ? 's' : ''}`,
+        scenario: `same, the stack's floor (bench/stack-floor.ts: Hono, node-server, undici, postgres.js and nothing else), ${clients(connections)}`,
         metric: 'requests/s',
         value: `${Math.round(result.requests.average)}`,
         note: `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; ${Math.round(cpuUs)} µs CPU per request; errors ${result.errors + result.non2xx}`,
