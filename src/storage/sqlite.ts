@@ -1,4 +1,4 @@
-/** Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files. */
+/** Opening SQLite files robbie writes: WAL, synchronous commits (the store makes its own durable off the event loop: WalSync), a busy timeout for shared files. */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
