@@ -65,6 +65,29 @@ async function unstorableInput(port: number, count: (prefix: string) => number):
   assert.equal(count(prefix), 30, 'every 2xx has its row; the refused ones none');
 }
 
+/**
+ * A model answer holding U+0000 (which PostgreSQL cannot store) is answered as the model gave it,
+ * recorded, and a retry of its id is answered from the store.
+ */
+async function nulAnswer(port: number, fake: FakeModel, stored: (id: string) => string): Promise<void> {
+  const id = `nul-answer-${Date.now()}`;
+  fake.reply = () => 'before\u0000after';
+  try {
+    const first = await post(port, chat('say something odd', { request_id: id }));
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const message = (first.body.robbie_response as { message: string }).message;
+    assert.equal(message, 'before\u0000after', 'the client gets the answer as the model gave it');
+    assert.match(stored(id), /^before.after$/, 'the answer is recorded');
+    const calls = fake.calls.length;
+    const retry = await post(port, chat('say something odd', { request_id: id }));
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(fake.calls.length, calls, 'the retry is answered from the store');
+    assert.match((retry.body.robbie_response as { message: string }).message, /^before.after$/);
+  } finally {
+    fake.reply = undefined;
+  }
+}
+
 async function duplicates(port: number, fake: FakeModel): Promise<void> {
   const id = `dup-${Date.now()}`;
   fake.mode = { kind: 'slow', ms: 300 };
@@ -95,6 +118,27 @@ describe('hostile input and duplicates: SQLite', () => {
             .prepare('select count(*) as n from ai_request_logs where request_id like ?')
             .get(`${prefix}%`) as { n: number };
           return Number(row.n);
+        } finally {
+          db.close();
+        }
+      });
+    } finally {
+      await api.stop();
+      await fake.close();
+    }
+  });
+
+  it('a model answer holding U+0000 is answered whole, recorded and replayed', async () => {
+    const fake = await startFakeModel();
+    const api = await serve(fake);
+    try {
+      await nulAnswer(api.port, fake, (id) => {
+        const db = new DatabaseSync(join(api.home, 'robbie.db'), { readOnly: true });
+        try {
+          const row = db.prepare('select output_summary from ai_request_logs where request_id = ?').get(id) as
+            | { output_summary: string }
+            | undefined;
+          return String(row?.output_summary);
         } finally {
           db.close();
         }
@@ -190,7 +234,7 @@ describe('hostile input and duplicates: PostgreSQL', () => {
   let pg: PgCluster | undefined;
   after(() => pg?.destroy());
 
-  it('unstorable input is refused (422) and never costs its neighbours; 50 concurrent duplicates call the model once', async (t) => {
+  it('unstorable input is refused (422) and never costs its neighbours; 50 concurrent duplicates call the model once; an answer holding U+0000 is recorded', async (t) => {
     pg = await clusterOrSkip(t);
     if (!pg) return;
     const cluster = pg;
@@ -203,6 +247,9 @@ describe('hostile input and duplicates: PostgreSQL', () => {
         ),
       );
       await duplicates(api.port, fake);
+      await nulAnswer(api.port, fake, (id) =>
+        cluster.psql(`select output_summary from ai_request_logs where request_id = '${id}'`).trim(),
+      );
     } finally {
       await api.stop();
       await fake.close();

@@ -40,6 +40,7 @@ import {
 } from './errors.ts';
 import { KILLSWITCH_CHANNEL, readKillswitch } from './killswitch.ts';
 import { pruneRateWindows, rateGiveBackPostgres, rateHitPostgres } from './rate-windows.ts';
+import { withoutNul } from './without-nul.ts';
 import { applyBatch } from './writes.ts';
 
 const PROBE_EVERY_MS = 2000;
@@ -440,7 +441,7 @@ export class PostgresStore implements Store {
     await withTimeout(
       this.#coord`
         insert into answer_cache (key, service, answer, created_at)
-        values (${key}, ${service}, ${this.#coord.json(answer as postgres.JSONValue)}, ${Date.now()})
+        values (${key}, ${service}, ${this.#coord.json(withoutNul(answer) as postgres.JSONValue)}, ${Date.now()})
         on conflict (key) do update set answer = excluded.answer, created_at = excluded.created_at`,
       QUERY_TIMEOUT_MS,
     ).catch(() => undefined);

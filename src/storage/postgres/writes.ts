@@ -5,9 +5,11 @@ import { REQUEST_COLUMNS, UPSERT_SET } from '../schema.ts';
 import { type BlockRecord, isRetryable, type RequestRecord, type WriteOp } from '../types.ts';
 import type { Sql, Tx } from './connect.ts';
 import { applyKillswitch } from './killswitch.ts';
+import { withoutNul } from './without-nul.ts';
 
 /** jsonb columns take the values as they are (postgres.js serialises them once). */
-function requestRow(r: RequestRecord) {
+function requestRow(record: RequestRecord) {
+  const r = withoutNul(record);
   return {
     ...r,
     source_metadata: r.source_metadata as postgres.JSONValue,
@@ -59,8 +61,10 @@ export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   const requests = latestPerRequest(ops).map(requestRow);
   const blocks = ops
     .filter((o) => o.kind === 'block')
-    .map((o) => ({ ...(o.data as BlockRecord), created_at: o.data.timestamp }));
-  const changes = ops.filter((o) => o.kind === 'killswitch').map((o) => o.data as KillswitchChange);
+    .map((o) => ({ ...withoutNul(o.data as BlockRecord), created_at: o.data.timestamp }));
+  const changes = ops
+    .filter((o) => o.kind === 'killswitch')
+    .map((o) => withoutNul(o.data as KillswitchChange));
   const insertRequests = (q: Sql | Tx) =>
     q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
       on conflict (request_id) do update set ${q.unsafe(UPSERT_SET)}
