@@ -7,7 +7,14 @@
 import { join } from 'node:path';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
 import { postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
-import { freePort, ROOT, spawnProc, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import {
+  freePort,
+  ROOT,
+  spawnProc,
+  spawnRobbieLogged,
+  stopProc,
+  waitHealthy,
+} from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, type Row, universalLoad } from './lib.ts';
 
@@ -40,7 +47,7 @@ async function run(label: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
   const fake = await startFakeModel();
   const { home, cleanup } = tempHome();
   const port = await freePort();
-  const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
+  const proc = spawnRobbieLogged(['serve', '--port', String(port), '--home', home], join(home, 'serve.log'), {
     OLLAMA_URL: fake.url,
     ROBBIE_RATE_LIMIT: '100000000/1m',
     ...env,

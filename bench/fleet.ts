@@ -3,12 +3,15 @@
  * health checks on /readyz), 32 clients posting uniquely identified requests to an instant fake
  * model; and the cost of the shared rate limit per request (one instance, `--rate-limit-scope`
  * shared, the default, against local), in requests/s and robbie's CPU per request.
- * Everything — PostgreSQL, HAProxy, the clients — shares this machine's cores with robbie.
+ * Everything — PostgreSQL (durable commits), HAProxy, the clients — shares this machine's cores
+ * with robbie, which runs with its defaults but for the rate limit (one user's load test would be
+ * refused at the default 120/1m).
  */
+import { join } from 'node:path';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
 import { haproxyMissing, startHaproxy } from '../tests/helpers/haproxy.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
-import { freePort, type Proc, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { freePort, type Proc, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, type Row, universalLoad } from './lib.ts';
 
@@ -23,14 +26,17 @@ async function instances(pg: PgCluster, modelUrl: string, n: number, env: NodeJS
   for (let i = 0; i < n; i++) {
     const { home, cleanup } = tempHome();
     const port = await freePort();
-    const proc = spawnRobbie(['serve', '--port', String(port), '--home', home], {
-      DATABASE_URL: pg.url,
-      OLLAMA_URL: modelUrl,
-      ROBBIE_RATE_LIMIT: '100000000/1m',
-      ROBBIE_LOG_LEVEL: 'warn',
-      ROBBIE_INSTANCES: String(n),
-      ...env,
-    });
+    const proc = spawnRobbieLogged(
+      ['serve', '--port', String(port), '--home', home],
+      join(home, 'serve.log'),
+      {
+        DATABASE_URL: pg.url,
+        OLLAMA_URL: modelUrl,
+        ROBBIE_RATE_LIMIT: '100000000/1m',
+        ROBBIE_INSTANCES: String(n),
+        ...env,
+      },
+    );
     procs.push({ proc, port, cleanup });
   }
   for (const p of procs) await waitHealthy(p.port, 30_000);
@@ -49,7 +55,7 @@ async function instances(pg: PgCluster, modelUrl: string, n: number, env: NodeJS
 export async function benchFleet(): Promise<Row[]> {
   const missing = postgresMissing() ?? haproxyMissing();
   if (missing) return [{ scenario: 'fleet behind HAProxy', metric: 'skipped', value: '-', note: missing }];
-  const pg = await startCluster({ fsync: false });
+  const pg = await startCluster({ fsync: true });
   const fake = await startFakeModel();
   const rows: Row[] = [];
   try {

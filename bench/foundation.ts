@@ -1,8 +1,17 @@
 /** Binary size, `--version` wall time, idle `serve` RSS, and `/health` requests per second. */
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { BINARY, freePort, sleep, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import {
+  BINARY,
+  freePort,
+  sleep,
+  spawnRobbieLogged,
+  stopProc,
+  waitHealthy,
+} from '../tests/helpers/process.ts';
+import { tempHome } from '../tests/helpers/supervisor.ts';
 import { median, percentile, type Row, rssMiB } from './lib.ts';
 
 export async function benchFoundation(): Promise<Row[]> {
@@ -29,7 +38,8 @@ export async function benchFoundation(): Promise<Row[]> {
   });
 
   const port = await freePort();
-  const proc = spawnRobbie(['serve', '--port', String(port)], { ROBBIE_LOG_LEVEL: 'warn' });
+  const { home, cleanup } = tempHome();
+  const proc = spawnRobbieLogged(['serve', '--port', String(port), '--home', home], join(home, 'serve.log'));
   try {
     await waitHealthy(port);
     await sleep(2000);
@@ -57,6 +67,7 @@ export async function benchFoundation(): Promise<Row[]> {
     });
   } finally {
     await stopProc(proc);
+    cleanup();
   }
   return rows;
 }

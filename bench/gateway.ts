@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnRobbie, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row } from './lib.ts';
 
@@ -186,12 +186,16 @@ export async function benchGateway(): Promise<Row[]> {
     await waitFor(`http://127.0.0.1:${fakePort}/`);
     const { home, cleanup } = tempHome();
     const rPort = await freePort();
-    const robbie = spawnRobbie(['serve', '--port', String(rPort), '--home', home], {
-      ROBBIE_PROVIDER: 'openai',
-      OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
-      CHAT_MODEL: 'fake-model',
-      ROBBIE_RATE_LIMIT: '100000000/1m',
-    });
+    const robbie = spawnRobbieLogged(
+      ['serve', '--port', String(rPort), '--home', home],
+      join(home, 'serve.log'),
+      {
+        ROBBIE_PROVIDER: 'openai',
+        OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
+        CHAT_MODEL: 'fake-model',
+        ROBBIE_RATE_LIMIT: '100000000/1m',
+      },
+    );
     await waitHealthy(rPort, 20_000);
     targets.push({
       name: 'robbie',

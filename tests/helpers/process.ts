@@ -1,6 +1,6 @@
 /** Spawning robbie (the built binary, or the source under Node or Deno) and watching what it does. */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { processAlive } from '../../src/supervisor/process-info.ts';
@@ -121,10 +121,26 @@ export function spawnProc(command: string, args: string[], opts: SpawnOptions = 
 
 /** The built binary with a clean environment: no Node on PATH, as a user's server would have. */
 export function spawnRobbie(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  return spawnProc(requireBinary(), args, {
-    // PATH holds no Node at all: the binary must not need one.
-    env: { PATH: EMPTY_PATH, ROBBIE_LOG_FORMAT: 'json', ...env },
-  });
+  return spawnProc(requireBinary(), args, { env: robbieEnv(env) });
+}
+
+/** PATH holds no Node at all: the binary must not need one. */
+function robbieEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PATH: EMPTY_PATH, ROBBIE_LOG_FORMAT: 'json', ...env };
+}
+
+/**
+ * The built binary as `spawnRobbie`, its stdout and stderr appended to `logFile`, as a supervisor
+ * or journald would take them: under load, its access log then neither piles up in this process's
+ * memory nor takes this process's CPU. `stdout()` and `stderr()` stay empty.
+ */
+export function spawnRobbieLogged(args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawnProc(requireBinary(), args, { env: robbieEnv(env), stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Runs the binary to completion (bounded) and returns its output and exit code. */
