@@ -160,6 +160,50 @@ describe('captureOutput', () => {
   });
 });
 
+describe('captureOutput: which chunks the framer takes', () => {
+  it('once compiled, every chunk of plain lines from 1 KiB up, but not below', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-capture-small-'));
+    const framer = lineFramer() as LineFramer; // compiled, as after a first flood
+    const frameBytes = framer.frame.bind(framer);
+    const sizes: number[] = [];
+    framer.frame = (head, body, ...rest) => {
+      sizes.push((head?.length ?? 0) + body.length);
+      return frameBytes(head, body, ...rest);
+    };
+    try {
+      const sink = new LogSink(dir, ROTATION, () => {});
+      const input = new PassThrough();
+      const done = captureOutput(
+        (onChunk) => readStream(input, onChunk),
+        { source: 'app-0', pid: 7, stream: 'stdout' },
+        sink,
+      );
+      const expected: string[] = [];
+      const send = async (lines: number) => {
+        const batch = Array.from({ length: lines }, () => `line ${expected.length} ${'x'.repeat(88)}`);
+        expected.push(...batch);
+        input.write(Buffer.from(`${batch.join('\n')}\n`));
+        await new Promise((r) => setImmediate(r));
+      };
+      for (let i = 0; i < 10; i++) await send(40); // about 4 KiB a chunk
+      for (let i = 0; i < 10; i++) await send(5); // about 500 bytes a chunk
+      input.end();
+      await done;
+      await sink.close();
+      const records = readFileSync(join(dir, 'robbie.log'), 'utf8').trimEnd().split('\n');
+      assert.deepEqual(
+        records.map((l) => (JSON.parse(l) as { msg: string }).msg),
+        expected,
+      );
+      assert.equal(sizes.filter((n) => n >= 1024 && n < 16 * 1024).length, 10, 'the 4 KiB chunks');
+      assert.equal(sizes.filter((n) => n < 1024).length, 0, 'none of the 500-byte chunks');
+    } finally {
+      delete (framer as Partial<LineFramer>).frame;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('RotatingFile borrowed writes', () => {
   it('writes borrowed bytes at once, after what is pending, and copies them when it cannot', () => {
     const dir = mkdtempSync(join(tmpdir(), 'robbie-borrowed-'));

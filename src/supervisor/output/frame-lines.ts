@@ -41,6 +41,11 @@ const SUFFIX_LENGTH = 3; // `"}\n`
 
 let shared: LineFramer | null | undefined;
 
+/** The process's framer if it is compiled already (`lineFramer` compiles it). */
+export function compiledLineFramer(): LineFramer | undefined {
+  return shared ?? undefined;
+}
+
 /** The process's framer, or undefined where WebAssembly is not available (e.g. `--jitless`). */
 export function lineFramer(): LineFramer | undefined {
   if (shared === undefined) {
