@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: builds the binary if needed, runs every scenario on this machine, and prints a
- * markdown table (also written to bench/results/latest.md). Scenarios: `npm run bench -- NAME…`.
+ * markdown table, also written to bench/results/latest.md. `npm run bench -- NAME…` runs only those
+ * scenarios and prints their table without touching latest.md, which stays one whole run.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchApi } from './api.ts';
 import { benchFleet } from './fleet.ts';
+import { benchFloodFloor } from './flood-floor.ts';
 import { benchFoundation } from './foundation.ts';
 import { benchGateway } from './gateway.ts';
 import { type Row, table } from './lib.ts';
@@ -20,6 +22,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   foundation: benchFoundation,
   supervisor: benchSupervisor,
   logs: benchLogs,
+  'flood-floor': benchFloodFloor,
   storage: benchStorage,
   api: benchApi,
   fleet: benchFleet,
@@ -44,5 +47,7 @@ for (const [name, run] of Object.entries(scenarios)) {
 const header = `robbie benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n\n`;
 const out = header + table(rows) + '\n';
 process.stdout.write(out);
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/latest.md'), out);
+if (wanted.length === 0) {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/latest.md'), out);
+}
