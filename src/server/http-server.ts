@@ -18,15 +18,13 @@ export interface HttpServer {
   listen(opts: ListenOptions): Promise<number>;
   /**
    * Graceful stop: stop accepting, let in-flight requests finish (their responses close the
-   * connection), close idle keep-alive connections, and force-close what remains at the deadline.
-   * Resolves true when everything finished in time.
+   * connection), leave idle keep-alive connections usable until their keep-alive timeout, and
+   * force-close what remains at the deadline. Resolves true when everything finished in time.
    */
   drain(deadlineMs: number): Promise<boolean>;
   inFlight(): number;
 }
 
-/** How long an idle keep-alive connection may stay open once draining starts. */
-const IDLE_GRACE_MS = 250;
 
 export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpServer {
   // autoCleanupIncoming off: a body the app refused unread (413) is drained by Node instead of the
@@ -40,7 +38,6 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
     hostname: 'localhost',
   }) as Server;
   const active = new Set<ServerResponse>();
-  const startedBeforeDrain = new WeakSet<ServerResponse>();
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     active.add(res);
@@ -52,14 +49,7 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
       if (!req.complete && !this.headersSent) this.setHeader('Connection', 'close');
       return writeHead.apply(this, args);
     } as ServerResponse['writeHead'];
-    res.once('close', () => {
-      active.delete(res);
-      // Draining: a connection whose answer began before the drain (a stream that ran on, sent
-      // without Connection: close) is closed once idle for the grace, not left to the deadline.
-      if (lifecycle.draining && startedBeforeDrain.has(res)) {
-        setTimeout(() => server.closeIdleConnections(), IDLE_GRACE_MS).unref();
-      }
-    });
+    res.once('close', () => active.delete(res));
   });
 
   let listening = false;
@@ -83,31 +73,29 @@ export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpS
     },
     drain(deadlineMs) {
       lifecycle.draining = true;
-      for (const res of active) {
-        if (!res.headersSent) res.setHeader('Connection', 'close');
-        else startedBeforeDrain.add(res);
-      }
+      for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
       return new Promise<boolean>((resolve) => {
         let finished = false;
         const done = (inTime: boolean) => {
           if (finished) return;
           finished = true;
           clearTimeout(deadline);
-          clearTimeout(idle);
           resolve(inTime);
         };
         const deadline = setTimeout(() => {
           server.closeAllConnections();
           done(false);
         }, deadlineMs);
-        const idle = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_GRACE_MS, deadlineMs));
         if (!listening) {
           done(true);
           return;
         }
         // net.Server's close stops accepting and calls back once every connection has ended; http's
         // own close() would also cut idle keep-alive sockets at once, racing clients that are
-        // sending on them right now.
+        // sending on them right now. So would closing them at any moment of our choosing: an idle
+        // connection stays usable (each answer on it now says Connection: close) until the
+        // keep-alive timeout the server advertised in every answer (Keep-Alive: timeout=5), which
+        // is when Node closes it, as at any other time, and when clients have stopped using it.
         net.Server.prototype.close.call(server, () => done(true));
       });
     },

@@ -163,6 +163,37 @@ describe('robbie serve shutdown', () => {
     client.sock.destroy();
   });
 
+  it('an idle keep-alive connection stays usable while draining, until its keep-alive timeout', async () => {
+    const port = await freePort();
+    const proc = spawnRobbie(['serve', '--port', String(port)]);
+    await waitHealthy(port);
+    const sock = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    let response = '';
+    sock.setEncoding('utf8').on('data', (d: string) => {
+      response += d;
+    });
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.on('error', () => {});
+    const get = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    sock.write(get);
+    await waitFor('the first answer', () => /\r\n\r\n\{.*\}$/s.test(response));
+    assert.match(response, /keep-alive: timeout=5/i, 'the server says how long the connection may idle');
+    const first = response.length;
+    proc.kill('SIGTERM');
+    await waitFor('the draining line', () => proc.jsonLines().find((l) => l.msg === 'draining'));
+    // A client may send on its idle connection at any moment it was told it could: well past the
+    // first instants of the drain, it is still answered, and told to close.
+    await sleep(1000);
+    sock.write(get);
+    await closed;
+    const second = response.slice(first);
+    assert.match(second, /^HTTP\/1\.1 200/, `answered: ${JSON.stringify(second.slice(0, 80))}`);
+    assert.match(second, /connection: close/i);
+    const { code } = await proc.exited;
+    assert.equal(code, 0);
+  });
+
   it('a request that never completes is cut at --shutdown-timeout and the process still exits 0', async () => {
     const port = await freePort();
     const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '500ms']);
