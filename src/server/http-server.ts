@@ -25,7 +25,6 @@ export interface HttpServer {
   inFlight(): number;
 }
 
-
 export function createHttpServer(app: Hono<AppEnv>, lifecycle: Lifecycle): HttpServer {
   // autoCleanupIncoming off: a body the app refused unread (413) is drained by Node instead of the
   // connection being reset, so the client can read the answer.
