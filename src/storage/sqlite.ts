@@ -1,4 +1,7 @@
-/** Opening SQLite files robbie writes: WAL, synchronous commits (the store makes its own durable off the event loop: WalSync), a busy timeout for shared files. */
+/**
+ * Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files;
+ * and WalSync, with which the store makes its own commits durable off the event loop.
+ */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
