@@ -14,20 +14,11 @@
  * round after round, so each comparison shares the machine's state of that minute.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, ROOT, requireBinary, sleep, spawnProc, stopProc } from '../tests/helpers/process.ts';
-import { cpuSeconds, median, type Row } from './lib.ts';
+import { cpuSeconds, median, type Row, tail } from './lib.ts';
 
 const MIB = 200;
 const ROUNDS = Number(process.env.FLOOD_FLOOR_ROUNDS ?? 5);
@@ -76,20 +67,6 @@ function floor(command: string, args: string[], work: string): Promise<Run> {
   });
 }
 
-/** The last 4 KiB of a file ('' while it does not exist). */
-function tail(path: string): string {
-  if (!existsSync(path)) return '';
-  const fd = openSync(path, 'r');
-  try {
-    const size = statSync(path).size;
-    const buf = Buffer.alloc(Math.min(4096, size));
-    readSync(fd, buf, 0, buf.length, size - buf.length);
-    return buf.toString('latin1');
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** A supervisor that writes the child's lines to `log`: its CPU over the flood and the marker's arrival. */
 async function supervisorRun(pid: number, log: string): Promise<Run> {
   // The flood starts DELAY_MS after the child does; the CPU baseline is taken before it.
@@ -97,7 +74,7 @@ async function supervisorRun(pid: number, log: string): Promise<Run> {
   const cpu0 = cpuSeconds(pid);
   const deadline = performance.now() + 120_000;
   while (performance.now() < deadline) {
-    const m = MARK.exec(tail(log));
+    const m = MARK.exec(tail(log, 4096));
     if (m) {
       const ms = performance.timeOrigin + performance.now() - Number(m[1]);
       return { ms, cpuS: cpuSeconds(pid) - cpu0 };

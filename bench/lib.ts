@@ -1,7 +1,7 @@
 /** Small helpers shared by the benchmark scenarios: timing, percentiles, a markdown table, a load. */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 export interface Row {
@@ -38,6 +38,23 @@ export function cpuSeconds(pid: number): number {
   const ticks = Number(fields[11]) + Number(fields[12]);
   const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   return ticks / hz;
+}
+
+/**
+ * The last `bytes` of a file as latin1 ('' while it does not exist): a benchmark watching a log
+ * reads only its end, so as not to compete with the writer for the CPU.
+ */
+export function tail(path: string, bytes = 64 * 1024): string {
+  if (!existsSync(path)) return '';
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function table(rows: Row[]): string {

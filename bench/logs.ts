@@ -5,12 +5,12 @@
  * - JSON lines: a child writes access-log lines of its own (as `robbie serve` does) at 2,000/s;
  *   the supervisor's CPU while it merges them into its records.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ROOT, sleep, waitFor } from '../tests/helpers/process.ts';
 import { startSupervisor } from '../tests/helpers/supervisor.ts';
-import { cpuSeconds, type Row } from './lib.ts';
+import { cpuSeconds, type Row, tail } from './lib.ts';
 
 const MIB = 200;
 
@@ -126,17 +126,5 @@ async function flood(): Promise<Row[]> {
     ];
   } finally {
     await sup.stop();
-  }
-}
-
-function tail(path: string, bytes = 64 * 1024): string {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.min(bytes, size));
-    readSync(fd, buf, 0, buf.length, size - buf.length);
-    return buf.toString('latin1');
-  } finally {
-    closeSync(fd);
   }
 }
