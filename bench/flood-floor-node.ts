@@ -39,14 +39,15 @@ void pipe.read(null, (chunk) => {
   const body = chunk.subarray(0, last);
   const framed = framer.frame(carry, body, joint, 65536);
   if (framed) writeSync(fd, framed);
-  // The marker may begin in the carried part of a line.
-  const lines = carry ? Buffer.concat([carry, body.subarray(0, 64)]) : body;
-  const at = lines.indexOf(MARK);
-  const marked = at !== -1 ? lines : body.indexOf(MARK) !== -1 ? body : undefined;
+  // The child's marker is its last line (it may have begun in the carried part of the line).
+  const from = body.lastIndexOf(10) + 1;
+  const lastLine = (from === 0 && carry ? Buffer.concat([carry, body]) : body.subarray(from)).toString(
+    'latin1',
+  );
   carry = last + 1 < chunk.length ? Buffer.from(chunk.subarray(last + 1)) : undefined;
-  if (marked) {
+  if (lastLine.startsWith(MARK)) {
     done = true;
-    const startMs = Number.parseFloat(marked.toString('latin1', marked.indexOf(MARK) + MARK.length));
+    const startMs = Number.parseFloat(lastLine.slice(MARK.length));
     const ms = performance.timeOrigin + performance.now() - startMs;
     const cpu = process.cpuUsage(cpu0);
     process.stdout.write(
