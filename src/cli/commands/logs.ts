@@ -8,15 +8,14 @@ import { UsageError, UserError } from '../../errors.ts';
 import { type LevelName, parseLevel } from '../../logger/levels.ts';
 import { ERROR_LOG, MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { pathArgs } from '../args.ts';
+import { follow } from '../logs/follow.ts';
 import { prettyLine, wantsColour } from '../logs/pretty.ts';
 import {
   describeFiles,
-  follow,
   type LogFilter,
   matches,
   openCurrent,
   readLines,
-  readRange,
   rotatedFiles,
 } from '../logs/reader.ts';
 
@@ -85,12 +84,7 @@ function command(name: string, file: string, description: string) {
           `no ${file} in ${paths.logDir} (robbie supervise writes it there; see --log-dir / --home)`,
         );
       }
-      const lines = readLines(
-        rotated,
-        filter,
-        limit,
-        current ? readRange(current.fd, current.size) : undefined,
-      );
+      const lines = readLines(rotated, filter, limit, current?.text);
       for (const l of lines) print(l);
       if (lines.length === 0 && !a.follow) {
         process.stderr.write(
@@ -109,6 +103,7 @@ function command(name: string, file: string, description: string) {
       await follow(
         join(paths.logDir, file),
         (line) => matches(line, filter) && print(line),
+        (message) => process.stderr.write(`robbie ${name}: ${message}\n`),
         ac.signal,
         current,
       );

@@ -1,19 +1,9 @@
 /**
  * Reading robbie's logs back: the current file and its rotated predecessors (gzipped or not), in
- * order, filtered by level, time and source; and following the current file across rotations.
+ * order, filtered by level, time and source. Following them is follow.ts.
  */
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { LEVEL_RANK, type LevelName } from '../../logger/levels.ts';
 
@@ -24,7 +14,22 @@ export interface LogFilter {
   source?: string | undefined;
 }
 
-/** The files of one stream, oldest first: name.N(.gz) … name.1, name. */
+/**
+ * Where a directory entry stands in one stream's files: 0 for the current file (`name`), N for a
+ * rotated one (`name.N`, gzipped as `name.N.gz`); undefined for anything else. The supervisor's
+ * RotatingFile names them so.
+ */
+export function positionOf(entry: string, name: string): { index: number; gz: boolean } | undefined {
+  if (entry === name) return { index: 0, gz: false };
+  if (!entry.startsWith(`${name}.`)) return undefined;
+  const m = /^(\d+)(\.gz)?$/.exec(entry.slice(name.length + 1));
+  return m ? { index: Number(m[1]), gz: m[2] !== undefined } : undefined;
+}
+
+/**
+ * The files of one stream, oldest first: name.N(.gz) … name.1, name. While a file is being
+ * compressed both name.N and name.N.gz are there, with the same lines: only one is listed.
+ */
 export function logFiles(dir: string, name: string): string[] {
   let entries: string[];
   try {
@@ -32,15 +37,12 @@ export function logFiles(dir: string, name: string): string[] {
   } catch {
     return [];
   }
-  const rotated: { n: number; file: string }[] = [];
+  const byIndex = new Map<number, string>();
   for (const e of entries) {
-    const m = new RegExp(`^${name.replace(/[.]/g, '\\.')}\\.(\\d+)(\\.gz)?$`).exec(e);
-    if (m) rotated.push({ n: Number(m[1]), file: join(dir, e) });
+    const at = positionOf(e, name);
+    if (at && !(at.gz && byIndex.has(at.index))) byIndex.set(at.index, join(dir, e));
   }
-  rotated.sort((a, b) => b.n - a.n);
-  const files = rotated.map((r) => r.file);
-  if (existsSync(join(dir, name))) files.push(join(dir, name));
-  return files;
+  return [...byIndex.entries()].sort((a, b) => b[0] - a[0]).map(([, file]) => file);
 }
 
 function readText(file: string): string {
@@ -94,184 +96,36 @@ export function readLines(files: string[], filter: LogFilter, limit: number, new
   return limit > 0 ? all.slice(-limit) : all;
 }
 
-/**
- * Follows `path` like `tail -F`: new lines as they are written; when the file is rotated (renamed
- * and replaced) the old one is read to its end before the new one is opened, so nothing is skipped.
- * Runs until `signal` aborts; polls every `everyMs`.
- */
-/** The first line of a log file (plain or gzipped), to recognise it after it was renamed. */
-function firstLineOf(file: string): string | undefined {
-  try {
-    if (file.endsWith('.gz')) {
-      const text = gunzipSync(readFileSync(file)).toString('utf8');
-      const nl = text.indexOf('\n');
-      return nl === -1 ? undefined : text.slice(0, nl);
-    }
-    const fd = openSync(file, 'r');
-    try {
-      return firstLineOfFd(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-function firstLineOfFd(fd: number): string | undefined {
-  const head = Buffer.alloc(128 * 1024);
-  const n = readSync(fd, head, 0, head.length, 0);
-  const nl = head.subarray(0, n).indexOf(10);
-  return nl === -1 ? undefined : head.toString('utf8', 0, nl);
-}
-
-/**
- * Follows `path` across rotations, printing every whole line once. A rotation is seen at the next
- * poll; when several happened in between (a flood with a small --log-max-size), the file being
- * read is found again among the rotated ones by its first line, and every file rotated after it —
- * plain or already gzipped — is read in order before the new current file.
- */
-export async function follow(
-  path: string,
-  onLine: (line: string) => void,
-  signal: AbortSignal,
-  start: OpenFile | undefined,
-  everyMs = 200,
-): Promise<void> {
-  let fd: number | undefined = start?.fd;
-  let ino = start?.ino ?? -1;
-  let offset = start?.size ?? 0;
-  let first = fd === undefined ? undefined : firstLineOfFd(fd);
-  let rest = '';
-  const buf = Buffer.alloc(256 * 1024);
-  const open = () => {
-    try {
-      fd = openSync(path, 'r');
-      ino = fstatSync(fd).ino;
-      offset = 0;
-      first = undefined;
-    } catch {
-      fd = undefined;
-    }
-  };
-  const emit = (text: string) => {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) {
-      if (first === undefined) first = l;
-      if (l) onLine(l);
-    }
-  };
-  const drain = () => {
-    if (fd === undefined) return;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, offset);
-      if (n <= 0) break;
-      offset += n;
-      emit(buf.toString('utf8', 0, n));
-    }
-  };
-  /** The rotated file right after the one whose first line is `last`, as the files are named now. */
-  const after = (last: string): string | undefined => {
-    // Newest first (.1, .2, …).
-    const rotated = logFiles(dirname(path), basename(path))
-      .filter((f) => f !== path)
-      .reverse();
-    const at = rotated.findIndex((f) => firstLineOf(f) === last);
-    return at > 0 ? rotated[at - 1] : undefined;
-  };
-  const inodeOf = (file: string) => {
-    try {
-      return statSync(file).ino;
-    } catch {
-      return undefined;
-    }
-  };
-  /**
-   * Reads the files rotated after the one just finished (its first line is `done`), oldest first,
-   * up to the one now open as current (inode `now`: it may itself have rotated meanwhile). Every
-   * step finds its file afresh and checks it is still the one after the last file read: a rotation
-   * meanwhile renames every file (and compresses the one it pushed to .2), so a name can hold
-   * another file by the time it is read. The supervisor never rotates an empty file, so every
-   * rotated file has a first line to be found by.
-   */
-  const catchUp = (done: string | undefined, now: number) => {
-    let last = done;
-    for (let step = 0; last !== undefined && step < 10_000; step++) {
-      const file = after(last);
-      if (file === undefined) return;
-      if (!file.endsWith('.gz') && inodeOf(file) === now) {
-        // The file open as current — unless a rotation moved the names since.
-        const again = after(last);
-        if (again !== undefined && !again.endsWith('.gz') && inodeOf(again) === now) return;
-        continue;
-      }
-      const text = readText(file);
-      const nl = text.indexOf('\n');
-      const head = nl === -1 ? undefined : text.slice(0, nl);
-      const again = after(last);
-      if (head === undefined || again === undefined || firstLineOf(again) !== head) continue;
-      rest = '';
-      emit(text);
-      last = head;
-    }
-  };
-  if (!start) open();
-  while (!signal.aborted) {
-    drain();
-    let current: number | undefined;
-    try {
-      current = statSync(path).ino;
-    } catch {
-      current = undefined;
-    }
-    if (current !== undefined && current !== ino) {
-      // Rotated: finish the old file (still open), then what was rotated after it, then the new one.
-      drain();
-      if (fd !== undefined) closeSync(fd);
-      const done = first;
-      rest = '';
-      open();
-      const opened = { fd, ino, first };
-      catchUp(done, ino);
-      // catchUp emitted other files' lines: the file now open starts afresh.
-      ({ fd, ino } = opened);
-      first = opened.first;
-      rest = '';
-      continue;
-    }
-    if (fd === undefined && current !== undefined) open();
-    await sleep(everyMs, undefined, { signal }).catch(() => undefined);
-  }
-  if (fd !== undefined) closeSync(fd);
-}
-
 export interface OpenFile {
   fd: number;
   ino: number;
+  /** Where its whole lines end (a line still being written is left to the follower). */
   size: number;
+  /** Its whole lines. */
+  text: string;
 }
 
-/** Opens the current file and notes how far it reaches now: reading up to there, then following from there, misses nothing. */
+/**
+ * Opens the current file and reads its whole lines: printing those, then following from where
+ * they end, misses nothing and cuts no line in two.
+ */
 export function openCurrent(path: string): OpenFile | undefined {
+  let fd: number;
   try {
-    const fd = openSync(path, 'r');
-    const st = fstatSync(fd);
-    return { fd, ino: st.ino, size: st.size };
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
   }
-}
-
-export function readRange(fd: number, size: number): string {
-  const buf = Buffer.alloc(size);
+  const st = fstatSync(fd);
+  const buf = Buffer.alloc(st.size);
   let off = 0;
-  while (off < size) {
-    const n = readSync(fd, buf, off, size - off, off);
+  while (off < st.size) {
+    const n = readSync(fd, buf, off, st.size - off, off);
     if (n <= 0) break;
     off += n;
   }
-  return buf.toString('utf8', 0, off);
+  const size = buf.subarray(0, off).lastIndexOf(10) + 1;
+  return { fd, ino: st.ino, size, text: buf.toString('utf8', 0, size) };
 }
 
 /** The rotated files of a stream (oldest first), leaving out the one `current` still points at. */
