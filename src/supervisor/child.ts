@@ -46,9 +46,9 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> impl
     let spawnError: string | undefined;
     this.exited = new Promise((resolve) => {
       this.proc.once('error', (err) => {
-        spawnError = err.message;
+        spawnError = spawnFailure(err, spec.command);
         if (this.pid <= 0) {
-          this.exitInfo = { code: null, signal: null, time: Date.now(), error: err.message };
+          this.exitInfo = { code: null, signal: null, time: Date.now(), error: spawnError };
           resolve(this.exitInfo);
         }
       });
@@ -103,4 +103,14 @@ export class ManagedChild extends EventEmitter<{ message: [ChildMessage] }> impl
   kill(): void {
     if (this.pid > 0) signalGroup(this.pid, 'SIGKILL');
   }
+}
+
+/**
+ * Why a command could not be started, in words (systemd's 203/EXEC): Node says only
+ * `spawn NAME ENOENT`, which reads as if robbie were missing a file.
+ */
+export function spawnFailure(err: NodeJS.ErrnoException, command: string): string {
+  if (err.code === 'ENOENT') return `command not found: ${command} (no such file, and not on PATH)`;
+  if (err.code === 'EACCES') return `command not executable: ${command} (permission denied)`;
+  return err.message;
 }

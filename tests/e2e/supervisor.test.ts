@@ -524,19 +524,40 @@ describe('robbie reload, restart, status, start/stop, health', () => {
           '--probe-url',
           'http://127.0.0.1:9/livez',
           '--',
-          'sh',
+          // By its path: the PATH robbie runs with here holds no programs.
+          '/bin/sh',
           '-c',
-          'echo booting; exit 4',
+          'echo booting-$((20+22)); exit 4',
         ],
         {},
         30_000,
       );
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /^robbie: start failed: app-0 is (backoff|cooldown|starting)/);
-      assert.match(r.stderr, /booting/);
+      assert.match(r.stderr, /^robbie: start failed: app-0 is (backoff|cooldown|starting), last exit code 4/);
+      // The child's own line (the command as written says `$((20+22))`, not 42).
+      assert.match(r.stderr, /booting-42/);
       // Nothing is left running.
       const s = await runRobbie(['status', '--home', home]);
       assert.equal(s.code, 3);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a command that is not there is named as not found, not as a spawn ENOENT', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const r = await runRobbie(
+        ['start', '--home', home, '--start-timeout', '1s', '--', 'no-such-program-here', '--flag'],
+        {},
+        30_000,
+      );
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^robbie: start failed: app-0 is \w+, last exit command not found: no-such-program-here \(no such file, and not on PATH\)\n/,
+      );
+      assert.doesNotMatch(r.stderr, /spawn .*ENOENT/);
     } finally {
       cleanup();
     }
