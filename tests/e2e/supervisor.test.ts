@@ -257,12 +257,18 @@ describe('robbie supervise: crash loops', () => {
       {
         command: ['sh', '-c', 'exit 3'],
         waitReady: false,
+        env: SHELL_ENV,
       },
     );
     try {
       const { code } = await sup.proc.exited;
       assert.equal(code, 1);
       assert.equal(sup.events('restart limit reached: giving up (--give-up)').length, 1);
+      assert.deepEqual(
+        sup.events('child exited').map((e) => e.code),
+        [3, 3, 3],
+        'the child ran and failed each time',
+      );
     } finally {
       await sup.stop();
     }
