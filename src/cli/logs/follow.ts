@@ -9,11 +9,11 @@
  * listing alone can skip a file. Written by hand: `tail -F` and the libraries like it follow one
  * name and lose whatever was rotated between two of their polls.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { type OpenFile, positionOf } from './reader.ts';
 
 /** One file of the stream as the directory names it now: `index` 0 is the current file. */
@@ -63,13 +63,27 @@ function firstLineOfFd(fd: number): string | undefined {
   return nl === -1 ? undefined : head.toString('utf8', 0, nl);
 }
 
+/**
+ * The first line of a gzipped file: only its first 64 KiB are inflated (a file newer than the one
+ * sought is read whole afterwards, and need not be inflated twice); the whole file when its first
+ * line is longer than that.
+ */
 function firstLineOfGz(file: string): string | undefined {
+  let fd: number | undefined;
   try {
-    const text = gunzipSync(readFileSync(file)).toString('utf8');
-    const nl = text.indexOf('\n');
-    return nl === -1 ? undefined : text.slice(0, nl);
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const start = gunzipSync(head.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const nl = start.indexOf(10);
+    if (nl !== -1) return start.toString('utf8', 0, nl);
+    const text = readWhole(fd, true);
+    const whole = text.indexOf('\n');
+    return whole === -1 ? undefined : text.slice(0, whole);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
