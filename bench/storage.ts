@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../src/logger/logger.ts';
 import { PostgresStore } from '../src/storage/postgres/store.ts';
-import { SqliteStore } from '../src/storage/sqlite-store.ts';
+import { SqliteStore } from '../src/storage/sqlite/store.ts';
 import type { Store } from '../src/storage/types.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../tests/helpers/postgres.ts';
 import { waitFor } from '../tests/helpers/process.ts';

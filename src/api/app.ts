@@ -7,7 +7,9 @@ import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { requireOperator } from './middleware/auth.ts';
 import { requestId } from './middleware/request-id.ts';
+import { registerAdminKeyRoutes } from './routes/admin-keys.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerOpenAiRoutes } from './routes/openai.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
@@ -29,10 +31,14 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
 
   app.use(requestId());
   app.use(accessLog(opts.log));
+  const u = opts.universal;
+  const operator = u
+    ? requireOperator([u.config.adminKey, u.config.metricsToken], () => u.keys.required)
+    : async (_c: unknown, next: () => Promise<void>) => next();
   const metrics = opts.metrics;
   if (metrics) {
     app.use(metrics.middleware());
-    app.get('/metrics', async (c) =>
+    app.get('/metrics', operator, async (c) =>
       c.body(await metrics.registry.metrics(), 200, {
         'Content-Type': metrics.registry.contentType,
         'Cache-Control': 'no-store',
@@ -41,10 +47,11 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   }
 
   registerProbeRoutes(app, { version: opts.version, lifecycle: opts.lifecycle, checks: opts.checks ?? {} });
-  if (opts.universal) {
-    registerUniversalRoutes(app, opts.universal);
-    registerOpenAiRoutes(app, opts.universal);
-    registerKillswitchRoutes(app, opts.universal.store, opts.universal.config.adminKey);
+  if (u) {
+    registerUniversalRoutes(app, u);
+    registerOpenAiRoutes(app, u);
+    registerKillswitchRoutes(app, u.store, u.config.adminKey, operator);
+    registerAdminKeyRoutes(app, u.store, u.keys, u.config.adminKey);
   }
 
   app.notFound((c) =>

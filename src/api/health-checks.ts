@@ -2,10 +2,9 @@
  * Dependency checks that `/health` reports under `checks`. Later parts register theirs (database,
  * outbox, model provider); a check that is down makes the service `degraded`, never unlive.
  */
-export interface CheckResult {
-  status: 'up' | 'down';
-  [detail: string]: unknown;
-}
+import type { CheckResult } from '../checks.ts';
+
+export type { CheckResult };
 
 export type HealthCheck = () => Promise<CheckResult> | CheckResult;
 

@@ -8,12 +8,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { Answer } from './pipeline/outcome.ts';
 import type { CircuitState } from './providers/circuit-breaker.ts';
 import type { ModelMetrics, Service } from './providers/model-router.ts';
+import type { TokenUsage } from './providers/types.ts';
 import type { AppEnv } from './types.ts';
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
 /** Client-chosen `source` values beyond this many are counted as "other", to bound cardinality. */
 const MAX_SOURCES = 50;
+/** Key names beyond this many are counted as "other" (10,000 keys must not make 10,000 series). */
+const MAX_KEYS = 100;
 
 export interface StorageGauges {
   info(): Promise<{ database_up: boolean; outbox_pending: number }>;
@@ -31,6 +34,10 @@ export class Metrics implements ModelMetrics {
   readonly #streamDuration: Histogram;
   readonly #streamsCut: Counter;
   readonly #sources = new Set<string>();
+  readonly #keys = new Set<string>();
+  readonly #keyRequests: Counter;
+  readonly #keyTokens: Counter;
+  readonly #keyCost: Counter;
 
   constructor(
     version: string,
@@ -101,6 +108,24 @@ export class Metrics implements ModelMetrics {
       labelNames: ['provider', 'end'],
       registers,
     });
+    this.#keyRequests = new Counter({
+      name: 'robbie_key_requests_total',
+      help: 'Requests by API key name (the first 100 keys seen; later ones as "other") and outcome',
+      labelNames: ['key', 'status'],
+      registers,
+    });
+    this.#keyTokens = new Counter({
+      name: 'robbie_key_tokens_total',
+      help: 'Tokens by API key name and type (prompt, completion), as the providers reported them',
+      labelNames: ['key', 'type'],
+      registers,
+    });
+    this.#keyCost = new Counter({
+      name: 'robbie_key_cost_total',
+      help: 'Cost by API key name, from the price table (requests of unknown price not counted)',
+      labelNames: ['key'],
+      registers,
+    });
     new Gauge({
       name: 'robbie_model_circuit_state',
       help: 'Circuit breaker per provider: 0 closed, 1 half-open, 2 open',
@@ -144,6 +169,16 @@ export class Metrics implements ModelMetrics {
   universal(status: string, service: string, source: string): void {
     if (!this.#sources.has(source) && this.#sources.size < MAX_SOURCES) this.#sources.add(source);
     this.#universal.inc({ status, service, source: this.#sources.has(source) ? source : 'other' });
+  }
+
+  /** A key's request, its outcome and what it used. */
+  keyRequest(name: string, status: string, usage: TokenUsage | null, cost: number | null = null): void {
+    if (!this.#keys.has(name) && this.#keys.size < MAX_KEYS) this.#keys.add(name);
+    const key = this.#keys.has(name) ? name : 'other';
+    this.#keyRequests.inc({ key, status });
+    if (usage?.prompt) this.#keyTokens.inc({ key, type: 'prompt' }, usage.prompt);
+    if (usage?.completion) this.#keyTokens.inc({ key, type: 'completion' }, usage.completion);
+    if (cost) this.#keyCost.inc({ key }, cost);
   }
 
   observe(provider: string, service: Service, seconds: number, outcome: 'ok' | 'error'): void {

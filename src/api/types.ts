@@ -1,4 +1,5 @@
 import type { Logger } from '../logger/logger.ts';
+import type { Principal } from '../tenancy/principal.ts';
 import type { ErrorFormat } from './errors.ts';
 
 /**
@@ -8,6 +9,8 @@ import type { ErrorFormat } from './errors.ts';
 export type AppEnv = {
   Variables: {
     requestId: string;
+    /** The caller, once its key is checked (routes under an API key). */
+    principal: Principal;
     log: Logger;
     errorFormat?: ErrorFormat;
     logFields?: Record<string, unknown>;

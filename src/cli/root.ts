@@ -21,6 +21,8 @@ export const root = defineCommand({
     'install-service': () => import('./commands/service.ts').then((m) => m.installService),
     'uninstall-service': () => import('./commands/service.ts').then((m) => m.uninstallService),
     db: () => import('./commands/db.ts').then((m) => m.default),
+    keys: () => import('./commands/keys.ts').then((m) => m.default),
+    usage: () => import('./commands/usage.ts').then((m) => m.default),
     config: () => import('./commands/config.ts').then((m) => m.default),
     alert: () => import('./commands/alert.ts').then((m) => m.default),
     version: () => import('./commands/version.ts').then((m) => m.default),

@@ -1,6 +1,7 @@
 /** Settings of the Universal Input API: providers and models, limits, gatekeeper, keys. */
 import { readFileSync } from 'node:fs';
 import { registerSecret } from '../logger/redact.ts';
+import { type Price, pricesFrom } from '../tenancy/prices.ts';
 import type { ModelChoice, Rate } from './kinds.ts';
 import { NAME } from './kinds.ts';
 import { type Resolved, settingError } from './resolve.ts';
@@ -43,8 +44,10 @@ export interface PatternConfig {
 }
 
 export interface ApiConfig {
+  /** The static keys (ROBBIE_API_KEYS); more live in the store. */
   apiKeys: string[];
   adminKey: string | undefined;
+  metricsToken: string | undefined;
   maxBodyBytes: number;
   /** The primary provider first, then the fallbacks in order. */
   providers: ProviderConfig[];
@@ -52,7 +55,13 @@ export interface ApiConfig {
   modelTimeoutMs: number;
   cache: { services: Service[]; ttlMs: number; staleMs: number };
   mood: string;
+  /** Each key's request limit, unless the key sets its own. */
   rateLimit: Rate;
+  /** Per end user within a key, when set. */
+  rateLimitUser: Rate | undefined;
+  /** Tokens held against a budget for a request without max_tokens. */
+  budgetReserve: number;
+  prices: Map<string, Price>;
   /** One limit across the store's instances, or a local share per process. */
   rateLimitScope: (typeof RATE_LIMIT_SCOPES)[number];
   /** Gatekeeper patterns from a file, replacing the defaults. */
@@ -67,23 +76,35 @@ const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
  * The JSON array in the file a setting names, and how to refuse one of its entries (exit 78, the
  * setting named); undefined when the setting is unset.
  */
+function jsonFile(
+  s: Resolved,
+  key: 'gatekeeper-patterns' | 'providers-file' | 'prices-file',
+): { parsed: unknown; refuse: (problem: string) => Error } | undefined {
+  const path = s.values[key];
+  if (!path) return undefined;
+  const refuse = (problem: string) => settingError(key, s.origins[key], problem);
+  try {
+    return { parsed: JSON.parse(readFileSync(path, 'utf8')), refuse };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
+  }
+}
+
 function jsonArrayFile(
   s: Resolved,
   key: 'gatekeeper-patterns' | 'providers-file',
   shape: string,
 ): { items: unknown[]; refuse: (problem: string) => Error } | undefined {
-  const path = s.values[key];
-  if (!path) return undefined;
-  const refuse = (problem: string) => settingError(key, s.origins[key], problem);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
-  }
-  if (!Array.isArray(parsed)) throw refuse(`must name a JSON array of ${shape}`);
-  return { items: parsed, refuse };
+  const file = jsonFile(s, key);
+  if (!file) return undefined;
+  if (!Array.isArray(file.parsed)) throw file.refuse(`must name a JSON array of ${shape}`);
+  return { items: file.parsed, refuse: file.refuse };
+}
+
+function loadPrices(s: Resolved): Map<string, Price> {
+  const file = jsonFile(s, 'prices-file');
+  return file ? pricesFrom(file.parsed, file.refuse) : new Map();
 }
 
 function loadPatterns(s: Resolved): PatternConfig[] | undefined {
@@ -234,12 +255,16 @@ export function apiConfig(s: Resolved): ApiConfig {
   return {
     apiKeys: v['api-keys'] ?? [],
     adminKey: v['admin-key'],
+    metricsToken: v['metrics-token'],
     maxBodyBytes: v['max-body'],
     providers: providerChain(s),
     cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
     modelTimeoutMs: v['model-timeout'],
     mood: v.mood,
     rateLimit: v['rate-limit'],
+    rateLimitUser: v['rate-limit-user'],
+    budgetReserve: v['budget-reserve'],
+    prices: loadPrices(s),
     rateLimitScope: v['rate-limit-scope'],
     patterns: loadPatterns(s),
     tripKillswitch: v['gatekeeper-killswitch'],

@@ -135,13 +135,19 @@ export const SETTINGS = {
     scope: 'serve',
     flag: false,
     secret: true,
-    help: 'comma-separated API keys for /api/v2/universal/*',
+    help: 'comma-separated API keys, each `name:key` or a bare key (more are made with `robbie keys create`)',
   }),
   'admin-key': maybe('string', stringCodec('key'), {
     scope: 'serve',
     flag: false,
     secret: true,
-    help: 'key for changing the killswitch',
+    help: 'key for the admin routes: the killswitch, /admin/keys, /metrics',
+  }),
+  'metrics-token': maybe('string', stringCodec('token'), {
+    scope: 'serve',
+    flag: false,
+    secret: true,
+    help: 'bearer token Prometheus sends for /metrics (the admin key works too)',
   }),
   provider: has(
     'string',
@@ -229,10 +235,22 @@ export const SETTINGS = {
     { max: 120, windowMs: 60_000 },
     {
       scope: 'serve',
-      help: 'requests per user and source',
+      help: 'requests per API key (a key may set its own: robbie keys create --rate-limit)',
       defaultText: '`120/1m`',
     },
   ),
+  'rate-limit-user': maybe('rate', rateCodec, {
+    scope: 'serve',
+    help: 'requests per end user (`user`, `user_id`) within a key: narrows the key limit, never widens it',
+  }),
+  'budget-reserve': has('int', intCodec(1, 10_000_000), 1024, {
+    scope: 'serve',
+    help: "tokens held against a key's budget for a request that sets no max_tokens, until its usage is known",
+  }),
+  'prices-file': maybe('string', stringCodec('path'), {
+    scope: 'serve',
+    help: 'JSON file of model prices per million tokens: {"model": {"input": 0.15, "output": 0.6}}',
+  }),
   'rate-limit-scope': has('enum', enumCodec(RATE_LIMIT_SCOPES), 'shared', {
     scope: 'serve',
     help: 'shared: one limit across every instance on the store (a store round trip per count; a busy user leases admissions ahead); local: each process its own share (limit ÷ instances on this machine)',

@@ -16,6 +16,8 @@ import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
+import { Prices } from '../tenancy/prices.ts';
+import { KeyRegistry } from '../tenancy/registry.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -42,7 +44,10 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
     : undefined;
   const store = await openAndMigrate(config, log, events);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
-  const { limiter, ...services } = universalServices(config, store, log);
+  // Every key, static and stored, resolved from memory; changes through any instance arrive here.
+  const keys = new KeyRegistry(config.apiKeys, store, log);
+  await keys.start();
+  const { limiter, ...services } = universalServices(config, store, keys, log);
   const app = createApp({ version: VERSION, log, lifecycle, ...services });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
@@ -61,6 +66,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
         if (inTime) log.info('stopped', { reason });
         else log.warn('shutdown deadline reached: remaining connections closed', { reason });
         stopRetention();
+        keys.close();
         // The rate limit's unused leases go back to the shared windows before the store closes.
         await limiter.close();
         // Bounded: postgres.js ends its connections within 2 s.
@@ -121,7 +127,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
 }
 
 /** The Universal Input API's parts, and the checks /health reports (database, outbox, model). */
-function universalServices(config: ServeConfig, store: Store, log: Logger) {
+function universalServices(config: ServeConfig, store: Store, keys: KeyRegistry, log: Logger) {
   // The metrics read the circuit states from the router, which reports its calls to the metrics.
   let router: ModelRouter | undefined;
   const metrics = new Metrics(
@@ -147,6 +153,7 @@ function universalServices(config: ServeConfig, store: Store, log: Logger) {
     limiter,
     metrics,
     config: config.api,
+    prices: new Prices(config.api.prices),
     cache: new AnswerCache(store, config.api.cache, metrics),
   });
   const reach = model.chain.map((l) => ({
@@ -181,7 +188,12 @@ function universalServices(config: ServeConfig, store: Store, log: Logger) {
       };
     },
   };
-  return { checks, metrics, limiter, universal: { config: config.api, pipeline, store, router: model } };
+  return {
+    checks,
+    metrics,
+    limiter,
+    universal: { config: config.api, pipeline, store, router: model, keys },
+  };
 }
 
 /** The instances the supervisor runs on this machine (ROBBIE_INSTANCES, handed over by it), else 1. */
@@ -248,7 +260,7 @@ async function listenPublic(
   try {
     const port = await http.listen({ host: config.host, port: config.port, reusePort: shared });
     log.info('listening', { url: httpUrl(config.host, port), version: VERSION, pid: process.pid });
-    if (config.apiKeys.length === 0) log.info('no API keys configured: listening on loopback only');
+    if (config.apiKeys.length === 0) log.info('no static API keys: a public address is refused');
     return port;
   } catch (err) {
     const code = (err as { code?: string }).code;

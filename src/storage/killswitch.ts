@@ -1,7 +1,7 @@
 /**
  * The killswitch, in one place: its state and changes, what an active one restricts, how changes
  * fold into the state, and the short read cache both stores keep (each request reads it). The
- * dialects' row mappings live beside their SQL (sqlite-apply.ts, postgres/killswitch.ts) and store
+ * dialects' row mappings live beside their SQL (sqlite/apply.ts, postgres/killswitch.ts) and store
  * what `foldKillswitch` computed.
  */
 import { randomUUID } from 'node:crypto';

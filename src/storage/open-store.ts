@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { checkDatabaseUrl } from '../config/database-url.ts';
 import type { Logger } from '../logger/logger.ts';
 import { PostgresStore } from './postgres/store.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { SqliteStore } from './sqlite/store.ts';
 import type { StorageEvents, Store } from './types.ts';
 
 export interface StorageConfig {

@@ -6,7 +6,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { KillswitchState } from './killswitch.ts';
-import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite.ts';
+import { describeSqliteError, openSqlite, stmt, transaction } from './sqlite/open.ts';
 import { StorageUnavailableError, type WriteOp } from './types.ts';
 
 export interface OutboxRow {
@@ -14,8 +14,13 @@ export interface OutboxRow {
   op: WriteOp;
 }
 
+/** A request's outbox key is its key's and its own id (a row of no key, or of an earlier version, has its id alone). */
+function scoped(keyId: string | undefined, requestId: string): string {
+  return keyId ? `${keyId}\u0000${requestId}` : requestId;
+}
+
 function keyOf(op: WriteOp): string {
-  return op.kind === 'killswitch' ? op.data.change_id : op.data.request_id;
+  return op.kind === 'killswitch' ? op.data.change_id : scoped(op.data.key_id, op.data.request_id);
 }
 
 export class Outbox {
@@ -148,8 +153,9 @@ export class Outbox {
   }
 
   /** A pending (or quarantined) write of this kind and key: the answer to a retried request. */
-  find(kind: WriteOp['kind'], key: string): WriteOp | undefined {
+  find(kind: WriteOp['kind'], id: string, keyId?: string): WriteOp | undefined {
     if (!this.#handle) return undefined;
+    const key = kind === 'killswitch' ? id : scoped(keyId, id);
     const row = (stmt(
       this.#db,
       'select payload from outbox where kind = ? and key = ? order by seq desc limit 1',

@@ -151,6 +151,57 @@ create index if not exists idx_answer_cache_created_at on answer_cache (created_
 alter table rate_windows set unlogged;
 `,
   },
+  {
+    version: 6,
+    // Every key is a principal: request ids are unique per key (the same id from two keys is two
+    // requests), usage is split and priced, and a key's spend per day backs its budget.
+    name: 'keys as principals: scoped request ids, usage, budgets',
+    sql: `
+alter table ai_request_logs add column if not exists key_id varchar(64) not null default '';
+alter table ai_request_logs add column if not exists key_name varchar(64);
+alter table ai_request_logs add column if not exists prompt_tokens integer;
+alter table ai_request_logs add column if not exists completion_tokens integer;
+alter table ai_request_logs add column if not exists cost double precision;
+alter table ai_request_logs drop constraint if exists ai_request_logs_request_id_key;
+drop index if exists ai_request_logs_request_id_key;
+create unique index if not exists ai_request_logs_key_request_key on ai_request_logs (key_id, request_id);
+create index if not exists idx_ai_request_logs_key_created on ai_request_logs (key_id, created_at);
+alter table gatekeeper_blocks add column if not exists key_id varchar(64) not null default '';
+alter table gatekeeper_blocks drop constraint if exists gatekeeper_blocks_request_id_key;
+drop index if exists gatekeeper_blocks_request_id_key;
+create unique index if not exists gatekeeper_blocks_key_request_key on gatekeeper_blocks (key_id, request_id);
+alter table request_claims alter column request_id type text;
+create sequence if not exists api_keys_rev;
+create table if not exists api_keys (
+  id varchar(64) primary key,
+  name varchar(64) not null unique,
+  digest varchar(64) not null unique,
+  hint varchar(16) not null,
+  spec jsonb not null,
+  expires_at bigint,
+  revoked_at bigint,
+  created_at bigint not null,
+  updated_at bigint not null,
+  rev bigint not null
+);
+create table if not exists key_spend (
+  key_id varchar(64) not null,
+  day integer not null,
+  requests bigint not null default 0,
+  tokens bigint not null default 0,
+  cost double precision not null default 0,
+  primary key (key_id, day)
+);
+create unlogged table if not exists budget_holds (
+  id varchar(64) primary key,
+  key_id varchar(64) not null,
+  tokens bigint not null,
+  cost double precision not null,
+  expires_at timestamptz not null
+);
+create index if not exists idx_budget_holds_key on budget_holds (key_id);
+`,
+  },
 ];
 
 export const SQLITE_MIGRATIONS: Migration[] = [
@@ -266,6 +317,102 @@ create index if not exists idx_answer_cache_created_at on answer_cache (created_
     name: 'rate-limit windows unlogged',
     sql: '',
   },
+  {
+    version: 6,
+    // SQLite cannot drop a column's UNIQUE: the two tables are rebuilt with the key in it.
+    name: 'keys as principals: scoped request ids, usage, budgets',
+    sql: `
+create table ai_request_logs_v6 (
+  id text primary key,
+  request_id text not null,
+  timestamp text not null,
+  source text not null,
+  source_metadata text,
+  ai_service text not null,
+  ai_model text,
+  input_summary text,
+  output_summary text,
+  gatekeeper_status text,
+  gatekeeper_confidence real,
+  gatekeeper_reasoning text,
+  processing_time_ms integer,
+  tokens_used integer,
+  user_id text,
+  town_id text,
+  session_id text,
+  http_status integer,
+  response text,
+  created_at integer not null,
+  request_fingerprint text,
+  provider text,
+  cache text,
+  first_token_ms integer,
+  stream text,
+  key_id text not null default '',
+  key_name text,
+  prompt_tokens integer,
+  completion_tokens integer,
+  cost real,
+  unique (key_id, request_id)
+);
+insert into ai_request_logs_v6 (id, request_id, timestamp, source, source_metadata, ai_service, ai_model, input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning, processing_time_ms, tokens_used, user_id, town_id, session_id, http_status, response, created_at, request_fingerprint, provider, cache, first_token_ms, stream)
+  select id, request_id, timestamp, source, source_metadata, ai_service, ai_model, input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning, processing_time_ms, tokens_used, user_id, town_id, session_id, http_status, response, created_at, request_fingerprint, provider, cache, first_token_ms, stream from ai_request_logs;
+drop table ai_request_logs;
+alter table ai_request_logs_v6 rename to ai_request_logs;
+create index if not exists idx_ai_request_logs_created_at on ai_request_logs (created_at);
+create index if not exists idx_ai_request_logs_key_created on ai_request_logs (key_id, created_at);
+create table gatekeeper_blocks_v6 (
+  id text primary key,
+  request_id text,
+  timestamp text not null,
+  block_reason text not null,
+  block_category text,
+  severity text,
+  source text,
+  input_pattern text,
+  triggered_killswitch integer default 0,
+  notified_admin integer default 0,
+  user_id text,
+  ip_address text,
+  created_at integer not null,
+  key_id text not null default '',
+  unique (key_id, request_id)
+);
+insert into gatekeeper_blocks_v6 (id, request_id, timestamp, block_reason, block_category, severity, source, input_pattern, triggered_killswitch, notified_admin, user_id, ip_address, created_at)
+  select id, request_id, timestamp, block_reason, block_category, severity, source, input_pattern, triggered_killswitch, notified_admin, user_id, ip_address, created_at from gatekeeper_blocks;
+drop table gatekeeper_blocks;
+alter table gatekeeper_blocks_v6 rename to gatekeeper_blocks;
+create index if not exists idx_gatekeeper_blocks_created_at on gatekeeper_blocks (created_at);
+create table if not exists api_keys (
+  id text primary key,
+  name text not null unique,
+  digest text not null unique,
+  hint text not null,
+  spec text not null,
+  expires_at integer,
+  revoked_at integer,
+  created_at integer not null,
+  updated_at integer not null,
+  rev integer not null
+);
+create table if not exists key_spend (
+  key_id text not null,
+  day integer not null,
+  requests integer not null default 0,
+  tokens integer not null default 0,
+  cost real not null default 0,
+  primary key (key_id, day)
+) without rowid;
+create table if not exists budget_holds (
+  id text primary key,
+  key_id text not null,
+  tokens integer not null,
+  cost real not null,
+  expires_at integer not null
+);
+create index if not exists idx_budget_holds_key on budget_holds (key_id);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
@@ -294,10 +441,17 @@ export const REQUEST_COLUMNS = [
   'cache',
   'first_token_ms',
   'stream',
+  'key_id',
+  'key_name',
+  'prompt_tokens',
+  'completion_tokens',
+  'cost',
   'created_at',
 ] as const;
 
 /** A retry replaces a retryable outcome (non-2xx) with its own; the key and origin stay. */
-export const UPSERT_SET = REQUEST_COLUMNS.filter((c) => !['request_id', 'town_id', 'created_at'].includes(c))
+export const UPSERT_SET = REQUEST_COLUMNS.filter(
+  (c) => !['request_id', 'key_id', 'town_id', 'created_at'].includes(c),
+)
   .map((c) => `${c} = excluded.${c}`)
   .join(', ');

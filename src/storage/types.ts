@@ -1,7 +1,7 @@
 /** What the API records, and the storage contract both stores (SQLite, PostgreSQL) fulfil. */
-import type { CheckResult } from '../api/health-checks.ts';
-import type { RateBatch } from '../api/pipeline/rate-window.ts';
+import type { CheckResult } from '../checks.ts';
 import type { KillswitchChange, KillswitchState } from './killswitch.ts';
+import type { RateBatch } from './rate-window.ts';
 
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
@@ -41,6 +41,13 @@ export interface RequestRecord {
   /** Streamed answers: milliseconds to the first piece, and how the stream ended. */
   first_token_ms?: number | null;
   stream?: 'complete' | 'cut' | 'broken' | null;
+  /** The principal (API key) that sent it: its id ('' when no keys are configured) and name. */
+  key_id?: string;
+  key_name?: string | null;
+  /** Usage as the provider reported it, split; the cost from the price table, null when unknown. */
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  cost?: number | null;
 }
 
 /** An answer kept for identical requests (the answer cache), with when it was made (ms since the epoch). */
@@ -60,6 +67,8 @@ export interface BlockRecord {
   input_pattern: string | null;
   triggered_killswitch: boolean;
   user_id: string | null;
+  /** The principal whose request it was ('' when no keys are configured). */
+  key_id?: string;
 }
 
 export type WriteOp =
@@ -104,7 +113,147 @@ export type StorageEvent =
 
 export type StorageEvents = (event: StorageEvent) => void;
 
-export interface Store {
+/** What a key may do, as stored (rates as text such as `60/1m`, read by the tenancy layer). */
+export interface KeySpec {
+  services: string[] | null;
+  models: string[] | null;
+  rate_limit: string | null;
+  token_limit: string | null;
+  budget: { tokens: number | null; cost: number | null; period: 'day' | 'month' } | null;
+  cache_group: string | null;
+}
+
+/** One row of `api_keys`: the secret only as its digest, and a hint of its first characters. */
+export interface KeyRecord {
+  id: string;
+  name: string;
+  digest: string;
+  hint: string;
+  spec: KeySpec;
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+  updated_at: number;
+  /** Set by the store on every change: a later change has a higher one. */
+  rev: number;
+}
+
+/** A key's name or id is already taken by another key. */
+export class KeyConflictError extends Error {
+  override name = 'KeyConflictError';
+}
+
+/** A reservation against a key's budget while its request runs (released once its spend is recorded). */
+export interface BudgetHold {
+  id: string;
+  keyId: string;
+  /** The budget's period starts on this day (days since the epoch, UTC). */
+  sinceDay: number;
+  tokens: number;
+  cost: number;
+  /** A hold its process did not release (it died) lapses after this long. */
+  leaseMs: number;
+  limit: { tokens: number | null; cost: number | null };
+}
+
+export type HoldResult = { ok: true } | { ok: false; spentTokens: number; spentCost: number };
+
+export interface UsageQuery {
+  keyId?: string;
+  sinceMs: number;
+  by: 'day' | 'model' | 'key';
+}
+
+export interface UsageRow {
+  group: string;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  tokens: number;
+  /** Of the requests whose price is known. */
+  cost: number;
+  /** Requests that used tokens at a price robbie does not know. */
+  cost_unknown: number;
+}
+
+/** The request log: records, blocks, what they answered, and reports on them. */
+export interface RequestLog {
+  /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
+  write(op: WriteOp): Promise<'database' | 'outbox'>;
+  /** The final answer recorded for this key's request id. */
+  findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined>;
+  /** The latest blocks, of one key's requests or (undefined) of all. */
+  recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]>;
+  stats(sinceMs: number, keyId?: string): Promise<Stats>;
+  /** Tokens and cost from the request records (as durable as they are). */
+  usage(q: UsageQuery): Promise<UsageRow[]>;
+  /** Deletes request logs and blocks older than `before`, in batches; returns rows removed. */
+  purge(before: Date, batchSize: number): Promise<number>;
+}
+
+/** Claims on request ids, so every instance calls the model once per id. */
+export interface Claims {
+  /** Claims `scopedId` (the key's id and the request id) for one attempt; a claim not renewed for `staleMs` is taken over. */
+  claim(scopedId: string, fingerprint: string, staleMs: number): Promise<Claim>;
+  /** Keeps a claim alive while its attempt runs (a claim not renewed within its lease is taken over). */
+  renewClaim(scopedId: string): Promise<void>;
+  /** Ends a claim once the attempt's outcome is recorded. */
+  release(scopedId: string): Promise<void>;
+}
+
+/** The shared rate-limit windows (the rule: storage/rate-window.ts). */
+export interface RateWindows {
+  /**
+   * Counts `n` requests for `key` in the windows every instance sharing the store sees: as many as
+   * the rule admits, one after another; the refused are not counted. Throws when the shared
+   * windows cannot be reached now (the limiter then keeps a local share).
+   */
+  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
+  /** Uncounts `n` requests of `key` in the window that starts at `windowStart`; never below zero, never throws. */
+  rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
+  /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
+  pruneRateWindows(before: number): Promise<void>;
+}
+
+/** Budgets: a key's spend (written with its request records) and the holds of its requests in flight. */
+export interface Budgets {
+  /**
+   * Holds `tokens` and `cost` against the key's budget when its spend since `sinceDay` plus what
+   * its requests in flight hold leaves room for them, decided atomically for every instance.
+   * Throws StorageUnavailableError when it cannot be decided now.
+   */
+  holdBudget(h: BudgetHold): Promise<HoldResult>;
+  /** Releases a hold (its request's spend is recorded); never throws. */
+  releaseBudget(holdId: string): Promise<void>;
+}
+
+/** The exact-match answer cache. */
+export interface AnswerStore {
+  /** The answer cached under `key`, if any; undefined (never a throw) when it cannot be read. */
+  cachedAnswer(key: string): Promise<CachedAnswer | undefined>;
+  /** Keeps an answer under `key` (replacing an older one); never throws. */
+  cacheAnswer(key: string, service: string, answer: unknown): Promise<void>;
+  /** Deletes cached answers made before `before` (ms since the epoch); never throws. */
+  pruneAnswers(before: number): Promise<void>;
+}
+
+export interface KillswitchStore {
+  /** The current killswitch; throws when it cannot be known (callers fail closed). */
+  killswitch(): Promise<KillswitchState>;
+}
+
+/** API keys, managed while the service runs. */
+export interface KeyStore {
+  /** Keys changed after `rev` (all with 0), and the highest rev seen. */
+  keysSince(rev: number): Promise<{ rev: number; keys: KeyRecord[] }>;
+  /** Creates or replaces the key with this id (its rev set by the store); KeyConflictError when the name or digest is another key's. */
+  saveKey(key: Omit<KeyRecord, 'rev'>): Promise<KeyRecord>;
+  /** Calls `changed` when a key changes through any instance (PostgreSQL: at once; SQLite: never, it is polled). */
+  onKeysChanged(changed: () => void): void;
+}
+
+/** Starting, checking and closing a store. */
+export interface StoreLifecycle {
   readonly kind: 'sqlite' | 'postgres';
   /**
    * Whether the API can serve while this store's database is away (PostgreSQL: its outbox takes
@@ -119,41 +268,6 @@ export interface Store {
   describeError(err: unknown): { reason: string; outage: boolean };
   /** Applies pending migrations; returns the schema version. */
   migrate(): Promise<number>;
-  /** Resolves once the write is durable: in the database, or in the local outbox. Idempotent. */
-  write(op: WriteOp): Promise<'database' | 'outbox'>;
-  findResponse(requestId: string): Promise<StoredResponse | undefined>;
-  /** Claims `requestId` for one attempt; a claim not renewed for `staleMs` is taken over. */
-  claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim>;
-  /** Keeps a claim alive while its attempt runs (a claim not renewed within its lease is taken over). */
-  renewClaim(requestId: string): Promise<void>;
-  /** Ends a claim once the attempt's outcome is recorded. */
-  release(requestId: string): Promise<void>;
-  /**
-   * Counts `n` requests for `key` in the rate-limit windows every instance sharing the store sees
-   * (the rule: api/pipeline/rate-window.ts): as many as the rule admits, one after another; the
-   * refused are not counted. Throws when the shared windows cannot be reached now (the limiter
-   * then keeps a local share).
-   */
-  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
-  /**
-   * Uncounts `n` requests of `key` in the window that starts at `windowStart` (admissions an
-   * instance leased and did not use); never below zero, never throws.
-   */
-  rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
-  /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */
-  pruneRateWindows(before: number): Promise<void>;
-  /** The answer cached under `key`, if any; undefined (never a throw) when it cannot be read. */
-  cachedAnswer(key: string): Promise<CachedAnswer | undefined>;
-  /** Keeps an answer under `key` (replacing an older one); never throws. */
-  cacheAnswer(key: string, service: string, answer: unknown): Promise<void>;
-  /** Deletes cached answers made before `before` (ms since the epoch); never throws. */
-  pruneAnswers(before: number): Promise<void>;
-  /** The current killswitch; throws when it cannot be known (callers fail closed). */
-  killswitch(): Promise<KillswitchState>;
-  recentBlocks(limit: number): Promise<BlockRecord[]>;
-  stats(sinceMs: number): Promise<Stats>;
-  /** Deletes request logs and blocks older than `before`, in batches; returns rows removed. */
-  purge(before: Date, batchSize: number): Promise<number>;
   /** Checks for /health: the database and, with PostgreSQL, the outbox. */
   checks(): Record<string, () => Promise<CheckResult> | CheckResult>;
   /** Outbox depth and database state, for `robbie db status` and /metrics. */
@@ -173,3 +287,14 @@ export interface Store {
   requeueQuarantined(): Promise<number>;
   close(): Promise<void>;
 }
+
+/** The storage contract both stores (SQLite, PostgreSQL) fulfil: one part per concern. */
+export interface Store
+  extends StoreLifecycle,
+    RequestLog,
+    Claims,
+    RateWindows,
+    Budgets,
+    AnswerStore,
+    KillswitchStore,
+    KeyStore {}

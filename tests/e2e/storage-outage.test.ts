@@ -317,7 +317,7 @@ describe('PostgreSQL: one record the database refuses never costs its neighbours
         assert.equal(check?.status, 'down', '/health says degraded');
         assert.match(String(check?.error), /1 outbox row\(s\) refused by the database and quarantined/);
         // Still acknowledged: a retry of the quarantined request gets its answer.
-        assert.ok(await store.findResponse(`${prefix}5`));
+        assert.ok(await store.findResponse('', `${prefix}5`));
         // New writes go straight to the database again.
         assert.equal(await store.write({ kind: 'request', data: requestRecord(`${prefix}new`) }), 'database');
         assert.equal(await store.requeueQuarantined(), 1);

@@ -103,16 +103,16 @@ class Scripted implements Provider {
   }
   async chat(_req: ChatRequest, ctx: CallContext) {
     this.calls++;
-    return { text: await this.#behave(this.calls, ctx), tokens: 1 };
+    return { text: await this.#behave(this.calls, ctx), usage: { prompt: 1, completion: 0 } };
   }
   async *chatStream(_req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
     this.calls++;
     yield { text: await this.#behave(this.calls, ctx) };
-    yield { done: true, tokens: 1 };
+    yield { done: true, usage: { prompt: 1, completion: 0 } };
   }
   async embed() {
     this.calls++;
-    return { embedding: [1], tokens: 1 };
+    return { embedding: [1], usage: { prompt: 1, completion: 0 } };
   }
 }
 
@@ -218,7 +218,7 @@ describe('the provider chain', () => {
     const parts: ChatDelta[] = [];
     for await (const d of s.deltas) parts.push(d);
     assert.equal(s.provider, 'openai');
-    assert.deepEqual(parts, [{ text: 'streamed' }, { done: true, tokens: 1 }]);
+    assert.deepEqual(parts, [{ text: 'streamed' }, { done: true, usage: { prompt: 1, completion: 0 } }]);
   });
 });
 

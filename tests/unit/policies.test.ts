@@ -38,12 +38,12 @@ describe('restart window', () => {
 
 describe('rate limiter', () => {
   it('allows max per window per key and says when to come back', () => {
-    const r = new RateLimiter(2, 10_000);
-    assert.equal(r.check('a', 0), 0);
-    assert.equal(r.check('a', 1000), 0);
-    assert.equal(r.check('a', 2000), 8);
-    assert.equal(r.check('b', 2000), 0);
-    assert.equal(r.check('a', 10_001), 0);
+    const r = new RateLimiter();
+    assert.equal(r.check('a', 2, 10_000, 0), 0);
+    assert.equal(r.check('a', 2, 10_000, 1000), 0);
+    assert.equal(r.check('a', 2, 10_000, 2000), 8);
+    assert.equal(r.check('b', 2, 10_000, 2000), 0);
+    assert.equal(r.check('a', 2, 10_000, 10_001), 0);
   });
   it('parses limits', () => {
     assert.deepEqual(rateCodec.parse('60/1m'), { max: 60, windowMs: 60_000 });

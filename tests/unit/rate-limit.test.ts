@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LEASE_MS, RateLimit, RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
-import { admits, admittedOf, batchVerdict, verdict, windowAt } from '../../src/api/pipeline/rate-window.ts';
+import { admits, admittedOf, batchVerdict, verdict, windowAt } from '../../src/storage/rate-window.ts';
 
 /** The shared rule simulated over time for one key: counts per fixed window, as a store keeps them. */
 function simulate(max: number, windowMs: number, times: number[]): boolean[] {
@@ -56,8 +56,8 @@ describe('the shared rate-limit rule (sliding-window counter)', () => {
     );
     for (const times of [steady, bursts]) {
       const shared = simulate(max, windowMs, times).filter(Boolean).length;
-      const log = new RateLimiter(max, windowMs);
-      const exact = times.filter((t) => log.check('k', t) === 0).length;
+      const log = new RateLimiter();
+      const exact = times.filter((t) => log.check('k', max, windowMs, t) === 0).length;
       const minutes = ((times.at(-1) as number) - (times[0] as number)) / windowMs;
       assert.ok(Math.abs(shared - exact) <= exact * 0.1, `shared ${shared} vs sliding log ${exact}`);
       assert.ok(shared <= (minutes + 1) * max * 1.1, `${shared} admitted over ${minutes.toFixed(1)} min`);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/logger/logger.ts';
 import { PostgresStore } from '../../src/storage/postgres/store.ts';
 import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
-import { SqliteStore } from '../../src/storage/sqlite-store.ts';
+import { SqliteStore } from '../../src/storage/sqlite/store.ts';
 import type { BlockRecord, Store } from '../../src/storage/types.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../helpers/postgres.ts';
 import { requestRecord } from '../helpers/records.ts';
@@ -55,13 +55,13 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
         kind: 'request',
         data: requestRecord(id, { http_status: 500, response: { other: true } }),
       });
-      const found = await store.findResponse(id);
+      const found = await store.findResponse('', id);
       assert.deepEqual(found, {
         http_status: 200,
         response: requestRecord(id).response,
         fingerprint: 'fp-1',
       });
-      assert.equal(await store.findResponse('no-such-request'), undefined);
+      assert.equal(await store.findResponse('', 'no-such-request'), undefined);
     });
 
     it('accepts request ids and sources the original schema refused (defect 9)', async () => {
@@ -70,7 +70,7 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
         kind: 'request',
         data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'blocked' }),
       });
-      assert.ok(await store.findResponse(id));
+      assert.ok(await store.findResponse('', id));
     });
 
     it('a retryable outcome (model unavailable) is recorded, not replayed, and replaced by the retry', async () => {
@@ -83,9 +83,9 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
           response: { error: 'model_unavailable' },
         }),
       });
-      assert.equal(await store.findResponse(id), undefined, 'a retry runs again');
+      assert.equal(await store.findResponse('', id), undefined, 'a retry runs again');
       await store.write({ kind: 'request', data: requestRecord(id) });
-      assert.deepEqual(await store.findResponse(id), {
+      assert.deepEqual(await store.findResponse('', id), {
         http_status: 200,
         response: requestRecord(id).response,
         fingerprint: null,
@@ -94,7 +94,7 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
         kind: 'request',
         data: requestRecord(id, { gatekeeper_status: 'unavailable', http_status: 503 }),
       });
-      assert.equal((await store.findResponse(id))?.http_status, 200, 'a final answer is never replaced');
+      assert.equal((await store.findResponse('', id))?.http_status, 200, 'a final answer is never replaced');
     });
 
     it('claims a request id once across attempts: taken, conflict, released, and stale claims taken over', async () => {
@@ -181,13 +181,13 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
         kind: 'request',
         data: requestRecord(id, { provider: 'openai', cache: 'stale', first_token_ms: 12, stream: 'cut' }),
       });
-      assert.equal((await store.findResponse(id))?.http_status, 200);
+      assert.equal((await store.findResponse('', id))?.http_status, 200);
     });
 
     it('keeps concurrent writes (group commit) all', async () => {
       const ids = Array.from({ length: 200 }, () => `c-${randomUUID()}`);
       await Promise.all(ids.map((id) => store.write({ kind: 'request', data: requestRecord(id) })));
-      for (const id of ids.slice(0, 20)) assert.ok(await store.findResponse(id), id);
+      for (const id of ids.slice(0, 20)) assert.ok(await store.findResponse('', id), id);
       const stats = await store.stats(Date.now() - 60_000);
       assert.ok((stats.by_status.approved ?? 0) >= 200);
     });
@@ -247,8 +247,8 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       await store.write({ kind: 'request', data: requestRecord(fresh) });
       const removed = await store.purge(new Date(Date.now() - 90 * 86_400_000), 10);
       assert.ok(removed >= 25, `removed ${removed}`);
-      assert.equal(await store.findResponse(ids[0] as string), undefined);
-      assert.ok(await store.findResponse(fresh));
+      assert.equal(await store.findResponse('', ids[0] as string), undefined);
+      assert.ok(await store.findResponse('', fresh));
     });
 
     it('reports the database up in its health check', async () => {
@@ -284,7 +284,7 @@ describe('SQLite: durable before acknowledged', () => {
       for (let i = 0; i < 50 && releases.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
       assert.equal(releases.length, 1, 'the first commit waits to be made durable');
       // Committed (readable) but not acknowledged yet; two more writes gather meanwhile.
-      assert.ok(await store.findResponse('durable-a'));
+      assert.ok(await store.findResponse('', 'durable-a'));
       const rest = [
         store.write({ kind: 'request', data: requestRecord('durable-b') }),
         store.write({ kind: 'request', data: requestRecord('durable-c') }),

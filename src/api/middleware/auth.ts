@@ -1,6 +1,13 @@
+/**
+ * Who may call what. API keys resolve to principals (tenancy/registry.ts); the admin key guards the
+ * admin routes; operators' reads (/metrics, the killswitch's state) need the admin key or the
+ * metrics token once keys exist — or, with neither of those configured, a loopback peer.
+ */
 import { hash, timingSafeEqual } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
-import { problem, sendProblem } from '../errors.ts';
+import type { KeyRegistry } from '../../tenancy/registry.ts';
+import { type Problem, problem, sendProblem } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
 
 /** The key a client sent: `X-API-Key` (what the original clients send) or `Authorization: Bearer`. */
@@ -24,6 +31,26 @@ export function keyMatches(presented: string, keys: readonly string[]): boolean 
   return ok;
 }
 
+const REFUSED: Record<'missing' | 'invalid' | 'revoked' | 'expired' | 'unavailable', Problem> = {
+  missing: problem(401, 'unauthorized', 'an API key is required (X-API-Key or Authorization: Bearer)'),
+  invalid: problem(401, 'invalid_api_key', 'the API key is not valid'),
+  revoked: problem(401, 'invalid_api_key', 'the API key was revoked'),
+  expired: problem(401, 'invalid_api_key', 'the API key has expired'),
+  unavailable: problem(503, 'keys_unavailable', 'API keys cannot be checked now (database unreachable)', {
+    retryAfterS: 5,
+  }),
+};
+
+/** The caller's principal in `c.var.principal`, or 401 (503 while stored keys cannot be read). */
+export function authenticate(keys: KeyRegistry): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const r = keys.resolve(presentedKey(c));
+    if (!r.ok) return sendProblem(c, REFUSED[r.why]);
+    c.set('principal', r.principal);
+    return next();
+  };
+}
+
 /** 401 without a key, 403 with a wrong one; `what` names the key in the reason. */
 function keyCheck(keys: readonly string[], what: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -41,23 +68,53 @@ function keyCheck(keys: readonly string[], what: string): MiddlewareHandler<AppE
   };
 }
 
-/**
- * API keys for the universal routes (defect 5: the original read X-API-Key and never checked it).
- * No keys configured means open — and then `serve` listens on loopback only.
- */
-export function requireApiKey(keys: readonly string[]): MiddlewareHandler<AppEnv> {
-  const check = keyCheck(keys, 'an API key');
-  return (c, next) => (keys.length === 0 ? next() : check(c, next));
-}
-
-/** The admin key for changing the killswitch; without one configured, nobody may change it over HTTP. */
-export function requireAdminKey(adminKey: string | undefined): MiddlewareHandler<AppEnv> {
+/** The admin key for the admin routes; without one configured, nobody may use them over HTTP. */
+export function requireAdminKey(
+  adminKey: string | undefined,
+  what = 'the killswitch',
+): MiddlewareHandler<AppEnv> {
   if (!adminKey) {
     return async (c) =>
       sendProblem(
         c,
-        problem(403, 'forbidden', 'the killswitch cannot be changed over HTTP until ROBBIE_ADMIN_KEY is set'),
+        problem(403, 'forbidden', `${what} cannot be changed over HTTP until ROBBIE_ADMIN_KEY is set`),
       );
   }
   return keyCheck([adminKey], 'the admin key');
+}
+
+function fromLoopback(c: Context<AppEnv>): boolean {
+  try {
+    const address = getConnInfo(c).remote.address ?? '';
+    return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Operators' reads. Open while no key exists (the service then listens on loopback only). Once keys
+ * exist: the admin key or the metrics token (`Authorization: Bearer`, Prometheus's convention); with
+ * neither configured, only a client on loopback (behind a reverse proxy every client looks local:
+ * set a token there).
+ */
+export function requireOperator(
+  credentials: readonly (string | undefined)[],
+  keysRequired: () => boolean,
+): MiddlewareHandler<AppEnv> {
+  const tokens = credentials.filter((t): t is string => t !== undefined && t !== '');
+  const check = keyCheck(tokens, 'the admin key or the metrics token');
+  return async (c, next) => {
+    if (!keysRequired()) return next();
+    if (tokens.length > 0) return check(c, next);
+    if (fromLoopback(c)) return next();
+    return sendProblem(
+      c,
+      problem(
+        403,
+        'forbidden',
+        'set ROBBIE_METRICS_TOKEN or ROBBIE_ADMIN_KEY to read this from another host',
+      ),
+    );
+  };
 }

@@ -6,16 +6,17 @@
  * Every answer carries `robbie`: the request id, the gatekeeper status and who served it.
  */
 import { errorBody, errorHeaders, problem } from '../errors.ts';
-import type { AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
+import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
 import { servedHeaders } from '../universal/format.ts';
 
 export type OpenAiKind = 'chat' | 'embedding';
 
-function usage(tokens: number | null) {
-  // Providers report a total; robbie does not split it into prompt and completion.
-  const total = tokens ?? 0;
-  return { prompt_tokens: 0, completion_tokens: total, total_tokens: total };
+/** OpenAI's usage object from the provider's counts (0 where it did not say). */
+function usage(a: Answer) {
+  const prompt = a.usage?.prompt ?? 0;
+  const completion = a.usage?.completion ?? (a.usage ? 0 : (a.tokens ?? 0));
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
 /** Float32 little-endian, base64: what `encoding_format: "base64"` (the SDK's default) asks for. */
@@ -69,7 +70,7 @@ export class OpenAiFormat implements AnswerFormat {
             },
           ],
           model: a.model,
-          usage: { prompt_tokens: a.tokens ?? 0, total_tokens: a.tokens ?? 0 },
+          usage: { prompt_tokens: usage(a).total_tokens, total_tokens: usage(a).total_tokens },
           robbie,
         },
         headers: servedHeaders(a),
@@ -90,7 +91,7 @@ export class OpenAiFormat implements AnswerFormat {
             finish_reason: a.stream === 'cut' || a.stream === 'broken' ? 'length' : 'stop',
           },
         ],
-        usage: usage(a.tokens),
+        usage: usage(a),
         system_fingerprint: null,
         robbie,
       },

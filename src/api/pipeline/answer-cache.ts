@@ -3,7 +3,8 @@
  * the store robbie already has, opt-in per service. An identical request within the TTL is
  * answered without a model call; when every provider is down, an identical answer younger than
  * the stale window is served marked `stale` instead of a 503. "Identical" is what the model would
- * see: service, messages (or input, context and source) and sampling parameters.
+ * see: service, messages (or input, context and source) and sampling parameters, asked by the same
+ * key (or a key of the same cache group).
  */
 import { hash } from 'node:crypto';
 import type { Service } from '../../config/api-config.ts';
@@ -20,7 +21,7 @@ export interface CacheSettings {
 /** Expired answers are deleted every this many answers kept. */
 const PRUNE_EVERY = 500;
 
-type Kept = Pick<Answer, 'provider' | 'model' | 'tokens' | 'text' | 'embedding'>;
+type Kept = Pick<Answer, 'provider' | 'model' | 'tokens' | 'usage' | 'text' | 'embedding'>;
 
 function isKept(v: unknown): v is Kept {
   if (v === null || typeof v !== 'object') return false;
@@ -44,7 +45,11 @@ export class AnswerCache {
   keyOf(req: GatewayRequest): string | undefined {
     if (!this.#settings.services.includes(req.service)) return undefined;
     const m = req.model;
+    // Per key, unless keys are configured to share (a cache group): an answer, and what was asked,
+    // never crosses to another key.
+    const p = req.principal;
     const what = {
+      scope: p.cacheGroup === null ? `key:${p.id}` : `group:${p.cacheGroup}`,
       service: req.service,
       messages: m.messages ?? null,
       input: m.messages ? null : m.input,
@@ -80,6 +85,7 @@ export class AnswerCache {
   /** Keeps a model's answer (already redacted); never throws, never delays the answer. */
   put(key: string, service: Service, a: Answer): void {
     const kept: Kept = { provider: a.provider, model: a.model, tokens: a.tokens };
+    if (a.usage !== undefined) kept.usage = a.usage;
     if (a.text !== undefined) kept.text = a.text;
     if (a.embedding !== undefined) kept.embedding = a.embedding;
     void this.#store.cacheAnswer(key, service, kept);

@@ -5,10 +5,14 @@
  */
 import type { Service } from '../../config/api-config.ts';
 import type { RequestStatus } from '../../storage/types.ts';
+import type { Principal } from '../../tenancy/principal.ts';
 import type { Problem } from '../errors.ts';
 import type { ModelInput } from '../providers/model-router.ts';
+import type { TokenUsage } from '../providers/types.ts';
 
 export interface GatewayRequest {
+  /** Who sent it: everything kept per request (ids, claims, cache, limits, usage) is theirs. */
+  principal: Principal;
   /** The universal `request_id`, an `Idempotency-Key`, or one made up. */
   id: string;
   /** The id is the client's: duplicates share one answer (and one model call). */
@@ -16,6 +20,8 @@ export interface GatewayRequest {
   source: string;
   sourceMetadata: Record<string, unknown> | null;
   service: Service;
+  /** The model the client named (a service, or a model name), for the key's allowed models. */
+  modelName: string;
   userId: string;
   /** What the gatekeeper reviews and the request log summarises: the user's words. */
   input: string;
@@ -35,6 +41,8 @@ export interface GatewayRequest {
    * model, timing): one line per request says what happened to it.
    */
   note: Record<string, unknown>;
+  /** Tokens the answer used, set by the responder once it is recorded (for the key's token limit). */
+  spentTokens?: number;
 }
 
 export interface Review {
@@ -48,7 +56,9 @@ export interface Review {
 export interface Answer {
   provider: string;
   model: string;
+  /** Every token of the call (prompt and completion), when the provider said. */
   tokens: number | null;
+  usage?: TokenUsage;
   latencyMs: number;
   text?: string;
   embedding?: number[];

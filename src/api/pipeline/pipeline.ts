@@ -8,20 +8,24 @@
 import { hash } from 'node:crypto';
 import type { Logger } from '../../logger/logger.ts';
 import type { Store } from '../../storage/types.ts';
+import { scopedId } from '../../tenancy/principal.ts';
 import { problem } from '../errors.ts';
 import { type ModelRouter, type ModelStream, ModelUnavailableError } from '../providers/model-router.ts';
-import { ProviderError } from '../providers/types.ts';
+import { ProviderError, type TokenUsage, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
 import { requestDeadline } from './request-deadline.ts';
 import { Responder } from './responder.ts';
 import {
+  accessStage,
+  budgetStage,
   gatekeeperStage,
   killswitchStage,
   RefusalReports,
   rateLimitStage,
   type StageDeps,
+  spendTokens,
 } from './stages.ts';
 import { StreamRedactor } from './stream-redaction.ts';
 
@@ -62,7 +66,7 @@ export class Pipeline {
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
-    this.#responder = new Responder(deps.store, deps.metrics);
+    this.#responder = new Responder(deps.store, deps.metrics, deps.prices);
   }
 
   /**
@@ -74,7 +78,9 @@ export class Pipeline {
    */
   async handle(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
     if (!req.idempotent) return this.#process(req, format, log);
-    const running = this.#inFlight.get(req.id);
+    // The same id from two keys is two requests: every id is kept under its key.
+    const scope = scopedId(req.principal, req.id);
+    const running = this.#inFlight.get(scope);
     if (running) {
       return whole(
         running.fingerprint === req.fingerprint ? replay(await running.done) : conflict(req, format),
@@ -84,21 +90,26 @@ export class Pipeline {
     const done = new Promise<Reply>((resolve) => {
       finish = resolve;
     });
-    this.#inFlight.set(req.id, { fingerprint: req.fingerprint, done });
+    this.#inFlight.set(scope, { fingerprint: req.fingerprint, done });
     let result: PipelineReply | undefined;
     try {
-      result = await this.#claimed(req, format, log);
+      result = await this.#claimed(req, scope, format, log);
       return result;
     } finally {
       const r = result;
       const end = r ? settled(r) : Promise.resolve(format.reply(req, internalError(), 0));
       void end
         .then(finish, () => finish(format.reply(req, internalError(), 0)))
-        .finally(() => this.#inFlight.delete(req.id));
+        .finally(() => this.#inFlight.delete(scope));
     }
   }
 
-  async #claimed(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
+  async #claimed(
+    req: GatewayRequest,
+    scope: string,
+    format: AnswerFormat,
+    log: Logger,
+  ): Promise<PipelineReply> {
     const { store } = this.#deps;
     // A claim is a lease its attempt renews: one whose process died (SIGKILL, a lost machine) is
     // taken over within CLAIM_LEASE_MS, while a live attempt keeps it however long the model takes.
@@ -112,10 +123,10 @@ export class Pipeline {
         const before = await stored();
         if (before) return whole(before);
       }
-      const claim = await store.claim(req.id, req.fingerprint, CLAIM_LEASE_MS);
+      const claim = await store.claim(scope, req.fingerprint, CLAIM_LEASE_MS);
       if (claim === 'conflict') return whole(conflict(req, format));
       if (claim === 'won') {
-        const renewal = setInterval(() => void store.renewClaim(req.id), CLAIM_RENEW_MS);
+        const renewal = setInterval(() => void store.renewClaim(scope), CLAIM_RENEW_MS);
         let result: PipelineReply | undefined;
         try {
           // The holder before us stores its answer, then releases: a claim won just after that
@@ -129,7 +140,7 @@ export class Pipeline {
             .catch(() => undefined)
             .finally(() => {
               clearInterval(renewal);
-              void store.release(req.id);
+              void store.release(scope);
             });
         }
       }
@@ -142,13 +153,43 @@ export class Pipeline {
     return whole(format.reply(req, { kind: 'failed', status: 'error', problem: busy, recorded: false }, 0));
   }
 
+  /**
+   * The checks that may refuse the request before anything is spent — killswitch, the key's access
+   * and limits, its budget (a hold released once the request's spend is recorded) — then the rest.
+   */
   async #process(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
     const started = performance.now();
     const deps = this.#deps;
     const respond = (o: Outcome) => this.#responder.respond(req, o, format, started, log);
-
-    const ended = (await killswitchStage(deps, log)) ?? (await rateLimitStage(req, deps, log, this.#reports));
+    const ended =
+      (await killswitchStage(deps, log)) ??
+      (await rateLimitStage(req, deps, log, this.#reports)) ??
+      accessStage(req);
     if (ended) return whole(await respond(ended));
+    const budget = await budgetStage(req, deps, log);
+    if ('outcome' in budget) return whole(await respond(budget.outcome));
+    let result: PipelineReply | undefined;
+    try {
+      result = await this.#admitted(req, respond, started, log);
+      return result;
+    } finally {
+      const end = result ? settled(result) : Promise.resolve(undefined);
+      void end
+        .catch(() => undefined)
+        .finally(() => {
+          budget.release();
+          spendTokens(req, deps);
+        });
+    }
+  }
+
+  async #admitted(
+    req: GatewayRequest,
+    respond: (o: Outcome) => Promise<Reply>,
+    started: number,
+    log: Logger,
+  ): Promise<PipelineReply> {
+    const deps = this.#deps;
     const review = await gatekeeperStage(req, deps, log);
     if (review.outcome) return whole(await respond(review.outcome));
     const approved = (): Review => ({
@@ -208,7 +249,13 @@ export class Pipeline {
     let answer: Answer;
     try {
       const out = await deps.router.call(service, req.model, ctx);
-      answer = { provider: out.provider, model: out.model, tokens: out.tokens, latencyMs: out.latencyMs };
+      answer = {
+        provider: out.provider,
+        model: out.model,
+        tokens: totalOf(out.usage),
+        usage: out.usage,
+        latencyMs: out.latencyMs,
+      };
       if (out.kind === 'embedding') answer.embedding = out.embedding;
       else answer.text = out.text;
     } catch (err) {
@@ -248,7 +295,7 @@ function streamed(
   const redactor = new StreamRedactor();
   async function* pieces(): AsyncGenerator<string> {
     let end: 'complete' | 'cut' | 'broken' = 'cut';
-    let tokens: number | null = null;
+    let usage: TokenUsage = { prompt: null, completion: null };
     let firstTokenMs: number | undefined;
     const out = (text: string) => {
       firstTokenMs ??= performance.now() - started;
@@ -257,7 +304,7 @@ function streamed(
     try {
       for await (const d of upstream.deltas) {
         if ('done' in d) {
-          tokens = d.tokens;
+          usage = d.usage;
           continue;
         }
         const ready = redactor.push(d.text);
@@ -275,7 +322,8 @@ function streamed(
       const answer: Answer = {
         provider: upstream.provider,
         model: upstream.model,
-        tokens,
+        tokens: totalOf(usage),
+        usage,
         latencyMs: performance.now() - started,
         text: redactor.text,
         stream: end,
@@ -315,7 +363,7 @@ async function storedReply(
   req: GatewayRequest,
   format: AnswerFormat,
 ): Promise<Reply | undefined> {
-  const known = await store.findResponse(req.id);
+  const known = await store.findResponse(req.principal.id, req.id);
   if (!known) return undefined;
   if (known.fingerprint && known.fingerprint !== req.fingerprint) return conflict(req, format);
   return replay({ status: known.http_status, body: known.response });

@@ -1,5 +1,5 @@
 /**
- * The per-user-and-source rate limit (the original's was dead code, defect 12).
+ * The rate limits: each key's (and, inside it, each end user's and each key's token limit).
  *
  * `RateLimit` holds it across every instance sharing the store: each request is counted in the
  * store's shared windows (the rule: rate-window.ts). A key's requests that arrive while its last
@@ -20,8 +20,9 @@
  * that share always, with no round trip.
  */
 import { hash } from 'node:crypto';
-import type { CheckResult } from '../health-checks.ts';
-import { type RateBatch, windowAt } from './rate-window.ts';
+import type { CheckResult } from '../../checks.ts';
+import type { Rate } from '../../config/kinds.ts';
+import { type RateBatch, windowAt } from '../../storage/rate-window.ts';
 
 export interface RateStore {
   rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
@@ -30,6 +31,8 @@ export interface RateStore {
 }
 
 interface Waiting {
+  /** The limit they are counted under (a key's requests share one). */
+  rate: Rate;
   n: number;
   settle: ((retryAfterS: number) => void)[];
   fail: ((err: unknown) => void)[];
@@ -65,17 +68,16 @@ const BUSY_GAP_MS = 100;
 export class RateLimit {
   /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
   readonly #store: RateStore | undefined;
-  readonly #max: number;
-  readonly #windowMs: number;
-  readonly #share: number;
-  /** The most one instance leases ahead for one key. */
-  readonly #leaseCap: number;
-  readonly #local: RateLimiter;
+  readonly #instances: number;
+  /** The configured default, for /health. */
+  readonly #default: Rate;
+  readonly #local = new RateLimiter();
   readonly #onChange: (shared: boolean, error?: string) => void;
   readonly #now: () => number;
   #error: string | undefined;
   #since: string | undefined;
   #checks = 0;
+  #longestWindowMs = 0;
   /** Per key digest: requests waiting for the next count, and whether a count is on its way. */
   readonly #waiting = new Map<string, Waiting>();
   readonly #counting = new Set<string>();
@@ -88,24 +90,28 @@ export class RateLimit {
     onChange: (shared: boolean, error?: string) => void = () => {},
   ) {
     this.#store = store;
-    this.#max = opts.max;
-    this.#windowMs = opts.windowMs;
-    const instances = Math.max(1, opts.instances);
-    this.#share = Math.max(1, Math.ceil(opts.max / instances));
-    this.#leaseCap = Math.floor(opts.max / (8 * instances));
-    this.#local = new RateLimiter(this.#share, opts.windowMs);
+    this.#default = { max: opts.max, windowMs: opts.windowMs };
+    this.#instances = Math.max(1, opts.instances);
     this.#onChange = onChange;
     this.#now = opts.now ?? Date.now;
   }
 
-  /** 0 when allowed (and counted), else the seconds until the next request may go. */
-  async check(key: string): Promise<number> {
-    if (!this.#store) return this.#local.check(key);
+  /** What one process admits alone: the limit divided by the instances on this machine. */
+  #share(rate: Rate): number {
+    return Math.max(1, Math.ceil(rate.max / this.#instances));
+  }
+
+  /**
+   * 0 when allowed (and counted) under `rate` (the configured default when none is given), else
+   * the seconds until the next request may go.
+   */
+  async check(key: string, rate: Rate = this.#default): Promise<number> {
+    if (!this.#store) return this.#local.check(key, this.#share(rate), rate.windowMs, this.#now());
     // The store keeps a digest: fixed length, no NUL (PostgreSQL text cannot hold one), no user id.
     const digest = hash('sha256', key, 'base64url');
-    if (this.#fromLease(digest)) return 0;
+    if (this.#fromLease(digest, rate)) return 0;
     try {
-      const wait = await this.#counted(digest);
+      const wait = await this.#counted(digest, rate);
       if (this.#error !== undefined) {
         this.#error = undefined;
         this.#since = undefined;
@@ -119,8 +125,20 @@ export class RateLimit {
         this.#onChange(false, error);
       }
       this.#error = error;
-      return this.#local.check(key);
+      return this.#local.check(key, this.#share(rate), rate.windowMs, this.#now());
     }
+  }
+
+  /** Counts `n` more against `key` without asking whether they fit (tokens an answer used). */
+  async add(key: string, rate: Rate, n: number): Promise<void> {
+    if (!this.#store) {
+      this.#local.add(key, Math.min(n, rate.max), rate.windowMs, this.#now());
+      return;
+    }
+    const digest = hash('sha256', key, 'base64url');
+    await this.#store.rateHit(digest, 2 ** 31 - 1, rate.windowMs, n).catch(() => {
+      this.#local.add(key, Math.min(n, rate.max), rate.windowMs, this.#now());
+    });
   }
 
   /** Gives back every lease's unused admissions (the process is stopping). */
@@ -132,11 +150,11 @@ export class RateLimit {
   }
 
   /** Takes one admission from the key's lease, if it holds one that is still good. */
-  #fromLease(digest: string): boolean {
+  #fromLease(digest: string, rate: Rate): boolean {
     const lease = this.#leases.get(digest);
     if (!lease || lease.left === 0) return false;
     const now = this.#now();
-    if (now < lease.until && windowAt(now, this.#windowMs).start === lease.windowStart) {
+    if (now < lease.until && windowAt(now, rate.windowMs).start === lease.windowStart) {
       lease.left--;
       return true;
     }
@@ -154,11 +172,11 @@ export class RateLimit {
   }
 
   /** Joins the key's next count; one count per key is on its way at a time. */
-  #counted(digest: string): Promise<number> {
+  #counted(digest: string, rate: Rate): Promise<number> {
     return new Promise((settle, fail) => {
       let w = this.#waiting.get(digest);
       if (!w) {
-        w = { n: 0, settle: [], fail: [] };
+        w = { n: 0, settle: [], fail: [], rate };
         this.#waiting.set(digest, w);
         // Requests read in the same turn of the event loop join this count.
         if (!this.#counting.has(digest)) setImmediate(() => void this.#count(digest));
@@ -183,10 +201,12 @@ export class RateLimit {
     // for several counts of that size.
     const quick = last !== undefined && now - last.countedAt < BUSY_GAP_MS ? last.quick + 1 : 0;
     const busy = last !== undefined && (last.ahead > 0 ? now < last.until : quick >= 2);
-    const grown = busy ? Math.min(this.#leaseCap, Math.max(1, last.ahead * 2)) : (last?.ahead ?? 0);
+    // The most one instance leases ahead for one key.
+    const cap = Math.floor(w.rate.max / (8 * this.#instances));
+    const grown = busy ? Math.min(cap, Math.max(1, last.ahead * 2)) : (last?.ahead ?? 0);
     const ahead = last && last.room >= 4 * (w.n + grown) ? grown : 0;
     try {
-      const batch = await store.rateHit(digest, this.#max, this.#windowMs, w.n + ahead);
+      const batch = await store.rateHit(digest, w.rate.max, w.rate.windowMs, w.n + ahead);
       const used = Math.min(batch.admitted, w.n);
       // First come, first admitted.
       w.settle.forEach((settle, i) => {
@@ -211,7 +231,7 @@ export class RateLimit {
       // together.
       const next = this.#waiting.get(digest);
       if (next) {
-        while (next.n > 0 && this.#fromLease(digest)) {
+        while (next.n > 0 && this.#fromLease(digest, next.rate)) {
           next.n--;
           next.fail.shift();
           (next.settle.shift() as (retryAfterS: number) => void)(0);
@@ -222,9 +242,12 @@ export class RateLimit {
     }
     // Windows older than the previous one are never read again.
     this.#checks += w.n;
+    this.#longestWindowMs = Math.max(this.#longestWindowMs, w.rate.windowMs);
     if (this.#checks >= PRUNE_EVERY) {
       this.#checks = 0;
-      void store.pruneRateWindows(windowAt(this.#now(), this.#windowMs).start - this.#windowMs);
+      // Only windows older than the longest window in use and the one before it.
+      const windowMs = this.#longestWindowMs;
+      void store.pruneRateWindows(windowAt(this.#now(), windowMs).start - windowMs);
     }
   }
 
@@ -248,14 +271,15 @@ export class RateLimit {
 
   /** For /health: `up` while shared; `down` (the API still limits, by a local share) otherwise. */
   health(): CheckResult {
-    if (!this.#store) return { status: 'up', scope: 'local', limit: this.#share, configured: 'local' };
-    if (this.#error === undefined) return { status: 'up', scope: 'shared', limit: this.#max };
+    const share = this.#share(this.#default);
+    if (!this.#store) return { status: 'up', scope: 'local', limit: share, configured: 'local' };
+    if (this.#error === undefined) return { status: 'up', scope: 'shared', limit: this.#default.max };
     return {
       status: 'down',
       scope: 'local',
-      limit: this.#share,
+      limit: share,
       since: this.#since,
-      error: `shared rate-limit windows unreachable (${this.#error}): this process allows ${this.#share} per window alone`,
+      error: `shared rate-limit windows unreachable (${this.#error}): this process allows ${share} per window alone (its share of each key's limit)`,
     };
   }
 }
@@ -265,33 +289,41 @@ export class RateLimit {
  * fallback share of `RateLimit`.
  */
 export class RateLimiter {
-  readonly #max: number;
-  readonly #windowMs: number;
   readonly #hits = new Map<string, number[]>();
   #sweeps = 0;
-
-  constructor(max: number, windowMs: number) {
-    this.#max = max;
-    this.#windowMs = windowMs;
-  }
+  #longestWindowMs = 0;
 
   /** 0 when allowed (and counted), else the seconds until the next request may go. */
-  check(key: string, now = Date.now()): number {
-    const cutoff = now - this.#windowMs;
+  check(key: string, max: number, windowMs: number, now = Date.now()): number {
+    const hits = this.#live(key, windowMs, now);
+    if (hits.length >= max) return Math.max(1, Math.ceil(((hits[0] as number) + windowMs - now) / 1000));
+    hits.push(now);
+    return 0;
+  }
+
+  /** Counts `n` more at `now`, admitted or not. */
+  add(key: string, n: number, windowMs: number, now = Date.now()): void {
+    const hits = this.#live(key, windowMs, now);
+    for (let i = 0; i < n; i++) hits.push(now);
+  }
+
+  /** The key's hits still inside the window. */
+  #live(key: string, windowMs: number, now: number): number[] {
+    const cutoff = now - windowMs;
+    this.#longestWindowMs = Math.max(this.#longestWindowMs, windowMs);
     let hits = this.#hits.get(key);
     if (!hits) {
       hits = [];
       this.#hits.set(key, hits);
     }
-    while (hits.length > 0 && (hits[0] as number) <= cutoff) hits.shift();
-    if (++this.#sweeps % 10_000 === 0) this.#sweep(cutoff);
-    if (hits.length >= this.#max)
-      return Math.max(1, Math.ceil(((hits[0] as number) + this.#windowMs - now) / 1000));
-    hits.push(now);
-    return 0;
+    let drop = 0;
+    while (drop < hits.length && (hits[drop] as number) <= cutoff) drop++;
+    if (drop > 0) hits.splice(0, drop);
+    if (++this.#sweeps % 10_000 === 0) this.#sweep(now - this.#longestWindowMs);
+    return hits;
   }
 
-  /** Forgets idle keys, so memory follows the active users, not all users ever seen. */
+  /** Forgets idle keys, so memory follows the active callers, not all callers ever seen. */
   #sweep(cutoff: number): void {
     for (const [k, hits] of this.#hits) if ((hits[hits.length - 1] ?? 0) <= cutoff) this.#hits.delete(k);
   }

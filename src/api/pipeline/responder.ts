@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../logger/logger.ts';
 import { type RequestRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
+import type { Prices } from '../../tenancy/prices.ts';
 import { errorBody, errorHeaders, problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { summarize } from './answer-redaction.ts';
@@ -13,10 +14,12 @@ import type { AnswerFormat, GatewayRequest, Outcome, Reply } from './outcome.ts'
 export class Responder {
   readonly #store: Store;
   readonly #metrics: Metrics;
+  readonly #prices: Prices;
 
-  constructor(store: Store, metrics: Metrics) {
+  constructor(store: Store, metrics: Metrics, prices: Prices) {
     this.#store = store;
     this.#metrics = metrics;
+    this.#prices = prices;
   }
 
   async respond(
@@ -29,7 +32,13 @@ export class Responder {
     const elapsed = Math.round(performance.now() - started);
     const reply = format.reply(req, outcome, elapsed);
     const answered = outcome.kind === 'answered' ? outcome.answer : undefined;
+    // What the answer cost: nothing when the cache answered it.
+    const usage = answered && !answered.cache ? (answered.usage ?? null) : null;
+    const tokens = answered && !answered.cache ? answered.tokens : null;
+    const cost = usage && answered ? this.#prices.cost(answered.model, usage) : null;
+    req.spentTokens = tokens ?? 0;
     Object.assign(req.note, {
+      key: req.principal.name,
       outcome: outcome.status,
       service: req.service,
       ...(answered
@@ -37,7 +46,7 @@ export class Responder {
             provider: answered.provider,
             model: answered.model,
             model_ms: Math.round(answered.latencyMs),
-            tokens: answered.tokens,
+            tokens,
             ...(answered.cache ? { cache: answered.cache } : {}),
             ...(answered.stream ? { stream: answered.stream, first_token_ms: answered.firstTokenMs } : {}),
           }
@@ -46,6 +55,7 @@ export class Responder {
     // A stream ends after its access-log line: its end gets a line of its own.
     if (answered?.stream) log.info('stream ended', req.note);
     this.#metrics.universal(outcome.status, req.service, req.source);
+    this.#metrics.keyRequest(req.principal.name, outcome.status, usage, cost);
     if (outcome.kind === 'answered') this.#metrics.answered(outcome.answer);
     if (outcome.kind === 'failed' && !outcome.recorded) return reply;
     const answer = outcome.kind === 'answered' ? outcome.answer : undefined;
@@ -65,7 +75,12 @@ export class Responder {
       gatekeeper_confidence: review?.confidence ?? null,
       gatekeeper_reasoning: review?.reasoning ?? null,
       processing_time_ms: elapsed,
-      tokens_used: answer?.tokens ?? null,
+      tokens_used: tokens,
+      prompt_tokens: usage?.prompt ?? null,
+      completion_tokens: usage?.completion ?? null,
+      cost,
+      key_id: req.principal.id,
+      key_name: req.principal.id === '' ? null : req.principal.name,
       first_token_ms: answer?.firstTokenMs === undefined ? null : Math.round(answer.firstTokenMs),
       cache: answer?.cache ?? null,
       stream: answer?.stream ?? null,

@@ -2,14 +2,25 @@
  * The pipeline's checks before the model, in order: killswitch (fail closed), rate limit,
  * gatekeeper. Each returns the outcome that ends the request, or undefined to go on.
  */
+import { randomUUID } from 'node:crypto';
 import type { ApiConfig } from '../../config/api-config.ts';
+import type { Rate } from '../../config/kinds.ts';
+import { formatDuration } from '../../config/units.ts';
 import type { Logger } from '../../logger/logger.ts';
 import { killswitchChange } from '../../storage/killswitch.ts';
-import { type BlockRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
+import { periodEnd, periodStartDay } from '../../storage/spend.ts';
+import {
+  type BlockRecord,
+  type HoldResult,
+  StorageUnavailableError,
+  type Store,
+} from '../../storage/types.ts';
+import type { Prices } from '../../tenancy/prices.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
+import type { ModelRouter } from '../providers/model-router.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
-import type { GatewayRequest, Outcome, Review } from './outcome.ts';
+import type { GatewayRequest, Outcome } from './outcome.ts';
 import type { RateLimit } from './rate-limiter.ts';
 
 export interface StageDeps {
@@ -18,6 +29,8 @@ export interface StageDeps {
   limiter: RateLimit;
   metrics: Metrics;
   config: ApiConfig;
+  prices: Prices;
+  router: ModelRouter;
 }
 
 export function storageProblem(err: StorageUnavailableError): Outcome {
@@ -42,6 +55,7 @@ async function writeBlock(
       timestamp: new Date().toISOString(),
       source: req.source,
       user_id: req.userId,
+      key_id: req.principal.id,
     },
   });
 }
@@ -80,12 +94,12 @@ export async function killswitchStage({ store }: StageDeps, log: Logger): Promis
   };
 }
 
-/** One block row and log line per limited user, source and window. */
+/** One block row and log line per limited key (or end user) and window. */
 export class RefusalReports {
   readonly #last = new Map<string, number>();
 
   first(key: string, windowMs: number): boolean {
-    const now = Date.now();
+    const now = performance.now();
     const last = this.#last.get(key);
     if (last !== undefined && now - last < windowMs) return false;
     if (this.#last.size >= 10_000) {
@@ -97,10 +111,27 @@ export class RefusalReports {
   }
 }
 
+/** The key may use this service and model (a key with no lists may use every one). */
+export function accessStage(req: GatewayRequest): Outcome | undefined {
+  const p = req.principal;
+  const service = p.services === null || p.services.includes(req.service);
+  const model = p.models === null || p.models.includes(req.modelName);
+  if (service && model) return undefined;
+  const what = service ? `the model '${req.modelName.slice(0, 100)}'` : `the ${req.service} service`;
+  return {
+    kind: 'failed',
+    status: 'rejected',
+    problem: problem(403, 'permission_denied', `the key ${p.name} may not use ${what}`),
+    recorded: true,
+  };
+}
+
 /**
- * Rate limit per user and source. A refused request is counted, not stored: a row per 429 would
- * let a client fill the disk at the limiter's own speed. The first refusal of a burst (per user,
- * source and window) is recorded as a gatekeeper block and logged.
+ * The key's rate limit (its own, or the configured default), and inside it, when configured, one per
+ * end user (`user` / `user_id`): a client's fields can narrow what its key may send, never widen it.
+ * Then the key's token limit, while its window has room. A refused request is counted, not stored: a
+ * row per 429 would let a client fill the disk at the limiter's own speed. The first refusal of a
+ * burst (per key and window) is recorded as a gatekeeper block and logged.
  */
 export async function rateLimitStage(
   req: GatewayRequest,
@@ -108,36 +139,126 @@ export async function rateLimitStage(
   log: Logger,
   reports: RefusalReports,
 ): Promise<Outcome | undefined> {
-  const key = `${req.userId}\u0000${req.source}`;
-  const wait = await limiter.check(key);
-  if (wait <= 0) return undefined;
-  const review: Review = {
-    approved: false,
-    confidence: 1.0,
-    reasoning: `rate limit: at most ${config.rateLimit.max} requests per ${Math.round(config.rateLimit.windowMs / 1000)} s for this user and source`,
-    warnings: [`retry after ${wait} s`],
-  };
-  if (reports.first(key, config.rateLimit.windowMs)) {
-    log.warn('rate limit reached: refusing until the window moves', {
-      user_id: req.userId,
-      source: req.source,
-      retry_after_s: wait,
+  const p = req.principal;
+  const checks: { key: string; rate: Rate; what: string }[] = [
+    { key: `k\u0000${p.id}`, rate: p.rateLimit ?? config.rateLimit, what: `requests for the key ${p.name}` },
+  ];
+  if (config.rateLimitUser) {
+    checks.push({
+      key: `u\u0000${p.id}\u0000${req.userId}`,
+      rate: config.rateLimitUser,
+      what: 'requests for this user',
     });
-    await writeBlock(store, req, {
-      block_reason: 'rate limit exceeded',
-      block_category: 'rate_limit',
-      severity: 'low',
-      input_pattern: null,
-      triggered_killswitch: false,
-    }).catch(() => undefined);
   }
+  if (p.tokenLimit)
+    checks.push({ key: tokenKey(p.id), rate: p.tokenLimit, what: `tokens for the key ${p.name}` });
+  for (const check of checks) {
+    const wait = await limiter.check(check.key, check.rate);
+    if (wait <= 0) continue;
+    const reasoning = `rate limit: at most ${check.rate.max} ${check.what} per ${formatDuration(check.rate.windowMs)}`;
+    if (reports.first(check.key, check.rate.windowMs)) {
+      log.warn('rate limit reached: refusing until the window moves', {
+        key: p.name,
+        limit: check.what,
+        retry_after_s: wait,
+      });
+      await writeBlock(store, req, {
+        block_reason: 'rate limit exceeded',
+        block_category: 'rate_limit',
+        severity: 'low',
+        input_pattern: null,
+        triggered_killswitch: false,
+      }).catch(() => undefined);
+    }
+    return {
+      kind: 'failed',
+      status: 'rejected',
+      problem: problem(429, 'rate_limited', reasoning, { retryAfterS: wait }),
+      review: { approved: false, confidence: 1.0, reasoning, warnings: [`retry after ${wait} s`] },
+      recorded: false,
+    };
+  }
+  return undefined;
+}
+
+function tokenKey(keyId: string): string {
+  return `t\u0000${keyId}`;
+}
+
+/** Counts the tokens an answer used in its key's token-limit window (one was counted at admission). */
+export function spendTokens(req: GatewayRequest, { limiter }: StageDeps): void {
+  const limit = req.principal.tokenLimit;
+  const n = (req.spentTokens ?? 0) - 1;
+  if (limit && n > 0) void limiter.add(tokenKey(req.principal.id), limit, n);
+}
+
+/** Held from the key's budget while its request runs: the tokens it may use, and their price. */
+export function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
+  const prompt = Math.ceil(req.input.length / 4);
+  const completion = req.model.maxTokens ?? deps.config.budgetReserve;
+  const cost = deps.prices.cost(deps.router.modelFor(req.service), { prompt, completion });
+  return { tokens: prompt + completion, cost: cost ?? 0 };
+}
+
+/**
+ * A key with a budget holds its request's estimate against it, decided atomically in the store for
+ * every instance: a request is admitted only while the key's recorded spend and what its requests in
+ * flight hold leave room for it. Refused: 429 `budget_exceeded`, with when the budget resets. When
+ * the store cannot decide (PostgreSQL down) the request goes on, and its spend is still recorded.
+ */
+export async function budgetStage(
+  req: GatewayRequest,
+  deps: StageDeps,
+  log: Logger,
+): Promise<{ outcome: Outcome } | { release: () => void }> {
+  const p = req.principal;
+  const none = { release: () => undefined };
+  if (!p.budget) return none;
+  const now = Date.now();
+  const est = estimate(req, deps);
+  const id = randomUUID();
+  let held: HoldResult;
+  try {
+    held = await deps.store.holdBudget({
+      id,
+      keyId: p.id,
+      sinceDay: periodStartDay(p.budget.period, now),
+      tokens: est.tokens,
+      cost: est.cost,
+      leaseMs: req.budgetMs + BUDGET_HOLD_SLACK_MS,
+      limit: { tokens: p.budget.tokens, cost: p.budget.cost },
+    });
+  } catch (err) {
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    log.warn('budget cannot be checked now: the request goes on, its spend is recorded', { key: p.name });
+    return none;
+  }
+  if (held.ok) return { release: () => void deps.store.releaseBudget(id) };
+  const resets = periodEnd(p.budget.period, now);
+  const reasoning = `the key ${p.name} has used its budget for the ${p.budget.period} (${describeBudget(p.budget, held)})`;
   return {
-    kind: 'failed',
-    status: 'rejected',
-    problem: problem(429, 'rate_limited', review.reasoning, { retryAfterS: wait }),
-    review,
-    recorded: false,
+    outcome: {
+      kind: 'failed',
+      status: 'rejected',
+      problem: problem(429, 'budget_exceeded', reasoning, {
+        retryAfterS: Math.max(1, Math.ceil((resets - now) / 1000)),
+        extra: { resets_at: new Date(resets).toISOString() },
+      }),
+      review: { approved: false, confidence: 1.0, reasoning, warnings: [] },
+      recorded: false,
+    },
   };
+}
+
+/** A budget hold outlives its request's deadline by this much before it lapses (its process died). */
+const BUDGET_HOLD_SLACK_MS = 60_000;
+
+function describeBudget(b: NonNullable<GatewayRequest['principal']['budget']>, h: HoldResult): string {
+  if (h.ok) return '';
+  const parts: string[] = [];
+  if (b.tokens !== null) parts.push(`${h.spentTokens} of ${b.tokens} tokens`);
+  if (b.cost !== null) parts.push(`${Math.round(h.spentCost * 10_000) / 10_000} of ${b.cost} in cost`);
+  return parts.join(', ');
 }
 
 /** Gatekeeper pre-flight: a rejection is recorded as a block, and a critical one may trip the killswitch. */

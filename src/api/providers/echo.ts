@@ -28,13 +28,13 @@ export class EchoProvider implements Provider {
 
   async chat(req: ChatRequest): Promise<ChatResult> {
     const input = lastInput(req);
-    return { text: `echo: ${input}`, tokens: words(input) };
+    return { text: `echo: ${input}`, usage: { prompt: words(input), completion: words(input) + 1 } };
   }
 
   async *chatStream(req: ChatRequest): AsyncGenerator<ChatDelta> {
     const input = lastInput(req);
     for (const piece of `echo: ${input}`.split(/(?<=\s)/)) yield { text: piece };
-    yield { done: true, tokens: words(input) };
+    yield { done: true, usage: { prompt: words(input), completion: words(input) + 1 } };
   }
 
   async embed(_model: string, input: string): Promise<EmbedResult> {
@@ -43,6 +43,6 @@ export class EchoProvider implements Provider {
       { length: 8 },
       (_, i) => Math.round(((digest[i] as number) / 255) * 2000 - 1000) / 1000,
     );
-    return { embedding, tokens: words(input) };
+    return { embedding, usage: { prompt: words(input), completion: 0 } };
   }
 }

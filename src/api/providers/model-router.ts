@@ -16,6 +16,7 @@ import {
   type Provider,
   ProviderError,
   type ProviderErrorKind,
+  type TokenUsage,
 } from './types.ts';
 
 export type { Service } from '../../config/api-config.ts';
@@ -28,8 +29,8 @@ interface Served {
 }
 
 export type ModelOutcome =
-  | ({ kind: 'text'; text: string; tokens: number | null } & Served)
-  | ({ kind: 'embedding'; embedding: number[]; tokens: number | null } & Served);
+  | ({ kind: 'text'; text: string; usage: TokenUsage } & Served)
+  | ({ kind: 'embedding'; embedding: number[]; usage: TokenUsage } & Served);
 
 /** A streamed answer from the provider that sent its first piece (the chain is settled then). */
 export interface ModelStream {
@@ -261,7 +262,7 @@ export class ModelRouter {
       return this.#along(service, ctx, async (link, model, signal) => {
         const out = await link.provider.embed(model, input.input, { signal, traceparent });
         link.breaker.success();
-        return { kind: 'embedding' as const, embedding: out.embedding, tokens: out.tokens };
+        return { kind: 'embedding' as const, embedding: out.embedding, usage: out.usage };
       });
     }
     const messages = this.#messages(service, input);
@@ -271,7 +272,7 @@ export class ModelRouter {
         { signal, traceparent },
       );
       link.breaker.success();
-      return { kind: 'text' as const, text: out.text, tokens: out.tokens };
+      return { kind: 'text' as const, text: out.text, usage: out.usage };
     });
   }
 

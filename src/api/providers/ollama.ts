@@ -10,6 +10,7 @@ import {
   post,
   postJson,
   streamText,
+  type TokenUsage,
 } from './types.ts';
 
 interface OllamaChat {
@@ -20,11 +21,12 @@ interface OllamaChat {
   error?: unknown;
 }
 
-function tokensOf(out: OllamaChat): number | null {
-  const n =
-    (typeof out.eval_count === 'number' ? out.eval_count : 0) +
-    (typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : 0);
-  return n || null;
+/** Ollama's counts: `prompt_eval_count` read, `eval_count` generated. */
+function usageOf(out: OllamaChat): TokenUsage {
+  return {
+    prompt: typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : null,
+    completion: typeof out.eval_count === 'number' ? out.eval_count : null,
+  };
 }
 
 export class OllamaProvider implements Provider {
@@ -50,7 +52,7 @@ export class OllamaProvider implements Provider {
     const text = out.message?.content;
     if (typeof text !== 'string')
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
-    return { text, tokens: tokensOf(out) };
+    return { text, usage: usageOf(out) };
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
@@ -76,7 +78,7 @@ export class OllamaProvider implements Provider {
         const piece = part.message?.content;
         if (typeof piece === 'string' && piece !== '') yield { text: piece };
         if (part.done === true) {
-          yield { done: true, tokens: tokensOf(part) };
+          yield { done: true, usage: usageOf(part) };
           return;
         }
       }
@@ -95,7 +97,10 @@ export class OllamaProvider implements Provider {
     }
     return {
       embedding: first as number[],
-      tokens: typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : null,
+      usage: {
+        prompt: typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : null,
+        completion: 0,
+      },
     };
   }
 }

@@ -11,16 +11,35 @@ import {
   post,
   postJson,
   streamText,
+  type TokenUsage,
 } from './types.ts';
 
 interface Completion {
   choices?: { message?: { content?: unknown }; delta?: { content?: unknown } }[];
-  usage?: { total_tokens?: unknown } | null;
+  usage?: OpenAiUsage | null;
 }
 
-function totalTokens(out: Completion): number | null {
-  return typeof out.usage?.total_tokens === 'number' ? out.usage.total_tokens : null;
+interface OpenAiUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  total_tokens?: unknown;
 }
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** OpenAI's usage, split; a server that gives a total only has it counted as prompt tokens. */
+function usageOf(u: OpenAiUsage | null | undefined): TokenUsage | undefined {
+  if (!u) return undefined;
+  const prompt = num(u.prompt_tokens);
+  const completion = num(u.completion_tokens);
+  if (prompt === null && completion === null) {
+    const total = num(u.total_tokens);
+    return total === null ? undefined : { prompt: total, completion: null };
+  }
+  return { prompt, completion };
+}
+
+const NO_USAGE: TokenUsage = { prompt: null, completion: null };
 
 export class OpenAiProvider implements Provider {
   readonly name: string;
@@ -48,7 +67,7 @@ export class OpenAiProvider implements Provider {
     const text = out.choices?.[0]?.message?.content;
     if (typeof text !== 'string')
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
-    return { text, tokens: totalTokens(out) };
+    return { text, usage: usageOf(out.usage) ?? NO_USAGE };
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
@@ -56,12 +75,12 @@ export class OpenAiProvider implements Provider {
     const res = await post(`${this.#base}/chat/completions`, body, this.#headers, ctx);
     const events: string[] = [];
     const parser = createParser({ onEvent: (e) => events.push(e.data) });
-    let tokens: number | null = null;
+    let usage: TokenUsage = NO_USAGE;
     for await (const chunk of streamText(res, ctx.signal)) {
       parser.feed(chunk);
       for (const data of events.splice(0)) {
         if (data === '[DONE]') {
-          yield { done: true, tokens };
+          yield { done: true, usage };
           return;
         }
         let part: Completion;
@@ -70,7 +89,7 @@ export class OpenAiProvider implements Provider {
         } catch {
           throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
         }
-        tokens = totalTokens(part) ?? tokens;
+        usage = usageOf(part.usage) ?? usage;
         const piece = part.choices?.[0]?.delta?.content;
         if (typeof piece === 'string' && piece !== '') yield { text: piece };
       }
@@ -82,15 +101,16 @@ export class OpenAiProvider implements Provider {
     const url = `${this.#base}/embeddings`;
     const out = (await postJson(url, { model, input }, this.#headers, ctx)) as {
       data?: { embedding?: unknown }[];
-      usage?: { total_tokens?: unknown };
+      usage?: OpenAiUsage;
     };
     const e = out.data?.[0]?.embedding;
     if (!Array.isArray(e) || !e.every((x) => typeof x === 'number')) {
       throw new ProviderError('bad_answer', 'the model server sent an answer without an embedding');
     }
+    const u = usageOf(out.usage);
     return {
       embedding: e as number[],
-      tokens: typeof out.usage?.total_tokens === 'number' ? out.usage.total_tokens : null,
+      usage: u ? { prompt: u.prompt ?? u.completion, completion: 0 } : NO_USAGE,
     };
   }
 }

@@ -18,18 +18,29 @@ export interface ChatRequest {
   maxTokens?: number | undefined;
 }
 
+/** Usage as a provider reported it, split; null where it did not say. */
+export interface TokenUsage {
+  prompt: number | null;
+  completion: number | null;
+}
+
+/** The total of a usage, when the provider said anything of it. */
+export function totalOf(u: TokenUsage): number | null {
+  return u.prompt === null && u.completion === null ? null : (u.prompt ?? 0) + (u.completion ?? 0);
+}
+
 export interface ChatResult {
   text: string;
-  tokens: number | null;
+  usage: TokenUsage;
 }
 
 export interface EmbedResult {
   embedding: number[];
-  tokens: number | null;
+  usage: TokenUsage;
 }
 
-/** A piece of a streamed answer: text as it comes, then (last) the token count if the server told. */
-export type ChatDelta = { text: string } | { done: true; tokens: number | null };
+/** A piece of a streamed answer: text as it comes, then (last) the usage if the server told. */
+export type ChatDelta = { text: string } | { done: true; usage: TokenUsage };
 
 export interface CallContext {
   signal: AbortSignal;

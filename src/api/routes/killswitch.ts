@@ -1,5 +1,5 @@
 /** The killswitch routes under /code/api/killswitch (changing it needs the admin key). */
-import type { Context, Hono } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { killswitchChange } from '../../storage/killswitch.ts';
 import { StorageUnavailableError, type Store } from '../../storage/types.ts';
 import { problem, sendProblem } from '../errors.ts';
@@ -42,6 +42,7 @@ export function registerKillswitchRoutes(
   app: Hono<AppEnv>,
   store: Store,
   adminKey: string | undefined,
+  operator: MiddlewareHandler<AppEnv>,
 ): void {
   const base = '/code/api/killswitch';
   const unknown = (c: Context<AppEnv>) =>
@@ -103,7 +104,7 @@ export function registerKillswitchRoutes(
   app.post(`${base}/activate`, requireAdminKey(adminKey), onlyJson, withinLimit, change(true));
   app.post(`${base}/deactivate`, requireAdminKey(adminKey), onlyJson, withinLimit, change(false));
 
-  app.get(`${base}/status`, async (c) => {
+  app.get(`${base}/status`, operator, async (c) => {
     try {
       return c.json({ killswitch: await store.killswitch(), timestamp: new Date().toISOString() });
     } catch {
@@ -111,7 +112,7 @@ export function registerKillswitchRoutes(
     }
   });
 
-  app.get(`${base}/check/:action_type`, async (c) => {
+  app.get(`${base}/check/:action_type`, operator, async (c) => {
     const action = c.req.param('action_type');
     if (action.length > 64 || !/^[\w.-]+$/.test(action)) {
       return sendProblem(

@@ -8,13 +8,15 @@
  * name the provider chain serves (GET /v1/models lists them); the chain then serves it with each
  * provider's model for that service.
  */
+import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { ApiConfig, Service } from '../../config/api-config.ts';
+import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { type FieldProblem, problem, sendProblem } from '../errors.ts';
-import { requireApiKey } from '../middleware/auth.ts';
+import { authenticate } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
 import { type Parsed, parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
@@ -30,6 +32,7 @@ export interface OpenAiDeps {
   config: ApiConfig;
   pipeline: Pipeline;
   router: ModelRouter;
+  keys: KeyRegistry;
 }
 
 const SOURCE = 'openai';
@@ -44,12 +47,12 @@ function invalid(c: Context<AppEnv>, errors: FieldProblem[]): Response {
 }
 
 export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void {
-  const { config, pipeline, router } = deps;
+  const { config, pipeline, router, keys } = deps;
   app.use('/v1/*', async (c, next) => {
     c.set('errorFormat', 'openai');
     await next();
   });
-  app.use('/v1/*', requireApiKey(config.apiKeys));
+  app.use('/v1/*', authenticate(keys));
   const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
   /** The service a model name asks for, among `allowed`. */
@@ -79,7 +82,12 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   /** What every /v1 request shares: its id (Idempotency-Key), budget, trace, source and signal. */
   const common = (
     c: Context<AppEnv>,
-  ): Response | Omit<GatewayRequest, 'service' | 'input' | 'model' | 'stream' | 'fingerprint' | 'userId'> => {
+  ):
+    | Response
+    | Omit<
+        GatewayRequest,
+        'service' | 'modelName' | 'input' | 'model' | 'stream' | 'fingerprint' | 'userId'
+      > => {
     const key = c.req.header('idempotency-key');
     if (key !== undefined && !REQUEST_ID.test(key)) {
       return sendProblem(
@@ -103,11 +111,13 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       config.modelTimeoutMs,
     );
     if ('problem' in budget) return sendProblem(c, budget.problem);
-    const id = key ?? c.get('requestId');
+    // X-Request-Id correlates log lines; only an Idempotency-Key makes a request idempotent.
+    const id = key ?? randomUUID();
     const trace = childTraceparent(c.req.header('traceparent'));
     const note = { universal_request_id: id, trace_id: trace.traceId };
     c.set('logFields', note);
     return {
+      principal: c.get('principal'),
       id,
       idempotent: key !== undefined,
       source: source ?? SOURCE,
@@ -161,6 +171,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     const req: GatewayRequest = {
       ...base,
       service,
+      modelName: body.model,
       userId: body.user ?? SOURCE,
       // The gatekeeper reviews every message the model will read, not only the last.
       input: body.messages.map((m) => m.content).join('\n'),
@@ -191,6 +202,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     const req: GatewayRequest = {
       ...base,
       service,
+      modelName: body.model,
       userId: body.user ?? SOURCE,
       input: body.input,
       model: { input: body.input, context: [], source: base.source },

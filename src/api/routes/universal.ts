@@ -2,11 +2,12 @@
 import type { Context, Hono } from 'hono';
 import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
+import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { errorBody, problem, sendProblem } from '../errors.ts';
-import { requireApiKey } from '../middleware/auth.ts';
+import { authenticate } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
@@ -15,13 +16,14 @@ import { sendFrames, sendStream } from '../sse.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
 import { servedHeaders, UniversalFormat } from '../universal/format.ts';
-import { parseUniversalRequest, REQUEST_ID, type UniversalRequest } from '../universal/request-schema.ts';
+import { parseUniversalRequest, type UniversalRequest } from '../universal/request-schema.ts';
 
 export interface UniversalDeps {
   config: ApiConfig;
   pipeline: Pipeline;
   store: Store;
   router: ModelRouter;
+  keys: KeyRegistry;
 }
 
 /** A client asks for the answer as it is generated with `Accept: text/event-stream`. */
@@ -39,11 +41,13 @@ function toGateway(
   const { request_id: _id, ...content } = u;
   const p = u.payload;
   return {
+    principal: c.get('principal'),
     id: u.request_id,
     idempotent: idGiven,
     source: u.source,
     sourceMetadata: u.source_metadata,
     service: u.ai_service,
+    modelName: u.ai_service,
     userId: u.user_id,
     input: p.input,
     model: {
@@ -64,9 +68,9 @@ function toGateway(
 }
 
 export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps): void {
-  const { config, pipeline, store, router } = deps;
+  const { config, pipeline, store, router, keys } = deps;
   const format = new UniversalFormat(config.mood);
-  app.use('/api/v2/universal/*', requireApiKey(config.apiKeys));
+  app.use('/api/v2/universal/*', authenticate(keys));
   const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
   app.post('/api/v2/universal/request', onlyJson, withinLimit, async (c) => {
@@ -76,8 +80,8 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     } catch {
       return sendProblem(c, problem(400, 'bad_json', 'the body is not valid JSON'));
     }
-    const headerId = c.req.header('x-request-id');
-    const parsed = parseUniversalRequest(body, c.get('requestId'));
+    // X-Request-Id correlates log lines; only the body's request_id makes a request idempotent.
+    const parsed = parseUniversalRequest(body);
     if (!parsed.ok) {
       return sendProblem(
         c,
@@ -99,9 +103,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     if ('problem' in budget) return sendProblem(c, budget.problem);
     const trace = childTraceparent(c.req.header('traceparent'));
     const u = parsed.value;
-    const idGiven =
-      typeof (body as { request_id?: unknown }).request_id === 'string' ||
-      (headerId !== undefined && REQUEST_ID.test(headerId));
+    const idGiven = typeof (body as { request_id?: unknown }).request_id === 'string';
     const req = toGateway(u, c, idGiven, budget.ms, trace);
     c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
@@ -171,10 +173,12 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
   app.get('/api/v2/universal/stats', async (c) => {
     const out: Record<string, unknown> = { timestamp: new Date().toISOString() };
     const problems: string[] = [];
+    // The caller's own rows only: another key's blocks name its users and what they sent.
+    const keyId = c.get('principal').id;
     const [blocks, killswitch, counts] = await Promise.allSettled([
-      store.recentBlocks(10),
+      store.recentBlocks(10, keyId),
       store.killswitch(),
-      store.stats(Date.now() - 86_400_000),
+      store.stats(Date.now() - 86_400_000, keyId),
     ]);
     if (blocks.status === 'fulfilled') out.recent_blocks = blocks.value;
     else problems.push('recent blocks');

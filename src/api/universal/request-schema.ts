@@ -120,7 +120,6 @@ export function unstorable(body: unknown): FieldError[] {
 /** `fallbackId`: the request's X-Request-Id, so that header and body agree when the body has none. */
 export function parseUniversalRequest(
   body: unknown,
-  fallbackId?: string,
 ): { ok: true; value: UniversalRequest } | { ok: false; errors: FieldError[] } {
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
   const errors: FieldError[] = unstorable(body);
@@ -132,7 +131,7 @@ export function parseUniversalRequest(
       reason: 'may hold only letters, digits and . _ : - (1 to 128 of them)',
     });
   }
-  requestId ??= fallbackId !== undefined && REQUEST_ID.test(fallbackId) ? fallbackId : randomUUID();
+  requestId ??= randomUUID();
   const source = str(body.source, 'source', 50, errors, true);
   const aiService = str(body.ai_service, 'ai_service', 50, errors, true);
   if (aiService !== undefined && !SERVICES.includes(aiService as Service)) {

@@ -1,25 +1,12 @@
 /** `robbie db migrate`, `robbie db status` and `robbie db requeue`. */
 import { defineCommand } from 'citty';
-import { loadSettings } from '../../config/load.ts';
-import { resolvePaths } from '../../config/paths.ts';
-import type { Flags } from '../../config/resolve.ts';
 import { UserError } from '../../errors.ts';
-import { createLogger } from '../../logger/logger.ts';
-import { openStore } from '../../storage/open-store.ts';
-import { pathArgs, settingArgs } from '../args.ts';
+import { openServiceStore as open, storeArgs } from '../service-store.ts';
 
 const args = {
-  ...pathArgs,
-  ...settingArgs(['database-url']),
+  ...storeArgs,
   json: { type: 'boolean', description: 'Print the result as JSON' },
 } as const;
-
-function open(a: Flags) {
-  // The service's store: its settings (the installed service's when none are given).
-  const { values } = loadSettings(a, { discover: true });
-  const quiet = createLogger({ format: 'none', level: 'fatal' });
-  return openStore({ databaseUrl: values['database-url'], home: resolvePaths(values).home }, quiet);
-}
 
 export const migrate = defineCommand({
   meta: { name: 'migrate', description: 'Apply pending schema migrations (also done at every start)' },

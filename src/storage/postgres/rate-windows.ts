@@ -5,7 +5,7 @@
  * decided under the row lock of the upsert, so concurrent instances never admit more than the
  * rule allows.
  */
-import { batchVerdict, type RateBatch, windowAt } from '../../api/pipeline/rate-window.ts';
+import { batchVerdict, type RateBatch, windowAt } from '../rate-window.ts';
 import type { Sql } from './connect.ts';
 
 interface HitRow {

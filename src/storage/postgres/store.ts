@@ -5,8 +5,7 @@
  * query, so every query is bounded in time here and its failure classified.
  */
 import type postgres from 'postgres';
-import type { CheckResult } from '../../api/health-checks.ts';
-import type { RateBatch } from '../../api/pipeline/rate-window.ts';
+import type { CheckResult } from '../../checks.ts';
 import type { Logger } from '../../logger/logger.ts';
 import { GroupCommit } from '../group-commit.ts';
 import {
@@ -16,11 +15,16 @@ import {
   type KillswitchState,
 } from '../killswitch.ts';
 import { Outbox, type OutboxRow } from '../outbox.ts';
+import type { RateBatch } from '../rate-window.ts';
 import {
   type BlockRecord,
+  type BudgetHold,
   type CachedAnswer,
   type Claim,
+  type HoldResult,
   isRetryable,
+  KeyConflictError,
+  type KeyRecord,
   type RequestRecord,
   type Stats,
   type StorageEvents,
@@ -28,8 +32,12 @@ import {
   StorageUnavailableError,
   type Store,
   type StoredResponse,
+  type UsageQuery,
+  type UsageRow,
   type WriteOp,
 } from '../types.ts';
+import { numericUsage, USAGE_SUMS, usageGroup } from '../usage-sql.ts';
+import { holdBudgetPostgres } from './budgets.ts';
 import { connect, migratePostgres, type Sql } from './connect.ts';
 import {
   describePgError,
@@ -38,6 +46,7 @@ import {
   READ_TIMEOUT_MS,
   withTimeout,
 } from './errors.ts';
+import { KEYS_CHANNEL, keysSincePostgres, saveKeyPostgres } from './keys.ts';
 import { KILLSWITCH_CHANNEL, readKillswitch } from './killswitch.ts';
 import { pruneRateWindows, rateGiveBackPostgres, rateHitPostgres } from './rate-windows.ts';
 import { withoutNul } from './without-nul.ts';
@@ -68,8 +77,9 @@ export class PostgresStore implements Store {
   #draining = false;
   #drainBackoffMs = 0;
   #closed = false;
-  /** Listening for killswitch changes made through other instances (once up; postgres.js re-listens). */
+  /** Listening for killswitch and key changes made through other instances (once up; postgres.js re-listens). */
   #listening = false;
+  readonly #keyWatchers: (() => void)[] = [];
 
   readonly #events: StorageEvents;
   /** When the current outage began (undefined while up). */
@@ -136,8 +146,12 @@ export class PostgresStore implements Store {
   async #listen(): Promise<void> {
     this.#listening = true;
     const forget = () => this.#killswitchView.forget();
+    const keysChanged = () => {
+      for (const w of this.#keyWatchers) w();
+    };
     try {
       await this.#sql.listen(KILLSWITCH_CHANNEL, forget, forget);
+      await this.#sql.listen(KEYS_CHANNEL, keysChanged, keysChanged);
     } catch (err) {
       this.#listening = false; // tried again at the next probe; the read cache holds meanwhile
       this.#log.debug('cannot listen for killswitch changes', { error: describePgError(err) });
@@ -318,8 +332,8 @@ export class PostgresStore implements Store {
     await new Promise((r) => setTimeout(r, this.#drainBackoffMs).unref());
   }
 
-  async findResponse(requestId: string): Promise<StoredResponse | undefined> {
-    const pending = this.#outbox.find('request', requestId);
+  async findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined> {
+    const pending = this.#outbox.find('request', requestId, keyId);
     if (pending && !isRetryable(pending.data as RequestRecord)) {
       const r = pending.data as RequestRecord;
       return { http_status: r.http_status, response: r.response, fingerprint: r.request_fingerprint ?? null };
@@ -329,7 +343,7 @@ export class PostgresStore implements Store {
       const rows = await withTimeout(
         this.#sql<{ http_status: number; response: unknown; request_fingerprint: string | null }[]>`
           select http_status, response, request_fingerprint from ai_request_logs
-          where request_id = ${requestId} and http_status < 300`,
+          where key_id = ${keyId} and request_id = ${requestId} and http_status < 300`,
         READ_TIMEOUT_MS,
       );
       const row = rows[0];
@@ -481,29 +495,88 @@ export class PostgresStore implements Store {
     }
   }
 
-  async recentBlocks(limit: number): Promise<BlockRecord[]> {
+  async recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]> {
     const rows = await withTimeout(
       this.#sql<(Omit<BlockRecord, 'timestamp'> & { timestamp: Date })[]>`
         select request_id, timestamp, block_reason, block_category, severity, source, input_pattern,
-          triggered_killswitch, user_id from gatekeeper_blocks order by created_at desc limit ${limit}`,
+          triggered_killswitch, user_id from gatekeeper_blocks
+        where ${keyId === undefined ? this.#sql`true` : this.#sql`key_id = ${keyId}`}
+        order by created_at desc limit ${limit}`,
       READ_TIMEOUT_MS,
     );
     return rows.map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }));
   }
 
-  async stats(sinceMs: number): Promise<Stats> {
+  async stats(sinceMs: number, keyId?: string): Promise<Stats> {
     const since = new Date(sinceMs);
+    const mine = keyId === undefined ? this.#sql`true` : this.#sql`key_id = ${keyId}`;
     const [byStatus, byService] = await withTimeout(
       Promise.all([
         this.#sql<{ k: string; n: string }[]>`
-          select gatekeeper_status as k, count(*) as n from ai_request_logs where created_at >= ${since} group by 1`,
+          select gatekeeper_status as k, count(*) as n from ai_request_logs where created_at >= ${since} and ${mine} group by 1`,
         this.#sql<{ k: string; n: string }[]>`
-          select ai_service as k, count(*) as n from ai_request_logs where created_at >= ${since} group by 1`,
+          select ai_service as k, count(*) as n from ai_request_logs where created_at >= ${since} and ${mine} group by 1`,
       ]),
       READ_TIMEOUT_MS,
     );
     const obj = (rows: { k: string; n: string }[]) => Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
     return { since: since.toISOString(), by_status: obj(byStatus), by_service: obj(byService) };
+  }
+
+  async usage(q: UsageQuery): Promise<UsageRow[]> {
+    const rows = await withTimeout(
+      this.#sql<UsageRow[]>`
+        select ${this.#sql.unsafe(usageGroup(q.by, 'postgres'))} as "group", ${this.#sql.unsafe(USAGE_SUMS)}
+        from ai_request_logs
+        where created_at >= ${new Date(q.sinceMs)}
+          and ${q.keyId === undefined ? this.#sql`true` : this.#sql`key_id = ${q.keyId}`}
+        group by 1 order by 1`,
+      QUERY_TIMEOUT_MS,
+    );
+    return rows.map(numericUsage);
+  }
+
+  #needUp(): void {
+    if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
+  }
+
+  /** Any failure of a coordination query as StorageUnavailableError (noting an outage). */
+  #unavailable(err: unknown): never {
+    if (err instanceof KeyConflictError) throw err;
+    if (isConnectionError(err)) this.#markDown(err);
+    throw new StorageUnavailableError(describePgError(err));
+  }
+
+  async keysSince(rev: number): Promise<{ rev: number; keys: KeyRecord[] }> {
+    this.#needUp();
+    return withTimeout(keysSincePostgres(this.#sql, rev), QUERY_TIMEOUT_MS).catch((err) =>
+      this.#unavailable(err),
+    );
+  }
+
+  async saveKey(key: Omit<KeyRecord, 'rev'>): Promise<KeyRecord> {
+    this.#needUp();
+    return withTimeout(saveKeyPostgres(this.#sql, key), QUERY_TIMEOUT_MS).catch((err) =>
+      this.#unavailable(err),
+    );
+  }
+
+  onKeysChanged(changed: () => void): void {
+    this.#keyWatchers.push(changed);
+  }
+
+  async holdBudget(h: BudgetHold): Promise<HoldResult> {
+    this.#needUp();
+    return withTimeout(holdBudgetPostgres(this.#coord, h), READ_TIMEOUT_MS).catch((err) =>
+      this.#unavailable(err),
+    );
+  }
+
+  async releaseBudget(holdId: string): Promise<void> {
+    if (!this.#up) return;
+    await withTimeout(this.#coord`delete from budget_holds where id = ${holdId}`, READ_TIMEOUT_MS).catch(
+      () => undefined,
+    );
   }
 
   async purge(before: Date, batchSize: number): Promise<number> {

@@ -20,6 +20,11 @@ function requestRow(record: RequestRecord) {
     cache: r.cache ?? null,
     first_token_ms: r.first_token_ms ?? null,
     stream: r.stream ?? null,
+    key_id: r.key_id ?? '',
+    key_name: r.key_name ?? null,
+    prompt_tokens: r.prompt_tokens ?? null,
+    completion_tokens: r.completion_tokens ?? null,
+    cost: r.cost ?? null,
     town_id: 'aurora',
     created_at: r.timestamp,
   };
@@ -35,6 +40,7 @@ const BLOCK_COLUMNS = [
   'input_pattern',
   'triggered_killswitch',
   'user_id',
+  'key_id',
   'created_at',
 ] as const;
 
@@ -46,9 +52,10 @@ function latestPerRequest(ops: WriteOp[]): RequestRecord[] {
   const byId = new Map<string, RequestRecord>();
   for (const o of ops) {
     if (o.kind !== 'request') continue;
-    const prev = byId.get(o.data.request_id);
+    const id = `${o.data.key_id ?? ''}\u0000${o.data.request_id}`;
+    const prev = byId.get(id);
     if (prev && !isRetryable(prev) && isRetryable(o.data)) continue;
-    byId.set(o.data.request_id, o.data);
+    byId.set(id, o.data);
   }
   return [...byId.values()];
 }
@@ -61,16 +68,32 @@ export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   const requests = latestPerRequest(ops).map(requestRow);
   const blocks = ops
     .filter((o) => o.kind === 'block')
-    .map((o) => ({ ...withoutNul(o.data as BlockRecord), created_at: o.data.timestamp }));
+    .map((o) => ({
+      ...withoutNul(o.data as BlockRecord),
+      key_id: o.data.key_id ?? '',
+      created_at: o.data.timestamp,
+    }));
   const changes = ops
     .filter((o) => o.kind === 'killswitch')
     .map((o) => withoutNul(o.data as KillswitchChange));
+  // The rows that landed (inserted, or replacing a retryable outcome) add to their key's spend in
+  // the same statement: a replay that changes nothing adds nothing. Sorted, so that two instances'
+  // statements lock the same spend rows in the same order.
   const insertRequests = (q: Sql | Tx) =>
-    q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
-      on conflict (request_id) do update set ${q.unsafe(UPSERT_SET)}
-      where ai_request_logs.http_status >= 300`;
+    q`with landed as (
+        insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
+        on conflict (key_id, request_id) do update set ${q.unsafe(UPSERT_SET)}
+        where ai_request_logs.http_status >= 300
+        returning key_id, created_at, tokens_used, cost
+      )
+      insert into key_spend (key_id, day, requests, tokens, cost)
+        select key_id, floor(extract(epoch from created_at) / 86400)::int, count(*),
+          coalesce(sum(tokens_used), 0), coalesce(sum(cost), 0)
+        from landed where key_id <> '' group by 1, 2 order by 1, 2
+      on conflict (key_id, day) do update set requests = key_spend.requests + excluded.requests,
+        tokens = key_spend.tokens + excluded.tokens, cost = key_spend.cost + excluded.cost`;
   const insertBlocks = (q: Sql | Tx) =>
-    q`insert into gatekeeper_blocks ${q(blocks, ...BLOCK_COLUMNS)} on conflict (request_id) do nothing`;
+    q`insert into gatekeeper_blocks ${q(blocks, ...BLOCK_COLUMNS)} on conflict (key_id, request_id) do nothing`;
   if (changes.length === 0 && (requests.length === 0 || blocks.length === 0)) {
     if (requests.length > 0) await insertRequests(sql);
     if (blocks.length > 0) await insertBlocks(sql);

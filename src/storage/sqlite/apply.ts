@@ -1,25 +1,29 @@
 /** Applying writes to a SQLite database with the original tables (idempotent: a replay is a no-op). */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { foldKillswitch, type KillswitchState } from './killswitch.ts';
-import { UPSERT_SET } from './schema.ts';
-import { stmt } from './sqlite.ts';
-import type { WriteOp } from './types.ts';
+import { foldKillswitch, type KillswitchState } from '../killswitch.ts';
+import { UPSERT_SET } from '../schema.ts';
+import { dayOf, spendOf } from '../spend.ts';
+import type { WriteOp } from '../types.ts';
+import { stmt } from './open.ts';
 
 export function applySqlite(db: DatabaseSync, op: WriteOp): void {
   const now = Date.now();
   if (op.kind === 'request') {
     const r = op.data;
-    stmt(
+    const createdAt = Date.parse(r.timestamp) || now;
+    const landed = stmt(
       db,
       `insert into ai_request_logs (id, request_id, timestamp, source, source_metadata, ai_service, ai_model,
         input_summary, output_summary, gatekeeper_status, gatekeeper_confidence, gatekeeper_reasoning,
         processing_time_ms, tokens_used, user_id, town_id, http_status, response, request_fingerprint,
-        provider, cache, first_token_ms, stream, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?, ?, ?, ?, ?, ?)
-       on conflict (request_id) do update set ${UPSERT_SET}
-       where ai_request_logs.http_status >= 300`,
-    ).run(
+        provider, cache, first_token_ms, stream, key_id, key_name, prompt_tokens, completion_tokens, cost,
+        created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       on conflict (key_id, request_id) do update set ${UPSERT_SET}
+       where ai_request_logs.http_status >= 300
+       returning 1 as landed`,
+    ).get(
       randomUUID(),
       r.request_id,
       r.timestamp,
@@ -42,8 +46,23 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
       r.cache ?? null,
       r.first_token_ms ?? null,
       r.stream ?? null,
-      Date.parse(r.timestamp) || now,
+      r.key_id ?? '',
+      r.key_name ?? null,
+      r.prompt_tokens ?? null,
+      r.completion_tokens ?? null,
+      r.cost ?? null,
+      createdAt,
     );
+    // The key's spend counts what was recorded, once: a replay that changes nothing adds nothing.
+    const spend = spendOf(r);
+    if (landed && spend) {
+      stmt(
+        db,
+        `insert into key_spend (key_id, day, requests, tokens, cost) values (?, ?, 1, ?, ?)
+         on conflict (key_id, day) do update set requests = requests + 1, tokens = tokens + excluded.tokens,
+           cost = cost + excluded.cost`,
+      ).run(spend.keyId, dayOf(createdAt), spend.tokens, spend.cost);
+    }
     return;
   }
   if (op.kind === 'block') {
@@ -51,7 +70,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
     stmt(
       db,
       `insert or ignore into gatekeeper_blocks (id, request_id, timestamp, block_reason, block_category, severity, source,
-        input_pattern, triggered_killswitch, user_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        input_pattern, triggered_killswitch, user_id, key_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       randomUUID(),
       b.request_id,
@@ -63,6 +82,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
       b.input_pattern,
       b.triggered_killswitch ? 1 : 0,
       b.user_id,
+      b.key_id ?? '',
       Date.parse(b.timestamp) || now,
     );
     return;

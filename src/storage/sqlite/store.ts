@@ -1,22 +1,31 @@
 /** The embedded store: one SQLite file in the state directory, so robbie needs nothing installed. */
 import type { DatabaseSync } from 'node:sqlite';
-import type { CheckResult } from '../api/health-checks.ts';
-import { admittedOf, batchVerdict, type RateBatch, windowAt } from '../api/pipeline/rate-window.ts';
-import { GroupCommit } from './group-commit.ts';
-import { KillswitchCache, type KillswitchState } from './killswitch.ts';
-import { SQLITE_MIGRATIONS } from './schema.ts';
-import { describeSqliteError, openSqlite, stmt, transaction, WalSync } from './sqlite.ts';
-import { applySqlite, readKillswitchSqlite } from './sqlite-apply.ts';
+import type { CheckResult } from '../../checks.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { KillswitchCache, type KillswitchState } from '../killswitch.ts';
+import { admittedOf, batchVerdict, type RateBatch, windowAt } from '../rate-window.ts';
+import { SQLITE_MIGRATIONS } from '../schema.ts';
 import {
   type BlockRecord,
+  type BudgetHold,
   type CachedAnswer,
   type Claim,
+  type HoldResult,
+  KeyConflictError,
+  type KeyRecord,
   type Stats,
   StorageUnavailableError,
   type Store,
   type StoredResponse,
+  type UsageQuery,
+  type UsageRow,
   type WriteOp,
-} from './types.ts';
+} from '../types.ts';
+import { numericUsage, USAGE_SUMS, usageGroup } from '../usage-sql.ts';
+import { applySqlite, readKillswitchSqlite } from './apply.ts';
+import { holdBudgetSqlite } from './budgets.ts';
+import { keysSinceSqlite, saveKeySqlite } from './keys.ts';
+import { describeSqliteError, openSqlite, stmt, transaction, WalSync } from './open.ts';
 
 const KILLSWITCH_CACHE_MS = 500;
 
@@ -107,11 +116,11 @@ export class SqliteStore implements Store {
     return 'database';
   }
 
-  async findResponse(requestId: string): Promise<StoredResponse | undefined> {
+  async findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined> {
     const row = stmt(
       this.#db,
-      'select http_status, response, request_fingerprint from ai_request_logs where request_id = ? and http_status < 300',
-    ).get(requestId) as
+      'select http_status, response, request_fingerprint from ai_request_logs where key_id = ? and request_id = ? and http_status < 300',
+    ).get(keyId, requestId) as
       | { http_status: number; response: string; request_fingerprint: string | null }
       | undefined;
     return row
@@ -257,27 +266,31 @@ export class SqliteStore implements Store {
     return state;
   }
 
-  async recentBlocks(limit: number): Promise<BlockRecord[]> {
-    const rows = this.#db
-      .prepare(
-        `select request_id, timestamp, block_reason, block_category, severity, source, input_pattern,
-           triggered_killswitch, user_id from gatekeeper_blocks order by created_at desc, rowid desc limit ?`,
-      )
-      .all(limit) as unknown as (Omit<BlockRecord, 'triggered_killswitch'> & {
+  async recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]> {
+    const columns = `request_id, timestamp, block_reason, block_category, severity, source, input_pattern,
+           triggered_killswitch, user_id`;
+    const rows = (keyId === undefined
+      ? stmt(
+          this.#db,
+          `select ${columns} from gatekeeper_blocks order by created_at desc, rowid desc limit ?`,
+        ).all(limit)
+      : stmt(
+          this.#db,
+          `select ${columns} from gatekeeper_blocks where key_id = ? order by created_at desc, rowid desc limit ?`,
+        ).all(keyId, limit)) as unknown as (Omit<BlockRecord, 'triggered_killswitch'> & {
       triggered_killswitch: number;
     })[];
     return rows.map((r) => ({ ...r, triggered_killswitch: r.triggered_killswitch === 1 }));
   }
 
-  async stats(sinceMs: number): Promise<Stats> {
+  async stats(sinceMs: number, keyId?: string): Promise<Stats> {
     const count = (column: string) =>
       Object.fromEntries(
         (
-          this.#db
-            .prepare(
-              `select ${column} as k, count(*) as n from ai_request_logs where created_at >= ? group by ${column}`,
-            )
-            .all(sinceMs) as { k: string; n: number }[]
+          stmt(
+            this.#db,
+            `select ${column} as k, count(*) as n from ai_request_logs where created_at >= ? and (? is null or key_id = ?) group by ${column}`,
+          ).all(sinceMs, keyId ?? null, keyId ?? null) as { k: string; n: number }[]
         ).map((r) => [r.k, Number(r.n)]),
       );
     return {
@@ -285,6 +298,51 @@ export class SqliteStore implements Store {
       by_status: count('gatekeeper_status'),
       by_service: count('ai_service'),
     };
+  }
+
+  async usage(q: UsageQuery): Promise<UsageRow[]> {
+    const group = usageGroup(q.by, 'sqlite');
+    const rows = stmt(
+      this.#db,
+      `select ${group} as "group", ${USAGE_SUMS} from ai_request_logs
+       where created_at >= ? and (? is null or key_id = ?) group by 1 order by 1`,
+    ).all(q.sinceMs, q.keyId ?? null, q.keyId ?? null) as unknown as UsageRow[];
+    return rows.map(numericUsage);
+  }
+
+  async keysSince(rev: number): Promise<{ rev: number; keys: KeyRecord[] }> {
+    return keysSinceSqlite(this.#db, rev);
+  }
+
+  async saveKey(key: Omit<KeyRecord, 'rev'>): Promise<KeyRecord> {
+    try {
+      const saved = saveKeySqlite(this.#db, key);
+      await this.#wal.sync();
+      return saved;
+    } catch (err) {
+      if (err instanceof KeyConflictError) throw err;
+      throw new StorageUnavailableError(`local store unavailable: ${describeSqliteError(err)}`);
+    }
+  }
+
+  /** Processes sharing the file see a change by polling keysSince (no notifications in SQLite). */
+  onKeysChanged(_changed: () => void): void {}
+
+  /** On the claims connection: a hold is coordination; the spend it is checked against is a record. */
+  async holdBudget(h: BudgetHold): Promise<HoldResult> {
+    try {
+      return holdBudgetSqlite(this.#claims, h, Date.now());
+    } catch (err) {
+      throw new StorageUnavailableError(describeSqliteError(err));
+    }
+  }
+
+  async releaseBudget(holdId: string): Promise<void> {
+    try {
+      stmt(this.#claims, 'delete from budget_holds where id = ?').run(holdId);
+    } catch {
+      // it lapses at the end of its lease
+    }
   }
 
   async purge(before: Date, batchSize: number): Promise<number> {

@@ -6,7 +6,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { StorageUnavailableError } from './types.ts';
+import { StorageUnavailableError } from '../types.ts';
 
 export function openSqlite(path: string): DatabaseSync {
   try {

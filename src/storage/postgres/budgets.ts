@@ -1,0 +1,29 @@
+/**
+ * Budget holds in PostgreSQL: decided in one transaction under an advisory lock per key, so
+ * instances racing at a budget's edge never both take its last share. Holds lapse by the
+ * database's clock, which every instance agrees on.
+ */
+import { holdable } from '../spend.ts';
+import type { BudgetHold, HoldResult } from '../types.ts';
+import type { Sql } from './connect.ts';
+
+const BUDGET_LOCK = 727_274_002;
+
+export async function holdBudgetPostgres(sql: Sql, h: BudgetHold): Promise<HoldResult> {
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${BUDGET_LOCK}, hashtext(${h.keyId}))`;
+    const [spent] = await tx<{ tokens: number; cost: number }[]>`
+      select coalesce(sum(tokens), 0)::float8 as tokens, coalesce(sum(cost), 0)::float8 as cost
+      from key_spend where key_id = ${h.keyId} and day >= ${h.sinceDay}`;
+    const [held] = await tx<{ tokens: number; cost: number }[]>`
+      select coalesce(sum(tokens), 0)::float8 as tokens, coalesce(sum(cost), 0)::float8 as cost
+      from budget_holds where key_id = ${h.keyId} and expires_at > now()`;
+    const s = { tokens: Number(spent?.tokens ?? 0), cost: Number(spent?.cost ?? 0) };
+    const take = holdable(h, s, { tokens: Number(held?.tokens ?? 0), cost: Number(held?.cost ?? 0) });
+    if (!take) return { ok: false, spentTokens: s.tokens, spentCost: s.cost } satisfies HoldResult;
+    await tx`delete from budget_holds where key_id = ${h.keyId} and expires_at <= now()`;
+    await tx`insert into budget_holds (id, key_id, tokens, cost, expires_at)
+      values (${h.id}, ${h.keyId}, ${take.tokens}, ${take.cost}, now() + ${`${Math.ceil(h.leaseMs)} milliseconds`}::interval)`;
+    return { ok: true } satisfies HoldResult;
+  }) as Promise<HoldResult>;
+}
