@@ -43,7 +43,8 @@ export function holdable(
   spent: { tokens: number; cost: number },
   held: { tokens: number; cost: number },
 ): { tokens: number; cost: number } | undefined {
-  const left = (limit: number | null, used: number) => (limit === null ? Number.POSITIVE_INFINITY : limit - used);
+  const left = (limit: number | null, used: number) =>
+    limit === null ? Number.POSITIVE_INFINITY : limit - used;
   const tokensLeft = left(h.limit.tokens, spent.tokens + held.tokens);
   const costLeft = left(h.limit.cost, spent.cost + held.cost);
   if (tokensLeft <= 0 || costLeft <= 0) return undefined;

@@ -159,7 +159,8 @@ export interface BudgetHold {
 export type HoldResult = { ok: true } | { ok: false; spentTokens: number; spentCost: number };
 
 export interface UsageQuery {
-  keyId?: string;
+  /** One key, by its id or its name. */
+  key?: string;
   sinceMs: number;
   by: 'day' | 'model' | 'key';
 }

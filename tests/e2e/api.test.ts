@@ -130,7 +130,7 @@ describe('POST /api/v2/universal/request', () => {
     assert.equal(fake.calls.at(-1)?.path, '/api/embed');
   });
 
-  it('checks API keys: 401 without, 403 wrong, X-API-Key and Bearer accepted', async () => {
+  it('checks API keys: 401 without and with a wrong one, X-API-Key and Bearer accepted', async () => {
     const none = await fetch(api.url('/api/v2/universal/request'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -139,7 +139,8 @@ describe('POST /api/v2/universal/request', () => {
     assert.equal(none.status, 401);
     assert.equal(none.headers.get('www-authenticate'), 'Bearer');
     const wrong = await api.post(chat('x'), { 'x-api-key': 'nope' });
-    assert.equal(wrong.status, 403);
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'invalid_api_key');
     const bearer = await fetch(api.url('/api/v2/universal/request'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },

@@ -32,6 +32,8 @@ export interface FakeModel {
   closedEarly: number[];
   /** Pieces written to streams so far. */
   piecesSent: number;
+  /** The usage each answer reports, from the request's body (default: 5 prompt, 7 completion tokens). */
+  usage: (body: Record<string, unknown>) => { prompt: number; completion: number };
   close(): Promise<void>;
 }
 
@@ -55,17 +57,25 @@ export async function startFakeModel(): Promise<FakeModel> {
     pieceChars: undefined,
     closedEarly: [],
     piecesSent: 0,
+    usage: () => ({ prompt: 5, completion: 7 }),
     close: async () => {
       for (const r of open) r.socket?.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
 
+  const openAiUsage = (u: { prompt: number; completion: number }) => ({
+    prompt_tokens: u.prompt,
+    completion_tokens: u.completion,
+    total_tokens: u.prompt + u.completion,
+  });
+
   async function stream(
     req: IncomingMessage,
     res: ServerResponse,
     text: string,
     stallAfter: number | undefined,
+    usage: { prompt: number; completion: number },
   ) {
     const ollama = req.url === '/api/chat';
     res.writeHead(200, { 'content-type': ollama ? 'application/x-ndjson' : 'text/event-stream' });
@@ -89,9 +99,9 @@ export async function startFakeModel(): Promise<FakeModel> {
     ended = true;
     if (ollama)
       res.end(
-        `${JSON.stringify({ message: { role: 'assistant', content: '' }, done: true, eval_count: 7, prompt_eval_count: 5 })}\n`,
+        `${JSON.stringify({ message: { role: 'assistant', content: '' }, done: true, eval_count: usage.completion, prompt_eval_count: usage.prompt })}\n`,
       );
-    else res.end(`data: ${JSON.stringify({ choices: [], usage: { total_tokens: 12 } })}\n\ndata: [DONE]\n\n`);
+    else res.end(`data: ${JSON.stringify({ choices: [], usage: openAiUsage(usage) })}\n\ndata: [DONE]\n\n`);
   }
 
   const server: Server = createServer((req, res) => {
@@ -127,21 +137,22 @@ export async function startFakeModel(): Promise<FakeModel> {
       const input = messages[messages.length - 1]?.content ?? '';
       const text = fake.reply ? fake.reply(input) : `fake answer to: ${input}`;
       const chat = req.url === '/api/chat' || req.url === '/v1/chat/completions';
+      const usage = fake.usage(body);
       if (chat && body.stream === true) {
-        await stream(req, res, text, mode.kind === 'stall' ? mode.after : undefined);
+        await stream(req, res, text, mode.kind === 'stall' ? mode.after : undefined, usage);
         return;
       }
       let out: unknown;
       if (req.url === '/api/chat')
         out = {
           message: { role: 'assistant', content: text },
-          eval_count: 7,
-          prompt_eval_count: 5,
+          eval_count: usage.completion,
+          prompt_eval_count: usage.prompt,
           done: true,
         };
       else if (req.url === '/api/embed') out = { embeddings: [EMBEDDING], prompt_eval_count: 3 };
       else if (req.url === '/v1/chat/completions')
-        out = { choices: [{ message: { role: 'assistant', content: text } }], usage: { total_tokens: 12 } };
+        out = { choices: [{ message: { role: 'assistant', content: text } }], usage: openAiUsage(usage) };
       else if (req.url === '/v1/embeddings')
         out = { data: [{ embedding: EMBEDDING }], usage: { total_tokens: 3 } };
       else {

@@ -144,9 +144,8 @@ export function registerAdminKeyRoutes(
         throw new KeyFieldError('by', 'must be day, model or key');
       const since = parseDuration(c.req.query('since') ?? '30d');
       if (since === undefined) throw new KeyFieldError('since', 'must be a duration such as 7d');
-      const ref = c.req.query('key');
-      const keyId = ref === undefined ? undefined : (await findKey(store, ref)).id;
-      const rows = await store.usage({ sinceMs: Date.now() - since, by, ...(keyId ? { keyId } : {}) });
+      const key = c.req.query('key');
+      const rows = await store.usage({ sinceMs: Date.now() - since, by, ...(key ? { key } : {}) });
       return { status: 200, body: { by, since: new Date(Date.now() - since).toISOString(), data: rows } };
     }),
   );

@@ -1,14 +1,13 @@
 /** `robbie usage`: tokens and cost per key, day or model, from the request records. */
 import { defineCommand } from 'citty';
 import { parseDuration } from '../../config/units.ts';
-import { UsageError, UserError } from '../../errors.ts';
-import { findKey, KeyNotFoundError } from '../../tenancy/keys-admin.ts';
+import { UsageError } from '../../errors.ts';
 import { storeArgs, withServiceStore } from '../service-store.ts';
 
 export default defineCommand({
   meta: { name: 'usage', description: 'Requests, tokens and cost, by key, day or model' },
   args: {
-    key: { type: 'string', description: 'Only this key (by name or id)', valueHint: 'name' },
+    key: { type: 'string', description: 'Only this key (by name or id; static keys too)', valueHint: 'name' },
     since: { type: 'string', description: 'How far back (default 30d)', valueHint: 'duration' },
     by: {
       type: 'string',
@@ -27,18 +26,10 @@ export default defineCommand({
     if (since === undefined)
       throw new UsageError(`--since must be a duration such as 7d (got '${sinceText}')`);
     const sinceMs = Date.now() - since;
-    const rows = await withServiceStore(a, async (store) => {
-      let keyId: string | undefined;
-      if (typeof a.key === 'string') {
-        try {
-          keyId = (await findKey(store, a.key)).id;
-        } catch (err) {
-          if (err instanceof KeyNotFoundError) throw new UserError(err.message);
-          throw err;
-        }
-      }
-      return store.usage({ sinceMs, by, ...(keyId === undefined ? {} : { keyId }) });
-    });
+    const key = typeof a.key === 'string' ? a.key : undefined;
+    const rows = await withServiceStore(a, (store) =>
+      store.usage({ sinceMs, by, ...(key === undefined ? {} : { key }) }),
+    );
     if (a.json) {
       process.stdout.write(`${JSON.stringify({ by, since: new Date(sinceMs).toISOString(), data: rows })}\n`);
       return;

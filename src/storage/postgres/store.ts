@@ -529,7 +529,7 @@ export class PostgresStore implements Store {
         select ${this.#sql.unsafe(usageGroup(q.by, 'postgres'))} as "group", ${this.#sql.unsafe(USAGE_SUMS)}
         from ai_request_logs
         where created_at >= ${new Date(q.sinceMs)}
-          and ${q.keyId === undefined ? this.#sql`true` : this.#sql`key_id = ${q.keyId}`}
+          and ${q.key === undefined ? this.#sql`true` : this.#sql`(key_id = ${q.key} or key_name = ${q.key})`}
         group by 1 order by 1`,
       QUERY_TIMEOUT_MS,
     );

@@ -305,8 +305,8 @@ export class SqliteStore implements Store {
     const rows = stmt(
       this.#db,
       `select ${group} as "group", ${USAGE_SUMS} from ai_request_logs
-       where created_at >= ? and (? is null or key_id = ?) group by 1 order by 1`,
-    ).all(q.sinceMs, q.keyId ?? null, q.keyId ?? null) as unknown as UsageRow[];
+       where created_at >= ? and (? is null or key_id = ? or key_name = ?) group by 1 order by 1`,
+    ).all(q.sinceMs, q.key ?? null, q.key ?? null, q.key ?? null) as unknown as UsageRow[];
     return rows.map(numericUsage);
   }
 
