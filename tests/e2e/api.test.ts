@@ -273,16 +273,19 @@ describe('POST /api/v2/universal/request', () => {
     assert.equal((await post('activate', {}, ADMIN)).status, 422);
     const on = await post('activate', { reason: 'drill', activated_by: 'ops' }, ADMIN);
     assert.equal(on.status, 200);
-    const status = (await (await fetch(api.url('/code/api/killswitch/status'))).json()) as {
+    const status = (await (
+      await fetch(api.url('/code/api/killswitch/status'), { headers: { 'x-api-key': ADMIN } })
+    ).json()) as {
       killswitch: Record<string, unknown>;
     };
     assert.equal(status.killswitch.is_active, true);
     assert.equal(status.killswitch.activated_by, 'ops');
-    const check = (await (await fetch(api.url('/code/api/killswitch/check/email_send'))).json()) as {
+    const asAdmin = { headers: { 'x-api-key': ADMIN } };
+    const check = (await (await fetch(api.url('/code/api/killswitch/check/email_send'), asAdmin)).json()) as {
       allowed: boolean;
     };
     assert.equal(check.allowed, false);
-    const local = (await (await fetch(api.url('/code/api/killswitch/check/local_chat'))).json()) as {
+    const local = (await (await fetch(api.url('/code/api/killswitch/check/local_chat'), asAdmin)).json()) as {
       allowed: boolean;
     };
     assert.equal(local.allowed, true);
@@ -319,7 +322,7 @@ describe('POST /api/v2/universal/request', () => {
   });
 
   it('/metrics has HTTP, universal, model, circuit, storage and process metrics', async () => {
-    const text = await (await fetch(api.url('/metrics'))).text();
+    const text = await (await fetch(api.url('/metrics'), { headers: { 'x-api-key': ADMIN } })).text();
     for (const needle of [
       'http_requests_total{method="POST",route="/api/v2/universal/request",status="200"}',
       'http_request_duration_seconds_bucket',
@@ -386,7 +389,7 @@ describe('model failures', () => {
       assert.equal(health.status, 'degraded');
       assert.equal(health.checks.model.status, 'down');
       assert.match(
-        await (await fetch(api.url('/metrics'))).text(),
+        await (await fetch(api.url('/metrics'), { headers: { 'x-api-key': ADMIN } })).text(),
         /robbie_model_circuit_state\{provider="ollama"\} 2/,
       );
       // A retry of the failed request id runs again once the model is back (it was not a final answer).
@@ -425,7 +428,7 @@ describe('model failures', () => {
     }
   });
 
-  it('rate limit per user and source: 429 with Retry-After', async () => {
+  it('rate limit per key, whatever the user or source: 429 with Retry-After', async () => {
     const fake = await startFakeModel();
     const api = await startApi({ ROBBIE_RATE_LIMIT: '3/1m' }, fake);
     try {
@@ -435,12 +438,13 @@ describe('model failures', () => {
       assert.equal(limited.status, 429);
       assert.ok(Number(limited.headers.get('retry-after')) >= 1);
       assert.equal(limited.body.status, 'rejected');
-      assert.equal((await api.post(chat('another user', { user_id: 'u2' }))).status, 200);
-      assert.equal((await api.post(chat('another source', { user_id: 'u1', source: 'sms' }))).status, 200);
+      // The client's own fields do not open another window.
+      assert.equal((await api.post(chat('another user', { user_id: 'u2' }))).status, 429);
+      assert.equal((await api.post(chat('another source', { user_id: 'u1', source: 'sms' }))).status, 429);
       // Refusals are counted, not stored: a flood of 429s cannot fill the disk.
       for (let i = 0; i < 5; i++)
         assert.equal((await api.post(chat(`flood ${i}`, { user_id: 'u1' }))).status, 429);
-      assert.equal(api.rows("select * from ai_request_logs where user_id = 'u1'").length, 4);
+      assert.equal(api.rows("select * from ai_request_logs where user_id = 'u1'").length, 3);
       assert.equal(api.rows("select * from gatekeeper_blocks where block_category = 'rate_limit'").length, 1);
     } finally {
       await api.stop();
@@ -485,20 +489,8 @@ describe('the original clients', () => {
         ((await get('/code/api/killswitch/status')).body.killswitch as { is_active: boolean }).is_active,
         false,
       );
-      const statuses: unknown[] = [];
-      for (let i = 1; i <= 12; i++) {
-        statuses.push(
-          (await post({ source: 'api', ai_service: 'chat', payload: { input: `Rapid request ${i}` } }))
-            .status,
-        );
-        await sleep(100);
-      }
-      assert.ok(
-        statuses.some((s) => s === 'rejected' || s === 'blocked'),
-        `rate limiting works (${statuses})`,
-      );
-      assert.ok(Array.isArray((await get('/api/v2/universal/stats')).body.recent_blocks));
-      // demo-requests.sh: code request, killswitch, 5 concurrent chats from "stress_test"
+      // demo-requests.sh: code request, killswitch, 5 concurrent chats from "stress_test" (before the
+      // rapid requests below use up the limit every caller without a key shares)
       const code = await post({
         source: 'demo',
         ai_service: 'code',
@@ -516,6 +508,19 @@ describe('the original clients', () => {
         5,
         'sources the original CHECK refused are recorded',
       );
+      const statuses: unknown[] = [];
+      for (let i = 1; i <= 12; i++) {
+        statuses.push(
+          (await post({ source: 'api', ai_service: 'chat', payload: { input: `Rapid request ${i}` } }))
+            .status,
+        );
+        await sleep(100);
+      }
+      assert.ok(
+        statuses.some((s) => s === 'rejected' || s === 'blocked'),
+        `rate limiting works (${statuses})`,
+      );
+      assert.ok(Array.isArray((await get('/api/v2/universal/stats')).body.recent_blocks));
     } finally {
       await api.stop();
       await fake.close();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startFakeModel } from '../helpers/fake-model.ts';
 import { BINARY, killAll, sleep, waitFor } from '../helpers/process.ts';
-import { errorOf, postUniversal, type Served, serveWith } from '../helpers/serve.ts';
+import { ADMIN, errorOf, postUniversal, type Served, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -300,7 +300,9 @@ describe('the answer cache', () => {
       await sleep(1200);
       assert.equal((await ask(api)).cache, null);
       assert.equal(primary.calls.length, calls + 1, 'expired: the model is asked again');
-      const metrics = await (await fetch(`http://127.0.0.1:${api.port}/metrics`)).text();
+      const metrics = await (
+        await fetch(`http://127.0.0.1:${api.port}/metrics`, { headers: { 'x-api-key': ADMIN } })
+      ).text();
       assert.match(metrics, /robbie_answer_cache_total\{result="hit"\} 1/);
     } finally {
       await close();

@@ -74,6 +74,8 @@ describe('settings reach every child', () => {
     writeFileSync(patterns, JSON.stringify([{ pattern: 'zzz-forbidden', severity: 'high' }]));
     const providers = join(dir, 'providers.json');
     writeFileSync(providers, JSON.stringify([{ name: 'spare', kind: 'echo' }]));
+    const prices = join(dir, 'prices.json');
+    writeFileSync(prices, JSON.stringify({ 'chat-m': { input: 0.15, output: 0.6 } }));
     // A value other than the default for every setting the API process needs: a setting added to
     // the table without one here fails this test.
     const given: Partial<Record<Key, string>> = {
@@ -84,6 +86,7 @@ describe('settings reach every child', () => {
       'max-body': '2KiB',
       'api-keys': 'key-one-1111,key-two-2222',
       'admin-key': 'admin-key-3333',
+      'metrics-token': 'metrics-token-5555',
       provider: 'echo',
       'ollama-url': 'http://127.0.0.1:9',
       'openai-base-url': 'http://127.0.0.1:9/v1',
@@ -100,6 +103,9 @@ describe('settings reach every child', () => {
       'cache-stale': '3h',
       'rate-limit': '7/1m',
       'rate-limit-scope': 'local',
+      'rate-limit-user': '3/1m',
+      'budget-reserve': '500',
+      'prices-file': prices,
       mood: 'calm',
       'gatekeeper-patterns': patterns,
       'gatekeeper-killswitch': 'true',
@@ -138,7 +144,10 @@ describe('settings reach every child', () => {
           assert.notEqual(expected[key], undefined, key);
           assert.deepEqual(line.given?.[key], expected[key]?.value, `${who}: ${key}`);
         }
-        assert.doesNotMatch(JSON.stringify(line), /pw-never-shown|key-one-1111|admin-key-3333|sk-test-4444/);
+        assert.doesNotMatch(
+          JSON.stringify(line),
+          /pw-never-shown|key-one-1111|admin-key-3333|sk-test-4444|metrics-token-5555/,
+        );
       };
       const settingsLines = () => logLines(sup.home).filter((l) => l.msg === 'settings');
       const first = await waitFor(

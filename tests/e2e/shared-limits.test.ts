@@ -24,10 +24,14 @@ after(killAll);
 
 const ADMIN = 'admin-key-fleet-0987654321';
 
+/** Each user its own key (ignored where no keys are configured): limits follow the key. */
+const keyOf = (user: string) => `key-of-${user}-0123456789`;
+const KEYS = ['allan', 'beatrix', 'carla', 'dora'].map((u) => `${u}:${keyOf(u)}`).join(',');
+
 function ask(port: number, i: number, user = 'allan'): Promise<number> {
   return fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-api-key': keyOf(user) },
     body: JSON.stringify({
       request_id: `fleet-${user}-${i}-${Math.random().toString(36).slice(2)}`,
       source: 'chat',
@@ -51,8 +55,11 @@ function killswitch(port: number, action: 'activate' | 'deactivate'): Promise<Re
 }
 
 async function killswitchActive(port: number): Promise<boolean> {
-  const r = await getJson(`http://127.0.0.1:${port}/code/api/killswitch/status`);
-  return (r.body as { killswitch: { is_active: boolean } }).killswitch.is_active;
+  const r = await fetch(`http://127.0.0.1:${port}/code/api/killswitch/status`, {
+    headers: { 'x-api-key': ADMIN },
+    signal: AbortSignal.timeout(2000),
+  });
+  return ((await r.json()) as { killswitch: { is_active: boolean } }).killswitch.is_active;
 }
 
 describe('limits shared across instances', () => {
@@ -161,6 +168,7 @@ describe('limits shared across instances', () => {
         OLLAMA_URL: fake.url,
         ROBBIE_RATE_LIMIT: '20/1h', // as above: no window edge mid-test
         ROBBIE_ADMIN_KEY: ADMIN,
+        ROBBIE_API_KEYS: KEYS,
         // As `robbie supervise --instances 2` would tell its children.
         ROBBIE_INSTANCES: '2',
       }),

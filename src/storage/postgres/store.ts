@@ -537,7 +537,8 @@ export class PostgresStore implements Store {
   }
 
   #needUp(): void {
-    if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
+    if (!this.#up || this.#version === null)
+      throw new StorageUnavailableError(this.#lastError ?? 'the database is not ready');
   }
 
   /** Any failure of a coordination query as StorageUnavailableError (noting an outage). */
