@@ -7,7 +7,13 @@ import { createLogger } from '../../src/logger/logger.ts';
 import { PostgresStore } from '../../src/storage/postgres/store.ts';
 import { SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { SqliteStore } from '../../src/storage/sqlite/store.ts';
-import type { BlockRecord, Store } from '../../src/storage/types.ts';
+import {
+  type BlockRecord,
+  KeyConflictError,
+  type KeySpec,
+  type RequestRecord,
+  type Store,
+} from '../../src/storage/types.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../helpers/postgres.ts';
 import { requestRecord } from '../helpers/records.ts';
 import { tempHome } from '../helpers/supervisor.ts';
@@ -249,6 +255,194 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.ok(removed >= 25, `removed ${removed}`);
       assert.equal(await store.findResponse('', ids[0] as string), undefined);
       assert.ok(await store.findResponse('', fresh));
+    });
+
+    it('keeps request ids, blocks and stats per key: the same id from two keys is two requests', async () => {
+      const id = `scoped-${randomUUID()}`;
+      const keyA = `k-a-${randomUUID().slice(0, 8)}`;
+      const keyB = `k-b-${randomUUID().slice(0, 8)}`;
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { key_id: keyA, response: { who: 'a' } }),
+      });
+      await store.write({
+        kind: 'request',
+        data: requestRecord(id, { key_id: keyB, response: { who: 'b' } }),
+      });
+      assert.deepEqual((await store.findResponse(keyA, id))?.response, { who: 'a' });
+      assert.deepEqual((await store.findResponse(keyB, id))?.response, { who: 'b' });
+      assert.equal(await store.findResponse('', id), undefined, 'nor is it the keyless request of that id');
+      await store.write({ kind: 'block', data: { ...blockRecord(id), key_id: keyA, user_id: 'alice@a' } });
+      await store.write({ kind: 'block', data: { ...blockRecord(id), key_id: keyB, user_id: 'bob@b' } });
+      assert.deepEqual(
+        (await store.recentBlocks(10, keyB)).map((b) => b.user_id),
+        ['bob@b'],
+      );
+      const statsA = await store.stats(Date.now() - 60_000, keyA);
+      assert.deepEqual(statsA.by_status, { approved: 1 });
+    });
+
+    it('reports usage by key, day and model from the records: split, priced, unknown prices counted apart', async () => {
+      const key = `k-u-${randomUUID().slice(0, 8)}`;
+      const rec = (over: Partial<RequestRecord>) =>
+        store.write({
+          kind: 'request',
+          data: requestRecord(`u-${randomUUID()}`, { key_id: key, key_name: `${key}-name`, ...over }),
+        });
+      await rec({ ai_model: 'priced', prompt_tokens: 10, completion_tokens: 20, tokens_used: 30, cost: 0.5 });
+      await rec({ ai_model: 'priced', prompt_tokens: 1, completion_tokens: 2, tokens_used: 3, cost: 0.25 });
+      await rec({ ai_model: 'unpriced', prompt_tokens: 4, completion_tokens: 5, tokens_used: 9, cost: null });
+      const byKey = await store.usage({ sinceMs: Date.now() - 60_000, by: 'key', key: `${key}-name` });
+      assert.deepEqual(byKey, [
+        {
+          group: `${key}-name`,
+          requests: 3,
+          prompt_tokens: 15,
+          completion_tokens: 27,
+          tokens: 42,
+          cost: 0.75,
+          cost_unknown: 1,
+        },
+      ]);
+      const byModel = await store.usage({ sinceMs: Date.now() - 60_000, by: 'model', key });
+      assert.deepEqual(
+        byModel.map((r) => [r.group, r.tokens]),
+        [
+          ['priced', 33],
+          ['unpriced', 9],
+        ],
+      );
+      const byDay = await store.usage({ sinceMs: Date.now() - 60_000, by: 'day', key });
+      assert.equal(byDay[0]?.group, new Date().toISOString().slice(0, 10));
+    });
+
+    it('saves keys by id with a rising rev, refuses a taken name, and lists what changed since a rev', async () => {
+      const now = Date.now();
+      const spec: KeySpec = {
+        services: null,
+        models: null,
+        rate_limit: '5/1m',
+        token_limit: null,
+        budget: null,
+        cache_group: null,
+      };
+      const name = `key-${randomUUID().slice(0, 8)}`;
+      const base = {
+        digest: randomUUID(),
+        hint: 'rk-abc…',
+        spec,
+        expires_at: null,
+        revoked_at: null,
+        created_at: now,
+        updated_at: now,
+      };
+      const { rev: before } = await store.keysSince(0);
+      const first = await store.saveKey({ ...base, id: `k-${randomUUID().slice(0, 8)}`, name });
+      assert.ok(first.rev > before);
+      await assert.rejects(
+        store.saveKey({ ...base, id: `k-${randomUUID().slice(0, 8)}`, name, digest: randomUUID() }),
+        KeyConflictError,
+      );
+      const revoked = await store.saveKey({ ...first, revoked_at: now });
+      assert.ok(revoked.rev > first.rev);
+      const changed = await store.keysSince(first.rev);
+      assert.deepEqual(
+        changed.keys.map((k) => [k.id, k.revoked_at, k.spec.rate_limit]),
+        [[first.id, now, '5/1m']],
+      );
+      assert.equal(changed.rev, revoked.rev);
+      assert.deepEqual((await store.keysSince(revoked.rev)).keys, []);
+    });
+
+    it('holds a budget atomically: concurrent holds never take more than is left, and spend comes from the records', async () => {
+      const keyId = `k-budget-${randomUUID().slice(0, 8)}`;
+      const day = Math.floor(Date.now() / 86_400_000);
+      const hold = (tokens: number) =>
+        store.holdBudget({
+          id: randomUUID(),
+          keyId,
+          sinceDay: day,
+          tokens,
+          cost: 0,
+          leaseMs: 60_000,
+          limit: { tokens: 100, cost: null },
+        });
+      // 30 racing holds of 9: 11 fit in 100 (the 12th would pass it: it holds the 1 left).
+      const results = await Promise.all(Array.from({ length: 30 }, () => hold(9)));
+      assert.equal(results.filter((r) => r.ok).length, 12);
+      assert.deepEqual(
+        results.find((r) => !r.ok),
+        { ok: false, spentTokens: 0, spentCost: 0 },
+      );
+      // Spend recorded with the requests counts (once, however often a record is replayed).
+      const other = `k-spend-${randomUUID().slice(0, 8)}`;
+      const rec = requestRecord(`s-${randomUUID()}`, { key_id: other, tokens_used: 60 });
+      await store.write({ kind: 'request', data: rec });
+      await store.write({ kind: 'request', data: rec });
+      const spent = await store.holdBudget({
+        id: randomUUID(),
+        keyId: other,
+        sinceDay: day,
+        tokens: 50,
+        cost: 0,
+        leaseMs: 60_000,
+        limit: { tokens: 100, cost: null },
+      });
+      assert.ok(spent.ok, 'holds what is left (40 of its 50)');
+      const full = await store.holdBudget({
+        id: randomUUID(),
+        keyId: other,
+        sinceDay: day,
+        tokens: 1,
+        cost: 0,
+        leaseMs: 60_000,
+        limit: { tokens: 100, cost: null },
+      });
+      assert.deepEqual(full, { ok: false, spentTokens: 60, spentCost: 0 });
+      // A released hold frees its share; one whose lease lapsed does too.
+      const lapsing = `k-lapse-${randomUUID().slice(0, 8)}`;
+      const h1 = randomUUID();
+      assert.ok(
+        (
+          await store.holdBudget({
+            id: h1,
+            keyId: lapsing,
+            sinceDay: day,
+            tokens: 100,
+            cost: 0,
+            leaseMs: 60_000,
+            limit: { tokens: 100, cost: null },
+          })
+        ).ok,
+      );
+      await store.releaseBudget(h1);
+      assert.ok(
+        (
+          await store.holdBudget({
+            id: randomUUID(),
+            keyId: lapsing,
+            sinceDay: day,
+            tokens: 100,
+            cost: 0,
+            leaseMs: 50,
+            limit: { tokens: 100, cost: null },
+          })
+        ).ok,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(
+        (
+          await store.holdBudget({
+            id: randomUUID(),
+            keyId: lapsing,
+            sinceDay: day,
+            tokens: 100,
+            cost: 0,
+            leaseMs: 60_000,
+            limit: { tokens: 100, cost: null },
+          })
+        ).ok,
+      );
     });
 
     it('reports the database up in its health check', async () => {
