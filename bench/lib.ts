@@ -65,20 +65,21 @@ export function table(rows: Row[]): string {
 
 /**
  * Posts uniquely identified universal requests to 127.0.0.1:`port` for `seconds` with autocannon;
- * `userId` spreads them over users (default: one anonymous user).
+ * `userId` spreads them over users (default: one anonymous user), `apiKey` sends a key.
  */
 export function universalLoad(
   port: number,
   connections: number,
   seconds: number,
   userId?: () => string,
+  apiKey?: string,
 ): Promise<autocannon.Result> {
   return autocannon({
     url: `http://127.0.0.1:${port}/api/v2/universal/request`,
     method: 'POST',
     connections,
     duration: seconds,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
     requests: [
       {
         setupRequest: (req) => ({

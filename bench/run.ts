@@ -12,6 +12,7 @@ import { benchFleet } from './fleet.ts';
 import { benchFloodFloor } from './flood-floor.ts';
 import { benchFoundation } from './foundation.ts';
 import { benchGateway } from './gateway.ts';
+import { benchKeys } from './keys.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
 import { benchStorage } from './storage.ts';
@@ -27,6 +28,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   api: benchApi,
   fleet: benchFleet,
   gateway: benchGateway,
+  keys: benchKeys,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

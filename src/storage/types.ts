@@ -48,6 +48,8 @@ export interface RequestRecord {
   prompt_tokens?: number | null;
   completion_tokens?: number | null;
   cost?: number | null;
+  /** The budget hold this record's spend replaces: released in the same transaction (not a column). */
+  budget_hold?: string | null;
 }
 
 /** An answer kept for identical requests (the answer cache), with when it was made (ms since the epoch). */

@@ -444,7 +444,10 @@ describe('end users narrow a key’s limit; budgets hold (SQLite)', () => {
         ),
       );
       const ok = results.filter((r) => r.status === 'fulfilled').length;
-      assert.equal(ok, 9, `admitted ${ok} of 15 after the first (90 tokens, 9 each)`);
+      const why = results.map((r) =>
+        r.status === 'fulfilled' ? 'ok' : String((r.reason as { code?: string }).code),
+      );
+      assert.equal(ok, 9, `admitted ${ok} of 15 after the first (90 tokens, 9 each): ${why.join(',')}`);
       const refused = results.find((r) => r.status === 'rejected');
       assert.ok(refused?.status === 'rejected' && refused.reason instanceof OpenAI.RateLimitError);
       assert.equal((refused.reason as InstanceType<typeof OpenAI.RateLimitError>).code, 'budget_exceeded');

@@ -399,6 +399,56 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
         limit: { tokens: 100, cost: null },
       });
       assert.deepEqual(full, { ok: false, spentTokens: 60, spentCost: 0 });
+      // A record releases its request's hold in the same commit as the spend that replaces it.
+      const swapped = `k-swap-${randomUUID().slice(0, 8)}`;
+      const held = randomUUID();
+      const limit = { tokens: 100, cost: null };
+      assert.ok(
+        (
+          await store.holdBudget({
+            id: held,
+            keyId: swapped,
+            sinceDay: day,
+            tokens: 100,
+            cost: 0,
+            leaseMs: 60_000,
+            limit,
+          })
+        ).ok,
+      );
+      await store.write({
+        kind: 'request',
+        data: requestRecord(`sw-${randomUUID()}`, { key_id: swapped, tokens_used: 30, budget_hold: held }),
+      });
+      assert.ok(
+        (
+          await store.holdBudget({
+            id: randomUUID(),
+            keyId: swapped,
+            sinceDay: day,
+            tokens: 70,
+            cost: 0,
+            leaseMs: 60_000,
+            limit,
+          })
+        ).ok,
+      );
+      assert.deepEqual(
+        await store.holdBudget({
+          id: randomUUID(),
+          keyId: swapped,
+          sinceDay: day,
+          tokens: 1,
+          cost: 0,
+          leaseMs: 60_000,
+          limit,
+        }),
+        {
+          ok: false,
+          spentTokens: 30,
+          spentCost: 0,
+        },
+      );
       // A released hold frees its share; one whose lease lapsed does too.
       const lapsing = `k-lapse-${randomUUID().slice(0, 8)}`;
       const h1 = randomUUID();

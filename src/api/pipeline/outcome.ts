@@ -43,6 +43,8 @@ export interface GatewayRequest {
   note: Record<string, unknown>;
   /** Tokens the answer used, set by the responder once it is recorded (for the key's token limit). */
   spentTokens?: number;
+  /** The key's budget hold while this request runs; its record's spend replaces it. */
+  budgetHold?: string;
 }
 
 export interface Review {

@@ -88,6 +88,7 @@ export class Responder {
       http_status: reply.status,
       response: reply.body,
       request_fingerprint: req.fingerprint || null,
+      budget_hold: req.budgetHold ?? null,
     };
     try {
       const where = await this.#store.write({ kind: 'request', data });

@@ -16,6 +16,7 @@ import {
   type Store,
 } from '../../storage/types.ts';
 import type { Prices } from '../../tenancy/prices.ts';
+import type { Budget } from '../../tenancy/principal.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ModelRouter } from '../providers/model-router.ts';
@@ -233,9 +234,22 @@ export async function budgetStage(
     log.warn('budget cannot be checked now: the request goes on, its spend is recorded', { key: p.name });
     return none;
   }
-  if (held.ok) return { release: () => void deps.store.releaseBudget(id) };
-  const resets = periodEnd(p.budget.period, now);
-  const reasoning = `the key ${p.name} has used its budget for the ${p.budget.period} (${describeBudget(p.budget, held)})`;
+  if (!held.ok) return refusedByBudget(p.name, p.budget, held, now);
+  // Its record releases the hold with the spend that replaces it; this is for an outcome not
+  // recorded (and a no-op after one).
+  req.budgetHold = id;
+  return { release: () => void deps.store.releaseBudget(id) };
+}
+
+/** 429 `budget_exceeded`, with when the budget resets. */
+function refusedByBudget(
+  name: string,
+  budget: Budget,
+  held: Extract<HoldResult, { ok: false }>,
+  now: number,
+): { outcome: Outcome } {
+  const resets = periodEnd(budget.period, now);
+  const reasoning = `the key ${name} has used its budget for the ${budget.period} (${describeBudget(budget, held)})`;
   return {
     outcome: {
       kind: 'failed',
@@ -253,8 +267,7 @@ export async function budgetStage(
 /** A budget hold outlives its request's deadline by this much before it lapses (its process died). */
 const BUDGET_HOLD_SLACK_MS = 60_000;
 
-function describeBudget(b: NonNullable<GatewayRequest['principal']['budget']>, h: HoldResult): string {
-  if (h.ok) return '';
+function describeBudget(b: Budget, h: Extract<HoldResult, { ok: false }>): string {
   const parts: string[] = [];
   if (b.tokens !== null) parts.push(`${h.spentTokens} of ${b.tokens} tokens`);
   if (b.cost !== null) parts.push(`${Math.round(h.spentCost * 10_000) / 10_000} of ${b.cost} in cost`);

@@ -1,12 +1,12 @@
 /**
- * PostgreSQL through postgres.js, with degraded mode: when the database is unreachable — at start
- * or later — writes are committed to the local outbox and acknowledged, and a drainer replays them
- * in order, idempotently, once it is back. postgres.js reconnects by itself; errors surface per
- * query, so every query is bounded in time here and its failure classified.
+ * PostgreSQL through postgres.js, in degraded mode (degraded.ts) while the database is away: its
+ * probe says when, and the outbox takes the writes meanwhile. postgres.js reconnects by itself;
+ * errors surface per query, so every query is bounded in time here and its failure classified.
  */
 import type postgres from 'postgres';
 import type { CheckResult } from '../../checks.ts';
 import type { Logger } from '../../logger/logger.ts';
+import { DegradedMode } from '../degraded.ts';
 import { GroupCommit } from '../group-commit.ts';
 import {
   foldKillswitch,
@@ -14,7 +14,7 @@ import {
   type KillswitchChange,
   type KillswitchState,
 } from '../killswitch.ts';
-import { Outbox, type OutboxRow } from '../outbox.ts';
+import { Outbox } from '../outbox.ts';
 import type { RateBatch } from '../rate-window.ts';
 import {
   type BlockRecord,
@@ -28,7 +28,6 @@ import {
   type RequestRecord,
   type Stats,
   type StorageEvents,
-  StorageRefusedError,
   StorageUnavailableError,
   type Store,
   type StoredResponse,
@@ -53,7 +52,6 @@ import { withoutNul } from './without-nul.ts';
 import { applyBatch } from './writes.ts';
 
 const PROBE_EVERY_MS = 2000;
-const DRAIN_BATCH = 500;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -66,33 +64,36 @@ export class PostgresStore implements Store {
   readonly #writes: GroupCommit<WriteOp, 'database' | 'outbox'>;
   /** Claims released while a release is under way go together in the next statement. */
   readonly #releases: GroupCommit<string>;
-  #up = false;
+  readonly #mode: DegradedMode;
   #latencyMs: number | undefined;
-  #lastError: string | undefined;
   #version: number | null = null;
   #killswitch: KillswitchState | undefined;
   /** The database's state with pending outbox changes applied, as last computed. */
   readonly #killswitchView = new KillswitchCache(1000);
   #probeTimer: NodeJS.Timeout | undefined;
-  #draining = false;
-  #drainBackoffMs = 0;
   #closed = false;
   /** Listening for killswitch and key changes made through other instances (once up; postgres.js re-listens). */
   #listening = false;
   readonly #keyWatchers: (() => void)[] = [];
-
-  readonly #events: StorageEvents;
-  /** When the current outage began (undefined while up). */
-  #downSince: string | undefined;
 
   constructor(url: string, outboxPath: string, log: Logger, events: StorageEvents = () => {}) {
     this.#sql = connect(url);
     this.#coord = connect(url, { coordination: true });
     this.#outbox = new Outbox(outboxPath);
     this.#log = log;
-    this.#events = events;
+    this.#mode = new DegradedMode(
+      {
+        apply: (ops, replay) =>
+          withTimeout(applyBatch(this.#sql, ops), replay ? QUERY_TIMEOUT_MS * 2 : QUERY_TIMEOUT_MS),
+        isConnectionError,
+        describe: describePgError,
+      },
+      this.#outbox,
+      log,
+      events,
+    );
     this.#killswitch = this.#outbox.lastKillswitch();
-    this.#writes = new GroupCommit((ops) => this.#commit(ops));
+    this.#writes = new GroupCommit((ops) => this.#mode.commit(ops));
     this.#releases = new GroupCommit<string>(async (ids) => {
       await withTimeout(
         this.#coord`delete from request_claims where request_id = any(${ids})`,
@@ -119,6 +120,22 @@ export class PostgresStore implements Store {
     return this.#version;
   }
 
+  #markUp(): void {
+    this.#mode.markUp(this.#latencyMs === undefined ? {} : { latency_ms: this.#latencyMs });
+  }
+
+  /**
+   * Reachable but its schema cannot be prepared (a table robbie cannot upgrade, a duplicate that
+   * blocks a unique index): a schema problem, said so with the fix, not "unreachable".
+   */
+  #markDown(err: unknown): void {
+    const schema = !isConnectionError(err) && this.#version === null;
+    const reason = schema
+      ? `schema problem: ${describePgError(err)}; fix the table, then robbie db migrate (or restart)`
+      : describePgError(err);
+    this.#mode.markDown(reason, schema);
+  }
+
   /** Up means usable: reachable and the schema in place (migrated here when it was not at start). */
   async #probe(): Promise<void> {
     const started = performance.now();
@@ -130,8 +147,7 @@ export class PostgresStore implements Store {
         this.#log.info('database schema ready', { version: v });
       }
       this.#markUp();
-      // Read from the file: rows put back by `robbie db requeue` in another process drain too.
-      if (this.#outbox.hasPending(true)) void this.#drain();
+      this.#mode.drainPending();
       if (!this.#listening) void this.#listen();
     } catch (err) {
       this.#markDown(err);
@@ -158,92 +174,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  #markUp(): void {
-    if (this.#up) return;
-    this.#up = true;
-    this.#lastError = undefined;
-    this.#log.info(
-      'database reachable',
-      this.#latencyMs === undefined ? {} : { latency_ms: this.#latencyMs },
-    );
-    if (this.#downSince) this.#events({ kind: 'database-up', down_since: this.#downSince });
-    this.#downSince = undefined;
-  }
-
-  #markDown(err: unknown): void {
-    // Reachable but its schema cannot be prepared (a table robbie cannot upgrade, a duplicate that
-    // blocks a unique index): a schema problem, said so with the fix, not "unreachable".
-    const schema = !isConnectionError(err) && this.#version === null;
-    const reason = schema
-      ? `schema problem: ${describePgError(err)}; fix the table, then robbie db migrate (or restart)`
-      : describePgError(err);
-    if (this.#up || this.#lastError === undefined) {
-      this.#log.warn(
-        schema
-          ? 'database schema cannot be prepared: writes go to the outbox'
-          : 'database unreachable: writes go to the outbox',
-        { error: reason },
-      );
-      this.#downSince ??= new Date().toISOString();
-      this.#events({ kind: 'database-down', error: reason, since: this.#downSince });
-    }
-    this.#up = false;
-    this.#lastError = reason;
-  }
-
-  /**
-   * Where a batch of writes goes: the database when it is up and nothing waits in the outbox.
-   * A batch the database refuses for a reason other than the connection is retried one write at a
-   * time, so only the write it really refuses fails (StorageRefusedError), never its neighbours.
-   */
-  async #commit(ops: WriteOp[]): Promise<('database' | 'outbox' | Error)[]> {
-    if (this.#up && this.#version !== null && !this.#outbox.hasPending()) {
-      try {
-        await withTimeout(applyBatch(this.#sql, ops), QUERY_TIMEOUT_MS);
-        return ops.map(() => 'database');
-      } catch (err) {
-        if (isConnectionError(err)) this.#markDown(err);
-        else if (ops.length === 1) return [this.#refused(ops[0] as WriteOp, err)];
-        else return this.#commitEach(ops);
-      }
-    }
-    return this.#toOutbox(ops);
-  }
-
-  async #commitEach(ops: WriteOp[]): Promise<('database' | 'outbox' | Error)[]> {
-    const results: ('database' | 'outbox' | Error)[] = [];
-    for (const [i, op] of ops.entries()) {
-      if (!this.#up) {
-        results.push(...this.#toOutbox(ops.slice(i)));
-        break;
-      }
-      try {
-        await withTimeout(applyBatch(this.#sql, [op]), QUERY_TIMEOUT_MS);
-        results.push('database');
-      } catch (err) {
-        if (isConnectionError(err)) {
-          this.#markDown(err);
-          results.push(...this.#toOutbox(ops.slice(i)));
-          break;
-        }
-        results.push(this.#refused(op, err));
-      }
-    }
-    return results;
-  }
-
-  #toOutbox(ops: WriteOp[]): 'outbox'[] {
-    // Keeping order: once anything waits in the outbox, new writes queue behind it.
-    this.#outbox.append(ops);
-    if (this.#up) void this.#drain();
-    return ops.map(() => 'outbox');
-  }
-
-  #refused(op: WriteOp, err: unknown): Error {
-    this.#log.error('the database refused a write', { kind: op.kind, error: describePgError(err) });
-    return new StorageRefusedError('the database refused to store this record');
-  }
-
   async write(op: WriteOp): Promise<'database' | 'outbox'> {
     const where = await this.#writes.add(op);
     if (op.kind === 'killswitch') {
@@ -253,92 +183,13 @@ export class PostgresStore implements Store {
     return where;
   }
 
-  /**
-   * Replays the outbox into the database, oldest first, until it is empty or the database fails. A
-   * batch refused for a reason other than the connection is replayed row by row, and a row the
-   * database refuses on its own is quarantined (kept in the outbox file, counted, shown in /health
-   * and `robbie db status`, requeued by `robbie db requeue`) so it never blocks the rows behind it.
-   */
-  async #drain(): Promise<void> {
-    if (this.#draining || this.#closed) return;
-    this.#draining = true;
-    let replayed = 0;
-    try {
-      for (let round = 0; round < 1_000_000 && !this.#closed; round++) {
-        const rows = this.#outbox.peek(DRAIN_BATCH);
-        if (rows.length === 0) break;
-        const apply = (batch: OutboxRow[]) =>
-          withTimeout(
-            applyBatch(
-              this.#sql,
-              batch.map((r) => r.op),
-            ),
-            QUERY_TIMEOUT_MS * 2,
-          );
-        try {
-          await apply(rows);
-          this.#outbox.remove(rows.map((r) => r.seq));
-          replayed += rows.length;
-        } catch (err) {
-          if (isConnectionError(err)) {
-            this.#markDown(err);
-            await this.#drainPause();
-            break;
-          }
-          // One of them is refused: find it, one row at a time.
-          let lost = false;
-          for (const row of rows) {
-            try {
-              await apply([row]);
-              this.#outbox.remove([row.seq]);
-              replayed++;
-            } catch (rowErr) {
-              if (isConnectionError(rowErr)) {
-                this.#markDown(rowErr);
-                lost = true;
-                break;
-              }
-              const reason = describePgError(rowErr);
-              this.#outbox.quarantine(row.seq, reason);
-              const count = this.#outbox.quarantined().count;
-              this.#log.error('outbox row quarantined: the database refuses it', {
-                kind: row.op.kind,
-                error: reason,
-                quarantined: count,
-              });
-              this.#events({ kind: 'quarantined', count, reason });
-            }
-          }
-          if (lost) {
-            await this.#drainPause();
-            break;
-          }
-        }
-        this.#drainBackoffMs = 0;
-      }
-    } finally {
-      this.#draining = false;
-      if (replayed > 0)
-        this.#log.info('outbox replayed into the database', {
-          rows: replayed,
-          left: this.#outbox.depth().pending,
-        });
-    }
-  }
-
-  /** Waits longer each time the database goes away mid-replay; the probe retries. */
-  async #drainPause(): Promise<void> {
-    this.#drainBackoffMs = Math.min(30_000, Math.max(500, this.#drainBackoffMs * 2));
-    await new Promise((r) => setTimeout(r, this.#drainBackoffMs).unref());
-  }
-
   async findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined> {
     const pending = this.#outbox.find('request', requestId, keyId);
     if (pending && !isRetryable(pending.data as RequestRecord)) {
       const r = pending.data as RequestRecord;
       return { http_status: r.http_status, response: r.response, fingerprint: r.request_fingerprint ?? null };
     }
-    if (!this.#up) return undefined;
+    if (!this.#mode.up) return undefined;
     try {
       const rows = await withTimeout(
         this.#sql<{ http_status: number; response: unknown; request_fingerprint: string | null }[]>`
@@ -361,7 +212,7 @@ export class PostgresStore implements Store {
    * call per id): the outbox cannot arbitrate between instances.
    */
   async claim(requestId: string, fingerprint: string, staleMs: number): Promise<Claim> {
-    if (!this.#up || this.#version === null) return 'won';
+    if (!this.#mode.up || this.#version === null) return 'won';
     try {
       const won = await withTimeout(
         this.#coord`
@@ -389,7 +240,7 @@ export class PostgresStore implements Store {
   }
 
   async renewClaim(requestId: string): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     try {
       await withTimeout(
         this.#coord`update request_claims set claimed_at = now() where request_id = ${requestId}`,
@@ -401,7 +252,7 @@ export class PostgresStore implements Store {
   }
 
   async release(requestId: string): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     try {
       await this.#releases.add(requestId);
     } catch {
@@ -411,7 +262,7 @@ export class PostgresStore implements Store {
 
   /** One statement per request (rate-windows.ts); with the database down the limiter keeps a local share. */
   async rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch> {
-    if (!this.#up || this.#version === null) throw new StorageUnavailableError('database unreachable');
+    if (!this.#mode.up || this.#version === null) throw new StorageUnavailableError('database unreachable');
     try {
       return await withTimeout(rateHitPostgres(this.#coord, key, max, windowMs, n), READ_TIMEOUT_MS);
     } catch (err) {
@@ -421,7 +272,7 @@ export class PostgresStore implements Store {
   }
 
   async rateGiveBack(key: string, windowStart: number, n: number): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     try {
       await withTimeout(rateGiveBackPostgres(this.#coord, key, windowStart, n), READ_TIMEOUT_MS);
     } catch {
@@ -430,12 +281,12 @@ export class PostgresStore implements Store {
   }
 
   async pruneRateWindows(before: number): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     await withTimeout(pruneRateWindows(this.#coord, before), QUERY_TIMEOUT_MS).catch(() => undefined);
   }
 
   async cachedAnswer(key: string): Promise<CachedAnswer | undefined> {
-    if (!this.#up || this.#version === null) return undefined;
+    if (!this.#mode.up || this.#version === null) return undefined;
     try {
       const rows = await withTimeout(
         this.#coord<{ answer: unknown; created_at: string }[]>`
@@ -451,7 +302,7 @@ export class PostgresStore implements Store {
   }
 
   async cacheAnswer(key: string, service: string, answer: unknown): Promise<void> {
-    if (!this.#up || this.#version === null) return;
+    if (!this.#mode.up || this.#version === null) return;
     await withTimeout(
       this.#coord`
         insert into answer_cache (key, service, answer, created_at)
@@ -462,7 +313,7 @@ export class PostgresStore implements Store {
   }
 
   async pruneAnswers(before: number): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     await withTimeout(
       this.#coord`delete from answer_cache where created_at < ${before}`,
       QUERY_TIMEOUT_MS,
@@ -475,10 +326,10 @@ export class PostgresStore implements Store {
    * outbox are applied on top. The local copy is rewritten only when the state changed.
    */
   async killswitch(): Promise<KillswitchState> {
-    const cached = this.#up ? this.#killswitchView.fresh() : undefined;
+    const cached = this.#mode.up ? this.#killswitchView.fresh() : undefined;
     if (cached) return cached;
     const pending = this.#outbox.pendingKillswitch().map((o) => o.data as KillswitchChange);
-    if (this.#killswitch && !this.#up) return foldKillswitch(pending, this.#killswitch);
+    if (this.#killswitch && !this.#mode.up) return foldKillswitch(pending, this.#killswitch);
     try {
       const state = await withTimeout(readKillswitch(this.#sql), READ_TIMEOUT_MS);
       if (JSON.stringify(state) !== JSON.stringify(this.#killswitch)) this.#outbox.rememberKillswitch(state);
@@ -537,8 +388,8 @@ export class PostgresStore implements Store {
   }
 
   #needUp(): void {
-    if (!this.#up || this.#version === null)
-      throw new StorageUnavailableError(this.#lastError ?? 'the database is not ready');
+    if (!this.#mode.up || this.#version === null)
+      throw new StorageUnavailableError(this.#mode.lastError ?? 'the database is not ready');
   }
 
   /** Any failure of a coordination query as StorageUnavailableError (noting an outage). */
@@ -574,7 +425,7 @@ export class PostgresStore implements Store {
   }
 
   async releaseBudget(holdId: string): Promise<void> {
-    if (!this.#up) return;
+    if (!this.#mode.up) return;
     await withTimeout(this.#coord`delete from budget_holds where id = ${holdId}`, READ_TIMEOUT_MS).catch(
       () => undefined,
     );
@@ -600,41 +451,23 @@ export class PostgresStore implements Store {
   checks(): Record<string, () => CheckResult> {
     return {
       database: () => {
-        const r: CheckResult = { status: this.#up ? 'up' : 'down', store: 'postgres' };
+        const r: CheckResult = { status: this.#mode.up ? 'up' : 'down', store: 'postgres' };
         if (this.#latencyMs !== undefined) r.latency_ms = this.#latencyMs;
-        if (!this.#up && this.#lastError) r.error = this.#lastError;
+        const error = this.#mode.lastError;
+        if (error) r.error = error;
         return r;
       },
-      outbox: () => {
-        try {
-          const d = this.#outbox.depth();
-          const q = this.#outbox.quarantined();
-          const r: CheckResult = {
-            status: this.#outbox.lastError || !this.#outbox.available || q.count > 0 ? 'down' : 'up',
-            pending: d.pending,
-            oldest_age_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
-            quarantined: q.count,
-          };
-          if (this.#outbox.lastError) r.error = this.#outbox.lastError;
-          else if (q.count > 0)
-            r.error = `${q.count} outbox row(s) refused by the database and quarantined (${q.reason}); fix the cause, then robbie db requeue`;
-          return r;
-        } catch (err) {
-          return { status: 'down', error: (err as Error).message };
-        }
-      },
+      outbox: () => this.#mode.outboxCheck(),
     };
   }
 
   get databaseUp(): boolean {
-    return this.#up;
+    return this.#mode.up;
   }
 
   async info() {
-    const d = this.#outbox.depth();
-    const q = this.#outbox.quarantined();
     let version = this.#version;
-    if (version === null && this.#up) {
+    if (version === null && this.#mode.up) {
       try {
         const rows = await withTimeout(
           this.#sql<{ v: number | null }[]>`select max(version) as v from robbie_schema_migrations`,
@@ -648,12 +481,9 @@ export class PostgresStore implements Store {
     return {
       kind: 'postgres',
       version,
-      database_up: this.#up,
-      outbox_pending: d.pending,
-      outbox_oldest_s: d.oldestMs === null ? null : Math.round((Date.now() - d.oldestMs) / 1000),
-      outbox_quarantined: q.count,
-      quarantine_reason: q.reason,
-      error: this.#up ? null : (this.#lastError ?? null),
+      database_up: this.#mode.up,
+      ...this.#mode.outboxInfo(),
+      error: this.#mode.lastError ?? null,
     };
   }
 
@@ -672,6 +502,7 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#mode.close();
     clearTimeout(this.#probeTimer);
     // A bare end() can hang forever after an outage: always with a timeout.
     await Promise.all([this.#sql.end({ timeout: 2 }), this.#coord.end({ timeout: 2 })]);

@@ -27,6 +27,7 @@ function requestRow(record: RequestRecord) {
     cost: r.cost ?? null,
     town_id: 'aurora',
     created_at: r.timestamp,
+    budget_hold: r.budget_hold ?? null,
   };
 }
 
@@ -79,8 +80,12 @@ export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   // The rows that landed (inserted, or replacing a retryable outcome) add to their key's spend in
   // the same statement: a replay that changes nothing adds nothing. Sorted, so that two instances'
   // statements lock the same spend rows in the same order.
+  // Holds whose spend these records count go in the same statement: the two never count twice.
+  const holds = requests.map((r) => r.budget_hold).filter((h): h is string => typeof h === 'string');
   const insertRequests = (q: Sql | Tx) =>
-    q`with landed as (
+    q`with released as (
+        delete from budget_holds where id = any(${holds}::text[])
+      ), landed as (
         insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
         on conflict (key_id, request_id) do update set ${q.unsafe(UPSERT_SET)}
         where ai_request_logs.http_status >= 300

@@ -63,6 +63,8 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
            cost = cost + excluded.cost`,
       ).run(spend.keyId, dayOf(createdAt), spend.tokens, spend.cost);
     }
+    // The spend is counted now: its hold goes in the same commit, so the two never count twice.
+    if (r.budget_hold) stmt(db, 'delete from budget_holds where id = ?').run(r.budget_hold);
     return;
   }
   if (op.kind === 'block') {
