@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorBody, problem } from '../../src/api/errors.ts';
 import { redactAnswer, SECRET_STARTS } from '../../src/api/pipeline/answer-redaction.ts';
-import { StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
+import { HOLD_CAP, StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
 import { ModelRouter, type ModelUnavailableError } from '../../src/api/providers/model-router.ts';
 import {
   type CallContext,
@@ -69,6 +69,69 @@ describe('streamed redaction', () => {
     assert.equal(r.push(' done. token: ab'), 'https://a.b/ done. ', 'a value waits for its end');
     assert.equal(r.push('cdef1234 ok'), 'token: [REDACTED] ok');
     assert.equal(r.end(), '');
+  });
+
+  it('holds a bounded tail only: a long minified JSON answer in 4-byte pieces, a secret inside it redacted', () => {
+    const parts: string[] = [];
+    for (let i = 0; parts.join('').length < 300_000; i++)
+      parts.push(`{"id":${i},"url":"https://example.com/items/${i}","tags":["a","b"]},`);
+    parts.splice(50, 0, '{"password":"hunter2hunter2"},');
+    const answer = `[${parts.join('')}]`;
+    const r = new StreamRedactor();
+    let sent = '';
+    let most = 0;
+    for (let i = 0; i < answer.length; i += 4) {
+      sent += r.push(answer.slice(i, i + 4));
+      most = Math.max(most, answer.slice(0, i + 4).length - sent.length);
+    }
+    sent += r.end();
+    assert.ok(!sent.includes('hunter2'));
+    assert.ok(most <= HOLD_CAP + 4, `held ${most} characters at most`);
+    // Past the cap, what was held goes out redacted as a whole: the rest equals the whole's redaction.
+    assert.equal(sent.length, redactAnswer(answer).text.length);
+  });
+
+  it('randomized: answers of words, secrets, URLs, key blocks and JSON, cut at random, equal their whole redaction', () => {
+    let seed = 20261206;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const secrets = [
+      'hunter2hunter',
+      'sk-proj-abcdefghijklmnopqrstuvwx',
+      'AKIAABCDEFGHIJKLMNOP',
+      's3cretpass',
+    ];
+    const parts = [
+      () => 'word ',
+      () => 'pass ',
+      () => `password: ${secrets[0]} `,
+      () => `token="${secrets[1]}",`,
+      () => `${secrets[2]} `,
+      () => `postgres://admin:${secrets[3]}@db:5432/x `,
+      () => 'https://example.com/a/b?c=d ',
+      () => '{"id":1,"url":"https://x.y/z","k":"v"}',
+      () => '\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n',
+      () => 'sk-short ',
+      () => ':/@',
+    ];
+    for (let n = 0; n < 300; n++) {
+      let answer = '';
+      for (let k = rand(40); k >= 0; k--) answer += (parts[rand(parts.length)] as () => string)();
+      const whole = redactAnswer(answer).text;
+      const r = new StreamRedactor();
+      let sent = '';
+      for (let i = 0; i < answer.length; ) {
+        const size = 1 + rand(12);
+        sent += r.push(answer.slice(i, i + size));
+        i += size;
+        for (const secret of secrets)
+          assert.ok(!sent.includes(secret), `${secret} sent: ${JSON.stringify(answer)}`);
+      }
+      sent += r.end();
+      assert.equal(sent, whole, JSON.stringify(answer));
+    }
   });
 
   it('knows how every rule begins', () => {

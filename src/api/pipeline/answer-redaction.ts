@@ -42,7 +42,9 @@ const RULES: { re: RegExp; replace: string }[] = [
   { re: /\bAKIA[0-9A-Z]{16}\b/g, replace: '[REDACTED]' },
   { re: /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g, replace: '[REDACTED]' },
   { re: /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g, replace: '[REDACTED]' },
-  { re: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)([^\s@/]+)@/gi, replace: '$1[REDACTED]@' },
+  // From `://` on, not from the scheme: a stream may have let the scheme's letters out already
+  // (`post`, `gres` cannot begin a secret), and the credentials must still be caught.
+  { re: /(:\/\/[^\s:/@]+:)([^\s@/]+)@/g, replace: '$1[REDACTED]@' },
   {
     re: /-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?-----END (?:RSA |EC |OPENSSH )?PRIVATE KEY-----/g,
     replace: '[REDACTED PRIVATE KEY]',

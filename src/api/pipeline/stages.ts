@@ -249,7 +249,7 @@ function refusedByBudget(
   now: number,
 ): { outcome: Outcome } {
   const resets = periodEnd(budget.period, now);
-  const reasoning = `the key ${name} has used its budget for the ${budget.period} (${describeBudget(budget, held)})`;
+  const reasoning = `the key ${name} has used its budget for the ${budget.period} (${describeBudget(budget, held)}); it resets at ${new Date(resets).toISOString()}`;
   return {
     outcome: {
       kind: 'failed',

@@ -5,66 +5,80 @@
  * whitespace that does not follow a secret's name (`password:` waits for its value) — never
  * inside a private key block. Each part let out is redacted on its own, so no unredacted secret is
  * ever emitted, and what is held back is at most a word that might begin one (or the key block).
+ *
+ * The work per piece is bounded, whatever the answer: what is known of the held text (its last
+ * whitespace, whether its last word holds `:` `/` `@`, where a key block begins and how far its end
+ * markers are found, which of the word's starts were checked) is kept between pieces and extended
+ * by each new piece only, so a stream costs O(its length) — not a rescan of everything held per
+ * piece, which made a minified JSON answer of 67 KB in 4-byte pieces cost 16.6 s of CPU. Two bounds
+ * keep the held text itself bounded: a cut is looked for at most LOOKBACK characters back (past
+ * that the text is held, which is safe), and past HOLD_CAP held characters everything held is
+ * redacted and let out whole: a secret is then missed only if it straddles that point of an
+ * unbroken run of HOLD_CAP characters.
  */
 import { redactAnswer, SECRET_NAME_AT_END, SECRET_STARTS, SECRET_VALUE_AT_END } from './answer-redaction.ts';
 
 const KEY_BEGIN = '-----BEGIN ';
 const KEY_END = 'PRIVATE KEY-----';
+const KEY_CLOSING = '-----END ';
+/** A private key block ends with these, in order, after its KEY_BEGIN. */
+const BLOCK_MARKERS = [KEY_END, KEY_CLOSING, KEY_END];
 
-const WORD_BOUNDARY = /\b/g;
+/** The most held back before everything held is let out (redacted as a whole). */
+export const HOLD_CAP = 256 * 1024;
+/** How far back from the end a cut is looked for. */
+const LOOKBACK = 512;
+/**
+ * The last characters of the held text, kept as a flat string: every decision reads only these
+ * (a cut LOOKBACK back, the 200 a secret's value is matched in, a marker's length). The held text
+ * itself is only appended to and sliced when let out: reading a character of a string grown by
+ * `+=` flattens all of it, which made each piece cost the whole held text again.
+ */
+const RECENT = 1024;
+/** A secret's start is at most this long: a word's start this far from the end is settled. */
+const LONGEST_START = Math.max(...SECRET_STARTS.map((s) => s.length));
 
-/** Whether the last word of `text` (after its last whitespace) might be, or begin, a secret. */
-function tailMayBeginSecret(text: string): boolean {
-  let start = text.length;
-  while (start > 0 && !/\s/.test(text[start - 1] as string)) start--;
-  const tail = text.slice(start).toLowerCase();
-  if (tail === '') return false;
-  // URL credentials (`scheme://user:password@`) hide among a URL's colons and slashes.
-  if (tail.includes(':') || tail.includes('/') || tail.includes('@')) return true;
-  // Every place a rule may begin (the word's start, each \b): is what follows a secret's start, or
-  // the start of one?
-  const starts = [0, ...[...tail.matchAll(WORD_BOUNDARY)].map((m) => m.index)];
-  return starts.some((at) => {
-    const rest = tail.slice(at);
-    return rest !== '' && SECRET_STARTS.some((s) => s.startsWith(rest) || rest.startsWith(s));
-  });
+function isSpace(ch: number): boolean {
+  return ch === 0x20 || ch === 0x0a || ch === 0x09 || ch === 0x0d || ch === 0x0b || ch === 0x0c;
 }
 
-/** Index just after the last place `text` may be cut, 0 when none. */
-function safeCut(text: string): number {
-  // A private key block is let out whole: an unfinished one is held from its start, and no cut
-  // falls inside a finished one (its end marker has spaces too).
-  const begin = text.lastIndexOf(KEY_BEGIN);
-  let limit = text.length;
-  let blockEnd = -1;
-  if (begin !== -1) {
-    const header = text.indexOf(KEY_END, begin);
-    const closing = header === -1 ? -1 : text.indexOf('-----END ', header);
-    const end = closing === -1 ? -1 : text.indexOf(KEY_END, closing);
-    if (end === -1) limit = begin;
-    else blockEnd = end + KEY_END.length;
-  }
-  // The word being written cannot begin a secret: all of it may go (no waiting for its end).
-  if (limit === text.length && !SECRET_VALUE_AT_END.test(text.slice(-200)) && !tailMayBeginSecret(text)) {
-    return text.length;
-  }
-  for (let i = limit - 1; i >= 0; i--) {
-    // No whitespace after a finished block to cut at: cut right after the block.
-    if (i < blockEnd) return blockEnd;
-    const ch = text.charCodeAt(i);
-    if (ch !== 0x20 && ch !== 0x0a && ch !== 0x09 && ch !== 0x0d) continue;
-    // `password: ` + value still to come: the name and its value must go out together.
-    if (SECRET_NAME_AT_END.test(text.slice(Math.max(0, i - 64), i + 1))) continue;
-    return i + 1;
-  }
-  return 0;
+function isWordChar(ch: number): boolean {
+  return (
+    (ch >= 0x30 && ch <= 0x39) || (ch >= 0x41 && ch <= 0x5a) || (ch >= 0x61 && ch <= 0x7a) || ch === 0x5f
+  );
+}
+
+/** Whether a secret's start begins at `at` of `text` (case aside), or `text` from `at` begins one. */
+function secretStartAt(text: string, at: number): boolean {
+  const rest = text.slice(at, at + LONGEST_START).toLowerCase();
+  if (rest === '') return false;
+  const whole = at + LONGEST_START >= text.length; // `rest` reaches the end: it may still grow
+  return SECRET_STARTS.some((s) => rest.startsWith(s) || (whole && s.startsWith(rest)));
 }
 
 export class StreamRedactor {
   #held = '';
+  /** The last RECENT (up to twice that) characters of #held, flat. */
+  #recent = '';
   #redactions = 0;
   /** All text let out so far (redacted), for the record. */
   #out = '';
+  /** Index in #held of its last whitespace (-1: none). */
+  #lastSpace = -1;
+  /** The last word (after #lastSpace) holds `:` `/` or `@`: a URL's credentials may hide in it. */
+  #wordUrlish = false;
+  /** A settled start of the last word begins a secret. */
+  #wordSecret = false;
+  /** Word starts of the last word before this index are settled (checked once). */
+  #settledTo = 0;
+  /** The last key block's KEY_BEGIN in #held (-1: none), and how far its end markers are found. */
+  #blockBegin = -1;
+  #blockStage = 0;
+  #blockSearch = 0;
+  /** Where the last key block ends, once it has (-1: unfinished or none). */
+  #blockEnd = -1;
+  /** What comes before the open key block was looked at: nothing more goes until it ends. */
+  #blockLooked = false;
 
   get redactions(): number {
     return this.#redactions;
@@ -76,22 +90,167 @@ export class StreamRedactor {
 
   /** Takes the next piece of the answer; returns what may be sent now (possibly ''). */
   push(piece: string): string {
+    const from = this.#held.length;
     this.#held += piece;
-    const cut = safeCut(this.#held);
-    if (cut === 0) return '';
-    return this.#emit(this.#held.slice(0, cut), this.#held.slice(cut));
+    this.#recent += piece;
+    const spaced = this.#index(from, piece);
+    if (this.#recent.length > 2 * RECENT) this.#recent = this.#recent.slice(-RECENT);
+    if (this.#held.length > HOLD_CAP) return this.#emit(this.#held.length);
+    // Nothing new can be let out: a key block whose start was looked at and that is still open, or
+    // a last word that may hide a secret and got no whitespace since (more of it changes neither).
+    const open = this.#blockBegin !== -1 && this.#blockEnd === -1;
+    if ((open && this.#blockLooked) || (!spaced && (this.#wordUrlish || this.#wordSecret))) return '';
+    const cut = this.#safeCut();
+    if (open) this.#blockLooked = true;
+    return cut === 0 ? '' : this.#emit(cut);
   }
 
   /** The end of the answer: everything still held, redacted. */
   end(): string {
-    return this.#emit(this.#held, '');
+    return this.#emit(this.#held.length);
   }
 
-  #emit(ready: string, rest: string): string {
-    this.#held = rest;
+  /** Where #recent begins in #held. */
+  get #base(): number {
+    return this.#held.length - this.#recent.length;
+  }
+
+  /** Learns what `piece`, appended at `from`, adds; true when it holds whitespace. */
+  #index(from: number, piece: string): boolean {
+    let spaced = false;
+    for (let i = 0; i < piece.length; i++) {
+      const ch = piece.charCodeAt(i);
+      if (isSpace(ch)) {
+        spaced = true;
+        this.#lastSpace = from + i;
+        this.#wordUrlish = false;
+        this.#wordSecret = false;
+        this.#settledTo = from + i + 1;
+      } else if (ch === 0x3a || ch === 0x2f || ch === 0x40) {
+        this.#wordUrlish = true;
+      }
+    }
+    // The word's starts (its first character, and each word boundary) that are now LONGEST_START
+    // or more from the end are checked once; those nearer are checked by #wordMayBeginSecret.
+    const settled = this.#held.length - LONGEST_START;
+    if (!this.#wordUrlish) {
+      const base = this.#base;
+      for (let at = Math.max(this.#settledTo, this.#lastSpace + 1); at < settled && !this.#wordSecret; at++) {
+        if (this.#isWordStart(at) && secretStartAt(this.#recent, at - base)) this.#wordSecret = true;
+      }
+    }
+    this.#settledTo = Math.max(this.#settledTo, settled);
+    this.#indexBlock(from);
+    return spaced;
+  }
+
+  /** Whether a word starts at `at` of #held, in the last word (which lies within #recent). */
+  #isWordStart(at: number): boolean {
+    if (at === this.#lastSpace + 1) return true;
+    const w = this.#recent;
+    const i = at - this.#base;
+    return i > 0 && isWordChar(w.charCodeAt(i - 1)) !== isWordChar(w.charCodeAt(i));
+  }
+
+  /** The last key block: a new KEY_BEGIN in the new text, and its end markers found so far. */
+  #indexBlock(from: number): void {
+    const w = this.#recent;
+    const base = this.#base;
+    let begin = -1;
+    for (
+      let at = w.indexOf(KEY_BEGIN, Math.max(0, from - base - KEY_BEGIN.length + 1));
+      at !== -1;
+      at = w.indexOf(KEY_BEGIN, at + 1)
+    )
+      begin = base + at;
+    if (begin !== -1 && begin > this.#blockBegin) {
+      this.#blockBegin = begin;
+      this.#blockStage = 0;
+      this.#blockSearch = begin;
+      this.#blockEnd = -1;
+      this.#blockLooked = false;
+    }
+    if (this.#blockBegin === -1 || this.#blockEnd !== -1) return;
+    while (this.#blockStage < BLOCK_MARKERS.length) {
+      const marker = BLOCK_MARKERS[this.#blockStage] as string;
+      const at = w.indexOf(marker, Math.max(this.#blockSearch, from - marker.length) - base);
+      if (at === -1) return;
+      this.#blockStage++;
+      this.#blockSearch = base + at + marker.length;
+    }
+    this.#blockEnd = this.#blockSearch;
+  }
+
+  /** Whether the last word might be, or begin, a secret. */
+  #wordMayBeginSecret(): boolean {
+    if (this.#wordUrlish || this.#wordSecret) return true;
+    const base = this.#base;
+    for (let at = Math.max(this.#settledTo, this.#lastSpace + 1, base); at < this.#held.length; at++) {
+      if (this.#isWordStart(at) && secretStartAt(this.#recent, at - base)) return true;
+    }
+    return false;
+  }
+
+  /** Index just after the last place the held text may be cut, 0 when none. */
+  #safeCut(): number {
+    const w = this.#recent;
+    const base = this.#base;
+    const length = this.#held.length;
+    // A private key block is let out whole: an unfinished one is held from its start, and no cut
+    // falls inside a finished one (its end marker has spaces too).
+    const open = this.#blockBegin !== -1 && this.#blockEnd === -1;
+    const limit = open ? this.#blockBegin : length;
+    // The word being written cannot begin a secret: all of it may go (no waiting for its end).
+    if (!open && !SECRET_VALUE_AT_END.test(w.slice(-200)) && !this.#wordMayBeginSecret()) return length;
+    // Looked for only where #recent reaches (past it the text is held, which is safe).
+    const floor = Math.max(0, limit - LOOKBACK, base > 0 ? base + 64 : 0);
+    for (let i = Math.min(limit, this.#lastSpace + 1) - 1; i >= floor; i--) {
+      // No whitespace after a finished block to cut at: cut right after the block.
+      if (i < this.#blockEnd) return this.#blockEnd;
+      if (!isSpace(w.charCodeAt(i - base))) continue;
+      // `password: ` + value still to come: the name and its value must go out together.
+      if (SECRET_NAME_AT_END.test(w.slice(Math.max(0, i - base - 64), i - base + 1))) continue;
+      return i + 1;
+    }
+    return 0;
+  }
+
+  /** Lets out the first `cut` characters, redacted, and keeps the rest with what is known of it. */
+  #emit(cut: number): string {
+    const ready = this.#held.slice(0, cut);
+    this.#held = this.#held.slice(cut);
+    this.#lastSpace -= cut;
+    this.#settledTo = Math.max(0, this.#settledTo - cut);
+    if (this.#blockBegin !== -1) {
+      this.#blockBegin -= cut;
+      this.#blockSearch -= cut;
+      if (this.#blockEnd !== -1) this.#blockEnd -= cut;
+      if (this.#blockBegin < 0) {
+        this.#blockBegin = -1;
+        this.#blockEnd = -1;
+        this.#blockStage = 0;
+      }
+    }
+    if (this.#lastSpace < -1) this.#lastSpace = -1;
+    if (this.#recent.length > this.#held.length)
+      this.#recent = this.#recent.slice(-this.#held.length || this.#recent.length);
+    if (this.#held === '') this.#reset();
     const r = redactAnswer(ready);
     this.#redactions += r.redactions;
     this.#out += r.text;
     return r.text;
+  }
+
+  #reset(): void {
+    this.#recent = '';
+    this.#lastSpace = -1;
+    this.#wordUrlish = false;
+    this.#wordSecret = false;
+    this.#settledTo = 0;
+    this.#blockBegin = -1;
+    this.#blockStage = 0;
+    this.#blockSearch = 0;
+    this.#blockEnd = -1;
+    this.#blockLooked = false;
   }
 }
