@@ -168,6 +168,8 @@ export class Pipeline {
     if (ended) return whole(await respond(ended));
     const budget = await budgetStage(req, deps, log);
     if ('outcome' in budget) return whole(await respond(budget.outcome));
+    // What the key holds or counts while the request runs, settled once its outcome is recorded.
+    if (!budget.release && !req.principal.tokenLimit) return this.#admitted(req, respond, started, log);
     let result: PipelineReply | undefined;
     try {
       result = await this.#admitted(req, respond, started, log);
@@ -177,7 +179,7 @@ export class Pipeline {
       void end
         .catch(() => undefined)
         .finally(() => {
-          budget.release();
+          budget.release?.();
           spendTokens(req, deps);
         });
     }

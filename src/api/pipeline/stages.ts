@@ -211,9 +211,9 @@ export async function budgetStage(
   req: GatewayRequest,
   deps: StageDeps,
   log: Logger,
-): Promise<{ outcome: Outcome } | { release: () => void }> {
+): Promise<{ outcome: Outcome } | { release?: () => void }> {
   const p = req.principal;
-  const none = { release: () => undefined };
+  const none = {};
   if (!p.budget) return none;
   const now = Date.now();
   const est = estimate(req, deps);

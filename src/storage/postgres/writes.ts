@@ -79,18 +79,21 @@ export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
     .map((o) => withoutNul(o.data as KillswitchChange));
   // The rows that landed (inserted, or replacing a retryable outcome) add to their key's spend in
   // the same statement: a replay that changes nothing adds nothing. Sorted, so that two instances'
-  // statements lock the same spend rows in the same order.
-  // Holds whose spend these records count go in the same statement: the two never count twice.
+  // statements lock the same spend rows in the same order. Holds whose spend these records count
+  // go in the same statement too: the two never count twice. Records of no key (no keys
+  // configured) have no spend: the plain insert serves them.
   const holds = requests.map((r) => r.budget_hold).filter((h): h is string => typeof h === 'string');
+  const keyed = requests.some((r) => r.key_id !== '');
+  const upsert = (q: Sql | Tx) =>
+    q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
+      on conflict (key_id, request_id) do update set ${q.unsafe(UPSERT_SET)}
+      where ai_request_logs.http_status >= 300`;
+  const release = (q: Sql | Tx) =>
+    holds.length === 0 ? q`` : q`released as (delete from budget_holds where id = any(${holds}::text[])),`;
   const insertRequests = (q: Sql | Tx) =>
-    q`with released as (
-        delete from budget_holds where id = any(${holds}::text[])
-      ), landed as (
-        insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
-        on conflict (key_id, request_id) do update set ${q.unsafe(UPSERT_SET)}
-        where ai_request_logs.http_status >= 300
-        returning key_id, created_at, tokens_used, cost
-      )
+    !keyed
+      ? upsert(q)
+      : q`with ${release(q)} landed as (${upsert(q)} returning key_id, created_at, tokens_used, cost)
       insert into key_spend (key_id, day, requests, tokens, cost)
         select key_id, floor(extract(epoch from created_at) / 86400)::int, count(*),
           coalesce(sum(tokens_used), 0), coalesce(sum(cost), 0)
