@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'killswitch_unknown'
   | 'storage_unavailable'
   | 'model_unavailable'
+  | 'upstream_rejected'
   | 'busy'
   | 'internal_error';
 

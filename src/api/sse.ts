@@ -33,6 +33,8 @@ export interface StreamFrames {
   end(reply: Reply): SseMessage[];
   /** The provider broke off mid-answer. */
   broken(reason: string): SseMessage[];
+  /** The answer could not be recorded (its reply is the error): an error event, never a clean end. */
+  failed(reply: Reply): SseMessage[];
 }
 
 /** One event's text: every line of its data as its own `data:` field (the SSE rule). */
@@ -180,7 +182,7 @@ export function sendStream(
       }
       if (sink.aborted) return;
       const reply = await answer.recorded;
-      for (const m of frames.end(reply)) await sink.send(m);
+      for (const m of reply.status >= 300 ? frames.failed(reply) : frames.end(reply)) await sink.send(m);
     } catch (err) {
       if (sink.aborted) return;
       const broken = err instanceof Error && err.name === 'ProviderError';

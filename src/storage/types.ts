@@ -6,12 +6,18 @@ import type { RateBatch } from './rate-window.ts';
 export type RequestStatus = 'approved' | 'revised' | 'rejected' | 'blocked' | 'error' | 'unavailable';
 
 /**
- * Only a 2xx answer is final. Anything else a client should retry (rate limited, model unavailable,
- * storage or internal error) is recorded, but a retry with the same request id runs again and its
- * outcome replaces the record.
+ * Only a 2xx answer that is not a killswitch block is final. Anything else a client should retry
+ * (rate limited, model unavailable, a stream cut or broken off, storage or internal error, blocked
+ * while the killswitch was on) is recorded, but a retry with the same request id runs again and
+ * its outcome replaces the record. RETRYABLE_SQL says the same in both dialects.
  */
-export function isRetryable(record: { http_status: number }): boolean {
-  return record.http_status >= 300;
+export function isRetryable(record: { http_status: number; gatekeeper_status?: string | null }): boolean {
+  return record.http_status >= 300 || record.gatekeeper_status === 'blocked';
+}
+
+/** isRetryable() of the row `t` in SQL. */
+export function retryableSql(t: string): string {
+  return `(${t}.http_status >= 300 or ${t}.gatekeeper_status = 'blocked')`;
 }
 
 /** One row of `ai_request_logs`: the request, its outcome, and the answer given (for idempotent retries). */

@@ -4,7 +4,7 @@
  * password for TCP connections (so tests can check it never leaks). It can be stopped and started
  * again to stage outages.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ export interface PgCluster {
   stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
   psql(sql: string, db?: string): string;
+  /** Another session holds `table` in ACCESS EXCLUSIVE mode for `seconds`; resolves when it lets go. */
+  lockFor(table: string, seconds: number): Promise<void>;
   /** Runs one of the server's tools (pgbench, …) as the cluster's owner; returns its stdout. */
   tool(name: string, args: string[]): string;
   destroy(): void;
@@ -129,6 +131,34 @@ export async function startCluster(opts: { fsync?: boolean } = {}): Promise<PgCl
       start();
     },
     psql,
+    lockFor: (table, seconds) =>
+      new Promise<void>((resolve, reject) => {
+        const sql = `begin; lock table ${table} in access exclusive mode; select pg_sleep(${seconds}); commit;`;
+        const args = [
+          '-h',
+          dir,
+          '-p',
+          String(port),
+          '-U',
+          'robbie',
+          '-d',
+          'robbie',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-c',
+          sql,
+        ];
+        const cmd = asRoot ? 'runuser' : join(bin, 'psql');
+        const argv = asRoot ? ['-u', 'postgres', '--', join(bin, 'psql'), ...args] : args;
+        const p = spawn(cmd, argv, { cwd: dir, stdio: 'ignore' });
+        const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
+        p.on('error', reject);
+        p.on('exit', (code) => {
+          clearTimeout(timer);
+          if (code === 0) resolve();
+          else reject(new Error(`the lock session exited ${code}`));
+        });
+      }),
     tool: (name, args) => run(name, args),
     destroy: () => {
       run('pg_ctl', ['-D', data, '-w', '-m', 'immediate', 'stop'], false);

@@ -35,6 +35,7 @@ function streamingApp() {
         piece: (text) => ({ event: 'delta', data: text }),
         end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
         broken: (reason) => [{ event: 'error', data: reason }],
+        failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
       },
       {},
       log,

@@ -74,9 +74,17 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       const id = 'not-a-uuid_client.retry-7';
       await store.write({
         kind: 'request',
-        data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'blocked' }),
+        data: requestRecord(id, { source: 'openphone-sms', gatekeeper_status: 'revised' }),
       });
       assert.ok(await store.findResponse('', id));
+    });
+
+    it('a killswitch block is recorded, not final: the retry replaces it', async () => {
+      const id = `blocked-${randomUUID()}`;
+      await store.write({ kind: 'request', data: requestRecord(id, { gatekeeper_status: 'blocked' }) });
+      assert.equal(await store.findResponse('', id), undefined, 'a retry runs again');
+      await store.write({ kind: 'request', data: requestRecord(id) });
+      assert.equal((await store.findResponse('', id))?.http_status, 200);
     });
 
     it('a retryable outcome (model unavailable) is recorded, not replayed, and replaced by the retry', async () => {

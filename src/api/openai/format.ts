@@ -155,6 +155,7 @@ export function chunkFrames(
     broken: (reason) => [
       { data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), undefined, 'openai')) },
     ],
+    failed: (reply) => [{ data: JSON.stringify(reply.body) }],
     /** A whole answer (a replay, a cache hit) sent as a stream of one piece. */
     whole(reply) {
       const body = reply.body as CompletionBody;

@@ -23,8 +23,10 @@ export interface GatewayRequest {
   /** The model the client named (a service, or a model name), for the key's allowed models. */
   modelName: string;
   userId: string;
-  /** What the gatekeeper reviews and the request log summarises: the user's words. */
+  /** What the request log summarises: the user's words. */
   input: string;
+  /** Every text the model will read (the input, its context, the source): what the gatekeeper reviews. */
+  reviewed?: string;
   model: ModelInput;
   /** The client asked for the answer as it is generated. */
   stream: boolean;

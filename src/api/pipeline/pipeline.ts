@@ -78,13 +78,17 @@ export class Pipeline {
    */
   async handle(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
     if (!req.idempotent) return this.#process(req, format, log);
+    // The killswitch covers replays too: during a lockdown no stored answer goes out either.
+    const lockdown = await killswitchStage(this.#deps, log);
+    if (lockdown) return whole(await this.#responder.respond(req, lockdown, format, performance.now(), log));
     // The same id from two keys is two requests: every id is kept under its key.
     const scope = scopedId(req.principal, req.id);
     const running = this.#inFlight.get(scope);
     if (running) {
-      return whole(
-        running.fingerprint === req.fingerprint ? replay(await running.done) : conflict(req, format),
-      );
+      if (running.fingerprint !== req.fingerprint) return whole(conflict(req, format));
+      // Waiting behind the first attempt is bounded by this request's own deadline.
+      const answer = await withinMs(running.done, req.budgetMs);
+      return whole(answer ? replay(answer) : busy(req, format));
     }
     let finish: (r: Reply) => void = () => undefined;
     const done = new Promise<Reply>((resolve) => {
@@ -113,9 +117,10 @@ export class Pipeline {
     const { store } = this.#deps;
     // A claim is a lease its attempt renews: one whose process died (SIGKILL, a lost machine) is
     // taken over within CLAIM_LEASE_MS, while a live attempt keeps it however long the model takes.
-    const deadline = Date.now() + req.budgetMs + CLAIM_LEASE_MS + 5000;
+    // Waiting for another attempt's answer is bounded by this request's own deadline.
+    const deadline = performance.now() + req.budgetMs;
     const stored = () => storedReply(store, req, format);
-    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    for (let i = 0; i < 100_000 && (i === 0 || performance.now() < deadline); i++) {
       // A first attempt claims at once: a won claim looks for a stored answer anyway (below), so a
       // look before it would cost every new request a round trip to spare a replay one. Waiting
       // for another attempt, each poll looks first.
@@ -147,10 +152,7 @@ export class Pipeline {
       if (i === 0) log.debug('request id in flight elsewhere: waiting for its answer');
       await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
     }
-    const busy = problem(503, 'busy', 'the same request is still being answered; retry later', {
-      retryAfterS: 5,
-    });
-    return whole(format.reply(req, { kind: 'failed', status: 'error', problem: busy, recorded: false }, 0));
+    return whole(busy(req, format));
   }
 
   /**
@@ -215,12 +217,27 @@ export class Pipeline {
       traceparent: req.traceparent,
     };
     const unavailable = async (err: ModelUnavailableError): Promise<PipelineReply> => {
-      const stale = cacheKey && err.kind !== 'cancelled' ? await deps.cache.stale(cacheKey) : undefined;
+      const stale =
+        cacheKey && err.kind !== 'cancelled' && err.kind !== 'rejected'
+          ? await deps.cache.stale(cacheKey)
+          : undefined;
       if (stale) {
         log.warn('every model provider failed: answering from the cache (stale)', { reason: err.reason });
         const r = approved();
         r.warnings = ['every model provider is failing: this is an earlier answer to the same request'];
         return whole(await respond({ kind: 'answered', status: 'approved', review: r, answer: stale }));
+      }
+      if (err.kind === 'rejected') {
+        log.info('the provider refused the request', { status: err.status });
+        return whole(
+          await respond({
+            kind: 'failed',
+            status: 'error',
+            problem: problem(err.status ?? 400, 'upstream_rejected', redactAnswer(err.reason).text),
+            model: deps.router.modelFor(req.service),
+            recorded: true,
+          }),
+        );
       }
       log.warn('model unavailable', { reason: err.reason, kind: err.kind });
       const gone = err.kind === 'cancelled';
@@ -348,6 +365,27 @@ function revise(review: Review, redactions: number): 'revised' {
 
 function internalError(): Outcome {
   return { kind: 'failed', status: 'error', problem: problem(500, 'internal_error'), recorded: false };
+}
+
+/** The same request is still being answered elsewhere past this one's deadline: 503, retry later. */
+function busy(req: GatewayRequest, format: AnswerFormat): Reply {
+  const p = problem(503, 'busy', 'the same request is still being answered; retry later', { retryAfterS: 5 });
+  return format.reply(req, { kind: 'failed', status: 'error', problem: p, recorded: false }, 0);
+}
+
+/** `p`'s value, or undefined when it takes longer than `ms`. */
+async function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function conflict(req: GatewayRequest, format: AnswerFormat): Reply {

@@ -85,7 +85,9 @@ export class Responder {
       cache: answer?.cache ?? null,
       stream: answer?.stream ?? null,
       user_id: req.userId,
-      http_status: reply.status,
+      // A stream cut by its client (499) or broken off by its provider (502) is no answer to
+      // replay: the client had part of it, and a retry of its id runs again.
+      http_status: answer?.stream === 'cut' ? 499 : answer?.stream === 'broken' ? 502 : reply.status,
       response: reply.body,
       request_fingerprint: req.fingerprint || null,
       budget_hold: req.budgetHold ?? null,

@@ -195,7 +195,7 @@ export function spendTokens(req: GatewayRequest, { limiter }: StageDeps): void {
 
 /** Held from the key's budget while its request runs: the tokens it may use, and their price. */
 export function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
-  const prompt = Math.ceil(req.input.length / 4);
+  const prompt = Math.ceil((req.reviewed ?? req.input).length / 4);
   const completion = req.model.maxTokens ?? deps.config.budgetReserve;
   const cost = deps.prices.cost(deps.router.modelFor(req.service), { prompt, completion });
   return { tokens: prompt + completion, cost: cost ?? 0 };
@@ -280,7 +280,7 @@ export async function gatekeeperStage(
   { store, gatekeeper, config }: StageDeps,
   log: Logger,
 ): Promise<{ outcome?: Outcome; confidence: number; reasoning: string }> {
-  const verdict = gatekeeper.review(req.input);
+  const verdict = gatekeeper.review(req.reviewed ?? req.input);
   if (verdict.approved) return { confidence: verdict.confidence, reasoning: verdict.reasoning };
   const worst = verdict.findings[0];
   const trip = verdict.severity === 'critical' && config.tripKillswitch;

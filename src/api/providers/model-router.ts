@@ -39,18 +39,26 @@ export interface ModelStream {
   deltas: AsyncIterable<ChatDelta>;
 }
 
-/** No provider answered: 503 with Retry-After and this reason. */
+/** No provider answered: 503 with Retry-After and this reason (or, `rejected`, the provider refused the request: a 4xx). */
 export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
   readonly retryAfterS: number;
   readonly reason: string;
   /** The last failure's kind: `timeout` when the deadline ran out, `cancelled` when the client left. */
   readonly kind: ProviderErrorKind | 'circuit_open';
-  constructor(reason: string, retryAfterS: number, kind: ProviderErrorKind | 'circuit_open') {
+  /** The provider's status when it refused the request itself (`rejected`). */
+  readonly status: number | undefined;
+  constructor(
+    reason: string,
+    retryAfterS: number,
+    kind: ProviderErrorKind | 'circuit_open',
+    status?: number,
+  ) {
     super(reason);
     this.reason = reason;
     this.retryAfterS = retryAfterS;
     this.kind = kind;
+    this.status = status;
   }
 }
 
@@ -238,6 +246,8 @@ export class ModelRouter {
           if (pe.kind === 'rate_limited') link.pausedUntil = Date.now() + (pe.retryAfterMs ?? 1000);
           if (pe.isFailure) link.breaker.failure();
           else link.breaker.release();
+          // The request itself was refused: no other provider is asked, the client hears why.
+          if (pe.kind === 'rejected') throw new ModelUnavailableError(pe.reason, 0, 'rejected', pe.status);
           break;
         }
       }

@@ -63,7 +63,9 @@ export interface Provider {
  * - `unreachable`: no answer at all (refused, reset, DNS); `beforeAnswer` says the request never
  *   reached a model, so one immediate retry is safe.
  * - `timeout`: the request's deadline passed. `cancelled`: the client went away.
- * - `status`: the server answered an HTTP error. `rate_limited`: it answered 429 (`retryAfterMs`).
+ * - `status`: the server answered an HTTP error of its own (5xx, 401/403: its key, 408).
+ *   `rate_limited`: it answered 429 (`retryAfterMs`).
+ * - `rejected`: it refused this request (400, 404, 413, 422): the client's fault, not the server's.
  * - `bad_answer`: an answer robbie cannot read. `broken_off`: the answer stopped half-way.
  */
 export type ProviderErrorKind =
@@ -71,6 +73,7 @@ export type ProviderErrorKind =
   | 'timeout'
   | 'cancelled'
   | 'status'
+  | 'rejected'
   | 'rate_limited'
   | 'bad_answer'
   | 'broken_off';
@@ -100,9 +103,12 @@ export class ProviderError extends Error {
     return this.kind === 'unreachable' && this.beforeAnswer;
   }
 
-  /** Counts against the provider's circuit breaker (a cancelled call or a 429 says nothing bad). */
+  /**
+   * Counts against the provider's circuit breaker: only the provider's own faults (a cancelled
+   * call, a 429 and a request it refused say nothing bad of it).
+   */
   get isFailure(): boolean {
-    return this.kind !== 'cancelled' && this.kind !== 'rate_limited';
+    return this.kind !== 'cancelled' && this.kind !== 'rate_limited' && this.kind !== 'rejected';
   }
 }
 
@@ -168,6 +174,16 @@ export async function post(
   }
   const status = res.statusCode;
   if (status >= 200 && status < 300) return { status, body: res.body };
+  if (REFUSED.has(status)) {
+    const said = await refusalOf(res.body);
+    throw new ProviderError(
+      'rejected',
+      `the model server refused the request (HTTP ${status})${said ? `: ${said}` : ''}`,
+      {
+        status,
+      },
+    );
+  }
   res.body.resume();
   if (status === 429) {
     throw new ProviderError('rate_limited', 'the model server is rate limiting (HTTP 429)', {
@@ -176,6 +192,48 @@ export async function post(
     });
   }
   throw new ProviderError('status', `the model server answered HTTP ${status}`, { status });
+}
+
+/** Statuses by which a server refuses the request itself: the client's fault, passed back to it. */
+const REFUSED = new Set([400, 404, 413, 422]);
+/** What of a refusal's body is read for its message. */
+const REFUSAL_READ = 4096;
+
+/**
+ * The message of a refusal (OpenAI's and Anthropic's `error.message`, Ollama's `error`), for the
+ * client: one line of at most 300 characters, paths and URLs taken out (the pipeline redacts
+ * secrets as it does in answers).
+ */
+async function refusalOf(body: Dispatcher.ResponseData['body']): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += Buffer.from(chunk as Uint8Array).toString('utf8');
+      if (text.length >= REFUSAL_READ) break;
+    }
+  } catch {
+    return '';
+  } finally {
+    body.destroy();
+  }
+  let message: unknown;
+  try {
+    const o = JSON.parse(text) as { error?: unknown; message?: unknown };
+    message =
+      typeof o.error === 'string'
+        ? o.error
+        : ((o.error as { message?: unknown } | undefined)?.message ?? o.message);
+  } catch {
+    return '';
+  }
+  if (typeof message !== 'string') return '';
+  const clean = message
+    .replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]')
+    .replace(/(?:^|\s)(?:\/[\w.@-]+){2,}\/?/g, ' [path]')
+    .replace(/\p{Cc}+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }
 
 /** POSTs JSON and returns the parsed JSON answer. */

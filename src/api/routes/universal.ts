@@ -50,6 +50,9 @@ function toGateway(
     modelName: u.ai_service,
     userId: u.user_id,
     input: p.input,
+    // The context goes to the model as system messages and the source into its system prompt: the
+    // gatekeeper reads them all.
+    reviewed: [p.input, ...p.context.map((x) => x.content), u.source].join('\n'),
     model: {
       input: p.input,
       context: p.context.map((x) => x.content),
@@ -136,6 +139,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
             data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), req.id, 'robbie')),
           },
         ],
+        failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
       },
       servedHeaders(s),
       log,

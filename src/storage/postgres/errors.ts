@@ -4,7 +4,11 @@ import { redact } from '../../logger/redact.ts';
 export const QUERY_TIMEOUT_MS = 5000;
 export const READ_TIMEOUT_MS = 1500;
 
-/** Errors that mean "the database is not reachable now", as opposed to a bad statement. */
+/**
+ * Errors that mean "the database cannot take this now" — unreachable, or stuck behind a lock, a
+ * timeout, a serialization failure or a deadlock — as opposed to a bad statement: the write waits
+ * in the outbox and is tried again, never quarantined.
+ */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -22,6 +26,10 @@ const CONNECTION_CODES = new Set([
   '57P02',
   '57P03',
   '53300',
+  '57014',
+  '55P03',
+  '40001',
+  '40P01',
 ]);
 
 export function isConnectionError(err: unknown): boolean {

@@ -26,6 +26,7 @@ import {
   KeyConflictError,
   type KeyRecord,
   type RequestRecord,
+  retryableSql,
   type Stats,
   type StorageEvents,
   StorageUnavailableError,
@@ -140,7 +141,18 @@ export class PostgresStore implements Store {
   async #probe(): Promise<void> {
     const started = performance.now();
     try {
-      await withTimeout(this.#sql`select 1`, READ_TIMEOUT_MS);
+      if (this.#version === null) await withTimeout(this.#sql`select 1`, READ_TIMEOUT_MS);
+      else {
+        // The write path, not just the connection: a table locked by someone else shows as
+        // degraded within a probe, and writes wait in the outbox meanwhile.
+        await withTimeout(
+          this.#sql.begin((tx) => [
+            tx`set local lock_timeout = '1s'`,
+            tx`lock table ai_request_logs in row exclusive mode`,
+          ]),
+          READ_TIMEOUT_MS,
+        );
+      }
       this.#latencyMs = Math.round((performance.now() - started) * 100) / 100;
       if (this.#version === null) {
         const v = await this.migrate();
@@ -194,7 +206,7 @@ export class PostgresStore implements Store {
       const rows = await withTimeout(
         this.#sql<{ http_status: number; response: unknown; request_fingerprint: string | null }[]>`
           select http_status, response, request_fingerprint from ai_request_logs
-          where key_id = ${keyId} and request_id = ${requestId} and http_status < 300`,
+          where key_id = ${keyId} and request_id = ${requestId} and not ${this.#sql.unsafe(retryableSql('ai_request_logs'))}`,
         READ_TIMEOUT_MS,
       );
       const row = rows[0];

@@ -2,7 +2,7 @@
 import type postgres from 'postgres';
 import type { KillswitchChange } from '../killswitch.ts';
 import { REQUEST_COLUMNS, UPSERT_SET } from '../schema.ts';
-import { type BlockRecord, isRetryable, type RequestRecord, type WriteOp } from '../types.ts';
+import { type BlockRecord, isRetryable, type RequestRecord, retryableSql, type WriteOp } from '../types.ts';
 import type { Sql, Tx } from './connect.ts';
 import { applyKillswitch } from './killswitch.ts';
 import { withoutNul } from './without-nul.ts';
@@ -87,7 +87,7 @@ export async function applyBatch(sql: Sql, ops: WriteOp[]): Promise<void> {
   const upsert = (q: Sql | Tx) =>
     q`insert into ai_request_logs ${q(requests, ...REQUEST_COLUMNS)}
       on conflict (key_id, request_id) do update set ${q.unsafe(UPSERT_SET)}
-      where ai_request_logs.http_status >= 300`;
+      where ${q.unsafe(retryableSql('ai_request_logs'))}`;
   const release = (q: Sql | Tx) =>
     holds.length === 0 ? q`` : q`released as (delete from budget_holds where id = any(${holds}::text[])),`;
   const insertRequests = (q: Sql | Tx) =>

@@ -4,7 +4,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { foldKillswitch, type KillswitchState } from '../killswitch.ts';
 import { UPSERT_SET } from '../schema.ts';
 import { dayOf, spendOf } from '../spend.ts';
-import type { WriteOp } from '../types.ts';
+import { retryableSql, type WriteOp } from '../types.ts';
 import { stmt } from './open.ts';
 
 export function applySqlite(db: DatabaseSync, op: WriteOp): void {
@@ -21,7 +21,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
         created_at)
        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'aurora', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        on conflict (key_id, request_id) do update set ${UPSERT_SET}
-       where ai_request_logs.http_status >= 300
+       where ${retryableSql('ai_request_logs')}
        returning 1 as landed`,
     ).get(
       randomUUID(),

@@ -13,6 +13,7 @@ import {
   type HoldResult,
   KeyConflictError,
   type KeyRecord,
+  retryableSql,
   type Stats,
   StorageUnavailableError,
   type Store,
@@ -119,7 +120,8 @@ export class SqliteStore implements Store {
   async findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined> {
     const row = stmt(
       this.#db,
-      'select http_status, response, request_fingerprint from ai_request_logs where key_id = ? and request_id = ? and http_status < 300',
+      `select http_status, response, request_fingerprint from ai_request_logs
+       where key_id = ? and request_id = ? and not ${retryableSql('ai_request_logs')}`,
     ).get(keyId, requestId) as
       | { http_status: number; response: string; request_fingerprint: string | null }
       | undefined;
