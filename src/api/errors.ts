@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'storage_unavailable'
   | 'model_unavailable'
   | 'upstream_rejected'
+  | 'upstream_too_large'
   | 'busy'
   | 'internal_error';
 

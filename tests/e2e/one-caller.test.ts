@@ -6,6 +6,7 @@
  * PostgreSQL is retried, never quarantined.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { clusterOrSkip } from '../helpers/postgres.ts';
@@ -122,6 +123,35 @@ describe('one caller cannot mislead the others', () => {
     } finally {
       fake.mode = { kind: 'ok' };
     }
+  });
+
+  it('an answer past its cap is refused with 502, whole or streamed, and its memory is given back', async () => {
+    const rssOf = () =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.proc.pid}/status`, 'utf8'))?.[1]) / 1024;
+    fake.mode = { kind: 'huge', bytes: 200 * 1024 * 1024 };
+    try {
+      const whole = await api.client.chat.completions
+        .create({ model: 'chat', messages: [{ role: 'user', content: 'everything' }] })
+        .catch((e: unknown) => e as { status?: number; message?: string });
+      assert.equal((whole as { status?: number }).status, 502);
+      assert.match(String((whole as { message?: string }).message), /larger than 16 MiB/);
+      const stream = await fetch(`http://127.0.0.1:${api.port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({
+          model: 'chat',
+          stream: true,
+          messages: [{ role: 'user', content: 'a line' }],
+        }),
+      });
+      const text = await stream.text();
+      assert.match(text, /longer than 1 MiB|larger than 16 MiB/, text.slice(0, 300));
+      assert.ok(!text.includes('[DONE]'));
+      assert.ok(rssOf() < 300, `RSS ${rssOf().toFixed(0)} MiB after refusing 200 MB answers`);
+    } finally {
+      fake.mode = { kind: 'ok' };
+    }
+    assert.equal((await postUniversal(api.port, chat('still fine'))).status, 200);
   });
 
   it('a stream its client cut is no answer to replay: a retry of its id runs again', async () => {

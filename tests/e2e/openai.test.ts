@@ -111,7 +111,7 @@ describe('the OpenAI-compatible API with the official SDK', () => {
         'the cut row',
         () => api.rows("select * from ai_request_logs where stream = 'cut'")[0],
       );
-      assert.equal(row.http_status, 200);
+      assert.equal(row.http_status, 499, 'a cut stream is recorded, not a final answer');
     } finally {
       fake.pieceMs = 20;
       fake.reply = undefined;

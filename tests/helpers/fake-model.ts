@@ -14,7 +14,9 @@ export type Mode =
   | { kind: 'hang' }
   | { kind: 'reset-once' }
   | { kind: 'stall'; after: number }
-  | { kind: 'rate-limited'; retryAfterS: number };
+  | { kind: 'rate-limited'; retryAfterS: number }
+  /** An answer of `bytes` (a stream: one line that never ends), written as fast as it is read. */
+  | { kind: 'huge'; bytes: number };
 
 export interface FakeModel {
   url: string;
@@ -131,6 +133,21 @@ export async function startFakeModel(): Promise<FakeModel> {
       if (mode.kind === 'rate-limited') {
         res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(mode.retryAfterS) });
         res.end(JSON.stringify({ error: { message: 'slow down' } }));
+        return;
+      }
+      if (mode.kind === 'huge') {
+        const stream = body.stream === true;
+        res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+        const filler = 'a'.repeat(64 * 1024);
+        res.write(
+          stream
+            ? 'data: {"choices":[{"index":0,"delta":{"content":"'
+            : '{"choices":[{"message":{"role":"assistant","content":"',
+        );
+        for (let sent = 0; sent < mode.bytes && !res.destroyed; sent += filler.length) {
+          if (!res.write(filler)) await new Promise((r) => res.once('drain', r).once('close', r));
+        }
+        if (!res.destroyed) res.end(stream ? '"}}]}\n\ndata: [DONE]\n\n' : '"}}]}');
         return;
       }
       const messages = (body.messages as { role: string; content: string }[] | undefined) ?? [];

@@ -240,6 +240,17 @@ export class Pipeline {
         );
       }
       log.warn('model unavailable', { reason: err.reason, kind: err.kind });
+      if (err.kind === 'too_large') {
+        return whole(
+          await respond({
+            kind: 'failed',
+            status: 'unavailable',
+            problem: problem(502, 'upstream_too_large', err.reason),
+            model: deps.router.modelFor(req.service),
+            recorded: true,
+          }),
+        );
+      }
       const gone = err.kind === 'cancelled';
       return whole(
         await respond({

@@ -67,6 +67,7 @@ export interface Provider {
  *   `rate_limited`: it answered 429 (`retryAfterMs`).
  * - `rejected`: it refused this request (400, 404, 413, 422): the client's fault, not the server's.
  * - `bad_answer`: an answer robbie cannot read. `broken_off`: the answer stopped half-way.
+ * - `too_large`: an answer, or one line of a stream, past its cap (ANSWER_CAP, LINE_CAP).
  */
 export type ProviderErrorKind =
   | 'unreachable'
@@ -76,7 +77,8 @@ export type ProviderErrorKind =
   | 'rejected'
   | 'rate_limited'
   | 'bad_answer'
-  | 'broken_off';
+  | 'broken_off'
+  | 'too_large';
 
 export class ProviderError extends Error {
   override name = 'ProviderError';
@@ -237,6 +239,18 @@ async function refusalOf(body: Dispatcher.ResponseData['body']): Promise<string>
 }
 
 /** POSTs JSON and returns the parsed JSON answer. */
+/**
+ * The most an upstream may send for one answer, and for one line of a stream (an SSE event or an
+ * NDJSON object): past them the answer is refused (502) and no more of it is read, so one
+ * upstream cannot take the process's memory (a 200 MB answer took it from 148 MB to 1.5 GB).
+ */
+export const ANSWER_CAP = 16 * 1024 * 1024;
+export const LINE_CAP = 1024 * 1024;
+
+function tooLarge(what: string): ProviderError {
+  return new ProviderError('too_large', `the model server's ${what}`);
+}
+
 export async function postJson(
   url: string,
   body: unknown,
@@ -244,14 +258,22 @@ export async function postJson(
   ctx: CallContext,
 ): Promise<unknown> {
   const res = await post(url, body, headers, ctx);
-  let text: string;
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    text = await res.body.text();
-  } catch {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > ANSWER_CAP) throw tooLarge(`answer is larger than ${ANSWER_CAP / 1024 / 1024} MiB`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    res.body.destroy();
+    if (err instanceof ProviderError) throw err;
     throw ctx.signal.aborted
       ? aborted(ctx.signal)
       : new ProviderError('broken_off', 'the model server broke off its answer');
   }
+  const text = Buffer.concat(chunks, size).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {
@@ -265,13 +287,22 @@ export async function* streamText(res: Upstream, signal: AbortSignal): AsyncGene
   // chunks whole.
   const decoder = new TextDecoder();
   let ended = false;
+  let size = 0;
+  /** Characters since the last line break. */
+  let line = 0;
   try {
     for await (const chunk of res.body) {
+      size += (chunk as Uint8Array).length;
+      if (size > ANSWER_CAP) throw tooLarge(`answer is larger than ${ANSWER_CAP / 1024 / 1024} MiB`);
       const text = decoder.decode(chunk as Uint8Array, { stream: true });
+      const lastBreak = text.lastIndexOf('\n');
+      line = lastBreak === -1 ? line + text.length : text.length - lastBreak - 1;
+      if (line > LINE_CAP) throw tooLarge(`stream has a line longer than ${LINE_CAP / 1024 / 1024} MiB`);
       if (text !== '') yield text;
     }
     ended = true;
-  } catch {
+  } catch (err) {
+    if (err instanceof ProviderError && err.kind === 'too_large') throw err;
     throw signal.aborted
       ? aborted(signal)
       : new ProviderError('broken_off', 'the model server broke off its answer');

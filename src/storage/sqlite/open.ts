@@ -2,7 +2,7 @@
  * Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files;
  * and WalSync, with which the store makes its own commits durable off the event loop.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -11,6 +11,10 @@ import { StorageUnavailableError } from '../types.ts';
 export function openSqlite(path: string): DatabaseSync {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Prompts and answers are in it: readable by its owner only, whatever the umask. SQLite makes
+    // the -wal and -shm files with the database file's mode.
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
     const db = new DatabaseSync(path);
     // busy_timeout first: several processes (instances, the standby) open the file at the same
     // moment, and switching to WAL takes a lock another may hold. WAL: readers never block the
