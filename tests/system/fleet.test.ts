@@ -47,7 +47,10 @@ describe('a fleet behind HAProxy', { skip: !process.env.CI && missing ? missing 
     const env = {
       DATABASE_URL: pg.url,
       OLLAMA_URL: fake.url,
-      ROBBIE_RATE_LIMIT: `${LIMIT}/1m`,
+      // No keys: every caller is the one anonymous principal, so the limit under test is the one
+      // per end user inside it (a user's own window, shared by the fleet).
+      ROBBIE_RATE_LIMIT: '1000000/1m',
+      ROBBIE_RATE_LIMIT_USER: `${LIMIT}/1m`,
       ROBBIE_ADMIN_KEY: ADMIN,
     };
     const start = (home: string, port: number): Proc =>
