@@ -215,6 +215,27 @@ function originText(key: Key, origin: Origin): string {
   }
 }
 
+/** A URL's password and query values: what a URL setting may carry that is nobody's business. */
+function urlCredentials(url: string): string[] {
+  try {
+    const u = new URL(url);
+    return [decodeURIComponent(u.password), ...[...u.searchParams.values()]].filter((v) => v.length >= 4);
+  } catch {
+    return [];
+  }
+}
+
+/** A URL as shown: its user, password and query hidden when it has them. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password && !u.search) return url;
+    return `${u.protocol}//${u.username || u.password ? '***@' : ''}${u.host}${u.pathname === '/' ? '' : u.pathname}${u.search ? '?***' : ''}`;
+  } catch {
+    return url;
+  }
+}
+
 /** Every setting (or only those given, not defaulted) as it may be shown: secrets never. */
 export function viewSettings(resolved: Resolved, onlyGiven = false): Record<string, SettingView> {
   const out: Record<string, SettingView> = {};
@@ -226,6 +247,7 @@ export function viewSettings(resolved: Resolved, onlyGiven = false): Record<stri
     let shown: SettingView['value'];
     if (value === undefined) shown = null;
     else if (s.secret) shown = s.kind === 'url' ? `${maskedUrl(String(value))} (hidden)` : 'set (hidden)';
+    else if (s.kind === 'url') shown = withoutCredentials(String(value));
     else if (typeof value === 'number' && (s.kind === 'duration' || s.kind === 'size'))
       shown = s.codec.format(value);
     else if (typeof value === 'object' && !Array.isArray(value)) shown = s.codec.format(value);
@@ -243,6 +265,11 @@ export function registerSettingSecrets(resolved: Resolved): void {
   for (const key of KEYS) {
     const s = settingOf(key);
     const value = resolved.values[key] as unknown;
+    if (s.kind === 'url' && !s.secret && value !== undefined) {
+      // A URL setting that is no secret may still carry credentials (http://user:pass@host).
+      for (const part of urlCredentials(String(value))) registerSecret(part);
+      continue;
+    }
     if (!s.secret || value === undefined) continue;
     if (Array.isArray(value)) for (const v of value) registerSecret(String(v));
     else if (s.kind === 'url') {

@@ -5,8 +5,17 @@
  */
 import { UsageError } from '../errors.ts';
 
+/** A value that would end its line, or hide in it: refused, never written into a unit. */
+function refuseControl(what: string, value: string): void {
+  if (/\p{Cc}/u.test(value))
+    throw new UsageError(
+      `${what} with a line break or control character cannot go into a unit file: ${JSON.stringify(value)}`,
+    );
+}
+
 /** One word of a systemd ExecStart= line: quoted when needed; `%` and `$` escaped (specifiers, variables). */
 export function systemdWord(arg: string): string {
+  refuseControl('an argument', arg);
   const needsQuotes = arg === '' || /[\s"'\\;]/.test(arg);
   const quoted = needsQuotes ? `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : arg;
   return quoted.replace(/%/g, '%%').replace(/\$/g, '$$$$');
@@ -14,13 +23,22 @@ export function systemdWord(arg: string): string {
 
 /** A value of a unit directive that takes a path (EnvironmentFile=, WorkingDirectory=). */
 export function systemdPath(path: string): string {
-  if (/[\n\r]/.test(path))
-    throw new UsageError(`a path with a line break cannot go into a unit file: ${JSON.stringify(path)}`);
+  refuseControl('a path', path);
   return path.replace(/%/g, '%%');
+}
+
+/**
+ * A path in a directive that takes a space-separated list (ReadWritePaths=): quoted, or a path with
+ * a space would be read as two and ignored.
+ */
+export function systemdListedPath(path: string): string {
+  refuseControl('a path', path);
+  return `"${path.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
 }
 
 /** One `Environment=` assignment, quoted as a whole; `%` escaped unless specifiers are meant. */
 export function systemdAssignment(key: string, value: string, specifiers = false): string {
+  refuseControl(`the value of ${key}`, value);
   const text = `${key}=${value}`;
   const quoted = `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   return specifiers ? quoted : quoted.replace(/%/g, '%%');

@@ -7,7 +7,14 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { selfCommand } from '../runtime/platform.ts';
-import { envFileLine, systemdAssignment, systemdPath, systemdWord, xml } from './escape.ts';
+import {
+  envFileLine,
+  systemdAssignment,
+  systemdListedPath,
+  systemdPath,
+  systemdWord,
+  xml,
+} from './escape.ts';
 import { fill, template } from './templates.ts';
 
 export type Platform = 'linux' | 'darwin';
@@ -180,7 +187,7 @@ export function planService(input: PlanInput): ServicePlan {
             systemdAssignment('ROBBIE_ENV_FILE', envPath),
           ].join(' '),
           working_directory: systemdPath(stateHome),
-          state_dir: systemdPath(stateHome),
+          state_dir: systemdListedPath(stateHome),
           timeout_stop: timeoutStop,
         };
     const ctl = systemctlFor(input.scope);

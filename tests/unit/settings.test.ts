@@ -17,6 +17,7 @@ import {
 } from '../../src/config/resolve.ts';
 import { envName, KEYS, keysOf, settingOf } from '../../src/config/settings.ts';
 import { ConfigError, UsageError } from '../../src/errors.ts';
+import { systemdAssignment, systemdListedPath, systemdPath, systemdWord } from '../../src/service/escape.ts';
 
 const resolve = (src: Partial<Sources>, custom = false) =>
   resolveSettings({ flags: {}, env: {}, ...src }, { custom });
@@ -328,5 +329,25 @@ describe('the command line', () => {
     assert.throws(() => parse(['stray']), /unexpected argument 'stray'/);
     assert.throws(() => parse(['--standby=yes']), /'--standby' is a switch and takes no value/);
     assert.throws(() => parse(['--no-port']), UsageError);
+  });
+});
+
+describe('credentials inside URL settings and values in units', () => {
+  it('robbie config hides the user, password and query of any URL setting', () => {
+    const view = viewSettings(
+      resolveSettings({
+        flags: {},
+        env: { OLLAMA_URL: 'http://bob:hunter2hunter@127.0.0.1:11434?token=abcdefgh' },
+      }),
+    );
+    assert.equal(view['ollama-url']?.value, 'http://***@127.0.0.1:11434?***');
+  });
+
+  it('a line break or control character never reaches a unit; a listed path is quoted', () => {
+    for (const f of [systemdWord, systemdPath, systemdListedPath])
+      assert.throws(() => f('/tmp/x\nExecStartPre=/bin/evil'), /line break or control character/);
+    assert.throws(() => systemdAssignment('ROBBIE_HOME', 'a\rb'), /line break/);
+    assert.equal(systemdListedPath('/home/a b/state'), '"/home/a b/state"');
+    assert.equal(systemdListedPath('/srv/100%'), '"/srv/100%%"');
   });
 });
