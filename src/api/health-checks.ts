@@ -54,7 +54,7 @@ export class HeldChecks {
   #refresh(): Promise<Record<string, CheckResult>> {
     this.#running ??= runChecks(this.#checks).then((results) => {
       this.#results = results;
-      this.#at = Date.now();
+      this.#at = performance.now();
       this.#running = undefined;
       return results;
     });
@@ -63,7 +63,7 @@ export class HeldChecks {
 
   async current(): Promise<Record<string, CheckResult>> {
     if (this.#results === undefined) return this.#refresh();
-    if (Date.now() - this.#at > HELD_MS) void this.#refresh();
+    if (performance.now() - this.#at > HELD_MS) void this.#refresh();
     return this.#results;
   }
 }

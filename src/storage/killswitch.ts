@@ -116,11 +116,12 @@ export class KillswitchCache {
     this.#ttlMs = ttlMs;
   }
 
-  fresh(now = Date.now()): KillswitchState | undefined {
+  /** Times are the monotonic clock's: a wall-clock step neither keeps a state fresh nor ages it. */
+  fresh(now = performance.now()): KillswitchState | undefined {
     return this.#state !== undefined && now - this.#at < this.#ttlMs ? this.#state : undefined;
   }
 
-  set(state: KillswitchState, now = Date.now()): void {
+  set(state: KillswitchState, now = performance.now()): void {
     this.#state = state;
     this.#at = now;
   }

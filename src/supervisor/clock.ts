@@ -15,13 +15,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  /** Due by the monotonic clock: a step of the wall clock neither delays nor hastens it. */
   after(ms, fn) {
     let timer: NodeJS.Timeout;
-    const due = Date.now() + ms;
+    const due = performance.now() + ms;
     const arm = (left: number) => {
       timer = setTimeout(
         () => {
-          const rest = due - Date.now();
+          const rest = due - performance.now();
           if (rest > 0) arm(rest);
           else fn();
         },

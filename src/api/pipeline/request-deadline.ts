@@ -13,14 +13,14 @@ import { ProviderError } from '../providers/types.ts';
 
 export interface RequestDeadline {
   readonly signal: AbortSignal;
-  /** When it passes (ms since the epoch). */
+  /** When it passes, by the monotonic clock (`performance.now()`). */
   readonly at: number;
   /** The work is done (answered, failed or ended): nothing fires any more. Idempotent. */
   release(): void;
 }
 
 export function requestDeadline(client: AbortSignal, ms: number): RequestDeadline {
-  const at = Date.now() + ms;
+  const at = performance.now() + ms;
   const controller = new AbortController();
   const onClientGone = () => {
     clearTimeout(timer);

@@ -1,7 +1,8 @@
 /**
  * A circuit breaker per provider: after `threshold` failures in a row it opens and calls fail at
  * once (503 with Retry-After) for `openMs`; then one trial call is let through (half-open) and its
- * outcome closes or reopens the circuit.
+ * outcome closes or reopens the circuit. Its times are the monotonic clock's: a step of the wall
+ * clock neither holds it open nor closes it early.
  */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -19,7 +20,8 @@ export class CircuitBreaker {
   }
 
   get state(): CircuitState {
-    if (this.#state === 'open' && Date.now() - this.#openedAt >= this.#openMs) this.#state = 'half-open';
+    if (this.#state === 'open' && performance.now() - this.#openedAt >= this.#openMs)
+      this.#state = 'half-open';
     return this.#state;
   }
 
@@ -28,7 +30,7 @@ export class CircuitBreaker {
     const s = this.state;
     if (s === 'closed') return 0;
     if (s === 'half-open') return this.#trialInFlight ? 1000 : 0;
-    return Math.max(0, this.#openMs - (Date.now() - this.#openedAt));
+    return Math.max(0, this.#openMs - (performance.now() - this.#openedAt));
   }
 
   /** True when this call may go ahead (and, half-open, it is the trial). */
@@ -58,7 +60,7 @@ export class CircuitBreaker {
     this.#failures++;
     if (this.#state === 'half-open' || this.#failures >= this.#threshold) {
       this.#state = 'open';
-      this.#openedAt = Date.now();
+      this.#openedAt = performance.now();
     }
   }
 }

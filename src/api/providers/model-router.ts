@@ -87,7 +87,7 @@ export interface ModelInput {
 export interface RouteContext {
   /** The request's one deadline and its client's going away, for every attempt. */
   signal: AbortSignal;
-  /** When the deadline passes (ms since the epoch). */
+  /** When the deadline passes, by the monotonic clock (`performance.now()`). */
   deadline: number;
   traceparent: string;
 }
@@ -130,6 +130,7 @@ class Link {
   readonly provider: Provider;
   readonly models: Record<Service, string>;
   readonly breaker = new CircuitBreaker();
+  /** Paused for a 429 until then (the monotonic clock). */
   pausedUntil = 0;
   constructor(provider: Provider, models: Record<Service, string>) {
     this.provider = provider;
@@ -138,7 +139,7 @@ class Link {
 
   /** Milliseconds before this provider may be called, 0 when now. */
   waitMs(): number {
-    return Math.max(this.pausedUntil - Date.now(), this.breaker.retryAfterMs());
+    return Math.max(this.pausedUntil - performance.now(), this.breaker.retryAfterMs());
   }
 }
 
@@ -217,7 +218,7 @@ export class ModelRouter {
     let skipped = 0;
     for (const [index, link] of this.#links.entries()) {
       const name = link.provider.name;
-      if (Date.now() < link.pausedUntil || !link.breaker.tryAcquire()) {
+      if (performance.now() < link.pausedUntil || !link.breaker.tryAcquire()) {
         skipped++;
         this.#metrics?.failure(name, 'circuit_open');
         continue;
@@ -227,7 +228,7 @@ export class ModelRouter {
       const after = this.#links.slice(index + 1).filter((l) => l.waitMs() === 0).length;
       const share = attemptSignal(
         signal,
-        after === 0 ? undefined : (ctx.deadline - Date.now()) / (after + 1),
+        after === 0 ? undefined : (ctx.deadline - performance.now()) / (after + 1),
       );
       for (let tries = 0; ; tries++) {
         try {
@@ -243,7 +244,7 @@ export class ModelRouter {
           last = pe;
           this.#metrics?.observe(name, service, (performance.now() - started) / 1000, 'error');
           this.#metrics?.failure(name, pe.kind);
-          if (pe.kind === 'rate_limited') link.pausedUntil = Date.now() + (pe.retryAfterMs ?? 1000);
+          if (pe.kind === 'rate_limited') link.pausedUntil = performance.now() + (pe.retryAfterMs ?? 1000);
           if (pe.isFailure) link.breaker.failure();
           else link.breaker.release();
           // The request itself was refused: no other provider is asked, the client hears why.

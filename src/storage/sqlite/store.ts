@@ -260,7 +260,7 @@ export class SqliteStore implements Store {
    * standby) see a change within that time; this process sees its own at once.
    */
   async killswitch(): Promise<KillswitchState> {
-    const now = Date.now();
+    const now = performance.now();
     const cached = this.#killswitch.fresh(now);
     if (cached) return cached;
     const state = readKillswitchSqlite(this.#db);
