@@ -190,7 +190,7 @@ function routerOf(...providers: Provider[]): ModelRouter {
 }
 const input = { input: 'hi', context: [], source: 'test' };
 function ctx(budgetMs: number) {
-  return { signal: AbortSignal.timeout(budgetMs), deadline: Date.now() + budgetMs, traceparent: '00-x-y-01' };
+  return { signal: AbortSignal.timeout(budgetMs), deadline: performance.now() + budgetMs, traceparent: '00-x-y-01' };
 }
 const fail = (kind: ProviderError['kind'], extra = {}) =>
   Promise.reject(new ProviderError(kind, `${kind} failure`, extra));
@@ -266,7 +266,7 @@ describe('the provider chain', () => {
     await assert.rejects(
       routerOf(a, b).call('chat', input, {
         signal: gone.signal,
-        deadline: Date.now() + 5000,
+        deadline: performance.now() + 5000,
         traceparent: 'x',
       }),
       (err: ModelUnavailableError) => err.kind === 'cancelled',
