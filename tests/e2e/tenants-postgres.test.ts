@@ -60,7 +60,7 @@ describe('keys as tenants across two instances on PostgreSQL', () => {
     if (!pg) return;
     const fake = await startFakeModel();
     fake.pieceMs = 0;
-    const env = { ROBBIE_RATE_LIMIT: '8/1h' };
+    const env = { ROBBIE_RATE_LIMIT: '8/1h', ROBBIE_CACHE: 'analysis' };
     const one = await instance(pg, fake, env);
     const two = await instance(pg, fake, env);
     try {
@@ -80,14 +80,35 @@ describe('keys as tenants across two instances on PostgreSQL', () => {
       );
       assert.match(JSON.stringify(await replay.json()), /fake answer to: A on one/);
       assert.equal(fake.calls.length, calls + 2);
+      // Usage as the provider reported it (5 prompt, 7 completion tokens each), per key.
+      assert.equal(
+        pg.psql(
+          "select sum(prompt_tokens) || '/' || sum(completion_tokens) from ai_request_logs where key_name = 'beta'",
+        ),
+        '5/7',
+      );
 
-      // Key A's limit (8/1h, one used above) holds across both instances, whatever user_id says;
+      // The answer cache, shared by the instances, is not shared by the keys.
+      const cached = { ai_service: 'analysis', payload: { input: 'the same question' } };
+      assert.equal((await ask(one.port, KEY_A, cached)).headers.get('x-robbie-cache'), null);
+      assert.equal(
+        (await ask(two.port, KEY_A, cached)).headers.get('x-robbie-cache'),
+        'hit',
+        'A, other instance',
+      );
+      assert.equal(
+        (await ask(two.port, KEY_B, cached)).headers.get('x-robbie-cache'),
+        null,
+        'B never gets A’s',
+      );
+
+      // Key A's limit (8/1h, three used above) holds across both instances, whatever user_id says;
       // B's window is its own.
       const racing = await Promise.all(
         Array.from({ length: 12 }, (_, i) => ask(i % 2 ? one.port : two.port, KEY_A, { user_id: `u-${i}` })),
       );
       const statuses = racing.map((r) => r.status);
-      assert.equal(statuses.filter((s) => s === 200).length, 7, statuses.join(','));
+      assert.equal(statuses.filter((s) => s === 200).length, 5, statuses.join(','));
       assert.ok(statuses.every((s) => s === 200 || s === 429));
       assert.equal((await ask(two.port, KEY_B)).status, 200);
 

@@ -190,7 +190,11 @@ function routerOf(...providers: Provider[]): ModelRouter {
 }
 const input = { input: 'hi', context: [], source: 'test' };
 function ctx(budgetMs: number) {
-  return { signal: AbortSignal.timeout(budgetMs), deadline: performance.now() + budgetMs, traceparent: '00-x-y-01' };
+  return {
+    signal: AbortSignal.timeout(budgetMs),
+    deadline: performance.now() + budgetMs,
+    traceparent: '00-x-y-01',
+  };
 }
 const fail = (kind: ProviderError['kind'], extra = {}) =>
   Promise.reject(new ProviderError(kind, `${kind} failure`, extra));
