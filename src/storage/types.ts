@@ -164,6 +164,11 @@ export interface BudgetHold {
   limit: { tokens: number | null; cost: number | null };
 }
 
+/** A budget hold that could not be decided now, with the database up: the request is refused for now. */
+export class BudgetUndecidedError extends Error {
+  override name = 'BudgetUndecidedError';
+}
+
 export type HoldResult = { ok: true } | { ok: false; spentTokens: number; spentCost: number };
 
 export interface UsageQuery {
@@ -227,9 +232,10 @@ export interface RateWindows {
 /** Budgets: a key's spend (written with its request records) and the holds of its requests in flight. */
 export interface Budgets {
   /**
-   * Holds `tokens` and `cost` against the key's budget when its spend since `sinceDay` plus what
-   * its requests in flight hold leaves room for them, decided atomically for every instance.
-   * Throws StorageUnavailableError when it cannot be decided now.
+   * Holds against the key's budget while its spend since `sinceDay` and what its requests in flight
+   * hold leave room (storage/spend.ts holdable()), decided atomically for every instance. Throws
+   * StorageUnavailableError while the database is away (the request then goes on, unchecked), and
+   * BudgetUndecidedError when it cannot be decided with the database up (refused for now).
    */
   holdBudget(h: BudgetHold): Promise<HoldResult>;
   /** Releases a hold (its request's spend is recorded); never throws. */

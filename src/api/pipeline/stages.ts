@@ -11,6 +11,7 @@ import { killswitchChange } from '../../storage/killswitch.ts';
 import { periodEnd, periodStartDay } from '../../storage/spend.ts';
 import {
   type BlockRecord,
+  BudgetUndecidedError,
   type HoldResult,
   StorageUnavailableError,
   type Store,
@@ -230,6 +231,19 @@ export async function budgetStage(
       limit: { tokens: p.budget.tokens, cost: p.budget.cost },
     });
   } catch (err) {
+    if (err instanceof BudgetUndecidedError) {
+      log.warn('budget cannot be decided now: refused, retry', { key: p.name, reason: err.message });
+      return {
+        outcome: {
+          kind: 'failed',
+          status: 'error',
+          problem: problem(503, 'busy', 'the budget of this key cannot be checked now; retry', {
+            retryAfterS: 1,
+          }),
+          recorded: false,
+        },
+      };
+    }
     if (!(err instanceof StorageUnavailableError)) throw err;
     log.warn('budget cannot be checked now: the request goes on, its spend is recorded', { key: p.name });
     return none;

@@ -19,6 +19,7 @@ import type { RateBatch } from '../rate-window.ts';
 import {
   type BlockRecord,
   type BudgetHold,
+  BudgetUndecidedError,
   type CachedAnswer,
   type Claim,
   type HoldResult,
@@ -429,11 +430,17 @@ export class PostgresStore implements Store {
     this.#keyWatchers.push(changed);
   }
 
+  /**
+   * Only an outage (the database marked down) is StorageUnavailableError, with which a request goes
+   * on unchecked; a hold that cannot be decided while the database is up (a slow lock, a timeout)
+   * is BudgetUndecidedError: refused for now, never admitted past the budget.
+   */
   async holdBudget(h: BudgetHold): Promise<HoldResult> {
     this.#needUp();
-    return withTimeout(holdBudgetPostgres(this.#coord, h), READ_TIMEOUT_MS).catch((err) =>
-      this.#unavailable(err),
-    );
+    return withTimeout(holdBudgetPostgres(this.#coord, h), QUERY_TIMEOUT_MS).catch((err: unknown) => {
+      // An outage is the probe's to notice.
+      throw new BudgetUndecidedError(describePgError(err));
+    });
   }
 
   async releaseBudget(holdId: string): Promise<void> {

@@ -8,6 +8,7 @@ import { SQLITE_MIGRATIONS } from '../schema.ts';
 import {
   type BlockRecord,
   type BudgetHold,
+  BudgetUndecidedError,
   type CachedAnswer,
   type Claim,
   type HoldResult,
@@ -335,7 +336,9 @@ export class SqliteStore implements Store {
     try {
       return holdBudgetSqlite(this.#claims, h, Date.now());
     } catch (err) {
-      throw new StorageUnavailableError(describeSqliteError(err));
+      // The file is there (or nothing is served): a failure here is a busy or full file, never a
+      // reason to admit past the budget.
+      throw new BudgetUndecidedError(describeSqliteError(err));
     }
   }
 
