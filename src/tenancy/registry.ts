@@ -63,11 +63,6 @@ export class KeyRegistry {
     return this.#static.size > 0 || this.#digestOf.size > 0;
   }
 
-  /** How many keys it knows (static and stored), for /metrics and logs. */
-  get size(): number {
-    return this.#static.size + this.#digestOf.size;
-  }
-
   resolve(presented: string | undefined): Resolution {
     if (!this.required) return { ok: true, principal: ANONYMOUS };
     if (!presented) return { ok: false, why: 'missing' };

@@ -77,8 +77,9 @@ export class Pipeline {
    * without an id of the client's skips all of this: nothing could repeat it.
    */
   async handle(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
-    if (!req.idempotent) return this.#process(req, format, log);
-    // The killswitch covers replays too: during a lockdown no stored answer goes out either.
+    if (!req.idempotent) return this.#process(req, format, log, false);
+    // The killswitch covers replays too: during a lockdown no stored answer goes out either. Read
+    // once: #process asks again only after a wait for another attempt.
     const lockdown = await killswitchStage(this.#deps, log);
     if (lockdown) return whole(await this.#responder.respond(req, lockdown, format, performance.now(), log));
     // The same id from two keys is two requests: every id is kept under its key.
@@ -137,7 +138,8 @@ export class Pipeline {
           // The holder before us stores its answer, then releases: a claim won just after that
           // release must find the answer, not call the model a second time.
           const known = await stored();
-          result = known ? whole(known) : await this.#process(req, format, log);
+          // Read just before the claim, unless it waited for another attempt first.
+          result = known ? whole(known) : await this.#process(req, format, log, i === 0);
           return result;
         } finally {
           const end = result ? settled(result) : Promise.resolve(undefined);
@@ -159,12 +161,17 @@ export class Pipeline {
    * The checks that may refuse the request before anything is spent — killswitch, the key's access
    * and limits, its budget (a hold released once the request's spend is recorded) — then the rest.
    */
-  async #process(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
+  async #process(
+    req: GatewayRequest,
+    format: AnswerFormat,
+    log: Logger,
+    killswitchRead: boolean,
+  ): Promise<PipelineReply> {
     const started = performance.now();
     const deps = this.#deps;
     const respond = (o: Outcome) => this.#responder.respond(req, o, format, started, log);
     const ended =
-      (await killswitchStage(deps, log)) ??
+      (killswitchRead ? undefined : await killswitchStage(deps, log)) ??
       (await rateLimitStage(req, deps, log, this.#reports)) ??
       accessStage(req);
     if (ended) return whole(await respond(ended));

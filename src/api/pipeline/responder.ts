@@ -94,6 +94,8 @@ export class Responder {
     };
     try {
       const where = await this.#store.write({ kind: 'request', data });
+      // The write released the budget hold (or carries its release into the outbox).
+      req.budgetHold = undefined;
       if (where === 'outbox') log.debug('recorded in the outbox (database unreachable)');
       return reply;
     } catch (err) {

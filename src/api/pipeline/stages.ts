@@ -195,7 +195,7 @@ export function spendTokens(req: GatewayRequest, { limiter }: StageDeps): void {
 }
 
 /** Held from the key's budget while its request runs: the tokens it may use, and their price. */
-export function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
+function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
   const prompt = Math.ceil((req.reviewed ?? req.input).length / 4);
   const completion = req.model.maxTokens ?? deps.config.budgetReserve;
   const cost = deps.prices.cost(deps.router.modelFor(req.service), { prompt, completion });
@@ -249,10 +249,14 @@ export async function budgetStage(
     return none;
   }
   if (!held.ok) return refusedByBudget(p.name, p.budget, held, now);
-  // Its record releases the hold with the spend that replaces it; this is for an outcome not
-  // recorded (and a no-op after one).
+  // Its record releases the hold with the spend that replaces it (and clears req.budgetHold); this
+  // is for an outcome not recorded.
   req.budgetHold = id;
-  return { release: () => void deps.store.releaseBudget(id) };
+  return {
+    release: () => {
+      if (req.budgetHold) void deps.store.releaseBudget(id);
+    },
+  };
 }
 
 /** 429 `budget_exceeded`, with when the budget resets. */
