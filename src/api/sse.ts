@@ -1,7 +1,9 @@
 /**
  * Sends a streamed answer as server-sent events, in a route's frames. A client that goes away
  * stops the stream at once: the pipeline's pieces are closed, which closes the upstream model
- * request, and the end is recorded as `cut`.
+ * request, and the end is recorded as `cut`. So does a client that stays but takes no bytes for
+ * the write deadline: the stream is ended, and what it held (its upstream connection, its claim,
+ * at most one piece and the socket's buffer in memory) is given back.
  *
  * Behind robbie's server (@hono/node-server, under Node and Deno alike) the events are written
  * straight to the Node response, and the route answers with node-server's "already sent" marker.
@@ -60,10 +62,19 @@ const EVENT_STREAM_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
+/** What a stream needs besides its events: the write deadline, and where to say it passed. */
+export interface StreamOptions {
+  /** A client that takes no bytes for this long is cut off. */
+  writeTimeoutMs: number;
+  log: Logger;
+}
+
 class NodeSink implements EventSink {
   readonly #res: ServerResponse;
-  constructor(res: ServerResponse, status: number, headers: Record<string, string>) {
+  readonly #options: StreamOptions;
+  constructor(res: ServerResponse, status: number, headers: Record<string, string>, options: StreamOptions) {
     this.#res = res;
+    this.#options = options;
     res.writeHead(status, headers);
   }
   get aborted(): boolean {
@@ -78,12 +89,23 @@ class NodeSink implements EventSink {
     // metrics) would run first. An event is whole once written: it leaves now.
     if (res.socket?.writableCorked) res.socket.uncork();
     if (room) return undefined;
+    const { writeTimeoutMs, log } = this.#options;
     return new Promise<void>((resolve) => {
       const done = () => {
+        clearTimeout(timer);
         res.off('drain', done);
         res.off('close', done);
         resolve();
       };
+      // No room for this long: the client is not reading. Destroying the response closes the
+      // socket and aborts the request's signal, so the stream ends as if the client had left.
+      const timer = setTimeout(() => {
+        log.warn('stream cut off: its client took no bytes within the write deadline', {
+          write_timeout_ms: writeTimeoutMs,
+        });
+        res.destroy();
+        done();
+      }, writeTimeoutMs);
       res.on('drain', done);
       res.on('close', done);
     });
@@ -131,12 +153,13 @@ function run(write: (sink: EventSink) => Promise<void>, sink: EventSink): void {
 function eventStream(
   c: Context<AppEnv>,
   headers: Record<string, string>,
+  options: StreamOptions,
   write: (sink: EventSink) => Promise<void>,
 ): Response {
   const res = nodeResponseOf(c);
   if (res) {
     // Headers set so far (X-Request-Id) are on the Node response already (answer.ts).
-    const sink = new NodeSink(res, 200, { ...headers, ...EVENT_STREAM_HEADERS });
+    const sink = new NodeSink(res, 200, { ...headers, ...EVENT_STREAM_HEADERS }, options);
     run(write, sink);
     // node-server's marker, itself: a copy made after the server replaced the global Response is
     // one of its light responses, which it writes out without looking for the marker. (Hono copies
@@ -156,8 +179,9 @@ export function sendFrames(
   c: Context<AppEnv>,
   messages: SseMessage[],
   headers: Record<string, string>,
+  options: StreamOptions,
 ): Response {
-  return eventStream(c, headers, async (sink) => {
+  return eventStream(c, headers, options, async (sink) => {
     for (const m of messages) {
       if (sink.aborted) return;
       await sink.send(m);
@@ -170,9 +194,10 @@ export function sendStream(
   answer: AnswerStream,
   frames: StreamFrames,
   headers: Record<string, string>,
-  log: Logger,
+  options: StreamOptions,
 ): Response {
-  return eventStream(c, headers, async (sink) => {
+  const { log } = options;
+  return eventStream(c, headers, options, async (sink) => {
     try {
       for (const m of frames.start()) await sink.send(m);
       for await (const text of answer.pieces) {

@@ -1,5 +1,6 @@
 /** Settings of the Universal Input API: providers and models, limits, gatekeeper, keys. */
 import { readFileSync } from 'node:fs';
+import type { UpstreamLimits } from '../api/providers/http.ts';
 import { registerSecret } from '../logger/redact.ts';
 import { type Price, pricesFrom } from '../tenancy/prices.ts';
 import type { ModelChoice, Rate } from './kinds.ts';
@@ -51,6 +52,10 @@ export interface ApiConfig {
   maxBodyBytes: number;
   /** The primary provider first, then the fallbacks in order. */
   providers: ProviderConfig[];
+  /** The most an upstream may send: an answer, one line of a stream. */
+  upstream: UpstreamLimits;
+  /** A stream whose client takes no bytes for this long is ended (and recorded as cut). */
+  streamWriteTimeoutMs: number;
   /** The whole model budget of one request: every attempt, retry and fallback. */
   modelTimeoutMs: number;
   cache: { services: Service[]; ttlMs: number; staleMs: number };
@@ -260,6 +265,8 @@ export function apiConfig(s: Resolved): ApiConfig {
     providers: providerChain(s),
     cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
     modelTimeoutMs: v['model-timeout'],
+    upstream: { answerBytes: v['upstream-max-answer'], lineBytes: v['upstream-max-line'] },
+    streamWriteTimeoutMs: v['stream-write-timeout'],
     mood: v.mood,
     rateLimit: v['rate-limit'],
     rateLimitUser: v['rate-limit-user'],

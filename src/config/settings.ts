@@ -217,6 +217,18 @@ export const SETTINGS = {
     scope: 'serve',
     help: "deadline of a request's model work: every attempt, retry and fallback (a client may ask for less)",
   }),
+  'upstream-max-answer': has('size', sizeCodec(1024), 16 * 1024 ** 2, {
+    scope: 'serve',
+    help: 'largest answer read from a model server; past it the request gets 502 and nothing more is read',
+  }),
+  'upstream-max-line': has('size', sizeCodec(1024), 1024 ** 2, {
+    scope: 'serve',
+    help: 'longest line (an SSE event, an NDJSON object) of a streamed answer from a model server',
+  }),
+  'stream-write-timeout': has('duration', durationCodec(100), 30_000, {
+    scope: 'serve',
+    help: 'a streaming client that takes no bytes for this long is cut off, its model call closed',
+  }),
   cache: has('list', enumListCodec(SERVICE_NAMES), [] as (typeof SERVICE_NAMES)[number][], {
     scope: 'serve',
     help: 'services whose answers are cached: an identical request is answered without a model call',

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { clusterOrSkip } from '../helpers/postgres.ts';
@@ -189,6 +190,102 @@ describe('one caller cannot mislead the others', () => {
     } finally {
       fake.reply = undefined;
       fake.pieceMs = 20;
+    }
+  });
+});
+
+/** A streaming request on a raw socket whose client never reads a byte of the answer. */
+function stalledStream(port: number, key: string, input: string): Socket {
+  const socket = connect(port, '127.0.0.1');
+  socket.pause();
+  const body = JSON.stringify({ model: 'chat', stream: true, messages: [{ role: 'user', content: input }] });
+  socket.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  socket.on('error', () => undefined);
+  return socket;
+}
+
+describe('clients that stall their streams', () => {
+  const STALLER = 'staller-key-1234567890';
+  const STALLED = "select 1 from ai_request_logs where input_summary like 'stall %'";
+  let fake: FakeModel;
+  let api: Served;
+  before(async () => {
+    fake = await startFakeModel();
+    api = await serveWith({
+      OLLAMA_URL: fake.url,
+      ROBBIE_API_KEYS: `staller:${STALLER},${KEY}`,
+      ROBBIE_RATE_LIMIT: '1000/1m',
+      ROBBIE_STREAM_WRITE_TIMEOUT: '2s',
+    });
+  });
+  after(async () => {
+    await api.stop();
+    await fake.close();
+  });
+
+  it('100 stalled streams of one key take nothing from another key: its request is answered in its deadline, the circuit closed', async () => {
+    fake.mode = { kind: 'stall', after: 2 };
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 100; i++) sockets.push(stalledStream(api.port, STALLER, `stall ${i}`));
+      await waitFor(
+        'the 100 stalled streams at the model',
+        () => fake.calls.filter((c) => JSON.stringify(c.body).includes('stall ')).length >= 100,
+        20_000,
+      );
+      fake.mode = { kind: 'ok' };
+      const started = performance.now();
+      const r = await postUniversal(api.port, chat('another key, meanwhile'), { 'x-robbie-timeout': '5s' });
+      const tookMs = performance.now() - started;
+      assert.equal(r.status, 200, await r.text());
+      assert.ok(tookMs < 6000, `answered in ${tookMs.toFixed(0)} ms`);
+      const health = (await getJson(`http://127.0.0.1:${api.port}/health`)) as {
+        body: { checks: { model: { circuit: string } } };
+      };
+      assert.equal(health.body.checks.model.circuit, 'closed');
+    } finally {
+      fake.mode = { kind: 'ok' };
+      for (const s of sockets) s.destroy();
+    }
+  });
+
+  it('a client that takes no bytes for the write deadline is cut off: the model call closed, the request recorded as cut', async () => {
+    // Far more than the kernel's socket buffers hold, in big pieces sent as fast as they are read.
+    fake.reply = () => 'x'.repeat(12 * 1024 * 1024);
+    fake.pieceChars = 256 * 1024;
+    fake.pieceMs = 0;
+    await waitFor('the streams of the test before closed', () => api.rows(STALLED).length >= 100);
+    const closedBefore = fake.closedEarly.length;
+    const neverRead = () =>
+      api.rows("select stream, http_status from ai_request_logs where input_summary like 'never read%'");
+    const sockets: Socket[] = [];
+    const started = performance.now();
+    try {
+      for (let i = 0; i < 3; i++) sockets.push(stalledStream(api.port, STALLER, `never read ${i}`));
+      await waitFor(
+        'the three stalled streams closed at the model and recorded as cut',
+        () => fake.closedEarly.length - closedBefore >= 3 && neverRead().length >= 3,
+        20_000,
+      );
+      const waitedMs = performance.now() - started;
+      assert.ok(waitedMs >= 2000, `cut after the 2 s write deadline, not before (${waitedMs.toFixed(0)} ms)`);
+      const rows = neverRead();
+      assert.deepEqual(
+        rows.map((row) => [row.stream, row.http_status]),
+        [
+          ['cut', 499],
+          ['cut', 499],
+          ['cut', 499],
+        ],
+      );
+    } finally {
+      fake.reply = undefined;
+      fake.pieceChars = undefined;
+      fake.pieceMs = 20;
+      for (const s of sockets) s.destroy();
     }
   });
 });

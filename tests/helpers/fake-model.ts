@@ -89,12 +89,18 @@ export async function startFakeModel(): Promise<FakeModel> {
     for (const [i, piece] of pieces.entries()) {
       if (res.destroyed) return;
       if (stallAfter !== undefined && i >= stallAfter) return; // never ends
-      res.write(
+      const room = res.write(
         ollama
           ? `${JSON.stringify({ message: { role: 'assistant', content: piece }, done: false })}\n`
           : `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`,
       );
       fake.piecesSent++;
+      // As a real server does, write no faster than the client reads.
+      if (!room)
+        await new Promise((r) => {
+          res.once('drain', r);
+          res.once('close', r);
+        });
       await new Promise((r) => setTimeout(r, fake.pieceMs));
     }
     if (res.destroyed) return;

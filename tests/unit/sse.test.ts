@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { createApp } from '../../src/api/app.ts';
 import { newLifecycle } from '../../src/api/lifecycle.ts';
@@ -9,12 +10,18 @@ import { createLogger } from '../../src/logger/logger.ts';
 import { createHttpServer } from '../../src/server/http-server.ts';
 
 const log = createLogger({ format: 'none', level: 'error' });
+const streaming = { writeTimeoutMs: 30_000, log };
 
 /** An app with two event-stream routes: frames known in full, and a stream of three pieces. */
 function streamingApp() {
   const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
   app.get('/frames', (c) =>
-    sendFrames(c, [{ event: 'delta', data: '{"text":"a"}' }, { data: 'two\nlines' }], { 'X-Served-By': 'x' }),
+    sendFrames(
+      c,
+      [{ event: 'delta', data: '{"text":"a"}' }, { data: 'two\nlines' }],
+      { 'X-Served-By': 'x' },
+      streaming,
+    ),
   );
   app.get('/stream', (c) => {
     async function* pieces() {
@@ -38,7 +45,7 @@ function streamingApp() {
         failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
       },
       {},
-      log,
+      streaming,
     );
   });
   return app;
@@ -97,7 +104,7 @@ describe('server-sent events', () => {
     // As a model's answer does, the stream starts after an I/O wait, then the chain unwinds at once.
     app.get('/first', async (c) => {
       await new Promise((resolve) => setImmediate(resolve));
-      return sendFrames(c, [{ data: 'first' }], {});
+      return sendFrames(c, [{ data: 'first' }], {}, streaming);
     });
     const server = createHttpServer(app, newLifecycle());
     const port = await server.listen({ host: '127.0.0.1', port: 0, reusePort: false });
@@ -105,5 +112,52 @@ describe('server-sent events', () => {
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/first`)).text(), 'data: first\n\n');
     assert.equal(seen?.corked, 0, 'the socket is not corked when the route has answered');
     assert.ok((seen?.written ?? 0) > 0, 'the headers and the first event have been written');
+  });
+
+  it('a client that takes no bytes for the write deadline is cut off, and the pieces are closed', async (t) => {
+    const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
+    let produced = 0;
+    let closed: (() => void) | undefined;
+    const closedNow = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    app.get('/endless', (c) => {
+      async function* pieces() {
+        try {
+          // Bounded: 64 MiB, far more than a socket and its buffers hold.
+          for (; produced < 1024; produced++) yield 'x'.repeat(64 * 1024);
+        } finally {
+          closed?.();
+        }
+      }
+      const answer: AnswerStream = {
+        provider: 'echo',
+        model: 'm',
+        pieces: pieces(),
+        recorded: Promise.resolve({ status: 200, body: {} }),
+      };
+      const frames = {
+        start: () => [],
+        piece: (text: string) => ({ data: text }),
+        end: () => [],
+        broken: () => [],
+        failed: () => [],
+      };
+      return sendStream(c, answer, frames, {}, { writeTimeoutMs: 300, log });
+    });
+    const server = createHttpServer(app, newLifecycle());
+    const port = await server.listen({ host: '127.0.0.1', port: 0, reusePort: false });
+    t.after(() => server.drain(1000));
+    // A client that sends its request, then never reads.
+    const socket = connect(port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.pause();
+    socket.write('GET /endless HTTP/1.1\r\nHost: x\r\n\r\n');
+    const waited = await Promise.race([
+      closedNow.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still open after 10 s'), 10_000)),
+    ]);
+    assert.equal(waited, 'closed', 'waited for the stream to be cut off');
+    assert.ok(produced < 1024, `stopped producing once cut off (${produced} pieces)`);
   });
 });

@@ -8,6 +8,7 @@
 import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 import { EchoProvider } from './echo.ts';
+import { UpstreamHttp } from './http.ts';
 import { OllamaProvider } from './ollama.ts';
 import { OpenAiProvider } from './openai.ts';
 import {
@@ -119,10 +120,11 @@ function attemptSignal(
   };
 }
 
-function providerFor(p: ProviderConfig): Provider {
+function providerFor(p: ProviderConfig, http: UpstreamHttp): Provider {
   if (p.kind === 'echo') return new EchoProvider(p.name);
-  if (p.kind === 'openai') return new OpenAiProvider(p.url ?? 'https://api.openai.com/v1', p.apiKey, p.name);
-  return new OllamaProvider(p.url ?? 'http://127.0.0.1:11434', p.name);
+  if (p.kind === 'openai')
+    return new OpenAiProvider(http, p.url ?? 'https://api.openai.com/v1', p.apiKey, p.name);
+  return new OllamaProvider(http, p.url ?? 'http://127.0.0.1:11434', p.name);
 }
 
 /** A provider of the chain with its own breaker and 429 pause. */
@@ -157,7 +159,9 @@ export class ModelRouter {
 
   /** `providers` replaces the configured ones (tests). */
   constructor(config: ApiConfig, metrics?: ModelMetrics, providers?: Provider[]) {
-    this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p), p.models));
+    // One HTTP client for every provider of the chain.
+    const http = new UpstreamHttp(config.upstream);
+    this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p, http), p.models));
     this.#metrics = metrics;
   }
 

@@ -1,4 +1,5 @@
 /** Ollama's native API: /api/chat (whole or streamed as NDJSON) and /api/embed. */
+import type { UpstreamHttp } from './http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -7,9 +8,6 @@ import {
   type EmbedResult,
   type Provider,
   ProviderError,
-  post,
-  postJson,
-  streamText,
   type TokenUsage,
 } from './types.ts';
 
@@ -31,9 +29,11 @@ function usageOf(out: OllamaChat): TokenUsage {
 
 export class OllamaProvider implements Provider {
   readonly name: string;
+  readonly #http: UpstreamHttp;
   readonly #base: string;
   readonly endpoint: string;
-  constructor(base: string, name = 'ollama') {
+  constructor(http: UpstreamHttp, base: string, name = 'ollama') {
+    this.#http = http;
     this.name = name;
     this.#base = base;
     this.endpoint = base;
@@ -48,7 +48,12 @@ export class OllamaProvider implements Provider {
   }
 
   async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
-    const out = (await postJson(`${this.#base}/api/chat`, this.#body(req, false), {}, ctx)) as OllamaChat;
+    const out = (await this.#http.postJson(
+      `${this.#base}/api/chat`,
+      this.#body(req, false),
+      {},
+      ctx,
+    )) as OllamaChat;
     const text = out.message?.content;
     if (typeof text !== 'string')
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
@@ -56,7 +61,7 @@ export class OllamaProvider implements Provider {
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
-    const res = await post(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx);
+    const res = await this.#http.post(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx);
     let rest = '';
     const lines = function* (text: string): Generator<OllamaChat> {
       for (const line of text.split('\n')) {
@@ -68,7 +73,7 @@ export class OllamaProvider implements Provider {
         }
       }
     };
-    for await (const chunk of streamText(res, ctx.signal)) {
+    for await (const chunk of this.#http.streamText(res, ctx.signal)) {
       const text = rest + chunk;
       const end = text.lastIndexOf('\n');
       rest = text.slice(end + 1);
@@ -87,7 +92,7 @@ export class OllamaProvider implements Provider {
   }
 
   async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
-    const out = (await postJson(`${this.#base}/api/embed`, { model, input }, {}, ctx)) as {
+    const out = (await this.#http.postJson(`${this.#base}/api/embed`, { model, input }, {}, ctx)) as {
       embeddings?: unknown;
       prompt_eval_count?: unknown;
     };

@@ -1,5 +1,6 @@
 /** Any OpenAI-compatible endpoint: /chat/completions (whole or streamed as SSE) and /embeddings. */
 import { createParser } from 'eventsource-parser';
+import type { UpstreamHttp } from './http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -8,9 +9,6 @@ import {
   type EmbedResult,
   type Provider,
   ProviderError,
-  post,
-  postJson,
-  streamText,
   type TokenUsage,
 } from './types.ts';
 
@@ -43,10 +41,12 @@ const NO_USAGE: TokenUsage = { prompt: null, completion: null };
 
 export class OpenAiProvider implements Provider {
   readonly name: string;
+  readonly #http: UpstreamHttp;
   readonly #base: string;
   readonly endpoint: string;
   readonly #headers: Record<string, string>;
-  constructor(base: string, apiKey: string | undefined, name = 'openai') {
+  constructor(http: UpstreamHttp, base: string, apiKey: string | undefined, name = 'openai') {
+    this.#http = http;
     this.name = name;
     this.#base = base;
     this.endpoint = base;
@@ -63,7 +63,7 @@ export class OpenAiProvider implements Provider {
 
   async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
     const url = `${this.#base}/chat/completions`;
-    const out = (await postJson(url, this.#body(req), this.#headers, ctx)) as Completion;
+    const out = (await this.#http.postJson(url, this.#body(req), this.#headers, ctx)) as Completion;
     const text = out.choices?.[0]?.message?.content;
     if (typeof text !== 'string')
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
@@ -72,11 +72,11 @@ export class OpenAiProvider implements Provider {
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
     const body = { ...this.#body(req), stream: true, stream_options: { include_usage: true } };
-    const res = await post(`${this.#base}/chat/completions`, body, this.#headers, ctx);
+    const res = await this.#http.post(`${this.#base}/chat/completions`, body, this.#headers, ctx);
     const events: string[] = [];
     const parser = createParser({ onEvent: (e) => events.push(e.data) });
     let usage: TokenUsage = NO_USAGE;
-    for await (const chunk of streamText(res, ctx.signal)) {
+    for await (const chunk of this.#http.streamText(res, ctx.signal)) {
       parser.feed(chunk);
       for (const data of events.splice(0)) {
         if (data === '[DONE]') {
@@ -99,7 +99,7 @@ export class OpenAiProvider implements Provider {
 
   async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
     const url = `${this.#base}/embeddings`;
-    const out = (await postJson(url, { model, input }, this.#headers, ctx)) as {
+    const out = (await this.#http.postJson(url, { model, input }, this.#headers, ctx)) as {
       data?: { embedding?: unknown }[];
       usage?: OpenAiUsage;
     };

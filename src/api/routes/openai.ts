@@ -181,9 +181,10 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     };
     const log = logFor(c, req);
     const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
+    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
     if (out.kind === 'stream') {
       const frames = chunkFrames(req, out.stream.model, body.includeUsage);
-      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, log);
+      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
     }
     const r = out.reply;
     if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
@@ -192,6 +193,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       c,
       chunkFrames(req, router.modelFor(service), body.includeUsage).whole(r),
       r.headers ?? {},
+      streaming,
     );
   });
 

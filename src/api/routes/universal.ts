@@ -111,6 +111,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
     const out = await pipeline.handle(req, format, log);
+    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
     if (out.kind === 'whole') {
       const r = out.reply;
       if (!req.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
@@ -123,6 +124,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
           { event: 'answer', data: JSON.stringify(r.body) },
         ],
         r.headers ?? {},
+        streaming,
       );
     }
     const s = out.stream;
@@ -142,7 +144,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
         failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
       },
       servedHeaders(s),
-      log,
+      streaming,
     );
   });
 
