@@ -101,7 +101,7 @@ export function superviseConfig(s: Resolved, command: string[] | undefined): Sup
       keep: v['log-keep'],
       maxTotalBytes: v['log-max-total'],
       compress: true,
-      mode: 0o640,
+      mode: 0o600,
     },
   };
 }

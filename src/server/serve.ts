@@ -12,6 +12,7 @@ import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../logger/logger.ts';
+import { privateDir } from '../private-dir.ts';
 import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
@@ -211,6 +212,7 @@ async function openAndMigrate(
   log: Logger,
   events: StorageEvents | undefined,
 ): Promise<Store> {
+  privateDir(config.home, 'state directory');
   let store: Store;
   try {
     store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log, events);

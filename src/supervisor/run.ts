@@ -1,14 +1,14 @@
 /** Runs `robbie supervise` to completion: lock, logs, predecessor clean-up, supervision, exit. */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Alerter } from '../alerts/alerter.ts';
 import { alertChannels } from '../alerts/from-settings.ts';
 import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
-import { describeFsError } from '../fs-errors.ts';
 import { consoleLogger } from '../logger/logger.ts';
 import { guardStdio } from '../logger/stdio.ts';
+import { privateDir } from '../private-dir.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
@@ -24,15 +24,6 @@ import { healthUrlOf, serving } from './serving.ts';
 import { reapPredecessor, writeState } from './state-file.ts';
 import { Supervisor } from './supervisor.ts';
 
-function mkdirOrFail(dir: string, what: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    // Worded so that no path (say /etc/passwd) reads as "name: value" to the log redaction.
-    throw new UserError(`the ${what} ${dir} cannot be created (${describeFsError(err)})`);
-  }
-}
-
 /** Unix socket paths hold at most 107 bytes (sun_path); a longer one fails with a bare EINVAL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -44,13 +35,13 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       `the state directory path is too long for its control socket (${socketBytes} bytes; unix sockets allow ${MAX_SOCKET_PATH}): use a shorter --home`,
     );
   }
-  mkdirOrFail(config.paths.home, 'state directory');
+  privateDir(config.paths.home, 'state directory');
   const lock = new StateLock(config.paths.lockFile);
   lock.acquire();
   try {
     // An unwritable log directory is reported and survived, not fatal: the sink retries.
     try {
-      mkdirSync(config.paths.logDir, { recursive: true, mode: 0o750 });
+      privateDir(config.paths.logDir, 'log directory', false);
     } catch {
       // reported by the sink on its first write
     }

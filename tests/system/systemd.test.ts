@@ -219,4 +219,39 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
     m.ok(`${as} robbie uninstall-service --user --purge`);
     assert.ok(m.sh('test -e /home/alice/.config/systemd/user/robbie.service').code !== 0);
   });
+
+  it('a home with a space: the user unit can write its state there', async () => {
+    m.ok(
+      'id bob >/dev/null 2>&1 || useradd -m -d "/home/bob smith" -s /bin/bash bob; loginctl enable-linger bob',
+    );
+    const uid = m.ok('id -u bob').trim();
+    await m.until('bob’s user manager', `test -S /run/user/${uid}/systemd/private`, 20_000);
+    const as = `setpriv --reuid=bob --regid=bob --init-groups env -i PATH=$PATH "HOME=/home/bob smith" USER=bob XDG_RUNTIME_DIR=/run/user/${uid}`;
+    m.ok(
+      `${as} robbie install-service --user --env PORT=8300 --env ROBBIE_PROVIDER=echo --health-timeout 20s`,
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(status(as).supervisor.home, '/home/bob smith/.local/state/robbie');
+    // Healthy means its store opened and migrated: the state directory is writable by the unit.
+    assert.match(m.ok(`${as} robbie health`), /:8300\/health/);
+    assert.equal(
+      m.sh('test -s "/home/bob smith/.local/state/robbie/robbie.db"').code,
+      0,
+      'the store is written',
+    );
+    m.ok(`${as} robbie uninstall-service --user --purge`, { timeoutMs: 60_000 });
+  });
+
+  it('an executable path with a line break is refused with one line, nothing installed', () => {
+    m.ok(`ln -f "$(command -v robbie)" "/usr/local/bin/rob
+bie"`);
+    const r = m.sh(`"/usr/local/bin/rob
+bie" install-service --env ROBBIE_PROVIDER=echo`);
+    m.ok(`rm -f "/usr/local/bin/rob
+bie"`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /line break or control character cannot go into a unit file/);
+    assert.ok(m.sh('test -e /etc/systemd/system/robbie.service').code !== 0, 'nothing installed');
+  });
 });

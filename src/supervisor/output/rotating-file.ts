@@ -16,6 +16,7 @@
 import {
   closeSync,
   createReadStream,
+  fchmodSync,
   mkdirSync,
   openSync,
   type ReadStream,
@@ -259,8 +260,10 @@ export class RotatingFile {
 
   #open(): boolean {
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
       this.#fd = openSync(this.path, 'a', this.#opts.mode);
+      // A file left by an older version keeps its mode otherwise.
+      fchmodSync(this.#fd, this.#opts.mode);
       try {
         this.#size = statSync(this.path).size;
       } catch {
