@@ -34,12 +34,17 @@ export async function runChecks(checks: HealthChecks): Promise<Record<string, Ch
 
 /** How long /health answers from the checks' last results before running them again. */
 const HELD_MS = 500;
+/**
+ * The oldest results /health answers from: the supervisor's default probe period. Older results
+ * (after a quiet spell, or while a run hangs) are not an answer: the call waits for a run.
+ */
+const FRESH_MS = 1000;
 
 /**
  * The checks' last results, held for /health: a call answers from them, and when they are older
  * than HELD_MS it runs the checks again in the background (one run at a time, whatever the load)
  * while answering from what it holds — so /health costs a lookup, not a round of checks, and a
- * change shows within about half a second. Only the very first call waits for a run.
+ * change shows within about half a second. A result's age counts from when its run began.
  */
 export class HeldChecks {
   readonly #checks: HealthChecks;
@@ -52,9 +57,11 @@ export class HeldChecks {
   }
 
   #refresh(): Promise<Record<string, CheckResult>> {
-    this.#running ??= runChecks(this.#checks).then((results) => {
+    if (this.#running) return this.#running;
+    const began = performance.now();
+    this.#running = runChecks(this.#checks).then((results) => {
       this.#results = results;
-      this.#at = performance.now();
+      this.#at = began;
       this.#running = undefined;
       return results;
     });
@@ -62,8 +69,9 @@ export class HeldChecks {
   }
 
   async current(): Promise<Record<string, CheckResult>> {
-    if (this.#results === undefined) return this.#refresh();
-    if (performance.now() - this.#at > HELD_MS) void this.#refresh();
+    const age = performance.now() - this.#at;
+    if (this.#results === undefined || age > FRESH_MS) return this.#refresh();
+    if (age > HELD_MS) void this.#refresh();
     return this.#results;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Timers, the circuit breaker, the killswitch cache and a request's deadline follow the monotonic
  * clock: the wall clock stepped an hour either way (NTP, a VM resumed) neither delays nor hastens
- * them. Each is driven with Date.now() stepped while it runs.
+ * them. Each is driven with Date.now() stepped while it runs. /health answers from results no
+ * older than the probe period.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { HeldChecks } from '../../src/api/health-checks.ts';
 import { CircuitBreaker } from '../../src/api/providers/circuit-breaker.ts';
 import { foldKillswitch, KillswitchCache } from '../../src/storage/killswitch.ts';
 import { systemClock } from '../../src/supervisor/clock.ts';
@@ -51,4 +53,23 @@ describe('the wall clock stepped ±1 h', () => {
       assert.equal(cache.fresh(), undefined, 'stale after its time, whatever the step');
     });
   }
+});
+
+describe('/health results', () => {
+  it('are never older than the probe period: after a quiet spell a call waits for a new run', async () => {
+    let runs = 0;
+    const held = new HeldChecks({
+      database: () => {
+        runs++;
+        return { status: runs === 1 ? 'up' : 'down' };
+      },
+    });
+    assert.equal((await held.current()).database?.status, 'up');
+    assert.equal((await held.current()).database?.status, 'up', 'fresh results are held');
+    assert.equal(runs, 1);
+    // A quiet spell longer than the probe period (1 s): the held 'up' is no answer any more.
+    await sleep(1100);
+    assert.equal((await held.current()).database?.status, 'down');
+    assert.equal(runs, 2);
+  });
 });
