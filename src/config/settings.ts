@@ -215,7 +215,7 @@ export const SETTINGS = {
   }),
   'model-timeout': has('duration', durationCodec(100), 30_000, {
     scope: 'serve',
-    help: "deadline of a request's model work: every attempt, retry and fallback (a client may ask for less)",
+    help: "deadline of a request's model work: every attempt, retry and fallback (a client may ask for less); a stream's, until each next piece",
   }),
   'upstream-max-answer': has('size', sizeCodec(1024), 16 * 1024 ** 2, {
     scope: 'serve',

@@ -23,6 +23,21 @@ describe('requestDeadline', () => {
     );
   });
 
+  it('each progress counts the deadline again from then: a steady stream is never cut, a silent one is', async () => {
+    // Real timers (the mock ones do not refresh), with margins far above any pause of the loop.
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const d = requestDeadline(new AbortController().signal, 500);
+    for (let i = 0; i < 30; i++) {
+      await sleep(50);
+      d.progress();
+    }
+    assert.equal(d.signal.aborted, false, '1.5 s of pieces 50 ms apart under a 500 ms deadline');
+    await sleep(1500);
+    assert.ok(d.signal.reason instanceof ProviderError && d.signal.reason.kind === 'timeout');
+    d.progress();
+    d.release();
+  });
+
   it('aborts with a timeout ProviderError when the deadline passes', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const client = new AbortController();

@@ -15,7 +15,7 @@ import { ProviderError, type TokenUsage, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
-import { requestDeadline } from './request-deadline.ts';
+import { type RequestDeadline, requestDeadline } from './request-deadline.ts';
 import { Responder } from './responder.ts';
 import {
   accessStage,
@@ -276,7 +276,7 @@ export class Pipeline {
     if (req.stream && service !== 'embedding') {
       try {
         const upstream = await deps.router.stream(service, req.model, ctx);
-        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started, deadline.release) };
+        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started, deadline) };
       } catch (err) {
         deadline.release();
         if (err instanceof ModelUnavailableError) return unavailable(err);
@@ -315,13 +315,16 @@ export class Pipeline {
   }
 }
 
-/** The pieces of a streamed answer, redacted as they pass; its end recorded however it comes. */
+/**
+ * The pieces of a streamed answer, redacted as they pass; its end recorded however it comes. Each
+ * piece from the model restarts the deadline: a stream is cut by silence, not by its length.
+ */
 function streamed(
   upstream: ModelStream,
   review: Review,
   respond: (o: Outcome) => Promise<Reply>,
   started: number,
-  release: () => void,
+  deadline: RequestDeadline,
 ): AnswerStream {
   let settle: (r: Reply) => void = () => undefined;
   let fail: (e: unknown) => void = () => undefined;
@@ -340,6 +343,7 @@ function streamed(
     };
     try {
       for await (const d of upstream.deltas) {
+        deadline.progress();
         if ('done' in d) {
           usage = d.usage;
           continue;
@@ -354,7 +358,7 @@ function streamed(
       end = err instanceof ProviderError && err.kind === 'cancelled' ? 'cut' : 'broken';
       throw err;
     } finally {
-      release();
+      deadline.release();
       const status = redactor.redactions > 0 ? revise(review, redactor.redactions) : 'approved';
       const answer: Answer = {
         provider: upstream.provider,

@@ -15,6 +15,12 @@ export interface RequestDeadline {
   readonly signal: AbortSignal;
   /** When it passes, by the monotonic clock (`performance.now()`). */
   readonly at: number;
+  /**
+   * The model sent a piece of a stream: the deadline counts again from now. A stream that has
+   * begun is cut only by silence (no piece for the request's budget), never for being long: a
+   * long answer streamed steadily is what a client asked for.
+   */
+  progress(): void;
   /** The work is done (answered, failed or ended): nothing fires any more. Idempotent. */
   release(): void;
 }
@@ -22,11 +28,15 @@ export interface RequestDeadline {
 export function requestDeadline(client: AbortSignal, ms: number): RequestDeadline {
   const at = performance.now() + ms;
   const controller = new AbortController();
+  /** Fired, released or the client gone: the timer is never armed again. */
+  let over = false;
   const onClientGone = () => {
+    over = true;
     clearTimeout(timer);
     controller.abort(client.reason);
   };
   const timer = setTimeout(() => {
+    over = true;
     client.removeEventListener('abort', onClientGone);
     controller.abort(new ProviderError('timeout', 'no answer before the deadline'));
   }, ms);
@@ -36,7 +46,11 @@ export function requestDeadline(client: AbortSignal, ms: number): RequestDeadlin
   return {
     signal: controller.signal,
     at,
+    progress: () => {
+      if (!over) timer.refresh();
+    },
     release: () => {
+      over = true;
       clearTimeout(timer);
       client.removeEventListener('abort', onClientGone);
     },
