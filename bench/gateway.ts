@@ -21,8 +21,8 @@ import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row } from './lib.ts';
 
 const SECONDS = 8;
-const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
-const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+export const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
+export const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 const BODY = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'ping' }] });
 
 const FAKE = `
@@ -50,7 +50,7 @@ srv.listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
 /** Portkey binds every interface; this preload keeps it on loopback (as portkey-peer.sh does). */
-const LOOPBACK = `
+export const portkeyLoopback = `
 import net from 'node:net';
 const orig = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...a) {
@@ -176,14 +176,14 @@ export async function benchGateway(): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'robbie-gateway-bench-'));
   const fakePort = await freePort();
   writeFileSync(join(dir, 'fake.mjs'), FAKE);
-  writeFileSync(join(dir, 'loopback.mjs'), LOOPBACK);
+  writeFileSync(join(dir, 'loopback.mjs'), portkeyLoopback);
   const fake = spawn(process.execPath, [join(dir, 'fake.mjs')], {
     env: { PORT: String(fakePort) },
     stdio: 'ignore',
   });
   const targets: Target[] = [];
   try {
-    await waitFor(`http://127.0.0.1:${fakePort}/`);
+    await waitForUrl(`http://127.0.0.1:${fakePort}/`);
     const { home, cleanup } = tempHome();
     const rPort = await freePort();
     const robbie = spawnRobbieLogged(
@@ -215,7 +215,7 @@ export async function benchGateway(): Promise<Row[]> {
         ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${pPort}`, '--headless'],
         { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
       );
-      await waitFor(`http://127.0.0.1:${pPort}/`);
+      await waitForUrl(`http://127.0.0.1:${pPort}/`);
       targets.push({
         name: 'Portkey',
         port: pPort,
@@ -280,7 +280,7 @@ export async function benchGateway(): Promise<Row[]> {
   return rows;
 }
 
-async function waitFor(url: string): Promise<void> {
+export async function waitForUrl(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const req = http.get(url, (res) => {

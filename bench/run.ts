@@ -16,6 +16,7 @@ import { benchKeys } from './keys.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
 import { benchStorage } from './storage.ts';
+import { benchStreams } from './streams.ts';
 import { benchSupervisor } from './supervisor.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -29,6 +30,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   fleet: benchFleet,
   gateway: benchGateway,
   keys: benchKeys,
+  streams: benchStreams,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

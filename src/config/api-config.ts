@@ -13,6 +13,12 @@ export type ProviderKind = (typeof PROVIDERS)[number];
 export type Service = (typeof SERVICE_NAMES)[number];
 export const SERVICES: readonly Service[] = SERVICE_NAMES;
 
+/**
+ * The models a provider serves beyond its service models: those its server lists (`discover`),
+ * any name (`*`), or these.
+ */
+export type Serves = 'discover' | '*' | string[];
+
 /** One provider of the chain: its name, how it is spoken to, where it is, its model per service. */
 export interface ProviderConfig {
   name: string;
@@ -21,6 +27,7 @@ export interface ProviderConfig {
   url: string | undefined;
   apiKey: string | undefined;
   models: Record<Service, string>;
+  serves: Serves;
 }
 
 /** Each provider's model for a service when the settings name none. */
@@ -143,15 +150,17 @@ interface NamedProvider {
   url: string | undefined;
   apiKey: string | undefined;
   models: Partial<Record<Service, string>>;
+  serves: Serves | undefined;
 }
 
 /**
- * The providers file: `[{name, kind, url, api_key_env, models}]`. A key is never in the file: it
- * names the environment variable that holds it (the env file, the unit's environment).
+ * The providers file: `[{name, kind, url, api_key_env, models, serves}]`. A key is never in the
+ * file: it names the environment variable that holds it (the env file, the unit's environment).
+ * `serves`: `"discover"` (what the server lists), `"*"` (any name) or a list of model names.
  */
 function loadProviders(s: Resolved): Map<string, NamedProvider> {
   const found = new Map<string, NamedProvider>();
-  const file = jsonArrayFile(s, 'providers-file', '{name, kind, url, api_key_env, models}');
+  const file = jsonArrayFile(s, 'providers-file', '{name, kind, url, api_key_env, models, serves}');
   if (!file) return found;
   const { items, refuse } = file;
   items.forEach((entry, i) => {
@@ -197,7 +206,16 @@ function loadProviders(s: Resolved): Map<string, NamedProvider> {
         models[service as Service] = model;
       }
     }
-    found.set(name, { kind, url, apiKey, models });
+    let serves: Serves | undefined;
+    if (o.serves !== undefined) {
+      const ok =
+        o.serves === 'discover' ||
+        o.serves === '*' ||
+        (Array.isArray(o.serves) && o.serves.every((m) => typeof m === 'string' && m !== ''));
+      if (!ok) throw refuse(`provider ${name}: "serves" must be "discover", "*" or a list of model names`);
+      serves = o.serves as Serves;
+    }
+    found.set(name, { kind, url, apiKey, models, serves });
   });
   return found;
 }
@@ -251,6 +269,7 @@ function providerChain(s: Resolved): ProviderConfig[] {
         analysis: modelOf(name, v[MODEL_SETTING.analysis], file?.models.analysis ?? chat),
         embedding: modelOf(name, v[MODEL_SETTING.embedding], d.embedding),
       },
+      serves: file?.serves ?? (kind === 'echo' ? '*' : 'discover'),
     };
   });
 }

@@ -161,7 +161,7 @@ export const SETTINGS = {
   ),
   'providers-file': maybe('string', stringCodec('path'), {
     scope: 'serve',
-    help: 'JSON file of more providers: [{name, kind, url, api_key_env, models}]',
+    help: 'JSON file of more providers: [{name, kind, url, api_key_env, models, serves}]',
   }),
   'ollama-url': has(
     'url',

@@ -137,6 +137,9 @@ function universalServices(config: ServeConfig, store: Store, keys: KeyRegistry,
     store,
   );
   router = new ModelRouter(config.api, metrics);
+  router.discover((provider, error) =>
+    log.info('the models a provider serves cannot be listed: any name is tried there', { provider, error }),
+  );
   const model = router;
   // Shared by every instance on the store; a local share of the limit while it cannot be reached.
   const limiter = new RateLimit(

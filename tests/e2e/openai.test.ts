@@ -346,3 +346,60 @@ describe('the universal route streams too', () => {
     }
   });
 });
+
+describe('any model a provider serves', () => {
+  let fake: FakeModel;
+  let api: Served;
+  before(async () => {
+    fake = await startFakeModel();
+    fake.listed = ['fake-chat', 'fake-embed', 'gpt-4.1'];
+    api = await serveWith({ OPENAI_BASE_URL: `${fake.url}/v1`, ROBBIE_RATE_LIMIT: '1000/1m' });
+  });
+  after(async () => {
+    await api.stop();
+    await fake.close();
+  });
+
+  it('a model the upstream lists is served by its name or as provider/model; one it does not is 404', async () => {
+    await waitFor('the upstream’s models listed', async () => {
+      const ids: string[] = [];
+      for await (const m of api.client.models.list()) ids.push(m.id);
+      return ids.includes('fake-chat');
+    });
+    const msg = [{ role: 'user' as const, content: 'hi' }];
+    const plain = await api.client.chat.completions.create({ model: 'fake-chat', messages: msg });
+    assert.equal(plain.model, 'fake-chat');
+    assert.equal(fake.calls.at(-1)?.body.model, 'fake-chat');
+    const named = await api.client.chat.completions.create({ model: 'openai/gpt-4.1', messages: msg });
+    assert.equal(named.choices[0]?.message.content, 'fake answer to: hi');
+    assert.equal(fake.calls.at(-1)?.body.model, 'gpt-4.1');
+    const stream = await api.client.chat.completions.create({
+      model: 'gpt-4.1',
+      messages: msg,
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, 'fake answer to: hi');
+    const missing = await errorOf(api.client.chat.completions.create({ model: 'not-served', messages: msg }));
+    assert.ok(missing instanceof OpenAI.NotFoundError);
+    assert.equal(missing.code, 'model_not_found');
+    const viaProvider = await errorOf(
+      api.client.chat.completions.create({ model: 'openai/not-served', messages: msg }),
+    );
+    assert.ok(viaProvider instanceof OpenAI.NotFoundError);
+  });
+
+  it('GET /v1/models/{id} answers for every name a request may give, 404 for the others', async () => {
+    assert.deepEqual(await api.client.models.retrieve('fake-chat'), {
+      id: 'fake-chat',
+      object: 'model',
+      created: 0,
+      owned_by: 'openai',
+    });
+    assert.equal((await api.client.models.retrieve('chat')).owned_by, 'robbie');
+    assert.equal((await api.client.models.retrieve('openai/gpt-4.1')).id, 'openai/gpt-4.1');
+    const missing = await errorOf(api.client.models.retrieve('not-served'));
+    assert.ok(missing instanceof OpenAI.NotFoundError);
+  });
+});

@@ -34,6 +34,8 @@ export interface FakeModel {
   closedEarly: number[];
   /** Pieces written to streams so far. */
   piecesSent: number;
+  /** The models it lists (Ollama's /api/tags, OpenAI's /v1/models). */
+  listed: string[];
   /** The usage each answer reports, from the request's body (default: 5 prompt, 7 completion tokens). */
   usage: (body: Record<string, unknown>) => { prompt: number; completion: number };
   close(): Promise<void>;
@@ -60,6 +62,7 @@ export async function startFakeModel(): Promise<FakeModel> {
     closedEarly: [],
     piecesSent: 0,
     usage: () => ({ prompt: 5, completion: 7 }),
+    listed: ['fake-chat', 'fake-embed'],
     close: async () => {
       for (const r of open) r.socket?.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -118,6 +121,16 @@ export async function startFakeModel(): Promise<FakeModel> {
       raw += d;
     });
     req.on('end', async () => {
+      // Model listings (robbie reads them in the background) are answered apart: not calls.
+      if (req.method === 'GET' && (req.url === '/api/tags' || req.url === '/v1/models')) {
+        const out =
+          req.url === '/api/tags'
+            ? { models: fake.listed.map((name) => ({ name, model: name })) }
+            : { object: 'list', data: fake.listed.map((id) => ({ id, object: 'model', owned_by: 'fake' })) };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(out));
+        return;
+      }
       const mode = fake.mode;
       if (mode.kind === 'reset-once' && !resetPending) {
         resetPending = true;

@@ -8,7 +8,14 @@ import { describe, it } from 'node:test';
 import { errorBody, problem } from '../../src/api/errors.ts';
 import { redactAnswer, SECRET_STARTS } from '../../src/api/pipeline/answer-redaction.ts';
 import { HOLD_CAP, StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
-import { ModelRouter, type ModelUnavailableError } from '../../src/api/providers/model-router.ts';
+import {
+  type ModelInput,
+  type ModelRoute,
+  ModelRouter,
+  type ModelUnavailableError,
+  type RouteContext,
+  type Service,
+} from '../../src/api/providers/model-router.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -183,10 +190,25 @@ const models = { chat: 'c', code: 'c', analysis: 'c', embedding: 'e' };
 function routerOf(...providers: Provider[]): ModelRouter {
   const config = {
     providers: providers.map(
-      (p) => ({ name: p.name, url: undefined, apiKey: undefined, models }) as unknown as ProviderConfig,
+      (p) =>
+        ({
+          name: p.name,
+          url: undefined,
+          apiKey: undefined,
+          models,
+          serves: '*',
+        }) as unknown as ProviderConfig,
     ),
   } as ApiConfig;
   return new ModelRouter(config, undefined, providers);
+}
+/** The router's `chat` route, ready to call or stream. */
+function chatOn(r: ModelRouter) {
+  const route = r.route('chat', ['chat']) as ModelRoute;
+  return {
+    call: (i: ModelInput, c: RouteContext) => r.call(route, i, c),
+    stream: (i: ModelInput, c: RouteContext) => r.stream(route, i, c),
+  };
 }
 const input = { input: 'hi', context: [], source: 'test' };
 function ctx(budgetMs: number) {
@@ -210,7 +232,7 @@ describe('the provider chain', () => {
   it('falls back in order and says who answered', async () => {
     const a = new Scripted('ollama', () => fail('status', { status: 500 }));
     const b = new Scripted('openai', async () => 'from b');
-    const out = await routerOf(a, b).call('chat', input, ctx(1000));
+    const out = await chatOn(routerOf(a, b)).call(input, ctx(1000));
     assert.equal(out.kind === 'text' && out.text, 'from b');
     assert.equal(out.provider, 'openai');
     assert.equal(a.calls, 1);
@@ -220,7 +242,7 @@ describe('the provider chain', () => {
     const a = new Scripted('ollama', (n) =>
       n === 1 ? fail('unreachable', { beforeAnswer: true }) : Promise.resolve('second try'),
     );
-    const out = await routerOf(a).call('chat', input, ctx(1000));
+    const out = await chatOn(routerOf(a)).call(input, ctx(1000));
     assert.equal(out.kind === 'text' && out.text, 'second try');
     assert.equal(a.calls, 2);
   });
@@ -229,7 +251,7 @@ describe('the provider chain', () => {
     const a = new Scripted('ollama', (_n, c) => hang(c));
     const b = new Scripted('openai', async () => 'b in time');
     const started = performance.now();
-    const out = await routerOf(a, b).call('chat', input, ctx(600));
+    const out = await chatOn(routerOf(a, b)).call(input, ctx(600));
     const ms = performance.now() - started;
     assert.equal(out.provider, 'openai');
     assert.ok(ms >= 250 && ms < 550, `${Math.round(ms)} ms`);
@@ -238,7 +260,7 @@ describe('the provider chain', () => {
   it('ends at the deadline with 503 and the reason, whatever is left to try', async () => {
     const a = new Scripted('ollama', (_n, c) => hang(c));
     const started = performance.now();
-    await assert.rejects(routerOf(a).call('chat', input, ctx(200)), (err: ModelUnavailableError) => {
+    await assert.rejects(chatOn(routerOf(a)).call(input, ctx(200)), (err: ModelUnavailableError) => {
       assert.equal(err.kind, 'timeout');
       assert.ok(err.retryAfterS >= 1);
       return true;
@@ -250,14 +272,14 @@ describe('the provider chain', () => {
     const a = new Scripted('ollama', () => fail('status', { status: 502 }));
     const b = new Scripted('openai', async () => 'b');
     const r = routerOf(a, b);
-    for (let i = 0; i < 6; i++) await r.call('chat', input, ctx(1000));
+    for (let i = 0; i < 6; i++) await chatOn(r).call(input, ctx(1000));
     assert.equal(a.calls, 5, 'skipped once open');
     assert.equal(r.chain[0]?.circuit, 'open');
     assert.equal(r.circuit, 'half-open', 'the chain can still answer');
     const c = new Scripted('ollama', () => fail('rate_limited', { retryAfterMs: 60_000 }));
     const r2 = routerOf(c, new Scripted('openai', async () => 'b'));
-    await r2.call('chat', input, ctx(1000));
-    await r2.call('chat', input, ctx(1000));
+    await chatOn(r2).call(input, ctx(1000));
+    await chatOn(r2).call(input, ctx(1000));
     assert.equal(c.calls, 1, 'paused until its Retry-After');
     assert.equal(r2.chain[0]?.circuit, 'closed', 'a 429 is no failure');
   });
@@ -268,7 +290,7 @@ describe('the provider chain', () => {
     const gone = new AbortController();
     setTimeout(() => gone.abort(new ProviderError('cancelled', 'the client went away')), 50);
     await assert.rejects(
-      routerOf(a, b).call('chat', input, {
+      chatOn(routerOf(a, b)).call(input, {
         signal: gone.signal,
         deadline: performance.now() + 5000,
         traceparent: 'x',
@@ -281,11 +303,78 @@ describe('the provider chain', () => {
   it('streams from the first provider that sends a piece', async () => {
     const a = new Scripted('ollama', () => fail('unreachable'));
     const b = new Scripted('openai', async () => 'streamed');
-    const s = await routerOf(a, b).stream('chat', input, ctx(1000));
+    const s = await chatOn(routerOf(a, b)).stream(input, ctx(1000));
     const parts: ChatDelta[] = [];
     for await (const d of s.deltas) parts.push(d);
     assert.equal(s.provider, 'openai');
     assert.deepEqual(parts, [{ text: 'streamed' }, { done: true, usage: { prompt: 1, completion: 0 } }]);
+  });
+});
+
+describe('models as data', () => {
+  /** A chain of three: a listed provider, one that lists its models, one that serves any name. */
+  async function chain() {
+    const listing = new Scripted('ollama', async () => 'x');
+    const lists = Object.assign(new Scripted('openai', async () => 'x'), {
+      listModels: async () => ['gpt-4.1', 'shared'],
+    });
+    const any = new Scripted('echo', async () => 'x');
+    const config = {
+      providers: [
+        { name: 'ollama', models, serves: ['llama3.1:8b', 'shared', 'hf.co/org/model'] },
+        { name: 'openai', models, serves: 'discover' },
+        { name: 'echo', models, serves: '*' },
+      ],
+    } as unknown as ApiConfig;
+    const r = new ModelRouter(config, undefined, [listing, lists, any]);
+    r.discover(() => assert.fail('the listing failed'));
+    // The listing is read in the background: until then any name is tried at the discovering one.
+    for (let i = 0; i < 100 && r.models().every((m) => m.model !== 'gpt-4.1'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    r.stop();
+    return r;
+  }
+  const targets = (r: ModelRouter, name: string, services: Service[] = ['chat']) =>
+    r.route(name, services)?.targets.map((t) => `${r.chain[t.link]?.provider.name}:${t.model}`);
+
+  it('a service is each provider’s model for it, in chain order', async () => {
+    const r = await chain();
+    assert.deepEqual(targets(r, 'chat'), ['ollama:c', 'openai:c', 'echo:c']);
+    assert.deepEqual(targets(r, 'embedding', ['embedding']), ['ollama:e', 'openai:e', 'echo:e']);
+    assert.equal(
+      r.route('embedding', ['chat'])?.service,
+      'chat',
+      'not a service of this route: a model name',
+    );
+  });
+
+  it('a model name goes to every provider that serves it, listed, discovered or any', async () => {
+    const r = await chain();
+    assert.deepEqual(targets(r, 'shared'), ['ollama:shared', 'openai:shared', 'echo:shared']);
+    assert.deepEqual(targets(r, 'gpt-4.1'), ['openai:gpt-4.1', 'echo:gpt-4.1']);
+    assert.deepEqual(targets(r, 'llama3.1:8b'), ['ollama:llama3.1:8b', 'echo:llama3.1:8b']);
+    assert.deepEqual(targets(r, 'hf.co/org/model'), ['ollama:hf.co/org/model', 'echo:hf.co/org/model']);
+    assert.deepEqual(targets(r, 'c'), ['ollama:c', 'openai:c', 'echo:c'], 'a configured model is served');
+  });
+
+  it('provider/model goes to that provider alone, if it serves the model', async () => {
+    const r = await chain();
+    assert.deepEqual(targets(r, 'openai/gpt-4.1'), ['openai:gpt-4.1']);
+    assert.deepEqual(targets(r, 'echo/anything at all'), ['echo:anything at all']);
+    assert.equal(r.route('ollama/gpt-4.1', ['chat']), undefined);
+    assert.equal(r.route('openai/unlisted', ['chat']), undefined);
+  });
+
+  it('a name no provider serves has no route; /v1/models lists what is known', async () => {
+    const config = {
+      providers: [{ name: 'ollama', models, serves: ['llama3.1:8b'] }],
+    } as unknown as ApiConfig;
+    const r = new ModelRouter(config, undefined, [new Scripted('ollama', async () => 'x')]);
+    assert.equal(r.route('gpt-4.1', ['chat']), undefined);
+    assert.deepEqual(
+      r.models().map((m) => m.model),
+      ['c', 'e', 'llama3.1:8b'],
+    );
   });
 });
 

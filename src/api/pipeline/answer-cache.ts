@@ -43,14 +43,15 @@ export class AnswerCache {
 
   /** The request's cache key, or undefined when its service does not use the cache. */
   keyOf(req: GatewayRequest): string | undefined {
-    if (!this.#settings.services.includes(req.service)) return undefined;
+    if (!this.#settings.services.includes(req.route.service)) return undefined;
     const m = req.model;
     // Per key, unless keys are configured to share (a cache group): an answer, and what was asked,
     // never crosses to another key.
     const p = req.principal;
     const what = {
       scope: p.cacheGroup === null ? `key:${p.id}` : `group:${p.cacheGroup}`,
-      service: req.service,
+      service: req.route.service,
+      model: req.route.name,
       messages: m.messages ?? null,
       input: m.messages ? null : m.input,
       context: m.messages ? null : m.context,

@@ -3,11 +3,10 @@
  * by the universal or the OpenAI routes, and an `Outcome` each stage may return. The responder
  * records an outcome and a route's `AnswerFormat` turns it into that route's answer.
  */
-import type { Service } from '../../config/api-config.ts';
 import type { RequestStatus } from '../../storage/types.ts';
 import type { Principal } from '../../tenancy/principal.ts';
 import type { Problem } from '../errors.ts';
-import type { ModelInput } from '../providers/model-router.ts';
+import type { ModelInput, ModelRoute } from '../providers/model-router.ts';
 import type { TokenUsage } from '../providers/types.ts';
 
 export interface GatewayRequest {
@@ -19,9 +18,8 @@ export interface GatewayRequest {
   idempotent: boolean;
   source: string;
   sourceMetadata: Record<string, unknown> | null;
-  service: Service;
-  /** The model the client named (a service, or a model name), for the key's allowed models. */
-  modelName: string;
+  /** The model the client named (a service, `provider/model` or a model name), and where it leads. */
+  route: ModelRoute;
   userId: string;
   /** What the request log summarises: the user's words. */
   input: string;

@@ -10,7 +10,12 @@ import type { Logger } from '../../logger/logger.ts';
 import type { Store } from '../../storage/types.ts';
 import { scopedId } from '../../tenancy/principal.ts';
 import { problem } from '../errors.ts';
-import { type ModelRouter, type ModelStream, ModelUnavailableError } from '../providers/model-router.ts';
+import {
+  type ModelRouter,
+  type ModelStream,
+  ModelUnavailableError,
+  modelOf,
+} from '../providers/model-router.ts';
 import { ProviderError, type TokenUsage, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
@@ -241,7 +246,7 @@ export class Pipeline {
             kind: 'failed',
             status: 'error',
             problem: problem(err.status ?? 400, 'upstream_rejected', redactAnswer(err.reason).text),
-            model: deps.router.modelFor(req.service),
+            model: modelOf(req.route),
             recorded: true,
           }),
         );
@@ -253,7 +258,7 @@ export class Pipeline {
             kind: 'failed',
             status: 'unavailable',
             problem: problem(502, 'upstream_too_large', err.reason),
-            model: deps.router.modelFor(req.service),
+            model: modelOf(req.route),
             recorded: true,
           }),
         );
@@ -266,16 +271,16 @@ export class Pipeline {
           problem: gone
             ? problem(499, 'bad_request', 'the client closed the request before the answer')
             : problem(503, 'model_unavailable', err.reason, { retryAfterS: err.retryAfterS }),
-          model: deps.router.modelFor(req.service),
+          model: modelOf(req.route),
           recorded: true,
         }),
       );
     };
 
-    const service = req.service;
+    const service = req.route.service;
     if (req.stream && service !== 'embedding') {
       try {
-        const upstream = await deps.router.stream(service, req.model, ctx);
+        const upstream = await deps.router.stream(req.route, req.model, ctx);
         return { kind: 'stream', stream: streamed(upstream, approved(), respond, started, deadline) };
       } catch (err) {
         deadline.release();
@@ -285,7 +290,7 @@ export class Pipeline {
     }
     let answer: Answer;
     try {
-      const out = await deps.router.call(service, req.model, ctx);
+      const out = await deps.router.call(req.route, req.model, ctx);
       answer = {
         provider: out.provider,
         model: out.model,

@@ -40,7 +40,7 @@ export class Responder {
     Object.assign(req.note, {
       key: req.principal.name,
       outcome: outcome.status,
-      service: req.service,
+      service: req.route.service,
       ...(answered
         ? {
             provider: answered.provider,
@@ -54,7 +54,7 @@ export class Responder {
     });
     // A stream ends after its access-log line: its end gets a line of its own.
     if (answered?.stream) log.info('stream ended', req.note);
-    this.#metrics.universal(outcome.status, req.service, req.source);
+    this.#metrics.universal(outcome.status, req.route.service, req.source);
     this.#metrics.keyRequest(req.principal.name, outcome.status, usage, cost);
     if (outcome.kind === 'answered') this.#metrics.answered(outcome.answer);
     if (outcome.kind === 'failed' && !outcome.recorded) return reply;
@@ -66,7 +66,7 @@ export class Responder {
       timestamp: new Date().toISOString(),
       source: req.source,
       source_metadata: req.sourceMetadata,
-      ai_service: req.service,
+      ai_service: req.route.service,
       ai_model: answer?.model ?? (outcome.kind === 'failed' ? (outcome.model ?? null) : null),
       provider: answer?.provider ?? null,
       input_summary: summarize(req.input),

@@ -21,6 +21,7 @@ import type { Budget } from '../../tenancy/principal.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ModelRouter } from '../providers/model-router.ts';
+import { modelOf } from '../providers/model-router.ts';
 import type { Gatekeeper } from './gatekeeper.ts';
 import type { GatewayRequest, Outcome } from './outcome.ts';
 import type { RateLimit } from './rate-limiter.ts';
@@ -116,10 +117,10 @@ export class RefusalReports {
 /** The key may use this service and model (a key with no lists may use every one). */
 export function accessStage(req: GatewayRequest): Outcome | undefined {
   const p = req.principal;
-  const service = p.services === null || p.services.includes(req.service);
-  const model = p.models === null || p.models.includes(req.modelName);
+  const service = p.services === null || p.services.includes(req.route.service);
+  const model = p.models === null || p.models.includes(req.route.name);
   if (service && model) return undefined;
-  const what = service ? `the model '${req.modelName.slice(0, 100)}'` : `the ${req.service} service`;
+  const what = service ? `the model '${req.route.name.slice(0, 100)}'` : `the ${req.route.service} service`;
   return {
     kind: 'failed',
     status: 'rejected',
@@ -198,7 +199,7 @@ export function spendTokens(req: GatewayRequest, { limiter }: StageDeps): void {
 function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
   const prompt = Math.ceil((req.reviewed ?? req.input).length / 4);
   const completion = req.model.maxTokens ?? deps.config.budgetReserve;
-  const cost = deps.prices.cost(deps.router.modelFor(req.service), { prompt, completion });
+  const cost = deps.prices.cost(modelOf(req.route), { prompt, completion });
   return { tokens: prompt + completion, cost: cost ?? 0 };
 }
 

@@ -101,6 +101,34 @@ export class UpstreamHttp {
     throw new ProviderError('status', `the model server answered HTTP ${status}`, { status });
   }
 
+  /** GETs JSON (a model listing): the parsed answer, or a ProviderError. */
+  async getJson(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<unknown> {
+    const target = new URL(url);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#dispatcher.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
+        method: 'GET',
+        headers,
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw aborted(signal);
+      throw new ProviderError(
+        'unreachable',
+        `cannot reach the model server (${(err as { code?: string }).code ?? 'error'})`,
+      );
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      res.body.resume();
+      throw new ProviderError('status', `the model server answered HTTP ${res.statusCode}`, {
+        status: res.statusCode,
+      });
+    }
+    return this.#json({ status: res.statusCode, body: res.body }, signal);
+  }
+
   /** POSTs JSON and returns the parsed JSON answer. */
   async postJson(
     url: string,
@@ -108,7 +136,11 @@ export class UpstreamHttp {
     headers: Record<string, string>,
     ctx: CallContext,
   ): Promise<unknown> {
-    const res = await this.post(url, body, headers, ctx);
+    return this.#json(await this.post(url, body, headers, ctx), ctx.signal);
+  }
+
+  /** A whole answer, read under the answer cap and parsed. */
+  async #json(res: Upstream, signal: AbortSignal): Promise<unknown> {
     const cap = this.limits.answerBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -121,8 +153,8 @@ export class UpstreamHttp {
     } catch (err) {
       res.body.destroy();
       if (err instanceof ProviderError) throw err;
-      throw ctx.signal.aborted
-        ? aborted(ctx.signal)
+      throw signal.aborted
+        ? aborted(signal)
         : new ProviderError('broken_off', 'the model server broke off its answer');
     }
     const text = Buffer.concat(chunks, size).toString('utf8');

@@ -1,11 +1,13 @@
 /**
- * Routes a request to its model by service (chat, code and analysis to chat models, embedding to
- * an embedding model) along the provider chain: the primary, then each fallback in order, all
- * under the request's one deadline. Each provider has its own circuit breaker and honours the
+ * Routes a request to its model along the provider chain, all under the request's one deadline.
+ * A request names its model as a service (`chat`, `code`, `analysis`, `embedding`: the primary's
+ * model for it, then each fallback's), as `provider/model`, or as the upstream does (`gpt-4.1`:
+ * every provider that serves it, in chain order). Each provider has its own circuit breaker and honours the
  * `Retry-After` of a 429; a connection refused before any answer is retried once on the same
  * provider. The answer says which provider served it.
  */
 import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
+import { Catalog } from './catalog.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 import { EchoProvider } from './echo.ts';
 import { UpstreamHttp } from './http.ts';
@@ -32,6 +34,22 @@ interface Served {
 export type ModelOutcome =
   | ({ kind: 'text'; text: string; usage: TokenUsage } & Served)
   | ({ kind: 'embedding'; embedding: number[]; usage: TokenUsage } & Served);
+
+/**
+ * Where a request's model name leads: the service it is for, and the providers to try in order,
+ * each with the model it is asked for.
+ */
+export interface ModelRoute {
+  /** The name as the request gave it. */
+  name: string;
+  service: Service;
+  targets: { link: number; model: string }[];
+}
+
+/** The model a route asks of its first provider (what a failed request is recorded against). */
+export function modelOf(route: ModelRoute): string {
+  return route.targets[0]?.model ?? route.name;
+}
 
 /** A streamed answer from the provider that sent its first piece (the chain is settled then). */
 export interface ModelStream {
@@ -127,16 +145,19 @@ function providerFor(p: ProviderConfig, http: UpstreamHttp): Provider {
   return new OllamaProvider(http, p.url ?? 'http://127.0.0.1:11434', p.name);
 }
 
-/** A provider of the chain with its own breaker and 429 pause. */
+/** A provider of the chain with its own breaker, 429 pause and catalog. */
 class Link {
   readonly provider: Provider;
   readonly models: Record<Service, string>;
+  readonly catalog: Catalog;
   readonly breaker = new CircuitBreaker();
   /** Paused for a 429 until then (the monotonic clock). */
   pausedUntil = 0;
-  constructor(provider: Provider, models: Record<Service, string>) {
+  constructor(provider: Provider, p: ProviderConfig) {
     this.provider = provider;
-    this.models = models;
+    this.models = p.models;
+    const list = provider.listModels?.bind(provider);
+    this.catalog = new Catalog(p.serves, Object.values(p.models), list);
   }
 
   /** Milliseconds before this provider may be called, 0 when now. */
@@ -161,8 +182,45 @@ export class ModelRouter {
   constructor(config: ApiConfig, metrics?: ModelMetrics, providers?: Provider[]) {
     // One HTTP client for every provider of the chain.
     const http = new UpstreamHttp(config.upstream);
-    this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p, http), p.models));
+    this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p, http), p));
     this.#metrics = metrics;
+  }
+
+  /** Starts reading each provider's model list (for the models it serves), in the background. */
+  discover(onError: (provider: string, error: string) => void): void {
+    for (const l of this.#links) l.catalog.start((error) => onError(l.provider.name, error));
+  }
+
+  /** Stops the background listings. */
+  stop(): void {
+    for (const l of this.#links) l.catalog.stop();
+  }
+
+  /**
+   * Where `name` leads for a request of one of `services` (the first is a plain model's service):
+   * a service; `provider/model` (that provider, if it serves the model); or a model name (every
+   * provider that serves it, in chain order). Undefined when no provider serves it.
+   */
+  route(name: string, services: readonly Service[]): ModelRoute | undefined {
+    if ((services as readonly string[]).includes(name)) {
+      const service = name as Service;
+      return { name, service, targets: this.#links.map((l, link) => ({ link, model: l.models[service] })) };
+    }
+    const service = services[0] as Service;
+    // A model some provider names for one of these services is that service's (`gpt-4o-mini` set
+    // as the code model is asked with the code service's system prompt on the universal route).
+    const configured = this.#links.flatMap((l) => services.filter((s) => l.models[s] === name)).at(0);
+    const slash = name.indexOf('/');
+    if (slash > 0) {
+      const link = this.#links.findIndex((l) => l.provider.name === name.slice(0, slash));
+      const model = name.slice(slash + 1);
+      if (link !== -1 && model !== '') {
+        if (!(this.#links[link] as Link).catalog.serves(model)) return undefined;
+        return { name, service: configured ?? service, targets: [{ link, model }] };
+      }
+    }
+    const targets = this.#links.flatMap((l, link) => (l.catalog.serves(name) ? [{ link, model: name }] : []));
+    return targets.length === 0 ? undefined : { name, service: configured ?? service, targets };
   }
 
   /** The primary provider. */
@@ -182,19 +240,10 @@ export class ModelRouter {
     return states.every((s) => s === 'open') ? 'open' : 'half-open';
   }
 
-  /** The primary provider's model for a service. */
-  modelFor(service: Service): string {
-    return (this.#links[0] as Link).models[service];
-  }
-
-  /** Every model name the chain serves, with its service (for /v1/models). */
-  models(): { model: string; service: Service; provider: string }[] {
+  /** Every model name the chain is known to serve, with the provider (for /v1/models). */
+  models(): { model: string; provider: string }[] {
     return this.#links.flatMap((l) =>
-      (Object.keys(l.models) as Service[]).map((service) => ({
-        model: l.models[service],
-        service,
-        provider: l.provider.name,
-      })),
+      l.catalog.known().map((model) => ({ model, provider: l.provider.name })),
     );
   }
 
@@ -213,23 +262,24 @@ export class ModelRouter {
    * client going away ends the chain at once.
    */
   async #along<T>(
-    service: Service,
+    route: ModelRoute,
     ctx: RouteContext,
     attempt: (link: Link, model: string, signal: AbortSignal, settle: () => void) => Promise<T>,
   ): Promise<T & Served> {
     const signal = ctx.signal;
+    const service = route.service;
+    const links = route.targets.map((t) => ({ link: this.#links[t.link] as Link, model: t.model }));
     let last: ProviderError | undefined;
     let skipped = 0;
-    for (const [index, link] of this.#links.entries()) {
+    for (const [index, { link, model }] of links.entries()) {
       const name = link.provider.name;
       if (performance.now() < link.pausedUntil || !link.breaker.tryAcquire()) {
         skipped++;
         this.#metrics?.failure(name, 'circuit_open');
         continue;
       }
-      const model = link.models[service];
       const started = performance.now();
-      const after = this.#links.slice(index + 1).filter((l) => l.waitMs() === 0).length;
+      const after = links.slice(index + 1).filter((l) => l.link.waitMs() === 0).length;
       const share = attemptSignal(
         signal,
         after === 0 ? undefined : (ctx.deadline - performance.now()) / (after + 1),
@@ -258,7 +308,7 @@ export class ModelRouter {
       }
       if (signal.aborted) break;
     }
-    const waitMs = Math.min(...this.#links.map((l) => l.waitMs()));
+    const waitMs = Math.min(...links.map((l) => l.link.waitMs()));
     const retryAfterS = Math.max(1, Math.ceil(waitMs / 1000));
     if (!last) {
       throw new ModelUnavailableError(
@@ -267,21 +317,22 @@ export class ModelRouter {
         'circuit_open',
       );
     }
-    const reason = this.#links.length > 1 ? `no provider answered; last: ${last.reason}` : last.reason;
+    const reason = links.length > 1 ? `no provider answered; last: ${last.reason}` : last.reason;
     throw new ModelUnavailableError(reason, retryAfterS, last.kind);
   }
 
-  async call(service: Service, input: ModelInput, ctx: RouteContext): Promise<ModelOutcome> {
+  async call(route: ModelRoute, input: ModelInput, ctx: RouteContext): Promise<ModelOutcome> {
     const traceparent = ctx.traceparent;
+    const service = route.service;
     if (service === 'embedding') {
-      return this.#along(service, ctx, async (link, model, signal) => {
+      return this.#along(route, ctx, async (link, model, signal) => {
         const out = await link.provider.embed(model, input.input, { signal, traceparent });
         link.breaker.success();
         return { kind: 'embedding' as const, embedding: out.embedding, usage: out.usage };
       });
     }
     const messages = this.#messages(service, input);
-    return this.#along(service, ctx, async (link, model, signal) => {
+    return this.#along(route, ctx, async (link, model, signal) => {
       const out = await link.provider.chat(
         { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },
         { signal, traceparent },
@@ -296,14 +347,11 @@ export class ModelRouter {
    * that the answer is that provider's (a stream cut later ends the answer, it is not retried
    * elsewhere: the client already has part of it).
    */
-  async stream(
-    service: Exclude<Service, 'embedding'>,
-    input: ModelInput,
-    ctx: RouteContext,
-  ): Promise<ModelStream> {
+  async stream(route: ModelRoute, input: ModelInput, ctx: RouteContext): Promise<ModelStream> {
     const traceparent = ctx.traceparent;
+    const service = route.service === 'embedding' ? 'chat' : route.service;
     const messages = this.#messages(service, input);
-    const out = await this.#along(service, ctx, async (link, model, signal, settle) => {
+    const out = await this.#along(route, ctx, async (link, model, signal, settle) => {
       const iterator = link.provider
         .chatStream(
           { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },

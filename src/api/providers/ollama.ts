@@ -91,6 +91,17 @@ export class OllamaProvider implements Provider {
     throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
   }
 
+  /** `/api/tags`: each local model by its name (`llama3.1:8b`). */
+  async listModels(signal: AbortSignal): Promise<string[]> {
+    const out = (await this.#http.getJson(`${this.#base}/api/tags`, {}, signal)) as { models?: unknown };
+    return Array.isArray(out.models)
+      ? out.models.flatMap((m) => {
+          const name = (m as { name?: unknown; model?: unknown }).name ?? (m as { model?: unknown }).model;
+          return typeof name === 'string' ? [name] : [];
+        })
+      : [];
+  }
+
   async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
     const out = (await this.#http.postJson(`${this.#base}/api/embed`, { model, input }, {}, ctx)) as {
       embeddings?: unknown;

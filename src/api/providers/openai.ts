@@ -97,6 +97,17 @@ export class OpenAiProvider implements Provider {
     throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
   }
 
+  async listModels(signal: AbortSignal): Promise<string[]> {
+    const out = (await this.#http.getJson(`${this.#base}/models`, this.#headers, signal)) as {
+      data?: unknown;
+    };
+    return Array.isArray(out.data)
+      ? out.data.flatMap((m) =>
+          typeof (m as { id?: unknown }).id === 'string' ? [(m as { id: string }).id] : [],
+        )
+      : [];
+  }
+
   async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
     const url = `${this.#base}/embeddings`;
     const out = (await this.#http.postJson(url, { model, input }, this.#headers, ctx)) as {

@@ -55,6 +55,8 @@ export interface Provider {
   /** Deltas as the server sends them; the upstream request is closed when the signal aborts. */
   chatStream(req: ChatRequest, ctx: CallContext): AsyncIterable<ChatDelta>;
   embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult>;
+  /** The models the server says it serves (for discovery), where it can say. */
+  listModels?(signal: AbortSignal): Promise<string[]>;
 }
 
 /**

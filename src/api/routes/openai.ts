@@ -4,9 +4,9 @@
  * killswitch, gatekeeper, rate limit, recording, redaction, idempotency by `Idempotency-Key`,
  * metrics, tracing), with OpenAI's shapes and errors.
  *
- * A request's `model` picks the service: `chat`, `code`, `analysis` or `embedding`, or any model
- * name the provider chain serves (GET /v1/models lists them); the chain then serves it with each
- * provider's model for that service.
+ * A request's `model` is a service (`chat`, `code`, `analysis`, `embedding`: each provider's model
+ * for it, in chain order), `provider/model`, or a model any provider serves (GET /v1/models lists
+ * what they are known to serve); a name no provider serves is 404.
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
@@ -22,7 +22,7 @@ import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
 import { type Parsed, parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
-import type { ModelInput, ModelRouter } from '../providers/model-router.ts';
+import { type ModelInput, type ModelRoute, type ModelRouter, modelOf } from '../providers/model-router.ts';
 import { sendFrames, sendStream } from '../sse.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
@@ -55,11 +55,6 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   app.use('/v1/*', authenticate(keys));
   const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
 
-  /** The service a model name asks for, among `allowed`. */
-  const serviceOf = (name: string, allowed: readonly Service[]): Service | undefined => {
-    if ((allowed as readonly string[]).includes(name)) return name as Service;
-    return router.models().find((m) => m.model === name && allowed.includes(m.service))?.service;
-  };
   const unknownModel = (c: Context<AppEnv>, name: string) =>
     sendProblem(
       c,
@@ -82,12 +77,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   /** What every /v1 request shares: its id (Idempotency-Key), budget, trace, source and signal. */
   const common = (
     c: Context<AppEnv>,
-  ):
-    | Response
-    | Omit<
-        GatewayRequest,
-        'service' | 'modelName' | 'input' | 'model' | 'stream' | 'fingerprint' | 'userId'
-      > => {
+  ): Response | Omit<GatewayRequest, 'route' | 'input' | 'model' | 'stream' | 'fingerprint' | 'userId'> => {
     const key = c.req.header('idempotency-key');
     if (key !== undefined && !REQUEST_ID.test(key)) {
       return sendProblem(
@@ -130,25 +120,25 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   };
 
   /**
-   * What every /v1 POST does first: its body read and checked against its schema, its model mapped
-   * to one of `services`, and what it shares with the others — or the problem that answers it.
+   * What every /v1 POST does first: its body read and checked against its schema, its model routed
+   * (for one of `services`), and what it shares with the others — or the problem that answers it.
    */
   const admit = async <T extends { model: string }>(
     c: Context<AppEnv>,
     parse: (body: unknown) => Parsed<T>,
     services: readonly Service[],
   ): Promise<
-    Response | { body: T; service: Service; base: Exclude<ReturnType<typeof common>, Response> }
+    Response | { body: T; route: ModelRoute; base: Exclude<ReturnType<typeof common>, Response> }
   > => {
     const read = await readBody(c);
     if (read instanceof Response) return read;
     const parsed = parse(read.body);
     if (!parsed.ok) return invalid(c, parsed.errors);
-    const service = serviceOf(parsed.value.model, services);
-    if (!service) return unknownModel(c, parsed.value.model);
+    const route = router.route(parsed.value.model, services);
+    if (!route) return unknownModel(c, parsed.value.model);
     const base = common(c);
     if (base instanceof Response) return base;
-    return { body: parsed.value, service, base };
+    return { body: parsed.value, route, base };
   };
 
   /** The request's logger, with the ids every line of it carries. */
@@ -158,7 +148,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   app.post('/v1/chat/completions', onlyJson, withinLimit, async (c) => {
     const admitted = await admit(c, parseChatCompletion, CHAT_SERVICES);
     if (admitted instanceof Response) return admitted;
-    const { body, service, base } = admitted;
+    const { body, route, base } = admitted;
     const model: ModelInput = {
       input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
       messages: body.messages,
@@ -170,8 +160,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     };
     const req: GatewayRequest = {
       ...base,
-      service,
-      modelName: body.model,
+      route,
       userId: body.user ?? SOURCE,
       // The gatekeeper reviews every message the model will read, not only the last.
       input: body.messages.map((m) => m.content).join('\n'),
@@ -191,7 +180,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
     return sendFrames(
       c,
-      chunkFrames(req, router.modelFor(service), body.includeUsage).whole(r),
+      chunkFrames(req, modelOf(route), body.includeUsage).whole(r),
       r.headers ?? {},
       streaming,
     );
@@ -200,11 +189,10 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
   app.post('/v1/embeddings', onlyJson, withinLimit, async (c) => {
     const admitted = await admit(c, parseEmbedding, ['embedding']);
     if (admitted instanceof Response) return admitted;
-    const { body, service, base } = admitted;
+    const { body, route, base } = admitted;
     const req: GatewayRequest = {
       ...base,
-      service,
-      modelName: body.model,
+      route,
       userId: body.user ?? SOURCE,
       input: body.input,
       model: { input: body.input, context: [], source: base.source },
@@ -216,7 +204,8 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     return sendJson(c, r.body as object, r.status, r.headers);
   });
 
-  app.get('/v1/models', (c) => {
+  /** Every name a request may give: the services, then what each provider is known to serve. */
+  const listed = () => {
     const seen = new Set<string>();
     const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
     const add = (id: string, owner: string) => {
@@ -226,6 +215,23 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
     };
     for (const s of ['chat', 'code', 'analysis', 'embedding'] as const) add(s, 'robbie');
     for (const m of router.models()) add(m.model, m.provider);
-    return c.json({ object: 'list', data });
+    return data;
+  };
+
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: listed() }));
+
+  // A model's id may hold a slash (`ollama/llama3.1:8b`, `hf.co/org/model`).
+  app.get('/v1/models/:id{.+}', (c) => {
+    const id = c.req.param('id');
+    const known = listed().find((m) => m.id === id);
+    if (known) return c.json(known);
+    const route = router.route(id, ['chat', 'embedding']);
+    if (!route) return unknownModel(c, id);
+    return c.json({
+      id,
+      object: 'model',
+      created: 0,
+      owned_by: router.chain[route.targets[0]?.link ?? 0]?.provider.name ?? 'robbie',
+    });
   });
 }

@@ -11,7 +11,7 @@ import { authenticate } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
-import type { ModelRouter } from '../providers/model-router.ts';
+import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
 import { sendFrames, sendStream } from '../sse.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
@@ -37,6 +37,7 @@ function toGateway(
   idGiven: boolean,
   budgetMs: number,
   trace: { traceparent: string; traceId: string },
+  route: ModelRoute,
 ): GatewayRequest {
   const { request_id: _id, ...content } = u;
   const p = u.payload;
@@ -46,8 +47,7 @@ function toGateway(
     idempotent: idGiven,
     source: u.source,
     sourceMetadata: u.source_metadata,
-    service: u.ai_service,
-    modelName: u.ai_service,
+    route,
     userId: u.user_id,
     input: p.input,
     // The context goes to the model as system messages and the source into its system prompt: the
@@ -107,7 +107,9 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     const trace = childTraceparent(c.req.header('traceparent'));
     const u = parsed.value;
     const idGiven = typeof (body as { request_id?: unknown }).request_id === 'string';
-    const req = toGateway(u, c, idGiven, budget.ms, trace);
+    // A service always routes (to each provider's model for it).
+    const route = router.route(u.ai_service, [u.ai_service]) as ModelRoute;
+    const req = toGateway(u, c, idGiven, budget.ms, trace, route);
     c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
     const out = await pipeline.handle(req, format, log);

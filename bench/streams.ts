@@ -1,0 +1,318 @@
+/**
+ * Many long streams at once, beside Portkey: 500 concurrent `/v1/chat/completions` streams of
+ * 2,000 pieces each from a fake OpenAI-compatible model that sends one piece per stream every
+ * 25 ms (20,000 pieces a second in all), each piece stamped with the time it was sent. For the
+ * model alone, robbie (defaults, SQLite recording on, `--rate-limit 100000000/1m` so that one
+ * load-test user is not refused) and Portkey, one after another on the same machine:
+ *
+ * - the added gap: for each piece, its delay (arrival − stamp) less the previous piece's delay —
+ *   how much longer than the model's own gap the client waited; reported at p99 and worst;
+ * - RSS per open stream: the gateway's RSS with every stream open, less its RSS before, ÷ 500;
+ * - CPU per piece: the gateway's CPU over the run ÷ the pieces delivered.
+ *
+ * Each gateway first serves 50 streams of 40 pieces as a warm-up. STREAMS and PIECES (environment) shrink the
+ * run for a quick look. Portkey 1.15.2 answers every stream with 500 ("Something went wrong":
+ * it appends to the immutable headers of fetch's response), which its row shows.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StreamRedactor } from '../src/api/pipeline/stream-redaction.ts';
+import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import { tempHome } from '../tests/helpers/supervisor.ts';
+import { PORTKEY_BIN, PORTKEY_DIR, portkeyLoopback, waitForUrl } from './gateway.ts';
+import { cpuSeconds, median, percentile, type Row, rssMiB } from './lib.ts';
+
+const STREAMS = Number(process.env.STREAMS ?? 500);
+const PIECES = Number(process.env.PIECES ?? 2000);
+const PIECE_MS = 25;
+
+/**
+ * The floor: the least a Node proxy can do per piece — pass the upstream's bytes to the client as
+ * they come (node:http both ways, no parsing, no recording). What robbie adds is over this.
+ */
+const FLOOR = `
+import http from 'node:http';
+const agent = new http.Agent({ keepAlive: true });
+http.createServer((req, res) => {
+  const up = http.request({ host: '127.0.0.1', port: Number(process.env.UPSTREAM), path: req.url, method: 'POST',
+    headers: { 'content-type': 'application/json' }, agent }, (u) => {
+    res.writeHead(u.statusCode, { 'content-type': 'text/event-stream' });
+    u.pipe(res);
+  });
+  req.pipe(up);
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+/** One timer per stream; each piece's content is its send time (ms, since the epoch) and a space. */
+const FAKE = `
+import http from 'node:http';
+const PIECES = Number(process.env.PIECES), EVERY = Number(process.env.EVERY);
+const now = () => performance.timeOrigin + performance.now();
+const chunk = (delta) => 'data: ' + JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1,
+  model: 'fake-model', choices: [{ index: 0, delta, finish_reason: null }] }) + '\\n\\n';
+const srv = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => { raw += c; });
+  req.on('end', () => {
+    let n = PIECES; try { n = JSON.parse(raw).max_tokens ?? PIECES; } catch {}
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let i = 0;
+    const t = setInterval(() => {
+      if (res.destroyed) { clearInterval(t); return; }
+      if (i++ < n) { res.write(chunk({ content: 't' + now().toFixed(3) + ' ' })); return; }
+      clearInterval(t);
+      res.write('data: ' + JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'fake-model',
+        choices: [], usage: { prompt_tokens: 1, completion_tokens: PIECES, total_tokens: PIECES + 1 } }) + '\\n\\n');
+      res.end('data: [DONE]\\n\\n');
+    }, EVERY);
+  });
+});
+srv.keepAliveTimeout = 65000;
+srv.listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+interface StreamResult {
+  pieces: number;
+  /** Each piece's added gap, ms. */
+  added: number[];
+}
+
+/** One stream (of `pieces`, else PIECES): reads every piece, and each one's delay over its stamp. */
+function oneStream(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  pieces?: number,
+): Promise<StreamResult> {
+  const body = JSON.stringify({
+    model: 'fake-model',
+    stream: true,
+    messages: [{ role: 'user', content: 'go' }],
+    ...(pieces ? { max_tokens: pieces } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    const added: number[] = [];
+    let seen = 0;
+    let previous: number | undefined;
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        res.setEncoding('utf8');
+        let rest = '';
+        res.on('data', (text: string) => {
+          const arrived = performance.timeOrigin + performance.now();
+          rest += text;
+          const stamps = rest.match(/t\d+\.\d{3} /g) ?? [];
+          rest = rest.slice(rest.lastIndexOf(' ') + 1);
+          for (const s of stamps) {
+            const delay = arrived - Number(s.slice(1, -1));
+            if (previous !== undefined) added.push(delay - previous);
+            previous = delay;
+            seen++;
+          }
+        });
+        res.on('end', () => resolve({ pieces: seen, added }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * The CPU the streamed redaction costs for 1 MiB of minified JSON (URLs, no whitespace: text it
+ * must hold back) in 4-byte pieces, in this process, median of 5.
+ */
+function redactionCost(): Row {
+  const parts: string[] = [];
+  for (let i = 0, size = 0; size < 1024 * 1024; i++) {
+    const part = `{"id":${i},"url":"https://example.com/items/${i}","tags":["a","b"]},`;
+    parts.push(part);
+    size += part.length;
+  }
+  const answer = `[${parts.join('')}]`;
+  const runs: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const before = process.cpuUsage();
+    const r = new StreamRedactor();
+    for (let i = 0; i < answer.length; i += 4) r.push(answer.slice(i, i + 4));
+    r.end();
+    const used = process.cpuUsage(before);
+    runs.push((used.user + used.system) / 1000);
+  }
+  runs.sort((a, b) => a - b);
+  return {
+    scenario: 'streamed redaction: 1 MiB of minified JSON in 4-byte pieces',
+    metric: 'CPU',
+    value: `${median(runs).toFixed(0)} ms`,
+    note: `median of 5 (${runs.map((x) => x.toFixed(0)).join(', ')} ms); the same text whole takes one pass`,
+  };
+}
+
+interface Target {
+  name: string;
+  port: number;
+  pid: number | undefined;
+  path: string;
+  headers: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+async function run(t: Target): Promise<Row> {
+  // Warm: the code paths compiled and the pools grown before the baseline RSS is read.
+  await Promise.allSettled(Array.from({ length: 50 }, () => oneStream(t.port, t.path, t.headers, 40)));
+  const rss0 = t.pid ? rssMiB(t.pid) : 0;
+  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+  let peakRss = rss0;
+  const sampler = setInterval(() => {
+    if (t.pid) peakRss = Math.max(peakRss, rssMiB(t.pid));
+  }, 500);
+  const started = performance.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: STREAMS }, () => oneStream(t.port, t.path, t.headers)),
+  );
+  clearInterval(sampler);
+  const seconds = (performance.now() - started) / 1000;
+  const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.length - done.length;
+  const why = results.find((r) => r.status === 'rejected')?.reason as Error | undefined;
+  const pieces = done.reduce((n, r) => n + r.pieces, 0);
+  const added = done.flatMap((r) => r.added).sort((a, b) => a - b);
+  const cpu = t.pid ? cpuSeconds(t.pid) - cpu0 : 0;
+  const perStreamKiB = ((peakRss - rss0) * 1024) / STREAMS;
+  return {
+    scenario: `${t.name}: ${STREAMS} streams × ${PIECES} pieces`,
+    metric: 'added gap p99 / worst',
+    value: `${percentile(added, 99).toFixed(1)} / ${(added.at(-1) ?? Number.NaN).toFixed(1)} ms`,
+    note: [
+      `${pieces} of ${STREAMS * PIECES} pieces in ${seconds.toFixed(1)} s`,
+      failed ? `${failed} streams failed (${why?.message.slice(0, 80)})` : undefined,
+      t.pid
+        ? `RSS +${perStreamKiB.toFixed(0)} KiB per open stream (${rss0.toFixed(0)} → ${peakRss.toFixed(0)} MiB)`
+        : undefined,
+      t.pid ? `CPU ${((cpu * 1e6) / Math.max(1, pieces)).toFixed(1)} µs per piece` : undefined,
+    ]
+      .filter(Boolean)
+      .join('; '),
+  };
+}
+
+export async function benchStreams(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'robbie-streams-bench-'));
+  const fakePort = await freePort();
+  writeFileSync(join(dir, 'fake.mjs'), FAKE);
+  writeFileSync(join(dir, 'loopback.mjs'), portkeyLoopback);
+  // The client's sockets: 500 at once to each of the model and the gateway.
+  http.globalAgent.maxSockets = Number.POSITIVE_INFINITY;
+  const fake = spawn(process.execPath, [join(dir, 'fake.mjs')], {
+    env: { PORT: String(fakePort), PIECES: String(PIECES), EVERY: String(PIECE_MS) },
+    stdio: 'ignore',
+  });
+  const targets: Target[] = [];
+  try {
+    await waitForUrl(`http://127.0.0.1:${fakePort}/`);
+    targets.push({
+      name: 'fake model alone',
+      port: fakePort,
+      pid: undefined,
+      path: '/v1/chat/completions',
+      headers: {},
+      stop: async () => undefined,
+    });
+    const floorPort = await freePort();
+    writeFileSync(join(dir, 'floor.mjs'), FLOOR);
+    const floor = spawn(process.execPath, [join(dir, 'floor.mjs')], {
+      env: { PORT: String(floorPort), UPSTREAM: String(fakePort) },
+      stdio: 'ignore',
+    });
+    await waitForUrl(`http://127.0.0.1:${floorPort}/`);
+    targets.push({
+      name: 'floor: a Node proxy passing bytes through',
+      port: floorPort,
+      pid: floor.pid,
+      path: '/v1/chat/completions',
+      headers: {},
+      stop: async () => {
+        floor.kill();
+      },
+    });
+    const { home, cleanup } = tempHome();
+    const rPort = await freePort();
+    const robbie = spawnRobbieLogged(
+      ['serve', '--port', String(rPort), '--home', home],
+      join(home, 'serve.log'),
+      {
+        ROBBIE_PROVIDER: 'openai',
+        OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
+        CHAT_MODEL: 'fake-model',
+        ROBBIE_RATE_LIMIT: '100000000/1m',
+      },
+    );
+    await waitHealthy(rPort, 20_000);
+    targets.push({
+      name: 'robbie',
+      port: rPort,
+      pid: robbie.pid,
+      path: '/v1/chat/completions',
+      headers: {},
+      stop: async () => {
+        await stopProc(robbie);
+        cleanup();
+      },
+    });
+    if (existsSync(PORTKEY_BIN)) {
+      const pPort = await freePort();
+      const pk = spawn(
+        process.execPath,
+        ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${pPort}`, '--headless'],
+        { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
+      );
+      await waitForUrl(`http://127.0.0.1:${pPort}/`);
+      targets.push({
+        name: 'Portkey',
+        port: pPort,
+        pid: pk.pid,
+        path: '/v1/chat/completions',
+        headers: {
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': `http://127.0.0.1:${fakePort}/v1`,
+          authorization: 'Bearer sk-fake',
+        },
+        stop: async () => {
+          pk.kill('SIGTERM');
+          await new Promise((r) => pk.once('exit', r));
+        },
+      });
+    } else {
+      rows.push({
+        scenario: 'Portkey gateway',
+        metric: 'skipped',
+        value: '-',
+        note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
+      });
+    }
+    rows.push(redactionCost());
+    for (const t of targets) rows.push(await run(t));
+  } finally {
+    for (const t of targets) await t.stop().catch(() => undefined);
+    fake.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
