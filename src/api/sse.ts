@@ -20,6 +20,7 @@ import { serializeError } from '../logger/serialize-error.ts';
 import { nodeResponseOf } from './answer.ts';
 import type { Reply } from './pipeline/outcome.ts';
 import type { AnswerStream } from './pipeline/pipeline.ts';
+import type { ToolCall } from './providers/types.ts';
 import type { AppEnv } from './types.ts';
 
 export interface SseMessage {
@@ -31,6 +32,8 @@ export interface StreamFrames {
   /** Sent before the first piece (e.g. the assistant role). */
   start(): SseMessage[];
   piece(text: string): SseMessage;
+  /** Fragments of the tool calls the model asks for. */
+  toolCalls(calls: ToolCall[]): SseMessage;
   /** After the last piece: the recorded reply's closing frames. */
   end(reply: Reply): SseMessage[];
   /** The provider broke off mid-answer. */
@@ -207,9 +210,9 @@ export function sendStream(
   return eventStream(c, headers, options, async (sink) => {
     try {
       for (const m of frames.start()) await sink.send(m);
-      for await (const text of answer.pieces) {
+      for await (const piece of answer.pieces) {
         if (sink.aborted) break;
-        await sink.send(frames.piece(text));
+        await sink.send(typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls));
         if (sink.aborted) break;
       }
       if (sink.aborted) return;

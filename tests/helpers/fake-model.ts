@@ -42,6 +42,8 @@ export interface FakeModel {
 }
 
 const EMBEDDING = [0.1, 0.2, 0.3, 0.4];
+/** The arguments of every tool call the fake makes: a secret inside, for the redaction. */
+export const TOOL_ARGUMENTS = '{"city":"Paris","password":"hunter2hunter2"}';
 
 /** The answer in pieces of one word (with its trailing space), or of `chars` characters. */
 function piecesOf(text: string, chars: number | undefined): string[] {
@@ -115,6 +117,49 @@ export async function startFakeModel(): Promise<FakeModel> {
     else res.end(`data: ${JSON.stringify({ choices: [], usage: openAiUsage(usage) })}\n\ndata: [DONE]\n\n`);
   }
 
+  /**
+   * A request with tools: the model calls the first one with TOOL_ARGUMENTS (a secret inside),
+   * whole or streamed (OpenAI: the arguments in 8-character fragments; Ollama: one object).
+   */
+  function toolCall(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) {
+    const name = ((body.tools as { function?: { name?: string } }[])[0]?.function?.name ?? 'tool') as string;
+    const ollama = req.url === '/api/chat';
+    if (ollama) {
+      const message = {
+        role: 'assistant',
+        content: '',
+        tool_calls: [{ function: { name, arguments: JSON.parse(TOOL_ARGUMENTS) } }],
+      };
+      const out = { message, done: true, done_reason: 'stop', eval_count: 7, prompt_eval_count: 5 };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(out)}\n`);
+      return;
+    }
+    const call = { id: 'call_abc', type: 'function', function: { name, arguments: TOOL_ARGUMENTS } };
+    if (body.stream !== true) {
+      const message = { role: 'assistant', content: null, tool_calls: [call] };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          choices: [{ index: 0, message, finish_reason: 'tool_calls' }],
+          usage: openAiUsage({ prompt: 5, completion: 7 }),
+        }),
+      );
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const event = (delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    res.write(event({ role: 'assistant', content: null }));
+    res.write(
+      event({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name, arguments: '' } }] }),
+    );
+    for (const part of TOOL_ARGUMENTS.match(/[^]{1,8}/g) ?? [])
+      res.write(event({ tool_calls: [{ index: 0, function: { arguments: part } }] }));
+    res.write(event({}, 'tool_calls'));
+    res.end('data: [DONE]\n\n');
+  }
+
   const server: Server = createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => {
@@ -174,6 +219,10 @@ export async function startFakeModel(): Promise<FakeModel> {
       const text = fake.reply ? fake.reply(input) : `fake answer to: ${input}`;
       const chat = req.url === '/api/chat' || req.url === '/v1/chat/completions';
       const usage = fake.usage(body);
+      if (chat && Array.isArray(body.tools) && body.tools.length > 0) {
+        toolCall(req, res, body);
+        return;
+      }
       if (chat && body.stream === true) {
         await stream(req, res, text, mode.kind === 'stall' ? mode.after : undefined, usage);
         return;

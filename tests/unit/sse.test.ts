@@ -40,6 +40,7 @@ function streamingApp() {
       {
         start: () => [{ data: 'start' }],
         piece: (text) => ({ event: 'delta', data: text }),
+        toolCalls: (calls) => ({ event: 'tool_calls', data: JSON.stringify(calls) }),
         end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
         broken: (reason) => [{ event: 'error', data: reason }],
         failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
@@ -139,6 +140,7 @@ describe('server-sent events', () => {
       const frames = {
         start: () => [],
         piece: (text: string) => ({ data: text }),
+        toolCalls: () => ({ data: '' }),
         end: () => [],
         broken: () => [],
         failed: () => [],

@@ -7,6 +7,7 @@
  */
 import { errorBody, errorHeaders, problem } from '../errors.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
+import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
 import { servedHeaders } from '../universal/format.ts';
 
@@ -86,9 +87,16 @@ export class OpenAiFormat implements AnswerFormat {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: a.text ?? '', refusal: null },
+            message: {
+              role: 'assistant',
+              // OpenAI's own answer that only calls tools has no content.
+              content: a.toolCalls && !a.text ? null : (a.text ?? ''),
+              refusal: null,
+              ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}),
+            },
             logprobs: null,
-            finish_reason: a.stream === 'cut' || a.stream === 'broken' ? 'length' : 'stop',
+            finish_reason:
+              a.stream === 'cut' || a.stream === 'broken' ? 'length' : (a.finishReason ?? 'stop'),
           },
         ],
         usage: usage(a),
@@ -108,7 +116,7 @@ interface CompletionBody {
   id?: string;
   model?: string;
   created?: number;
-  choices?: { message?: { content?: string }; finish_reason?: string }[];
+  choices?: { message?: { content?: string | null; tool_calls?: unknown }; finish_reason?: string }[];
   usage?: unknown;
   robbie?: unknown;
 }
@@ -151,6 +159,7 @@ export function chunkFrames(
   return {
     start: () => [chunk({ role: 'assistant', content: '' }, null)],
     piece: (text) => chunk({ content: text }, null),
+    toolCalls: (calls) => chunk({ tool_calls: calls }, null),
     end: (reply) => closing(reply.body as CompletionBody, model),
     broken: (reason) => [
       { data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), undefined, 'openai')) },
@@ -160,9 +169,14 @@ export function chunkFrames(
     whole(reply) {
       const body = reply.body as CompletionBody;
       const m = body.model ?? model;
+      const message = body.choices?.[0]?.message;
+      const calls = Array.isArray(message?.tool_calls)
+        ? (message.tool_calls as ToolCall[]).map((call, index) => ({ index, ...call }))
+        : undefined;
       return [
         chunk({ role: 'assistant', content: '' }, null, {}, m),
-        chunk({ content: body.choices?.[0]?.message?.content ?? '' }, null, {}, m),
+        chunk({ content: message?.content ?? '' }, null, {}, m),
+        ...(calls ? [chunk({ tool_calls: calls }, null, {}, m)] : []),
         ...closing(body, m),
       ];
     },

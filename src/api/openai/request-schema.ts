@@ -1,8 +1,9 @@
 /**
  * The bodies of POST /v1/chat/completions and /v1/embeddings, as OpenAI's API takes them, checked
  * field by field (every problem reported, every string capped). Fields robbie does not act on
- * (tools, response_format, seed, …) are accepted and ignored, as most compatible servers do; what
- * it cannot honour (`n` above 1, several embedding inputs) is refused with a reason.
+ * (tools, tool_choice, response_format, seed, stop, …) go to the provider as sent, and so do the
+ * messages' own fields (tool_calls, tool_call_id); what robbie cannot honour (`n` above 1) is
+ * refused with a reason.
  */
 import type { FieldProblem } from '../errors.ts';
 import type { ChatMessage } from '../providers/types.ts';
@@ -17,7 +18,25 @@ export interface ChatCompletionRequest {
   topP?: number;
   maxTokens?: number;
   user?: string;
+  /** Every other field, for the provider. */
+  extra: Record<string, unknown>;
+  /** Every text the model will read beyond the messages' content: tool definitions, tool-call arguments. */
+  alsoRead: string[];
 }
+
+/** The fields robbie acts on itself; every other one goes to the provider. */
+const OWN_FIELDS = new Set([
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'n',
+  'temperature',
+  'top_p',
+  'max_tokens',
+  'max_completion_tokens',
+  'user',
+]);
 
 export interface EmbeddingRequest {
   model: string;
@@ -110,6 +129,7 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
   if (errors.length > 0) return { ok: false, errors };
   const m = model(body, errors);
   const messages: ChatMessage[] = [];
+  const alsoRead: string[] = [];
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     errors.push({ field: 'messages', reason: 'is required: a non-empty array of messages' });
   } else if (body.messages.length > MAX_MESSAGES) {
@@ -127,7 +147,14 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
       if (text.length > MAX_TEXT)
         errors.push({ field: `${field}.content`, reason: `must be at most ${MAX_TEXT} characters` });
       total += text.length;
-      messages.push({ role: raw.role as ChatMessage['role'], content: text });
+      const { role: _role, content: _content, ...fields } = raw;
+      const message: ChatMessage = { role: raw.role as ChatMessage['role'], content: text };
+      if (Object.keys(fields).length > 0) {
+        message.fields = fields;
+        // Tool-call arguments are text the model reads again.
+        if (fields.tool_calls !== undefined) alsoRead.push(JSON.stringify(fields.tool_calls));
+      }
+      messages.push(message);
     }
     if (total > MAX_TOTAL)
       errors.push({ field: 'messages', reason: `must hold at most ${MAX_TOTAL} characters in all` });
@@ -151,11 +178,16 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
     number(body, 'max_tokens', 1, 1_000_000, errors, true);
   const u = user(body, errors);
   if (errors.length > 0) return { ok: false, errors };
+  const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !OWN_FIELDS.has(k)));
+  // Tool definitions (names, descriptions, schemas) are text the model reads.
+  if (extra.tools !== undefined) alsoRead.push(JSON.stringify(extra.tools));
   const value: ChatCompletionRequest = {
     model: m,
     messages,
     stream: body.stream === true,
     includeUsage: isObject(options) && options.include_usage === true,
+    extra,
+    alsoRead,
   };
   if (temperature !== undefined) value.temperature = temperature;
   if (topP !== undefined) value.topP = topP;

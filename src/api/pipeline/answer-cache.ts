@@ -59,6 +59,7 @@ export class AnswerCache {
       temperature: m.temperature ?? null,
       top_p: m.topP ?? null,
       max_tokens: m.maxTokens ?? null,
+      extra: m.extra ?? null,
     };
     return hash('sha256', JSON.stringify(what), 'hex');
   }

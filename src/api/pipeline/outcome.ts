@@ -7,7 +7,7 @@ import type { RequestStatus } from '../../storage/types.ts';
 import type { Principal } from '../../tenancy/principal.ts';
 import type { Problem } from '../errors.ts';
 import type { ModelInput, ModelRoute } from '../providers/model-router.ts';
-import type { TokenUsage } from '../providers/types.ts';
+import type { TokenUsage, ToolCall } from '../providers/types.ts';
 
 export interface GatewayRequest {
   /** Who sent it: everything kept per request (ids, claims, cache, limits, usage) is theirs. */
@@ -63,6 +63,10 @@ export interface Answer {
   usage?: TokenUsage;
   latencyMs: number;
   text?: string;
+  /** The tool calls the model asked for (OpenAI's shape), arguments redacted. */
+  toolCalls?: ToolCall[];
+  /** Why the model stopped, as the provider said. */
+  finishReason?: string;
   embedding?: number[];
   /** Served from the answer cache: `hit` fresh, `stale` while every provider is down. */
   cache?: 'hit' | 'stale';

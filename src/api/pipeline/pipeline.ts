@@ -16,7 +16,7 @@ import {
   ModelUnavailableError,
   modelOf,
 } from '../providers/model-router.ts';
-import { ProviderError, type TokenUsage, totalOf } from '../providers/types.ts';
+import { ProviderError, type TokenUsage, type ToolCall, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
@@ -33,6 +33,7 @@ import {
   spendTokens,
 } from './stages.ts';
 import { StreamRedactor } from './stream-redaction.ts';
+import { redactToolCalls, StreamedToolCalls } from './tool-calls.ts';
 
 export interface PipelineDeps extends StageDeps {
   router: ModelRouter;
@@ -40,10 +41,13 @@ export interface PipelineDeps extends StageDeps {
 }
 
 /** A streamed answer: redacted pieces as they come, and the reply as recorded once it ends. */
+/** A piece of a streamed answer as the client gets it: text, or fragments of tool calls. */
+export type StreamPiece = string | { toolCalls: ToolCall[] };
+
 export interface AnswerStream {
   provider: string;
   model: string;
-  pieces: AsyncIterable<string>;
+  pieces: AsyncIterable<StreamPiece>;
   /** Settles after the end (complete, cut by the client, or broken off) is recorded. */
   recorded: Promise<Reply>;
 }
@@ -299,7 +303,11 @@ export class Pipeline {
         latencyMs: out.latencyMs,
       };
       if (out.kind === 'embedding') answer.embedding = out.embedding;
-      else answer.text = out.text;
+      else {
+        answer.text = out.text;
+        if (out.toolCalls) answer.toolCalls = out.toolCalls;
+        if (out.finishReason) answer.finishReason = out.finishReason;
+      }
     } catch (err) {
       if (err instanceof ModelUnavailableError) return unavailable(err);
       throw err;
@@ -309,13 +317,21 @@ export class Pipeline {
     // Post-flight: secrets are taken out of the answer itself.
     const r = approved();
     let status: 'approved' | 'revised' = 'approved';
+    let redactions = 0;
     if (answer.text !== undefined) {
       const cleaned = redactAnswer(answer.text);
       answer.text = cleaned.text;
-      if (cleaned.redactions > 0) status = revise(r, cleaned.redactions);
+      redactions += cleaned.redactions;
     }
+    if (answer.toolCalls) {
+      const cleaned = redactToolCalls(answer.toolCalls);
+      answer.toolCalls = cleaned.calls;
+      redactions += cleaned.redactions;
+    }
+    if (redactions > 0) status = revise(r, redactions);
     const reply = await respond({ kind: 'answered', status, review: r, answer });
-    if (cacheKey && reply.status < 300) deps.cache.put(cacheKey, service, answer);
+    // The cache keeps text and embeddings: an answer that calls tools is not kept.
+    if (cacheKey && reply.status < 300 && !answer.toolCalls) deps.cache.put(cacheKey, service, answer);
     return whole(reply);
   }
 }
@@ -338,19 +354,26 @@ function streamed(
     fail = reject;
   });
   const redactor = new StreamRedactor();
-  async function* pieces(): AsyncGenerator<string> {
+  const calls = new StreamedToolCalls();
+  async function* pieces(): AsyncGenerator<StreamPiece> {
     let end: 'complete' | 'cut' | 'broken' = 'cut';
     let usage: TokenUsage = { prompt: null, completion: null };
+    let finishReason: string | undefined;
     let firstTokenMs: number | undefined;
-    const out = (text: string) => {
+    const out = <T extends StreamPiece>(piece: T): T => {
       firstTokenMs ??= performance.now() - started;
-      return text;
+      return piece;
     };
     try {
       for await (const d of upstream.deltas) {
         deadline.progress();
         if ('done' in d) {
           usage = d.usage;
+          finishReason = d.finishReason;
+          continue;
+        }
+        if ('toolCalls' in d) {
+          yield out({ toolCalls: calls.push(d.toolCalls) });
           continue;
         }
         const ready = redactor.push(d.text);
@@ -358,13 +381,17 @@ function streamed(
       }
       const rest = redactor.end();
       if (rest) yield out(rest);
+      const held = calls.end();
+      if (held.length > 0) yield out({ toolCalls: held });
       end = 'complete';
     } catch (err) {
       end = err instanceof ProviderError && err.kind === 'cancelled' ? 'cut' : 'broken';
       throw err;
     } finally {
       deadline.release();
-      const status = redactor.redactions > 0 ? revise(review, redactor.redactions) : 'approved';
+      const redactions = redactor.redactions + calls.redactions;
+      const status = redactions > 0 ? revise(review, redactions) : 'approved';
+      const toolCalls = calls.whole();
       const answer: Answer = {
         provider: upstream.provider,
         model: upstream.model,
@@ -373,6 +400,8 @@ function streamed(
         latencyMs: performance.now() - started,
         text: redactor.text,
         stream: end,
+        ...(toolCalls ? { toolCalls } : {}),
+        ...(finishReason ? { finishReason } : {}),
         ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
       };
       respond({ kind: 'answered', status, review, answer }).then(settle, fail);

@@ -4,7 +4,14 @@
  * and a small deterministic embedding.
  */
 import { hash } from 'node:crypto';
-import type { ChatDelta, ChatRequest, ChatResult, EmbedResult, Provider } from './types.ts';
+import {
+  type ChatDelta,
+  type ChatRequest,
+  type ChatResult,
+  cannotTake,
+  type EmbedResult,
+  type Provider,
+} from './types.ts';
 
 function lastInput(req: ChatRequest): string {
   for (let i = req.messages.length - 1; i >= 0; i--) {
@@ -26,12 +33,20 @@ export class EchoProvider implements Provider {
     this.name = name;
   }
 
+  /** Echo acts on no request field of its own (tools, response_format, …): it refuses them. */
+  #refuseExtra(req: ChatRequest): void {
+    const field = Object.keys(req.extra ?? {})[0];
+    if (field !== undefined) throw cannotTake(this.name, field);
+  }
+
   async chat(req: ChatRequest): Promise<ChatResult> {
+    this.#refuseExtra(req);
     const input = lastInput(req);
     return { text: `echo: ${input}`, usage: { prompt: words(input), completion: words(input) + 1 } };
   }
 
   async *chatStream(req: ChatRequest): AsyncGenerator<ChatDelta> {
+    this.#refuseExtra(req);
     const input = lastInput(req);
     for (const piece of `echo: ${input}`.split(/(?<=\s)/)) yield { text: piece };
     yield { done: true, usage: { prompt: words(input), completion: words(input) + 1 } };

@@ -20,6 +20,7 @@ import {
   ProviderError,
   type ProviderErrorKind,
   type TokenUsage,
+  type ToolCall,
 } from './types.ts';
 
 export type { Service } from '../../config/api-config.ts';
@@ -32,7 +33,13 @@ interface Served {
 }
 
 export type ModelOutcome =
-  | ({ kind: 'text'; text: string; usage: TokenUsage } & Served)
+  | ({
+      kind: 'text';
+      text: string;
+      usage: TokenUsage;
+      toolCalls?: ToolCall[] | undefined;
+      finishReason?: string | undefined;
+    } & Served)
   | ({ kind: 'embedding'; embedding: number[]; usage: TokenUsage } & Served);
 
 /**
@@ -101,6 +108,13 @@ export interface ModelInput {
   temperature?: number | undefined;
   topP?: number | undefined;
   maxTokens?: number | undefined;
+  /** Request fields for the provider as sent (tools, response_format, …). */
+  extra?: Record<string, unknown> | undefined;
+}
+
+/** What of a request each provider is asked along with the model and messages. */
+function sampling(input: ModelInput) {
+  return { temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens, extra: input.extra };
 }
 
 export interface RouteContext {
@@ -333,12 +347,15 @@ export class ModelRouter {
     }
     const messages = this.#messages(service, input);
     return this.#along(route, ctx, async (link, model, signal) => {
-      const out = await link.provider.chat(
-        { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },
-        { signal, traceparent },
-      );
+      const out = await link.provider.chat({ model, messages, ...sampling(input) }, { signal, traceparent });
       link.breaker.success();
-      return { kind: 'text' as const, text: out.text, usage: out.usage };
+      return {
+        kind: 'text' as const,
+        text: out.text,
+        usage: out.usage,
+        toolCalls: out.toolCalls,
+        finishReason: out.finishReason,
+      };
     });
   }
 
@@ -353,10 +370,7 @@ export class ModelRouter {
     const messages = this.#messages(service, input);
     const out = await this.#along(route, ctx, async (link, model, signal, settle) => {
       const iterator = link.provider
-        .chatStream(
-          { model, messages, temperature: input.temperature, topP: input.topP, maxTokens: input.maxTokens },
-          { signal, traceparent },
-        )
+        .chatStream({ model, messages, ...sampling(input) }, { signal, traceparent })
         [Symbol.asyncIterator]();
       const first = await iterator.next();
       // Begun: from here the stream has the request's deadline, not the attempt's share.

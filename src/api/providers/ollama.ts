@@ -5,18 +5,58 @@ import {
   type ChatDelta,
   type ChatRequest,
   type ChatResult,
+  cannotTake,
   type EmbedResult,
   type Provider,
   ProviderError,
   type TokenUsage,
+  type ToolCall,
 } from './types.ts';
 
 interface OllamaChat {
-  message?: { content?: unknown };
+  message?: { content?: unknown; tool_calls?: unknown };
   eval_count?: unknown;
   prompt_eval_count?: unknown;
   done?: unknown;
+  done_reason?: unknown;
   error?: unknown;
+}
+
+/** Ollama's tool calls (`{function: {name, arguments: {…}}}`) in OpenAI's shape, numbered from `first`. */
+function toolCallsOf(v: unknown, first = 0): ToolCall[] | undefined {
+  if (!Array.isArray(v) || v.length === 0) return undefined;
+  return v.map((c, i) => {
+    const f = ((c as { function?: { name?: unknown; arguments?: unknown } }).function ?? {}) as {
+      name?: unknown;
+      arguments?: unknown;
+    };
+    return {
+      index: first + i,
+      id: `call_${first + i}`,
+      type: 'function',
+      function: {
+        name: typeof f.name === 'string' ? f.name : '',
+        arguments: typeof f.arguments === 'string' ? f.arguments : JSON.stringify(f.arguments ?? {}),
+      },
+    };
+  });
+}
+
+/** An OpenAI tool call's arguments (a JSON string) as the object Ollama takes. */
+function argumentsOf(call: unknown): unknown {
+  const args = (call as { function?: { arguments?: unknown } }).function?.arguments;
+  if (typeof args !== 'string') return args ?? {};
+  try {
+    return JSON.parse(args);
+  } catch {
+    return {};
+  }
+}
+
+/** Why the model stopped, in OpenAI's words. */
+function finishOf(out: OllamaChat, calledTools: boolean): string | undefined {
+  if (calledTools) return 'tool_calls';
+  return typeof out.done_reason === 'string' ? out.done_reason : undefined;
 }
 
 /** Ollama's counts: `prompt_eval_count` read, `eval_count` generated. */
@@ -39,12 +79,43 @@ export class OllamaProvider implements Provider {
     this.endpoint = base;
   }
 
+  /**
+   * The request in Ollama's terms: OpenAI's `tools`, `seed`, `stop` and `response_format` (JSON or
+   * a JSON schema) translated, the messages' tool calls and results too; any other field refused.
+   */
   #body(req: ChatRequest, stream: boolean) {
-    const options: Record<string, number> = {};
+    const options: Record<string, unknown> = {};
     if (req.temperature !== undefined) options.temperature = req.temperature;
     if (req.topP !== undefined) options.top_p = req.topP;
     if (req.maxTokens !== undefined) options.num_predict = req.maxTokens;
-    return { model: req.model, stream, options, messages: req.messages };
+    const body: Record<string, unknown> = { model: req.model, stream, options };
+    for (const [field, value] of Object.entries(req.extra ?? {})) {
+      if (value === null || value === undefined) continue;
+      if (field === 'tools') body.tools = value;
+      else if (field === 'tool_choice' && value === 'auto') continue;
+      else if (field === 'parallel_tool_calls' && value === true) continue;
+      else if (field === 'seed' || field === 'stop') options[field] = value;
+      else if (field === 'response_format') {
+        const f = value as { type?: unknown; json_schema?: { schema?: unknown } };
+        if (f.type === 'json_object') body.format = 'json';
+        else if (f.type === 'json_schema' && f.json_schema?.schema) body.format = f.json_schema.schema;
+        else if (f.type !== 'text') throw cannotTake(this.name, 'response_format');
+      } else throw cannotTake(this.name, field);
+    }
+    body.messages = req.messages.map((m) => {
+      const out: Record<string, unknown> = { role: m.role, content: m.content };
+      const calls = m.fields?.tool_calls;
+      if (Array.isArray(calls)) {
+        out.tool_calls = calls.map((c) => ({
+          function: {
+            name: (c as { function?: { name?: unknown } }).function?.name,
+            arguments: argumentsOf(c),
+          },
+        }));
+      }
+      return out;
+    });
+    return body;
   }
 
   async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
@@ -57,12 +128,14 @@ export class OllamaProvider implements Provider {
     const text = out.message?.content;
     if (typeof text !== 'string')
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
-    return { text, usage: usageOf(out) };
+    const toolCalls = toolCallsOf(out.message?.tool_calls);
+    return { text, usage: usageOf(out), toolCalls, finishReason: finishOf(out, toolCalls !== undefined) };
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
     const res = await this.#http.post(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx);
     let rest = '';
+    let calls = 0;
     const lines = function* (text: string): Generator<OllamaChat> {
       for (const line of text.split('\n')) {
         if (line.trim() === '') continue;
@@ -82,8 +155,13 @@ export class OllamaProvider implements Provider {
           throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
         const piece = part.message?.content;
         if (typeof piece === 'string' && piece !== '') yield { text: piece };
+        const toolCalls = toolCallsOf(part.message?.tool_calls, calls);
+        if (toolCalls) {
+          calls += toolCalls.length;
+          yield { toolCalls };
+        }
         if (part.done === true) {
-          yield { done: true, usage: usageOf(part) };
+          yield { done: true, usage: usageOf(part), finishReason: finishOf(part, calls > 0) };
           return;
         }
       }

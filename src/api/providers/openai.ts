@@ -10,12 +10,21 @@ import {
   type Provider,
   ProviderError,
   type TokenUsage,
+  type ToolCall,
 } from './types.ts';
 
 interface Completion {
-  choices?: { message?: { content?: unknown }; delta?: { content?: unknown } }[];
+  choices?: {
+    message?: { content?: unknown; tool_calls?: unknown };
+    delta?: { content?: unknown; tool_calls?: unknown };
+    finish_reason?: unknown;
+  }[];
   usage?: OpenAiUsage | null;
 }
+
+const toolCallsOf = (v: unknown): ToolCall[] | undefined =>
+  Array.isArray(v) && v.length > 0 ? (v as ToolCall[]) : undefined;
+const reasonOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 interface OpenAiUsage {
   prompt_tokens?: unknown;
@@ -53,8 +62,15 @@ export class OpenAiProvider implements Provider {
     this.#headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }
 
+  /** The request as OpenAI's API takes it: every field the client sent robbie does not act on, as sent. */
   #body(req: ChatRequest): Record<string, unknown> {
-    const body: Record<string, unknown> = { model: req.model, messages: req.messages };
+    const messages = req.messages.map((m) =>
+      m.fields
+        ? // An assistant message that only calls tools had no content: it goes on as it came.
+          { role: m.role, content: m.content === '' && m.fields.tool_calls ? null : m.content, ...m.fields }
+        : { role: m.role, content: m.content },
+    );
+    const body: Record<string, unknown> = { ...req.extra, model: req.model, messages };
     if (req.temperature !== undefined) body.temperature = req.temperature;
     if (req.topP !== undefined) body.top_p = req.topP;
     if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
@@ -64,10 +80,17 @@ export class OpenAiProvider implements Provider {
   async chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult> {
     const url = `${this.#base}/chat/completions`;
     const out = (await this.#http.postJson(url, this.#body(req), this.#headers, ctx)) as Completion;
-    const text = out.choices?.[0]?.message?.content;
-    if (typeof text !== 'string')
+    const choice = out.choices?.[0];
+    const text = choice?.message?.content;
+    const toolCalls = toolCallsOf(choice?.message?.tool_calls);
+    if (typeof text !== 'string' && !(text == null && toolCalls))
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
-    return { text, usage: usageOf(out.usage) ?? NO_USAGE };
+    return {
+      text: typeof text === 'string' ? text : '',
+      usage: usageOf(out.usage) ?? NO_USAGE,
+      toolCalls,
+      finishReason: reasonOf(choice?.finish_reason),
+    };
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
@@ -76,11 +99,12 @@ export class OpenAiProvider implements Provider {
     const events: string[] = [];
     const parser = createParser({ onEvent: (e) => events.push(e.data) });
     let usage: TokenUsage = NO_USAGE;
+    let finishReason: string | undefined;
     for await (const chunk of this.#http.streamText(res, ctx.signal)) {
       parser.feed(chunk);
       for (const data of events.splice(0)) {
         if (data === '[DONE]') {
-          yield { done: true, usage };
+          yield { done: true, usage, finishReason };
           return;
         }
         let part: Completion;
@@ -90,8 +114,12 @@ export class OpenAiProvider implements Provider {
           throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
         }
         usage = usageOf(part.usage) ?? usage;
-        const piece = part.choices?.[0]?.delta?.content;
+        const choice = part.choices?.[0];
+        finishReason = reasonOf(choice?.finish_reason) ?? finishReason;
+        const piece = choice?.delta?.content;
         if (typeof piece === 'string' && piece !== '') yield { text: piece };
+        const calls = toolCallsOf(choice?.delta?.tool_calls);
+        if (calls) yield { toolCalls: calls };
       }
     }
     throw new ProviderError('broken_off', 'the model server ended its stream without finishing');

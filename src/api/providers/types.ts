@@ -5,8 +5,20 @@
  */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | 'developer';
+  /** Its text (text parts joined; '' for none). */
   content: string;
+  /**
+   * The rest of the message as the client sent it (`tool_calls`, `tool_call_id`, `name`), for the
+   * providers that take it as it is (OpenAI-compatible) or translate it (Ollama).
+   */
+  fields?: Record<string, unknown>;
 }
+
+/**
+ * A tool call of an answer, in OpenAI's shape (`{id, type: "function", function: {name,
+ * arguments}}`), whole or (streamed) a fragment of one with its `index`.
+ */
+export type ToolCall = Record<string, unknown>;
 
 export interface ChatRequest {
   model: string;
@@ -14,6 +26,12 @@ export interface ChatRequest {
   temperature?: number | undefined;
   topP?: number | undefined;
   maxTokens?: number | undefined;
+  /**
+   * The request's fields robbie does not act on (`tools`, `tool_choice`, `response_format`,
+   * `seed`, `stop`, …), passed on as sent; a provider that cannot honour one refuses the request
+   * (`rejected`, naming the field), never drops it.
+   */
+  extra?: Record<string, unknown> | undefined;
 }
 
 /** Usage as a provider reported it, split; null where it did not say. */
@@ -30,6 +48,10 @@ export function totalOf(u: TokenUsage): number | null {
 export interface ChatResult {
   text: string;
   usage: TokenUsage;
+  /** The tool calls the model asked for, whole. */
+  toolCalls?: ToolCall[] | undefined;
+  /** Why the model stopped, as the provider said (`stop`, `length`, `tool_calls`, …). */
+  finishReason?: string | undefined;
 }
 
 export interface EmbedResult {
@@ -37,8 +59,21 @@ export interface EmbedResult {
   usage: TokenUsage;
 }
 
-/** A piece of a streamed answer: text as it comes, then (last) the usage if the server told. */
-export type ChatDelta = { text: string } | { done: true; usage: TokenUsage };
+/**
+ * A piece of a streamed answer: text as it comes, fragments of tool calls, then (last) the usage
+ * if the server told, and why the model stopped.
+ */
+export type ChatDelta =
+  | { text: string }
+  | { toolCalls: ToolCall[] }
+  | { done: true; usage: TokenUsage; finishReason?: string | undefined };
+
+/** A request field a provider cannot honour: the request is refused (400) naming it. */
+export function cannotTake(provider: string, field: string): ProviderError {
+  return new ProviderError('rejected', `the provider ${provider} cannot take the field '${field}'`, {
+    status: 400,
+  });
+}
 
 export interface CallContext {
   signal: AbortSignal;

@@ -157,13 +157,17 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: OpenAiDeps): void 
       temperature: body.temperature,
       topP: body.topP,
       maxTokens: body.maxTokens,
+      extra: body.extra,
     };
+    const said = body.messages.map((m) => m.content).join('\n');
     const req: GatewayRequest = {
       ...base,
       route,
       userId: body.user ?? SOURCE,
-      // The gatekeeper reviews every message the model will read, not only the last.
-      input: body.messages.map((m) => m.content).join('\n'),
+      input: said,
+      // The gatekeeper reviews everything the model will read: every message, not only the last,
+      // tool definitions and tool-call arguments.
+      reviewed: [said, ...body.alsoRead].join('\n'),
       model,
       stream: body.stream,
       fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'chat', ...body }) : '',

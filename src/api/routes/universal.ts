@@ -136,6 +136,7 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
       {
         start: () => [],
         piece: (text) => ({ event: 'delta', data: JSON.stringify({ text }) }),
+        toolCalls: (calls) => ({ event: 'tool_calls', data: JSON.stringify({ tool_calls: calls }) }),
         end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
         broken: (reason) => [
           {
