@@ -32,21 +32,25 @@ export function spendOf(r: RequestRecord): { keyId: string; tokens: number; cost
 }
 
 /**
- * The one budget rule, for both stores: a request is admitted while its key has budget left that
- * neither its recorded spend nor its requests in flight take; it then holds its estimate, at most
- * what is left. So requests racing at the edge never together hold more than the budget, and the
- * spend passes the budget only by what a request uses beyond its hold (none when it sets
- * max_tokens). Undefined: refused.
+ * The one budget rule, for both stores: a request is admitted when its estimate fits in what its
+ * key's recorded spend and its requests in flight leave, and holds it. One that does not fit is
+ * admitted only alone — with no other request of the key in flight — holding what is left, so a
+ * budget's last tokens still serve a request. Requests racing at the edge therefore never together
+ * hold more than the budget, and the spend passes it only by what one lone request uses beyond its
+ * hold. (Capping every hold at what was left let a racing request slip into the 1-token gap another
+ * one's smaller spend had freed, and spend 9: 11 admitted of 10.) Undefined: refused.
  */
 export function holdable(
   h: BudgetHold,
   spent: { tokens: number; cost: number },
-  held: { tokens: number; cost: number },
+  held: { tokens: number; cost: number; count: number },
 ): { tokens: number; cost: number } | undefined {
   const left = (limit: number | null, used: number) =>
     limit === null ? Number.POSITIVE_INFINITY : limit - used;
   const tokensLeft = left(h.limit.tokens, spent.tokens + held.tokens);
   const costLeft = left(h.limit.cost, spent.cost + held.cost);
   if (tokensLeft <= 0 || costLeft <= 0) return undefined;
+  const fits = h.tokens <= tokensLeft && h.cost <= costLeft;
+  if (!fits && held.count > 0) return undefined;
   return { tokens: Math.min(h.tokens, tokensLeft), cost: Math.min(h.cost, costLeft) };
 }

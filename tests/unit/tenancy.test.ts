@@ -154,21 +154,54 @@ describe('the budget rule and prices', () => {
     leaseMs: 1000,
     limit,
   });
-  it('admits while something is left, holding at most what is left', () => {
-    assert.deepEqual(holdable(hold(30), { tokens: 50, cost: 0 }, { tokens: 10, cost: 0 }), {
-      tokens: 30,
-      cost: 0,
-    });
-    assert.deepEqual(holdable(hold(60), { tokens: 50, cost: 0 }, { tokens: 10, cost: 0 }), {
-      tokens: 40,
-      cost: 0,
-    });
-    assert.equal(holdable(hold(1), { tokens: 90, cost: 0 }, { tokens: 10, cost: 0 }), undefined);
+  it('admits what fits; what does not fit only alone, holding what is left', () => {
+    const inFlight = (tokens: number, count: number) => ({ tokens, cost: 0, count });
+    assert.deepEqual(holdable(hold(30), { tokens: 50, cost: 0 }, inFlight(10, 1)), { tokens: 30, cost: 0 });
+    // 40 left and another request in flight: a request estimated at 60 waits.
+    assert.equal(holdable(hold(60), { tokens: 50, cost: 0 }, inFlight(10, 1)), undefined);
+    // Alone at the edge, it is served, holding what is left.
+    assert.deepEqual(holdable(hold(60), { tokens: 60, cost: 0 }, inFlight(0, 0)), { tokens: 40, cost: 0 });
+    assert.equal(holdable(hold(1), { tokens: 90, cost: 0 }, inFlight(10, 1)), undefined);
     assert.equal(
-      holdable(hold(1, 0.1, { tokens: null, cost: 1 }), { tokens: 0, cost: 1 }, { tokens: 0, cost: 0 }),
+      holdable(hold(1, 0.1, { tokens: null, cost: 1 }), { tokens: 0, cost: 1 }, inFlight(0, 0)),
       undefined,
     );
   });
+
+  it('racing at the edge, never more than the budget: estimates of 10, spends of 9, budget 90', () => {
+    // Requests arrive while others run; each finishes, its spend replacing its hold. In every
+    // interleaving tried the admitted requests spend at most the budget.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 200; round++) {
+      let spent = 0;
+      const running: number[] = [];
+      let admitted = 0;
+      for (let step = 0; step < 60; step++) {
+        if (running.length > 0 && random() < 0.5) {
+          running.splice(Math.floor(random() * running.length), 1);
+          spent += 9;
+          continue;
+        }
+        const held = running.reduce((n, t) => n + t, 0);
+        const take = holdable(
+          hold(10, 0, { tokens: 90, cost: null }),
+          { tokens: spent, cost: 0 },
+          { tokens: held, cost: 0, count: running.length },
+        );
+        if (take) {
+          running.push(take.tokens);
+          admitted++;
+        }
+      }
+      spent += 9 * running.length;
+      assert.ok(spent <= 90, `round ${round}: ${admitted} admitted, ${spent} spent`);
+    }
+  });
+
   it('prices what it knows, and says unknown rather than 0', () => {
     const p = new Prices(new Map([['m', { input: 1, output: 2 }]]));
     assert.equal(p.cost('m', { prompt: 1_000_000, completion: 500_000 }), 2);
