@@ -167,7 +167,7 @@ describe('restart, durations, secrets', () => {
     const { home, cleanup } = tempHome();
     try {
       const { spawnSync } = await import('node:child_process');
-      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', home]).status !== 0) {
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k,mode=0700', 'tmpfs', home]).status !== 0) {
         if (process.env.CI) throw new Error('cannot mount a tmpfs (CI=true: this test must run)');
         t.skip('skipped: mounting a tmpfs needs root');
         return;
