@@ -11,9 +11,9 @@ import { requireOperator } from './middleware/auth.ts';
 import { requestId } from './middleware/request-id.ts';
 import { registerAdminKeyRoutes } from './routes/admin-keys.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
-import { registerOpenAiRoutes } from './routes/openai.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
 import { registerUniversalRoutes, type UniversalDeps } from './routes/universal.ts';
+import { registerV1Routes } from './routes/v1.ts';
 import type { AppEnv } from './types.ts';
 
 export interface AppOptions {
@@ -49,7 +49,7 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   registerProbeRoutes(app, { version: opts.version, lifecycle: opts.lifecycle, checks: opts.checks ?? {} });
   if (u) {
     registerUniversalRoutes(app, u);
-    registerOpenAiRoutes(app, u);
+    registerV1Routes(app, u);
     registerKillswitchRoutes(app, u.store, u.config.adminKey, operator);
     registerAdminKeyRoutes(app, u.store, u.keys, u.config.adminKey);
   }

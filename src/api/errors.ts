@@ -1,8 +1,8 @@
 /**
- * Every error body the API sends is built here, in one of two shapes: robbie's own
- * `{error, reason, request_id, …}` (what the original clients read) and, on the OpenAI-compatible
- * routes, OpenAI's `{error: {message, type, code, param}}` (what its SDKs map to their error
- * classes). A reason is written for the client: never a stack, SQL, a path or a secret.
+ * Every error body the API sends is built here, in one of three shapes: robbie's own
+ * `{error, reason, request_id, …}` (what the original clients read); on the OpenAI-compatible
+ * routes, OpenAI's `{error: {message, type, code, param}}`; on Anthropic's, `{type: "error",
+ * error: {type, message}}` (what each SDK maps to its error classes). A reason is written for the client: never a stack, SQL, a path or a secret.
  */
 import type { Context } from 'hono';
 import { sendJson } from './answer.ts';
@@ -55,7 +55,7 @@ export interface Problem {
   extra?: Record<string, unknown>;
 }
 
-export type ErrorFormat = 'robbie' | 'openai';
+export type ErrorFormat = 'robbie' | 'openai' | 'anthropic';
 
 export function problem(
   status: number,
@@ -78,12 +78,33 @@ function openAiType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** Anthropic's error `type` for a status, as its API and SDK use them. */
+function anthropicType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
 export function errorBody(p: Problem, requestId: string | undefined, format: ErrorFormat): object {
-  if (format === 'openai') {
+  if (format === 'openai' || format === 'anthropic') {
     const first = p.detail?.[0];
     const message = first
       ? `${first.field} ${first.reason}${p.detail && p.detail.length > 1 ? ` (and ${p.detail.length - 1} more)` : ''}`
       : (p.reason ?? 'the request failed');
+    if (format === 'anthropic') {
+      return {
+        type: 'error',
+        error: {
+          type: anthropicType(p.status),
+          message: requestId ? `${message} (request ${requestId})` : message,
+        },
+      };
+    }
     return {
       error: {
         message: requestId ? `${message} (request ${requestId})` : message,

@@ -31,9 +31,9 @@ export interface SseMessage {
 export interface StreamFrames {
   /** Sent before the first piece (e.g. the assistant role). */
   start(): SseMessage[];
-  piece(text: string): SseMessage;
+  piece(text: string): SseMessage[];
   /** Fragments of the tool calls the model asks for. */
-  toolCalls(calls: ToolCall[]): SseMessage;
+  toolCalls(calls: ToolCall[]): SseMessage[];
   /** After the last piece: the recorded reply's closing frames. */
   end(reply: Reply): SseMessage[];
   /** The provider broke off mid-answer. */
@@ -212,7 +212,8 @@ export function sendStream(
       for (const m of frames.start()) await sink.send(m);
       for await (const piece of answer.pieces) {
         if (sink.aborted) break;
-        await sink.send(typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls));
+        for (const m of typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls))
+          await sink.send(m);
         if (sink.aborted) break;
       }
       if (sink.aborted) return;

@@ -141,7 +141,7 @@ describe('the OpenAI-compatible API with the official SDK', () => {
     }
   });
 
-  it('embeds (base64, the SDK default, and float), and lists its models', async () => {
+  it('embeds one input or several (base64, the SDK default, and float), and lists its models', async () => {
     const e = await api.client.embeddings.create({ model: 'embedding', input: 'hello' });
     const v = Array.from(e.data[0]?.embedding ?? []);
     assert.deepEqual(
@@ -155,6 +155,23 @@ describe('the OpenAI-compatible API with the official SDK', () => {
       encoding_format: 'float',
     });
     assert.deepEqual(f.data[0]?.embedding, [0.1, 0.2, 0.3, 0.4]);
+    const several = await api.client.embeddings.create({
+      model: 'embedding',
+      input: ['order:1', 'order:2', 'order:3'],
+      encoding_format: 'float',
+    });
+    assert.deepEqual(
+      several.data.map((d) => [d.index, d.embedding[0]]),
+      [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+    );
+    assert.deepEqual(fake.calls.at(-1)?.body.input, ['order:1', 'order:2', 'order:3']);
+    const tokens = await errorOf(api.client.embeddings.create({ model: 'embedding', input: [[1, 2, 3]] }));
+    assert.ok(tokens instanceof OpenAI.BadRequestError);
+    assert.equal(tokens.param, 'input[0]');
     const models = [];
     for await (const m of api.client.models.list()) models.push(m.id);
     for (const id of ['chat', 'code', 'embedding', 'llama3.1:8b', 'nomic-embed-text'])

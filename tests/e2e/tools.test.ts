@@ -112,7 +112,7 @@ describe('tools through an OpenAI-compatible upstream', () => {
     ];
     const r = await api.client.chat.completions.create({ model: 'chat', messages });
     assert.equal(r.choices[0]?.message.content, 'fake answer to: 18 °C, clear');
-    const sent = (fake.calls.at(-1)?.body as { messages: unknown[] }).messages;
+    const sent = fake.calls.at(-1)?.body.messages;
     assert.deepEqual(sent, messages);
   });
 

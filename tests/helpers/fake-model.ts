@@ -42,6 +42,12 @@ export interface FakeModel {
 }
 
 const EMBEDDING = [0.1, 0.2, 0.3, 0.4];
+/** An embedding request's inputs (a string, or an array of them). */
+const inputsOf = (body: Record<string, unknown>): string[] =>
+  Array.isArray(body.input) ? (body.input as string[]) : [String(body.input)];
+/** EMBEDDING, except for an input `order:N`: [N, 0, 0, 0] (to see which vector is whose). */
+const vectorOf = (input: string): number[] =>
+  input.startsWith('order:') ? [Number(input.slice(6)), 0, 0, 0] : EMBEDDING;
 /** The arguments of every tool call the fake makes: a secret inside, for the redaction. */
 export const TOOL_ARGUMENTS = '{"city":"Paris","password":"hunter2hunter2"}';
 
@@ -154,7 +160,7 @@ export async function startFakeModel(): Promise<FakeModel> {
     res.write(
       event({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name, arguments: '' } }] }),
     );
-    for (const part of TOOL_ARGUMENTS.match(/[^]{1,8}/g) ?? [])
+    for (const part of TOOL_ARGUMENTS.match(/[\s\S]{1,8}/g) ?? [])
       res.write(event({ tool_calls: [{ index: 0, function: { arguments: part } }] }));
     res.write(event({}, 'tool_calls'));
     res.end('data: [DONE]\n\n');
@@ -235,11 +241,18 @@ export async function startFakeModel(): Promise<FakeModel> {
           prompt_eval_count: usage.prompt,
           done: true,
         };
-      else if (req.url === '/api/embed') out = { embeddings: [EMBEDDING], prompt_eval_count: 3 };
+      else if (req.url === '/api/embed')
+        out = { embeddings: inputsOf(body).map(vectorOf), prompt_eval_count: 3 * inputsOf(body).length };
       else if (req.url === '/v1/chat/completions')
         out = { choices: [{ message: { role: 'assistant', content: text } }], usage: openAiUsage(usage) };
       else if (req.url === '/v1/embeddings')
-        out = { data: [{ embedding: EMBEDDING }], usage: { total_tokens: 3 } };
+        // Listed last to first, with their index, as a server may.
+        out = {
+          data: inputsOf(body)
+            .map((input, index) => ({ object: 'embedding', index, embedding: vectorOf(input) }))
+            .reverse(),
+          usage: { total_tokens: 3 * inputsOf(body).length },
+        };
       else {
         res.writeHead(404);
         res.end();

@@ -182,7 +182,7 @@ class Scripted implements Provider {
   }
   async embed() {
     this.calls++;
-    return { embedding: [1], usage: { prompt: 1, completion: 0 } };
+    return { embeddings: [[1]], usage: { prompt: 1, completion: 0 } };
   }
 }
 

@@ -39,8 +39,8 @@ function streamingApp() {
       answer,
       {
         start: () => [{ data: 'start' }],
-        piece: (text) => ({ event: 'delta', data: text }),
-        toolCalls: (calls) => ({ event: 'tool_calls', data: JSON.stringify(calls) }),
+        piece: (text) => [{ event: 'delta', data: text }],
+        toolCalls: (calls) => [{ event: 'tool_calls', data: JSON.stringify(calls) }],
         end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
         broken: (reason) => [{ event: 'error', data: reason }],
         failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
@@ -139,8 +139,8 @@ describe('server-sent events', () => {
       };
       const frames = {
         start: () => [],
-        piece: (text: string) => ({ data: text }),
-        toolCalls: () => ({ data: '' }),
+        piece: (text: string) => [{ data: text }],
+        toolCalls: () => [],
         end: () => [],
         broken: () => [],
         failed: () => [],

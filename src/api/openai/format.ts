@@ -58,18 +58,15 @@ export class OpenAiFormat implements AnswerFormat {
       ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
     };
     if (this.#kind === 'embedding') {
-      const values = a.embedding ?? [];
       return {
         status: 200,
         body: {
           object: 'list',
-          data: [
-            {
-              object: 'embedding',
-              index: 0,
-              embedding: this.#encoding === 'base64' ? base64Embedding(values) : values,
-            },
-          ],
+          data: (a.embeddings ?? []).map((values, index) => ({
+            object: 'embedding',
+            index,
+            embedding: this.#encoding === 'base64' ? base64Embedding(values) : values,
+          })),
           model: a.model,
           usage: { prompt_tokens: usage(a).total_tokens, total_tokens: usage(a).total_tokens },
           robbie,
@@ -158,8 +155,8 @@ export function chunkFrames(
   };
   return {
     start: () => [chunk({ role: 'assistant', content: '' }, null)],
-    piece: (text) => chunk({ content: text }, null),
-    toolCalls: (calls) => chunk({ tool_calls: calls }, null),
+    piece: (text) => [chunk({ content: text }, null)],
+    toolCalls: (calls) => [chunk({ tool_calls: calls }, null)],
     end: (reply) => closing(reply.body as CompletionBody, model),
     broken: (reason) => [
       { data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), undefined, 'openai')) },

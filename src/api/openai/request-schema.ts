@@ -2,8 +2,8 @@
  * The bodies of POST /v1/chat/completions and /v1/embeddings, as OpenAI's API takes them, checked
  * field by field (every problem reported, every string capped). Fields robbie does not act on
  * (tools, tool_choice, response_format, seed, stop, …) go to the provider as sent, and so do the
- * messages' own fields (tool_calls, tool_call_id); what robbie cannot honour (`n` above 1) is
- * refused with a reason.
+ * messages' own fields (tool_calls, tool_call_id); what robbie cannot honour (`n` above 1, token
+ * arrays as embedding input) is refused with a reason.
  */
 import type { FieldProblem } from '../errors.ts';
 import type { ChatMessage } from '../providers/types.ts';
@@ -40,7 +40,8 @@ const OWN_FIELDS = new Set([
 
 export interface EmbeddingRequest {
   model: string;
-  input: string;
+  /** One or more texts, each embedded on its own. */
+  input: string[];
   encoding: 'float' | 'base64';
   user?: string;
 }
@@ -49,6 +50,7 @@ const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
 const MAX_MESSAGES = 200;
 const MAX_TEXT = 100_000;
 const MAX_TOTAL = 400_000;
+const MAX_INPUTS = 2048;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
 
@@ -201,18 +203,28 @@ export function parseEmbedding(body: unknown): Parsed<EmbeddingRequest> {
   const errors: FieldProblem[] = unstorable(body);
   if (errors.length > 0) return { ok: false, errors };
   const m = model(body, errors);
-  let input: string | undefined;
-  const raw = Array.isArray(body.input) && body.input.length === 1 ? body.input[0] : body.input;
-  if (Array.isArray(raw)) {
-    errors.push({
-      field: 'input',
-      reason: 'one input per request: send a string (or an array of one string)',
-    });
-  } else if (typeof raw !== 'string' || raw === '') {
-    errors.push({ field: 'input', reason: 'is required: a non-empty string' });
-  } else if (raw.length > MAX_TEXT) {
-    errors.push({ field: 'input', reason: `must be at most ${MAX_TEXT} characters` });
-  } else input = raw;
+  const input: string[] = [];
+  const raw = body.input;
+  const items = Array.isArray(raw) ? raw : [raw];
+  if (Array.isArray(raw) && (raw.length === 0 || raw.length > MAX_INPUTS)) {
+    errors.push({ field: 'input', reason: `must hold 1 to ${MAX_INPUTS} inputs` });
+  } else {
+    let total = 0;
+    for (const [i, item] of items.entries()) {
+      const field = Array.isArray(raw) ? `input[${i}]` : 'input';
+      if (typeof item !== 'string' || item === '') {
+        // Token arrays are a model's own encoding: robbie reviews and records text.
+        errors.push({ field, reason: 'must be a non-empty string (token arrays are not taken)' });
+      } else if (item.length > MAX_TEXT) {
+        errors.push({ field, reason: `must be at most ${MAX_TEXT} characters` });
+      } else {
+        total += item.length;
+        input.push(item);
+      }
+    }
+    if (total > MAX_TOTAL)
+      errors.push({ field: 'input', reason: `must hold at most ${MAX_TOTAL} characters in all` });
+  }
   const encoding = body.encoding_format ?? 'float';
   if (encoding !== 'float' && encoding !== 'base64') {
     errors.push({ field: 'encoding_format', reason: 'must be float or base64' });
@@ -224,7 +236,7 @@ export function parseEmbedding(body: unknown): Parsed<EmbeddingRequest> {
   if (errors.length > 0) return { ok: false, errors };
   const value: EmbeddingRequest = {
     model: m,
-    input: input as string,
+    input,
     encoding: encoding as 'float' | 'base64',
   };
   if (u !== undefined) value.user = u;

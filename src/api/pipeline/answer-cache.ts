@@ -21,12 +21,17 @@ export interface CacheSettings {
 /** Expired answers are deleted every this many answers kept. */
 const PRUNE_EVERY = 500;
 
-type Kept = Pick<Answer, 'provider' | 'model' | 'tokens' | 'usage' | 'text' | 'embedding'>;
+type Kept = Pick<Answer, 'provider' | 'model' | 'tokens' | 'usage' | 'text' | 'embeddings'>;
 
 function isKept(v: unknown): v is Kept {
   if (v === null || typeof v !== 'object') return false;
   const k = v as Record<string, unknown>;
-  return typeof k.provider === 'string' && typeof k.model === 'string';
+  // A text, or the vectors of every input (an answer kept in another shape is no answer).
+  return (
+    typeof k.provider === 'string' &&
+    typeof k.model === 'string' &&
+    (typeof k.text === 'string' || Array.isArray(k.embeddings))
+  );
 }
 
 export class AnswerCache {
@@ -89,7 +94,7 @@ export class AnswerCache {
     const kept: Kept = { provider: a.provider, model: a.model, tokens: a.tokens };
     if (a.usage !== undefined) kept.usage = a.usage;
     if (a.text !== undefined) kept.text = a.text;
-    if (a.embedding !== undefined) kept.embedding = a.embedding;
+    if (a.embeddings !== undefined) kept.embeddings = a.embeddings;
     void this.#store.cacheAnswer(key, service, kept);
     if (++this.#puts % PRUNE_EVERY === 0) {
       void this.#store.pruneAnswers(Date.now() - Math.max(this.#settings.ttlMs, this.#settings.staleMs));

@@ -67,7 +67,8 @@ export interface Answer {
   toolCalls?: ToolCall[];
   /** Why the model stopped, as the provider said. */
   finishReason?: string;
-  embedding?: number[];
+  /** An embeddings answer: one vector per input. */
+  embeddings?: number[][];
   /** Served from the answer cache: `hit` fresh, `stale` while every provider is down. */
   cache?: 'hit' | 'stale';
   /** Streams: when the first piece was let out, and how the stream ended. */
@@ -97,6 +98,6 @@ export interface Reply {
 
 /** How a route family (universal, OpenAI) shapes outcomes. */
 export interface AnswerFormat {
-  readonly name: 'universal' | 'openai';
+  readonly name: 'universal' | 'openai' | 'anthropic';
   reply(req: GatewayRequest, outcome: Outcome, elapsedMs: number): Reply;
 }

@@ -302,7 +302,7 @@ export class Pipeline {
         usage: out.usage,
         latencyMs: out.latencyMs,
       };
-      if (out.kind === 'embedding') answer.embedding = out.embedding;
+      if (out.kind === 'embedding') answer.embeddings = out.embeddings;
       else {
         answer.text = out.text;
         if (out.toolCalls) answer.toolCalls = out.toolCalls;

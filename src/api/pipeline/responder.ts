@@ -60,7 +60,10 @@ export class Responder {
     if (outcome.kind === 'failed' && !outcome.recorded) return reply;
     const answer = outcome.kind === 'answered' ? outcome.answer : undefined;
     const review = outcome.kind === 'failed' ? outcome.review : outcome.review;
-    const output = answer?.embedding ? `embedding of ${answer.embedding.length} dimensions` : answer?.text;
+    const vectors = answer?.embeddings;
+    const output = vectors
+      ? `${vectors.length === 1 ? 'embedding' : `${vectors.length} embeddings`} of ${vectors[0]?.length ?? 0} dimensions`
+      : answer?.text;
     const data: RequestRecord = {
       request_id: req.id,
       timestamp: new Date().toISOString(),
@@ -105,7 +108,7 @@ export class Responder {
       const p = problem(503, 'storage_unavailable', err.message, { retryAfterS: 5 });
       return {
         status: 503,
-        body: errorBody(p, req.id, format.name === 'openai' ? 'openai' : 'robbie'),
+        body: errorBody(p, req.id, format.name === 'universal' ? 'robbie' : format.name),
         headers: errorHeaders(p),
       };
     }

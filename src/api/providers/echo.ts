@@ -52,12 +52,14 @@ export class EchoProvider implements Provider {
     yield { done: true, usage: { prompt: words(input), completion: words(input) + 1 } };
   }
 
-  async embed(_model: string, input: string): Promise<EmbedResult> {
-    const digest = hash('sha256', input, 'buffer');
-    const embedding = Array.from(
-      { length: 8 },
-      (_, i) => Math.round(((digest[i] as number) / 255) * 2000 - 1000) / 1000,
-    );
-    return { embedding, usage: { prompt: words(input), completion: 0 } };
+  async embed(_model: string, inputs: string[]): Promise<EmbedResult> {
+    const embeddings = inputs.map((input) => {
+      const digest = hash('sha256', input, 'buffer');
+      return Array.from(
+        { length: 8 },
+        (_, i) => Math.round(((digest[i] as number) / 255) * 2000 - 1000) / 1000,
+      );
+    });
+    return { embeddings, usage: { prompt: words(inputs.join(' ')), completion: 0 } };
   }
 }

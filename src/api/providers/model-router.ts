@@ -40,7 +40,7 @@ export type ModelOutcome =
       toolCalls?: ToolCall[] | undefined;
       finishReason?: string | undefined;
     } & Served)
-  | ({ kind: 'embedding'; embedding: number[]; usage: TokenUsage } & Served);
+  | ({ kind: 'embedding'; embeddings: number[][]; usage: TokenUsage } & Served);
 
 /**
  * Where a request's model name leads: the service it is for, and the providers to try in order,
@@ -108,6 +108,8 @@ export interface ModelInput {
   temperature?: number | undefined;
   topP?: number | undefined;
   maxTokens?: number | undefined;
+  /** Embeddings: every input, in order (else `input` alone). */
+  inputs?: string[] | undefined;
   /** Request fields for the provider as sent (tools, response_format, …). */
   extra?: Record<string, unknown> | undefined;
 }
@@ -340,9 +342,9 @@ export class ModelRouter {
     const service = route.service;
     if (service === 'embedding') {
       return this.#along(route, ctx, async (link, model, signal) => {
-        const out = await link.provider.embed(model, input.input, { signal, traceparent });
+        const out = await link.provider.embed(model, input.inputs ?? [input.input], { signal, traceparent });
         link.breaker.success();
-        return { kind: 'embedding' as const, embedding: out.embedding, usage: out.usage };
+        return { kind: 'embedding' as const, embeddings: out.embeddings, usage: out.usage };
       });
     }
     const messages = this.#messages(service, input);

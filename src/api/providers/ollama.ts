@@ -11,6 +11,7 @@ import {
   ProviderError,
   type TokenUsage,
   type ToolCall,
+  vectorsOf,
 } from './types.ts';
 
 interface OllamaChat {
@@ -180,17 +181,13 @@ export class OllamaProvider implements Provider {
       : [];
   }
 
-  async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
-    const out = (await this.#http.postJson(`${this.#base}/api/embed`, { model, input }, {}, ctx)) as {
+  async embed(model: string, inputs: string[], ctx: CallContext): Promise<EmbedResult> {
+    const out = (await this.#http.postJson(`${this.#base}/api/embed`, { model, input: inputs }, {}, ctx)) as {
       embeddings?: unknown;
       prompt_eval_count?: unknown;
     };
-    const first = Array.isArray(out.embeddings) ? out.embeddings[0] : undefined;
-    if (!Array.isArray(first) || !first.every((x) => typeof x === 'number')) {
-      throw new ProviderError('bad_answer', 'the model server sent an answer without an embedding');
-    }
     return {
-      embedding: first as number[],
+      embeddings: vectorsOf(out.embeddings, inputs.length),
       usage: {
         prompt: typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : null,
         completion: 0,

@@ -11,6 +11,7 @@ import {
   ProviderError,
   type TokenUsage,
   type ToolCall,
+  vectorsOf,
 } from './types.ts';
 
 interface Completion {
@@ -136,19 +137,22 @@ export class OpenAiProvider implements Provider {
       : [];
   }
 
-  async embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult> {
+  async embed(model: string, inputs: string[], ctx: CallContext): Promise<EmbedResult> {
     const url = `${this.#base}/embeddings`;
-    const out = (await this.#http.postJson(url, { model, input }, this.#headers, ctx)) as {
-      data?: { embedding?: unknown }[];
+    const out = (await this.#http.postJson(url, { model, input: inputs }, this.#headers, ctx)) as {
+      data?: { embedding?: unknown; index?: unknown }[];
       usage?: OpenAiUsage;
     };
-    const e = out.data?.[0]?.embedding;
-    if (!Array.isArray(e) || !e.every((x) => typeof x === 'number')) {
-      throw new ProviderError('bad_answer', 'the model server sent an answer without an embedding');
-    }
+    // In input order, whatever order the server listed them in.
+    const data = Array.isArray(out.data) ? [...out.data] : [];
+    if (data.every((d) => typeof d?.index === 'number'))
+      data.sort((a, b) => (a.index as number) - (b.index as number));
     const u = usageOf(out.usage);
     return {
-      embedding: e as number[],
+      embeddings: vectorsOf(
+        data.map((d) => d?.embedding),
+        inputs.length,
+      ),
       usage: u ? { prompt: u.prompt ?? u.completion, completion: 0 } : NO_USAGE,
     };
   }

@@ -55,7 +55,8 @@ export interface ChatResult {
 }
 
 export interface EmbedResult {
-  embedding: number[];
+  /** One vector per input, in order. */
+  embeddings: number[][];
   usage: TokenUsage;
 }
 
@@ -67,6 +68,17 @@ export type ChatDelta =
   | { text: string }
   | { toolCalls: ToolCall[] }
   | { done: true; usage: TokenUsage; finishReason?: string | undefined };
+
+/** The vectors of an embeddings answer, one per input, or `bad_answer`. */
+export function vectorsOf(v: unknown, inputs: number): number[][] {
+  const ok =
+    Array.isArray(v) &&
+    v.length === inputs &&
+    v.every((e) => Array.isArray(e) && e.length > 0 && e.every((x) => typeof x === 'number'));
+  if (!ok)
+    throw new ProviderError('bad_answer', 'the model server sent an answer without an embedding per input');
+  return v as number[][];
+}
 
 /** A request field a provider cannot honour: the request is refused (400) naming it. */
 export function cannotTake(provider: string, field: string): ProviderError {
@@ -89,7 +101,7 @@ export interface Provider {
   chat(req: ChatRequest, ctx: CallContext): Promise<ChatResult>;
   /** Deltas as the server sends them; the upstream request is closed when the signal aborts. */
   chatStream(req: ChatRequest, ctx: CallContext): AsyncIterable<ChatDelta>;
-  embed(model: string, input: string, ctx: CallContext): Promise<EmbedResult>;
+  embed(model: string, inputs: string[], ctx: CallContext): Promise<EmbedResult>;
   /** The models the server says it serves (for discovery), where it can say. */
   listModels?(signal: AbortSignal): Promise<string[]>;
 }

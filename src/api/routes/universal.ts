@@ -135,8 +135,8 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
       s,
       {
         start: () => [],
-        piece: (text) => ({ event: 'delta', data: JSON.stringify({ text }) }),
-        toolCalls: (calls) => ({ event: 'tool_calls', data: JSON.stringify({ tool_calls: calls }) }),
+        piece: (text) => [{ event: 'delta', data: JSON.stringify({ text }) }],
+        toolCalls: (calls) => [{ event: 'tool_calls', data: JSON.stringify({ tool_calls: calls }) }],
         end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
         broken: (reason) => [
           {

@@ -43,8 +43,9 @@ export class UniversalFormat implements AnswerFormat {
     }
     const a = outcome.answer;
     const base = { mood: this.#mood, sticky_notes: [], personality_changes: {}, actions: [] };
-    const response = a.embedding
-      ? { message: '', ...base, embedding: a.embedding, dimensions: a.embedding.length }
+    const embedding = a.embeddings?.[0];
+    const response = embedding
+      ? { message: '', ...base, embedding, dimensions: embedding.length }
       : { message: a.text ?? '', ...base };
     const served = { provider: a.provider, model: a.model, ...(a.cache ? { cache: a.cache } : {}) };
     return {

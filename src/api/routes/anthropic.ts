@@ -1,0 +1,65 @@
+/**
+ * Anthropic's Messages API: `POST /v1/messages`, whole or `stream: true`, for the Anthropic SDK and
+ * the coding agents built on it — through the same pipeline as every route (keys by `x-api-key`,
+ * killswitch, gatekeeper on every text the model reads, limits, budgets, recording, redaction,
+ * idempotency by `Idempotency-Key`, the answer cache, fallback within one deadline), to any
+ * provider: the request is put in the providers' terms (anthropic/request-schema.ts) and the answer
+ * back in Anthropic's (anthropic/format.ts).
+ */
+import type { Hono } from 'hono';
+import { sendJson } from '../answer.ts';
+import { AnthropicFormat, messageFrames } from '../anthropic/format.ts';
+import { parseMessages } from '../anthropic/request-schema.ts';
+import { jsonBody } from '../middleware/json-body.ts';
+import type { GatewayRequest } from '../pipeline/outcome.ts';
+import { fingerprintOf } from '../pipeline/pipeline.ts';
+import { type ModelInput, modelOf } from '../providers/model-router.ts';
+import { sendFrames, sendStream } from '../sse.ts';
+import type { AppEnv } from '../types.ts';
+import { CHAT_SERVICES, type V1Admission, type V1Deps } from './v1.ts';
+
+const SOURCE = 'anthropic';
+
+export function registerAnthropicRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admission): void {
+  const { config, pipeline } = deps;
+  const [onlyJson, withinLimit] = jsonBody(config.maxBodyBytes);
+
+  app.post('/v1/messages', onlyJson, withinLimit, async (c) => {
+    const admitted = await v1.admit(c, parseMessages, CHAT_SERVICES, SOURCE);
+    if (admitted instanceof Response) return admitted;
+    const { body, route, base } = admitted;
+    const model: ModelInput = {
+      input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
+      messages: body.messages,
+      context: [],
+      source: base.source,
+      temperature: body.temperature,
+      topP: body.topP,
+      maxTokens: body.maxTokens,
+      extra: body.extra,
+    };
+    const said = body.messages.map((m) => m.content).join('\n');
+    const req: GatewayRequest = {
+      ...base,
+      route,
+      userId: body.user ?? SOURCE,
+      input: said,
+      // Everything the model will read: the system prompt, every message, tool definitions, tool inputs.
+      reviewed: [said, ...body.alsoRead].join('\n'),
+      model,
+      stream: body.stream,
+      fingerprint: base.idempotent ? fingerprintOf('anthropic', { route: 'messages', ...body }) : '',
+    };
+    const log = v1.logFor(c, req);
+    const out = await pipeline.handle(req, new AnthropicFormat(), log);
+    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
+    if (out.kind === 'stream') {
+      const frames = messageFrames(req, out.stream.model);
+      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
+    }
+    const r = out.reply;
+    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
+    // A whole answer (replayed, cached) to a client that asked for a stream: its events at once.
+    return sendFrames(c, messageFrames(req, modelOf(route)).whole(r), r.headers ?? {}, streaming);
+  });
+}
