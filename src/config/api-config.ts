@@ -1,15 +1,15 @@
 /** Settings of the Universal Input API: providers and models, limits, gatekeeper, keys. */
 import { readFileSync } from 'node:fs';
 import type { UpstreamLimits } from '../api/providers/http.ts';
+import { KINDS, PROVIDER_KINDS, type ProviderKind } from '../api/providers/kinds.ts';
 import { registerSecret } from '../logger/redact.ts';
 import { type Price, pricesFrom } from '../tenancy/prices.ts';
 import type { ModelChoice, Rate } from './kinds.ts';
 import { NAME } from './kinds.ts';
 import { type Resolved, settingError } from './resolve.ts';
-import { PROVIDERS, type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
+import { type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
 
-/** How a provider is spoken to: Ollama's native API, an OpenAI-compatible one, or echo. */
-export type ProviderKind = (typeof PROVIDERS)[number];
+export type { ProviderKind };
 export type Service = (typeof SERVICE_NAMES)[number];
 export const SERVICES: readonly Service[] = SERVICE_NAMES;
 
@@ -29,13 +29,6 @@ export interface ProviderConfig {
   models: Record<Service, string>;
   serves: Serves;
 }
-
-/** Each provider's model for a service when the settings name none. */
-const DEFAULT_MODELS: Record<ProviderKind, Record<Exclude<Service, 'analysis'>, string>> = {
-  ollama: { chat: 'llama3.1:8b', code: 'qwen2.5-coder:7b', embedding: 'nomic-embed-text' },
-  openai: { chat: 'gpt-4o-mini', code: 'gpt-4o-mini', embedding: 'text-embedding-3-small' },
-  echo: { chat: 'echo', code: 'echo', embedding: 'echo' },
-};
 
 const MODEL_SETTING = {
   chat: 'chat-model',
@@ -169,15 +162,15 @@ function loadProviders(s: Resolved): Map<string, NamedProvider> {
     if (typeof name !== 'string' || !NAME.test(name)) {
       throw refuse(`provider ${i}: "name" must be lower-case letters, digits, _ and - (at most 32)`);
     }
-    if ((PROVIDERS as readonly string[]).includes(name) || found.has(name)) {
+    if ((PROVIDER_KINDS as readonly string[]).includes(name) || found.has(name)) {
       throw refuse(`provider ${i}: the name "${name}" is taken`);
     }
-    if (!(PROVIDERS as readonly string[]).includes(String(o.kind))) {
-      throw refuse(`provider ${name}: "kind" must be ${PROVIDERS.join(', ')}`);
+    if (!(PROVIDER_KINDS as readonly string[]).includes(String(o.kind))) {
+      throw refuse(`provider ${name}: "kind" must be ${PROVIDER_KINDS.join(', ')}`);
     }
     const kind = o.kind as ProviderKind;
-    let url: string | undefined;
-    if (kind !== 'echo') {
+    let url: string | undefined = KINDS[kind].url;
+    if (url !== undefined && o.url !== undefined) {
       try {
         const u = new URL(String(o.url));
         if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
@@ -228,7 +221,7 @@ function providerChain(s: Resolved): ProviderConfig[] {
     throw settingError('fallback', s.origins.fallback, `must not name the provider itself (${primary})`);
   }
   const named = loadProviders(s);
-  const known = [...PROVIDERS, ...named.keys()];
+  const known = [...PROVIDER_KINDS, ...named.keys()];
   const unknown = (key: 'provider' | 'fallback', name: string) =>
     settingError(key, s.origins[key], `names no provider called "${name}" (known: ${known.join(', ')})`);
   if (!known.includes(primary)) throw unknown('provider', primary);
@@ -250,28 +243,37 @@ function providerChain(s: Resolved): ProviderConfig[] {
   return chain.map((name) => {
     const file = named.get(name);
     const kind: ProviderKind = file?.kind ?? (name as ProviderKind);
-    const d = { ...DEFAULT_MODELS[kind], ...file?.models };
-    const chat = modelOf(name, v['chat-model'], d.chat);
+    const d = KINDS[kind];
+    const models = { ...d.models, ...file?.models };
+    const chat = modelOf(name, v['chat-model'], models.chat);
     return {
       name,
       kind,
-      url: file
-        ? file.url
-        : name === 'ollama'
-          ? v['ollama-url']
-          : name === 'openai'
-            ? (v['openai-base-url'] ?? 'https://api.openai.com/v1')
-            : undefined,
-      apiKey: file ? file.apiKey : name === 'openai' ? v['openai-api-key'] : undefined,
+      url: file ? file.url : ((KIND_URL_SETTING[kind] && v[KIND_URL_SETTING[kind]]) ?? d.url),
+      apiKey: file ? file.apiKey : keyOf(d.keyEnv),
       models: {
         chat,
-        code: modelOf(name, v[MODEL_SETTING.code], d.code),
+        code: modelOf(name, v[MODEL_SETTING.code], models.code),
         analysis: modelOf(name, v[MODEL_SETTING.analysis], file?.models.analysis ?? chat),
-        embedding: modelOf(name, v[MODEL_SETTING.embedding], d.embedding),
+        embedding: modelOf(name, v[MODEL_SETTING.embedding], models.embedding),
       },
-      serves: file?.serves ?? (kind === 'echo' ? '*' : 'discover'),
+      serves: file?.serves ?? d.serves,
     };
   });
+}
+
+/** The settings that place a provider named by its kind elsewhere than the kind's default server. */
+const KIND_URL_SETTING: Partial<Record<ProviderKind, 'ollama-url' | 'openai-base-url'>> = {
+  ollama: 'ollama-url',
+  openai: 'openai-base-url',
+};
+
+/** A kind's key from its environment variable (the env file's included), a secret from then on. */
+function keyOf(env: string | undefined): string | undefined {
+  const key = env ? process.env[env] : undefined;
+  if (!key) return undefined;
+  registerSecret(key);
+  return key;
 }
 
 export function apiConfig(s: Resolved): ApiConfig {

@@ -9,6 +9,7 @@
  * conventional: HOST, PORT, DATABASE_URL, OLLAMA_URL, OPENAI_*, *_MODEL, NO_COLOR.
  */
 import { hostname } from 'node:os';
+import { PROVIDER_KINDS } from '../api/providers/kinds.ts';
 import {
   boolCodec,
   type Codec,
@@ -80,7 +81,6 @@ const DAY = 86_400_000;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export const LOG_FORMATS = ['pretty', 'json', 'journald', 'none'] as const;
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
-export const PROVIDERS = ['ollama', 'openai', 'echo'] as const;
 export const RATE_LIMIT_SCOPES = ['shared', 'local'] as const;
 /** The AI services a request names (chat, code and analysis to chat models, embedding to an embedding model). */
 export const SERVICE_NAMES = ['chat', 'code', 'analysis', 'embedding'] as const;
@@ -151,11 +151,11 @@ export const SETTINGS = {
   }),
   provider: has(
     'string',
-    nameCodec(PROVIDERS.join('|')),
+    nameCodec(PROVIDER_KINDS.join('|')),
     (get) => (get('openai-base-url') ? 'openai' : 'ollama'),
     {
       scope: 'serve',
-      help: 'model provider: ollama, openai, echo, or a name from the providers file',
+      help: `model provider: ${PROVIDER_KINDS.join(', ')}, or a name from the providers file`,
       defaultText: '`ollama` (`openai` when OPENAI_BASE_URL is set)',
     },
   ),

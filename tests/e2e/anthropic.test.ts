@@ -1,15 +1,19 @@
 /**
- * Anthropic's Messages API in front of any provider, with the official `@anthropic-ai/sdk`: a
+ * Anthropic's Messages API in front of any provider, with the official `@anthropic-ai/sdk`, and
+ * Anthropic as an upstream behind the OpenAI API (the official `openai` SDK): a
  * message whole and streamed (the SDK's own stream helper puts the events together), tools both
  * ways, the system prompt and stop sequences translated, errors as the SDK's classes, the pipeline
  * on the path (keys by x-api-key, the gatekeeper, recording, idempotency).
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll } from '../helpers/process.ts';
 import { KEY, type Served, serveWith } from '../helpers/serve.ts';
+import { tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
 
@@ -217,5 +221,112 @@ describe('the Messages API with the official Anthropic SDK', () => {
     assert.deepEqual(replayed.content, live.content);
     assert.equal(replayed.stop_reason, 'end_turn');
     assert.equal(fake.calls.length, calls + 2, 'one model call per key');
+  });
+});
+
+describe('Anthropic as an upstream, behind the OpenAI API', () => {
+  let fake: FakeModel;
+  let api: Served;
+  let dir: { home: string; cleanup: () => void };
+  before(async () => {
+    fake = await startFakeModel();
+    dir = tempHome();
+    const providers = join(dir.home, 'providers.json');
+    writeFileSync(
+      providers,
+      JSON.stringify([
+        { name: 'claude', kind: 'anthropic', url: fake.url, api_key_env: 'CLAUDE_KEY', serves: '*' },
+      ]),
+    );
+    api = await serveWith({
+      ROBBIE_PROVIDERS_FILE: providers,
+      ROBBIE_PROVIDER: 'claude',
+      CLAUDE_KEY: 'sk-ant-test-0000',
+      ROBBIE_RATE_LIMIT: '1000/1m',
+    });
+  });
+  after(async () => {
+    await api.stop();
+    await fake.close();
+    dir.cleanup();
+  });
+
+  it('a chat completion is a message to Anthropic: the system prompt apart, its key and version sent, the answer back', async () => {
+    const r = await api.client.chat.completions.create({
+      model: 'claude-test',
+      max_tokens: 32,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hello' },
+      ],
+    });
+    assert.equal(r.choices[0]?.message.content, 'fake answer to: hello');
+    assert.equal(r.choices[0]?.finish_reason, 'stop');
+    assert.deepEqual(r.usage, { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 });
+    const call = fake.calls.at(-1);
+    assert.equal(call?.path, '/v1/messages');
+    assert.equal(call?.headers['x-api-key'], 'sk-ant-test-0000');
+    assert.equal(call?.headers['anthropic-version'], '2023-06-01');
+    assert.deepEqual(call?.body, {
+      model: 'claude-test',
+      max_tokens: 32,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }],
+      system: 'Be brief.',
+    });
+  });
+
+  it('streams text and tool calls from Anthropic’s events, and sends a tool result back as one', async () => {
+    const stream = await api.client.chat.completions.create({
+      model: 'claude-test',
+      messages: [{ role: 'user', content: 'one two three' }],
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, 'fake answer to: one two three');
+    const tools = [
+      { type: 'function' as const, function: { name: 'get_weather', parameters: weather.input_schema } },
+    ];
+    const called = await api.client.chat.completions.create({
+      model: 'claude-test',
+      messages: [{ role: 'user', content: 'Paris?' }],
+      tools,
+      stream: true,
+    });
+    let args = '';
+    let finish: string | null | undefined;
+    for await (const chunk of called) {
+      for (const c of chunk.choices[0]?.delta.tool_calls ?? []) args += c.function?.arguments ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(args, '{"city":"Paris","password":"[REDACTED]"}');
+    assert.equal(finish, 'tool_calls');
+    await api.client.chat.completions.create({
+      model: 'claude-test',
+      tools,
+      messages: [
+        { role: 'user', content: 'Paris?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: 'toolu_9',
+              type: 'function',
+              function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+            },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'toolu_9', content: '18 °C' },
+      ],
+    });
+    assert.deepEqual(fake.calls.at(-1)?.body.messages, [
+      { role: 'user', content: [{ type: 'text', text: 'Paris?' }] },
+      {
+        role: 'assistant',
+        content: [{ type: 'tool_use', id: 'toolu_9', name: 'get_weather', input: { city: 'Paris' } }],
+      },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_9', content: '18 °C' }] },
+    ]);
   });
 });

@@ -166,6 +166,67 @@ export async function startFakeModel(): Promise<FakeModel> {
     res.end('data: [DONE]\n\n');
   }
 
+  /**
+   * Anthropic's Messages API: the text (in word pieces when streamed), or with tools a `tool_use`
+   * of the first tool with TOOL_ARGUMENTS as its input.
+   */
+  function anthropic(
+    res: ServerResponse,
+    body: Record<string, unknown>,
+    text: string,
+    usage: { prompt: number; completion: number },
+  ) {
+    const tool = (body.tools as { name?: string }[] | undefined)?.[0]?.name;
+    const content = tool
+      ? [{ type: 'tool_use', id: 'toolu_fake', name: tool, input: JSON.parse(TOOL_ARGUMENTS) }]
+      : [{ type: 'text', text }];
+    const stop = tool ? 'tool_use' : 'end_turn';
+    const u = { input_tokens: usage.prompt, output_tokens: usage.completion };
+    if (body.stream !== true) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: 'msg_fake',
+          type: 'message',
+          role: 'assistant',
+          model: body.model,
+          content,
+          stop_reason: stop,
+          usage: u,
+        }),
+      );
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const event = (type: string, data: object) =>
+      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    event('message_start', {
+      message: {
+        id: 'msg_fake',
+        type: 'message',
+        role: 'assistant',
+        content: [],
+        usage: { input_tokens: usage.prompt, output_tokens: 1 },
+      },
+    });
+    if (tool) {
+      event('content_block_start', {
+        index: 0,
+        content_block: { type: 'tool_use', id: 'toolu_fake', name: tool, input: {} },
+      });
+      for (const part of TOOL_ARGUMENTS.match(/[\s\S]{1,8}/g) ?? [])
+        event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } });
+    } else {
+      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+      for (const piece of piecesOf(text, fake.pieceChars))
+        event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } });
+    }
+    event('content_block_stop', { index: 0 });
+    event('message_delta', { delta: { stop_reason: stop }, usage: { output_tokens: usage.completion } });
+    event('message_stop', {});
+    res.end();
+  }
+
   const server: Server = createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => {
@@ -220,11 +281,22 @@ export async function startFakeModel(): Promise<FakeModel> {
         if (!res.destroyed) res.end(stream ? '"}}]}\n\ndata: [DONE]\n\n' : '"}}]}');
         return;
       }
-      const messages = (body.messages as { role: string; content: string }[] | undefined) ?? [];
-      const input = messages[messages.length - 1]?.content ?? '';
+      const messages = (body.messages as { role: string; content: unknown }[] | undefined) ?? [];
+      const last = messages[messages.length - 1]?.content;
+      // A string, or (Anthropic) blocks of text and tool results.
+      const input =
+        typeof last === 'string'
+          ? last
+          : Array.isArray(last)
+            ? last.map((b: { text?: string; content?: string }) => b.text ?? b.content ?? '').join('')
+            : '';
       const text = fake.reply ? fake.reply(input) : `fake answer to: ${input}`;
       const chat = req.url === '/api/chat' || req.url === '/v1/chat/completions';
       const usage = fake.usage(body);
+      if (req.url === '/v1/messages') {
+        anthropic(res, body, text, usage);
+        return;
+      }
       if (chat && Array.isArray(body.tools) && body.tools.length > 0) {
         toolCall(req, res, body);
         return;

@@ -9,10 +9,8 @@
 import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
 import { Catalog } from './catalog.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
-import { EchoProvider } from './echo.ts';
 import { UpstreamHttp } from './http.ts';
-import { OllamaProvider } from './ollama.ts';
-import { OpenAiProvider } from './openai.ts';
+import { providerFor } from './registry.ts';
 import {
   type ChatDelta,
   type ChatMessage,
@@ -152,13 +150,6 @@ function attemptSignal(
     // The request's abort still reaches the attempt after this (a begun stream is cut by it).
     settle: () => clearTimeout(timer),
   };
-}
-
-function providerFor(p: ProviderConfig, http: UpstreamHttp): Provider {
-  if (p.kind === 'echo') return new EchoProvider(p.name);
-  if (p.kind === 'openai')
-    return new OpenAiProvider(http, p.url ?? 'https://api.openai.com/v1', p.apiKey, p.name);
-  return new OllamaProvider(http, p.url ?? 'http://127.0.0.1:11434', p.name);
 }
 
 /** A provider of the chain with its own breaker, 429 pause and catalog. */

@@ -11,7 +11,7 @@ import {
   cannotTake,
   type EmbedResult,
   type Provider,
-} from './types.ts';
+} from '../types.ts';
 
 function lastInput(req: ChatRequest): string {
   for (let i = req.messages.length - 1; i >= 0; i--) {

@@ -1,6 +1,6 @@
 /** Any OpenAI-compatible endpoint: /chat/completions (whole or streamed as SSE) and /embeddings. */
 import { createParser } from 'eventsource-parser';
-import type { UpstreamHttp } from './http.ts';
+import type { UpstreamHttp } from '../http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -12,7 +12,7 @@ import {
   type TokenUsage,
   type ToolCall,
   vectorsOf,
-} from './types.ts';
+} from '../types.ts';
 
 interface Completion {
   choices?: {

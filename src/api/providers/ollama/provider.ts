@@ -1,5 +1,5 @@
 /** Ollama's native API: /api/chat (whole or streamed as NDJSON) and /api/embed. */
-import type { UpstreamHttp } from './http.ts';
+import type { UpstreamHttp } from '../http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -12,7 +12,7 @@ import {
   type TokenUsage,
   type ToolCall,
   vectorsOf,
-} from './types.ts';
+} from '../types.ts';
 
 interface OllamaChat {
   message?: { content?: unknown; tool_calls?: unknown };
