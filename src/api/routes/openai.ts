@@ -1,6 +1,6 @@
 /**
  * The OpenAI-compatible API: POST /v1/chat/completions (whole or `stream: true`), POST
- * /v1/embeddings, GET /v1/models — through the same pipeline as the universal route (auth,
+ * /v1/responses (text), POST /v1/embeddings, GET /v1/models — through the same pipeline as the universal route (auth,
  * killswitch, gatekeeper, rate limit, recording, redaction, idempotency by `Idempotency-Key`,
  * metrics, tracing), with OpenAI's shapes and errors.
  *
@@ -13,6 +13,7 @@ import { sendJson } from '../answer.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
 import { parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
+import { parseResponses, ResponsesFormat, responseFrames } from '../openai/responses.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf } from '../pipeline/pipeline.ts';
 import { type ModelInput, modelOf } from '../providers/model-router.ts';
@@ -67,6 +68,45 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admi
     return sendFrames(
       c,
       chunkFrames(req, modelOf(route), body.includeUsage).whole(r),
+      r.headers ?? {},
+      streaming,
+    );
+  });
+
+  app.post('/v1/responses', onlyJson, withinLimit, async (c) => {
+    const admitted = await admit(c, parseResponses, CHAT_SERVICES, SOURCE);
+    if (admitted instanceof Response) return admitted;
+    const { body, route, base } = admitted;
+    const said = body.messages.map((m) => m.content).join('\n');
+    const req: GatewayRequest = {
+      ...base,
+      route,
+      userId: body.user ?? SOURCE,
+      input: said,
+      model: {
+        input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
+        messages: body.messages,
+        context: [],
+        source: base.source,
+        temperature: body.temperature,
+        topP: body.topP,
+        maxTokens: body.maxTokens,
+      },
+      stream: body.stream,
+      fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'responses', ...body }) : '',
+    };
+    const log = logFor(c, req);
+    const out = await pipeline.handle(req, new ResponsesFormat(body.metadata), log);
+    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
+    if (out.kind === 'stream') {
+      const frames = responseFrames(req, out.stream.model, body.metadata);
+      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
+    }
+    const r = out.reply;
+    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
+    return sendFrames(
+      c,
+      responseFrames(req, modelOf(route), body.metadata).whole(r),
       r.headers ?? {},
       streaming,
     );
