@@ -1,7 +1,7 @@
 /**
- * `/v1/chat/completions` beside the Portkey gateway, on the same fake OpenAI-compatible model
- * (the one ../shared/research/portkey-peer.sh uses: a fixed completion at once; with
- * `stream: true`, three pieces 100 ms apart): req/s and latency at 1 and 32 connections with wrk,
+ * `/v1/chat/completions` beside the Portkey gateway, on the same fake OpenAI-compatible model (the
+ * one ../shared/research/portkey-peer.sh uses: a fixed completion at once; with `stream: true`,
+ * three pieces 100 ms apart), and robbie's `/v1/messages` (Anthropic's API in, OpenAI's out): req/s and latency at 1 and 32 connections with wrk,
  * each gateway's CPU per request, the latency each adds at 1 connection over calling the model
  * directly, and the time to the first streamed piece it adds — warm (after 500 streams, as wrk's
  * warm-up does for whole answers) and cold (right after the wrk runs).
@@ -23,7 +23,31 @@ import { cpuSeconds, median, type Row } from './lib.ts';
 const SECONDS = 8;
 export const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
 export const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
-const BODY = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'ping' }] });
+/** What a client of each protocol sends (whole or streamed), and how its first streamed piece looks. */
+const PROTOCOLS = {
+  openai: {
+    path: '/v1/chat/completions',
+    body: (stream: boolean) =>
+      JSON.stringify({
+        model: 'fake-model',
+        ...(stream ? { stream } : {}),
+        messages: [{ role: 'user', content: 'ping' }],
+      }),
+    marker: '"content":"po"',
+  },
+  anthropic: {
+    path: '/v1/messages',
+    body: (stream: boolean) =>
+      JSON.stringify({
+        model: 'fake-model',
+        max_tokens: 16,
+        ...(stream ? { stream } : {}),
+        messages: [{ role: 'user', content: 'ping' }],
+      }),
+    marker: '"text":"po"',
+  },
+} as const;
+type Protocol = keyof typeof PROTOCOLS;
 
 const FAKE = `
 import http from 'node:http';
@@ -69,6 +93,7 @@ interface Wrk {
 }
 
 function wrk(
+  protocol: Protocol,
   url: string,
   connections: number,
   seconds: number,
@@ -80,7 +105,7 @@ function wrk(
     lua,
     [
       'wrk.method = "POST"',
-      `wrk.body = ${JSON.stringify(BODY)}`,
+      `wrk.body = ${JSON.stringify(PROTOCOLS[protocol].body(false))}`,
       'wrk.headers["Content-Type"] = "application/json"',
       ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
       'done = function(summary, latency, requests)',
@@ -103,12 +128,13 @@ function wrk(
 }
 
 /** Milliseconds from sending one streamed request to its first content piece (then hung up). */
-function onePiece(port: number, path: string, headers: Record<string, string>): Promise<number> {
-  const body = JSON.stringify({
-    model: 'fake-model',
-    stream: true,
-    messages: [{ role: 'user', content: 'ping' }],
-  });
+function onePiece(
+  protocol: Protocol,
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<number> {
+  const body = PROTOCOLS[protocol].body(true);
   return new Promise<number>((resolve, reject) => {
     const started = performance.now();
     const req = http.request(
@@ -124,7 +150,7 @@ function onePiece(port: number, path: string, headers: Record<string, string>): 
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
           seen += c;
-          if (seen.includes('"content":"po"')) {
+          if (seen.includes(PROTOCOLS[protocol].marker)) {
             resolve(performance.now() - started);
             res.destroy();
           }
@@ -146,24 +172,27 @@ const STREAM_WARMUP = 500;
  * runs (the streaming code has run a few times at most), `warm` after 500 more streams.
  */
 async function firstPiece(
+  protocol: Protocol,
   port: number,
   path: string,
   headers: Record<string, string>,
 ): Promise<{ cold: number; warm: number }> {
   const sample = async () => {
     const times: number[] = [];
-    for (let i = 0; i < STREAM_SAMPLES; i++) times.push(await onePiece(port, path, headers));
+    for (let i = 0; i < STREAM_SAMPLES; i++) times.push(await onePiece(protocol, port, path, headers));
     return median(times);
   };
   const cold = await sample();
   for (let i = 0; i < STREAM_WARMUP; i += 25) {
-    await Promise.all(Array.from({ length: 25 }, () => onePiece(port, path, headers)));
+    await Promise.all(Array.from({ length: 25 }, () => onePiece(protocol, port, path, headers)));
   }
   return { cold, warm: await sample() };
 }
 
 interface Target {
   name: string;
+  /** The protocol its client speaks (robbie serves both; Portkey's stream is OpenAI's). */
+  protocol: Protocol;
   port: number;
   pid: number;
   path: string;
@@ -198,7 +227,8 @@ export async function benchGateway(): Promise<Row[]> {
     );
     await waitHealthy(rPort, 20_000);
     targets.push({
-      name: 'robbie',
+      name: 'robbie, OpenAI in',
+      protocol: 'openai',
       port: rPort,
       pid: robbie.pid,
       path: '/v1/chat/completions',
@@ -207,6 +237,16 @@ export async function benchGateway(): Promise<Row[]> {
         await stopProc(robbie);
         cleanup();
       },
+    });
+    // The same robbie, asked in Anthropic's Messages API, answered by the OpenAI-compatible model.
+    targets.push({
+      name: 'robbie, Anthropic in',
+      protocol: 'anthropic',
+      port: rPort,
+      pid: robbie.pid,
+      path: '/v1/messages',
+      headers: {},
+      stop: async () => undefined,
     });
     if (existsSync(PORTKEY_BIN)) {
       const pPort = await freePort();
@@ -218,6 +258,7 @@ export async function benchGateway(): Promise<Row[]> {
       await waitForUrl(`http://127.0.0.1:${pPort}/`);
       targets.push({
         name: 'Portkey',
+        protocol: 'openai',
         port: pPort,
         pid: pk.pid as number,
         path: '/v1/chat/completions',
@@ -239,8 +280,8 @@ export async function benchGateway(): Promise<Row[]> {
         note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
       });
     }
-    const direct1 = wrk(`http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
-    const directFirst = await firstPiece(fakePort, '/v1/chat/completions', {});
+    const direct1 = wrk('openai', `http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
+    const directFirst = await firstPiece('openai', fakePort, '/v1/chat/completions', {});
     rows.push({
       scenario: 'fake model alone, 1 connection',
       metric: 'p50 latency',
@@ -249,19 +290,19 @@ export async function benchGateway(): Promise<Row[]> {
     });
     for (const t of targets) {
       const url = `http://127.0.0.1:${t.port}${t.path}`;
-      wrk(url, 32, 3, t.headers, dir); // warm-up
+      wrk(t.protocol, url, 32, 3, t.headers, dir); // warm-up
       for (const c of [1, 32]) {
         const cpu0 = cpuSeconds(t.pid);
-        const r = wrk(url, c, SECONDS, t.headers, dir);
+        const r = wrk(t.protocol, url, c, SECONDS, t.headers, dir);
         const cpu = cpuSeconds(t.pid) - cpu0;
         rows.push({
-          scenario: `${t.name} /v1/chat/completions, ${c} connection${c > 1 ? 's' : ''}`,
+          scenario: `${t.name} ${t.path}, ${c} connection${c > 1 ? 's' : ''}`,
           metric: 'requests/s',
           value: `${Math.round(r.rps)}`,
           note: `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms; CPU ${Math.round((cpu * 1e6) / Math.max(1, r.requests))} µs/request${c === 1 ? `; adds ${(r.p50 - direct1.p50).toFixed(2)} ms over the model alone` : ''}; non-2xx ${r.non2xx}`,
         });
       }
-      const first = await firstPiece(t.port, t.path, t.headers).catch((e: Error) => e);
+      const first = await firstPiece(t.protocol, t.port, t.path, t.headers).catch((e: Error) => e);
       rows.push({
         scenario: `${t.name} streaming, first piece`,
         metric: 'added time to first token',

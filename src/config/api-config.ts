@@ -52,6 +52,8 @@ export interface ApiConfig {
   maxBodyBytes: number;
   /** The primary provider first, then the fallbacks in order. */
   providers: ProviderConfig[];
+  /** Model names of the user's, each for models tried in order (`provider/model` or a model name). */
+  aliases: Map<string, string[]>;
   /** The most an upstream may send: an answer, one line of a stream. */
   upstream: UpstreamLimits;
   /** A stream whose client takes no bytes for this long is ended (and recorded as cut). */
@@ -98,7 +100,7 @@ function jsonFile(
 
 function jsonArrayFile(
   s: Resolved,
-  key: 'gatekeeper-patterns' | 'providers-file',
+  key: 'gatekeeper-patterns',
   shape: string,
 ): { items: unknown[]; refuse: (problem: string) => Error } | undefined {
   const file = jsonFile(s, key);
@@ -146,16 +148,42 @@ interface NamedProvider {
   serves: Serves | undefined;
 }
 
+/** The providers file, read: its providers by name, its aliases, and how to refuse an entry. */
+interface ProvidersFile {
+  providers: Map<string, NamedProvider>;
+  aliases: Map<string, string[]>;
+  refuse: (problem: string) => Error;
+}
+
 /**
- * The providers file: `[{name, kind, url, api_key_env, models, serves}]`. A key is never in the
- * file: it names the environment variable that holds it (the env file, the unit's environment).
- * `serves`: `"discover"` (what the server lists), `"*"` (any name) or a list of model names.
+ * The providers file: `[{name, kind, url, api_key_env, models, serves}]`, or `{providers: […],
+ * aliases: {name: [model, …]}}`. A key is never in the file: it names the environment variable
+ * that holds it (the env file, the unit's environment). `serves`: `"discover"` (what the server
+ * lists), `"*"` (any name) or a list of model names.
  */
-function loadProviders(s: Resolved): Map<string, NamedProvider> {
+function loadProviders(s: Resolved): ProvidersFile {
   const found = new Map<string, NamedProvider>();
-  const file = jsonArrayFile(s, 'providers-file', '{name, kind, url, api_key_env, models, serves}');
-  if (!file) return found;
-  const { items, refuse } = file;
+  const aliases = new Map<string, string[]>();
+  const file = jsonFile(s, 'providers-file');
+  if (!file) return { providers: found, aliases, refuse: (problem) => new Error(problem) };
+  const { refuse } = file;
+  const shape = '{name, kind, url, api_key_env, models, serves}';
+  const whole = file.parsed as { providers?: unknown; aliases?: unknown } | unknown[] | null;
+  const items = Array.isArray(whole) ? whole : whole?.providers;
+  if (!Array.isArray(items))
+    throw refuse(`must name a JSON array of ${shape}, or {"providers": [...], "aliases": {...}}`);
+  const declared = Array.isArray(whole) ? undefined : whole?.aliases;
+  if (declared !== undefined) {
+    if (declared === null || typeof declared !== 'object' || Array.isArray(declared))
+      throw refuse('"aliases" must be an object: {"name": ["provider/model", ...]}');
+    for (const [alias, list] of Object.entries(declared)) {
+      if (!ALIAS.test(alias) || (SERVICES as readonly string[]).includes(alias))
+        throw refuse(`alias "${alias}": a name of letters, digits and . _ : - (not a service name)`);
+      if (!Array.isArray(list) || list.length === 0 || !list.every((m) => typeof m === 'string' && m !== ''))
+        throw refuse(`alias ${alias}: must list one or more models, in the order they are tried`);
+      aliases.set(alias, list as string[]);
+    }
+  }
   items.forEach((entry, i) => {
     const o = (entry ?? {}) as Record<string, unknown>;
     const name = o.name;
@@ -210,17 +238,35 @@ function loadProviders(s: Resolved): Map<string, NamedProvider> {
     }
     found.set(name, { kind, url, apiKey, models, serves });
   });
-  return found;
+  return { providers: found, aliases, refuse };
+}
+
+/** An alias's name. */
+const ALIAS = /^[\w.:-]{1,100}$/;
+
+/** Each alias's models, checked: a `provider/model` must name a provider of the chain. */
+function aliasesOf(file: ProvidersFile, chain: ProviderConfig[]): Map<string, string[]> {
+  const known = new Set<string>([...PROVIDER_KINDS, ...file.providers.keys()]);
+  const inChain = chain.map((p) => p.name);
+  for (const [alias, models] of file.aliases) {
+    for (const m of models) {
+      // A name whose prefix is no provider's is a model name with a slash (`hf.co/org/model`).
+      const provider = m.slice(0, Math.max(0, m.indexOf('/')));
+      if (known.has(provider) && !inChain.includes(provider))
+        throw file.refuse(`alias ${alias}: ${m} names a provider not in the chain (${inChain.join(', ')})`);
+    }
+  }
+  return file.aliases;
 }
 
 /** The chain of providers: the primary, then each fallback, with its model per service. */
-function providerChain(s: Resolved): ProviderConfig[] {
+function providerChain(s: Resolved, file: ProvidersFile): ProviderConfig[] {
   const v = s.values;
   const primary = v.provider;
   if (v.fallback.includes(primary)) {
     throw settingError('fallback', s.origins.fallback, `must not name the provider itself (${primary})`);
   }
-  const named = loadProviders(s);
+  const named = file.providers;
   const known = [...PROVIDER_KINDS, ...named.keys()];
   const unknown = (key: 'provider' | 'fallback', name: string) =>
     settingError(key, s.origins[key], `names no provider called "${name}" (known: ${known.join(', ')})`);
@@ -276,6 +322,12 @@ function keyOf(env: string | undefined): string | undefined {
   return key;
 }
 
+function chainAndAliases(s: Resolved): { providers: ProviderConfig[]; aliases: Map<string, string[]> } {
+  const file = loadProviders(s);
+  const providers = providerChain(s, file);
+  return { providers, aliases: aliasesOf(file, providers) };
+}
+
 export function apiConfig(s: Resolved): ApiConfig {
   const v = s.values;
   return {
@@ -283,7 +335,7 @@ export function apiConfig(s: Resolved): ApiConfig {
     adminKey: v['admin-key'],
     metricsToken: v['metrics-token'],
     maxBodyBytes: v['max-body'],
-    providers: providerChain(s),
+    ...chainAndAliases(s),
     cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
     modelTimeoutMs: v['model-timeout'],
     upstream: { answerBytes: v['upstream-max-answer'], lineBytes: v['upstream-max-line'] },

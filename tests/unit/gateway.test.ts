@@ -365,6 +365,29 @@ describe('models as data', () => {
     assert.equal(r.route('openai/unlisted', ['chat']), undefined);
   });
 
+  it('an alias tries its models in its order, across providers, within one deadline', async () => {
+    const failing = new Scripted('openai', () => fail('status', { status: 500 }));
+    const local = new Scripted('ollama', async () => 'from ollama');
+    const config = {
+      providers: [
+        { name: 'openai', models, serves: ['gpt-4.1'] },
+        { name: 'ollama', models, serves: ['llama3.1:8b'] },
+      ],
+      aliases: new Map([['fast', ['openai/gpt-4.1', 'llama3.1:8b', 'openai/gpt-4.1', 'unserved']]]),
+    } as unknown as ApiConfig;
+    const r = new ModelRouter(config, undefined, [failing, local]);
+    const route = r.route('fast', ['chat']);
+    assert.deepEqual(
+      route?.targets.map((t) => `${r.chain[t.link]?.provider.name}:${t.model}`),
+      ['openai:gpt-4.1', 'ollama:llama3.1:8b'],
+    );
+    const out = await r.call(route as ModelRoute, input, ctx(1000));
+    assert.equal(out.provider, 'ollama');
+    assert.equal(out.model, 'llama3.1:8b');
+    assert.equal(out.kind === 'text' && out.text, 'from ollama');
+    assert.ok(r.models().some((m) => m.model === 'fast' && m.provider === 'robbie'));
+  });
+
   it('a name no provider serves has no route; /v1/models lists what is known', async () => {
     const config = {
       providers: [{ name: 'ollama', models, serves: ['llama3.1:8b'] }],

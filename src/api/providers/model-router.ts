@@ -184,6 +184,7 @@ function asProviderError(err: unknown, signal: AbortSignal): ProviderError {
 export class ModelRouter {
   readonly #links: Link[];
   readonly #metrics: ModelMetrics | undefined;
+  readonly #aliases: ReadonlyMap<string, readonly string[]>;
 
   /** `providers` replaces the configured ones (tests). */
   constructor(config: ApiConfig, metrics?: ModelMetrics, providers?: Provider[]) {
@@ -191,6 +192,7 @@ export class ModelRouter {
     const http = new UpstreamHttp(config.upstream);
     this.#links = config.providers.map((p, i) => new Link(providers?.[i] ?? providerFor(p, http), p));
     this.#metrics = metrics;
+    this.#aliases = config.aliases ?? new Map();
   }
 
   /** Starts reading each provider's model list (for the models it serves), in the background. */
@@ -213,6 +215,20 @@ export class ModelRouter {
       const service = name as Service;
       return { name, service, targets: this.#links.map((l, link) => ({ link, model: l.models[service] })) };
     }
+    const alias = this.#aliases.get(name);
+    if (alias) {
+      // Each model in the alias's order, each where it is served; a target listed twice, once.
+      const seen = new Set<string>();
+      const targets = alias
+        .flatMap((m) => this.#model(m, services)?.targets ?? [])
+        .filter((t) => !seen.has(`${t.link}\0${t.model}`) && seen.add(`${t.link}\0${t.model}`));
+      return targets.length === 0 ? undefined : { name, service: services[0] as Service, targets };
+    }
+    return this.#model(name, services);
+  }
+
+  /** Where a model name (not a service, not an alias) leads: `provider/model`, or every provider serving it. */
+  #model(name: string, services: readonly Service[]): ModelRoute | undefined {
     const service = services[0] as Service;
     // A model some provider names for one of these services is that service's (`gpt-4o-mini` set
     // as the code model is asked with the code service's system prompt on the universal route).
@@ -247,11 +263,12 @@ export class ModelRouter {
     return states.every((s) => s === 'open') ? 'open' : 'half-open';
   }
 
-  /** Every model name the chain is known to serve, with the provider (for /v1/models). */
+  /** Every model name the chain is known to serve, with the provider, then the aliases (for /v1/models). */
   models(): { model: string; provider: string }[] {
-    return this.#links.flatMap((l) =>
-      l.catalog.known().map((model) => ({ model, provider: l.provider.name })),
-    );
+    return [
+      ...this.#links.flatMap((l) => l.catalog.known().map((model) => ({ model, provider: l.provider.name }))),
+      ...[...this.#aliases.keys()].map((model) => ({ model, provider: 'robbie' })),
+    ];
   }
 
   #messages(service: Exclude<Service, 'embedding'>, input: ModelInput): ChatMessage[] {
