@@ -7,7 +7,8 @@
  *
  * - the added gap: for each piece, its delay (arrival − stamp) less the previous piece's delay —
  *   how much longer than the model's own gap the client waited; reported at p99 and worst;
- * - RSS per open stream: the gateway's RSS with every stream open, less its RSS before, ÷ 500;
+ * - RSS per open stream: the gateway's RSS with 500 streams open at one piece a second, less its
+ *   RSS before, ÷ 500 (and the peak of the fast run, garbage not yet collected included);
  * - CPU per piece: the gateway's CPU over the run ÷ the pieces delivered.
  *
  * Each gateway first serves 50 streams of 40 pieces as a warm-up. STREAMS and PIECES (environment) shrink the
@@ -57,7 +58,8 @@ const srv = http.createServer((req, res) => {
   let raw = '';
   req.on('data', (c) => { raw += c; });
   req.on('end', () => {
-    let n = PIECES; try { n = JSON.parse(raw).max_tokens ?? PIECES; } catch {}
+    let n = PIECES, every = EVERY;
+    try { const b = JSON.parse(raw); n = b.max_tokens ?? PIECES; every = b.every_ms ?? EVERY; } catch {}
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let i = 0;
     const t = setInterval(() => {
@@ -67,7 +69,7 @@ const srv = http.createServer((req, res) => {
       res.write('data: ' + JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'fake-model',
         choices: [], usage: { prompt_tokens: 1, completion_tokens: PIECES, total_tokens: PIECES + 1 } }) + '\\n\\n');
       res.end('data: [DONE]\\n\\n');
-    }, EVERY);
+    }, every);
   });
 });
 srv.keepAliveTimeout = 65000;
@@ -86,12 +88,15 @@ function oneStream(
   path: string,
   headers: Record<string, string>,
   pieces?: number,
+  everyMs?: number,
 ): Promise<StreamResult> {
+  // `every_ms` is no OpenAI field: robbie passes it to the model as sent, as the floor does.
   const body = JSON.stringify({
     model: 'fake-model',
     stream: true,
     messages: [{ role: 'user', content: 'go' }],
     ...(pieces ? { max_tokens: pieces } : {}),
+    ...(everyMs ? { every_ms: everyMs } : {}),
   });
   return new Promise((resolve, reject) => {
     const added: number[] = [];
@@ -195,6 +200,15 @@ async function run(t: Target): Promise<Row> {
   const added = done.flatMap((r) => r.added).sort((a, b) => a - b);
   const cpu = t.pid ? cpuSeconds(t.pid) - cpu0 : 0;
   const perStreamKiB = ((peakRss - rss0) * 1024) / STREAMS;
+  // What an open stream holds, apart from the garbage of 20,000 pieces a second: the same number
+  // of streams open at one piece a second, RSS read once they are all open.
+  const idle0 = t.pid ? rssMiB(t.pid) : 0;
+  const slow = Promise.allSettled(
+    Array.from({ length: STREAMS }, () => oneStream(t.port, t.path, t.headers, 20, 1000)),
+  );
+  await new Promise((r) => setTimeout(r, 10_000));
+  const idleKiB = t.pid ? ((rssMiB(t.pid) - idle0) * 1024) / STREAMS : 0;
+  await slow;
   return {
     scenario: `${t.name}: ${STREAMS} streams × ${PIECES} pieces`,
     metric: 'added gap p99 / worst',
@@ -203,7 +217,7 @@ async function run(t: Target): Promise<Row> {
       `${pieces} of ${STREAMS * PIECES} pieces in ${seconds.toFixed(1)} s`,
       failed ? `${failed} streams failed (${why?.message.slice(0, 80)})` : undefined,
       t.pid
-        ? `RSS +${perStreamKiB.toFixed(0)} KiB per open stream (${rss0.toFixed(0)} → ${peakRss.toFixed(0)} MiB)`
+        ? `RSS +${idleKiB.toFixed(0)} KiB per open stream at one piece a second, +${perStreamKiB.toFixed(0)} KiB at the peak of this run (${rss0.toFixed(0)} → ${peakRss.toFixed(0)} MiB)`
         : undefined,
       t.pid ? `CPU ${((cpu * 1e6) / Math.max(1, pieces)).toFixed(1)} µs per piece` : undefined,
     ]

@@ -35,3 +35,16 @@ export function sendJson(
   if (headers) setHeaders(c, headers);
   return c.json(body, status as ContentfulStatusCode);
 }
+
+/** Which provider (and model) served an answer, and whether it came from the cache. */
+export function servedHeaders(a: {
+  provider: string;
+  model: string;
+  cache?: string;
+}): Record<string, string> {
+  return {
+    'X-Robbie-Provider': a.provider,
+    'X-Robbie-Model': a.model,
+    ...(a.cache ? { 'X-Robbie-Cache': a.cache } : {}),
+  };
+}

@@ -12,9 +12,9 @@ import { requestId } from './middleware/request-id.ts';
 import { registerAdminKeyRoutes } from './routes/admin-keys.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
-import { registerUniversalRoutes, type UniversalDeps } from './routes/universal.ts';
 import { registerV1Routes } from './routes/v1.ts';
 import type { AppEnv } from './types.ts';
+import { registerUniversalRoutes, type UniversalDeps } from './universal/routes.ts';
 
 export interface AppOptions {
   version: string;

@@ -17,9 +17,9 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
-import { nodeResponseOf } from './answer.ts';
+import { nodeResponseOf, sendJson, servedHeaders } from './answer.ts';
 import type { Reply } from './pipeline/outcome.ts';
-import type { AnswerStream } from './pipeline/pipeline.ts';
+import type { AnswerStream, PipelineReply } from './pipeline/pipeline.ts';
 import type { ToolCall } from './providers/types.ts';
 import type { AppEnv } from './types.ts';
 
@@ -40,6 +40,31 @@ export interface StreamFrames {
   broken(reason: string): SseMessage[];
   /** The answer could not be recorded (its reply is the error): an error event, never a clean end. */
   failed(reply: Reply): SseMessage[];
+}
+
+/** Frames that can also send a whole answer (a replay, a cache hit) as the events of a stream. */
+export interface AnswerFrames extends StreamFrames {
+  whole(reply: Reply): SseMessage[];
+}
+
+/**
+ * Sends the pipeline's answer as its client asked: JSON; or events — a live stream in the route's
+ * frames, or a whole answer (replayed, cached) sent as the events of one. `framesFor` makes a
+ * route's frames for the model that answers (or, for a whole answer, `model`).
+ */
+export function sendAnswer(
+  c: Context<AppEnv>,
+  out: PipelineReply,
+  asStream: boolean,
+  framesFor: (model: string) => AnswerFrames,
+  model: string,
+  options: StreamOptions,
+): Response {
+  if (out.kind === 'stream')
+    return sendStream(c, out.stream, framesFor(out.stream.model), servedHeaders(out.stream), options);
+  const r = out.reply;
+  if (!asStream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
+  return sendFrames(c, framesFor(model).whole(r), r.headers ?? {}, options);
 }
 
 /** One event's text: every line of its data as its own `data:` field (the SSE rule). */

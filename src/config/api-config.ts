@@ -54,6 +54,8 @@ export interface ApiConfig {
   providers: ProviderConfig[];
   /** Model names of the user's, each for models tried in order (`provider/model` or a model name). */
   aliases: Map<string, string[]>;
+  /** How often each provider's model list is read again. */
+  modelsRefreshMs: number;
   /** The most an upstream may send: an answer, one line of a stream. */
   upstream: UpstreamLimits;
   /** A stream whose client takes no bytes for this long is ended (and recorded as cut). */
@@ -338,6 +340,7 @@ export function apiConfig(s: Resolved): ApiConfig {
     ...chainAndAliases(s),
     cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
     modelTimeoutMs: v['model-timeout'],
+    modelsRefreshMs: v['models-refresh'],
     upstream: { answerBytes: v['upstream-max-answer'], lineBytes: v['upstream-max-line'] },
     streamWriteTimeoutMs: v['stream-write-timeout'],
     mood: v.mood,

@@ -217,6 +217,10 @@ export const SETTINGS = {
     scope: 'serve',
     help: "deadline of a request's model work: every attempt, retry and fallback (a client may ask for less); a stream's, until each next piece",
   }),
+  'models-refresh': has('duration', durationCodec(1000), 5 * 60_000, {
+    scope: 'serve',
+    help: "how often each provider's list of models is read again (in the background)",
+  }),
   'upstream-max-answer': has('size', sizeCodec(1024), 16 * 1024 ** 2, {
     scope: 'serve',
     help: 'largest answer read from a model server; past it the request gets 502 and nothing more is read',

@@ -137,7 +137,7 @@ function universalServices(config: ServeConfig, store: Store, keys: KeyRegistry,
     store,
   );
   router = new ModelRouter(config.api, metrics);
-  router.discover((provider, error) =>
+  router.discover(config.api.modelsRefreshMs, (provider, error) =>
     log.info('the models a provider serves cannot be listed: any name is tried there', { provider, error }),
   );
   const model = router;

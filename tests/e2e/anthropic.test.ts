@@ -157,6 +157,23 @@ describe('the Messages API with the official Anthropic SDK', () => {
     ]);
   });
 
+  it("the README's example: ANTHROPIC_BASE_URL pointed at robbie, the key as x-api-key", async () => {
+    const before = process.env.ANTHROPIC_BASE_URL;
+    process.env.ANTHROPIC_BASE_URL = `http://127.0.0.1:${api.port}`;
+    try {
+      const fromEnv = new Anthropic({ apiKey: KEY, maxRetries: 0 });
+      const m = await fromEnv.messages.create({
+        model: 'chat',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'Hello' }],
+      });
+      assert.deepEqual(m.content, [{ type: 'text', text: 'fake answer to: Hello' }]);
+    } finally {
+      if (before === undefined) delete process.env.ANTHROPIC_BASE_URL;
+      else process.env.ANTHROPIC_BASE_URL = before;
+    }
+  });
+
   it("maps errors to the SDK's classes, and refuses what it cannot translate naming it", async () => {
     const bad = new Anthropic({
       apiKey: 'wrong-key-000000',

@@ -370,7 +370,11 @@ describe('any model a provider serves', () => {
   before(async () => {
     fake = await startFakeModel();
     fake.listed = ['fake-chat', 'fake-embed', 'gpt-4.1'];
-    api = await serveWith({ OPENAI_BASE_URL: `${fake.url}/v1`, ROBBIE_RATE_LIMIT: '1000/1m' });
+    api = await serveWith({
+      OPENAI_BASE_URL: `${fake.url}/v1`,
+      ROBBIE_RATE_LIMIT: '1000/1m',
+      ROBBIE_MODELS_REFRESH: '1s',
+    });
   });
   after(async () => {
     await api.stop();
@@ -405,6 +409,18 @@ describe('any model a provider serves', () => {
       api.client.chat.completions.create({ model: 'openai/not-served', messages: msg }),
     );
     assert.ok(viaProvider instanceof OpenAI.NotFoundError);
+  });
+
+  it('a model the upstream adds while robbie runs is served once listed, without a restart', async () => {
+    const msg = [{ role: 'user' as const, content: 'hi' }];
+    const before = await errorOf(api.client.chat.completions.create({ model: 'added-later', messages: msg }));
+    assert.ok(before instanceof OpenAI.NotFoundError);
+    fake.listed = [...fake.listed, 'added-later'];
+    await waitFor('the new model listed (ROBBIE_MODELS_REFRESH=1s)', async () =>
+      (await api.client.models.list()).data.some((m) => m.id === 'added-later'),
+    );
+    const r = await api.client.chat.completions.create({ model: 'added-later', messages: msg });
+    assert.equal(r.model, 'added-later');
   });
 
   it('GET /v1/models/{id} answers for every name a request may give, 404 for the others', async () => {

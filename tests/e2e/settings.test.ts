@@ -98,6 +98,7 @@ describe('settings reach every child', () => {
       fallback: 'ollama',
       'providers-file': providers,
       'model-timeout': '5s',
+      'models-refresh': '2m',
       'upstream-max-answer': '2MiB',
       'upstream-max-line': '64KiB',
       'stream-write-timeout': '9s',

@@ -327,7 +327,7 @@ describe('models as data', () => {
       ],
     } as unknown as ApiConfig;
     const r = new ModelRouter(config, undefined, [listing, lists, any]);
-    r.discover(() => assert.fail('the listing failed'));
+    r.discover(60_000, () => assert.fail('the listing failed'));
     // The listing is read in the background: until then any name is tried at the discovering one.
     for (let i = 0; i < 100 && r.models().every((m) => m.model !== 'gpt-4.1'); i++)
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -5,11 +5,12 @@
  * the SDK maps to its error classes. Every answer carries `robbie`: the request id, the gatekeeper
  * status and who served it.
  */
+
+import { servedHeaders } from '../answer.ts';
 import { errorBody, errorHeaders, problem } from '../errors.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
 import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
-import { servedHeaders } from '../universal/format.ts';
 
 /** Why the model stopped, in Anthropic's words. */
 function stopReason(a: Answer): string {

@@ -6,11 +6,12 @@
  * serve (tools, a `previous_response_id`, formats other than text, non-text input) is a 400 naming
  * the field.
  */
+
+import { servedHeaders } from '../answer.ts';
 import { errorBody, errorHeaders, type FieldProblem, problem } from '../errors.ts';
 import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
-import { servedHeaders } from '../universal/format.ts';
 import { unstorable } from '../universal/request-schema.ts';
 import type { Parsed } from './request-schema.ts';
 

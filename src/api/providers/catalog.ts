@@ -1,13 +1,11 @@
 /**
  * Which models a provider serves: a list, any name (`*`), or what the upstream itself lists
  * (OpenAI's `GET /models`, Ollama's `GET /api/tags`), discovered in the background — at start,
- * then every DISCOVERY_MS — and never on a request's path. The models the settings name for the
+ * then every `ROBBIE_MODELS_REFRESH` — and never on a request's path. The models the settings name for the
  * services are served too, whatever the upstream lists.
  */
 import type { Serves } from '../../config/api-config.ts';
 
-/** How often a provider's own list is read again. */
-export const DISCOVERY_MS = 5 * 60_000;
 /** How long a listing may take before it is given up (the previous list stays). */
 const LISTING_TIMEOUT_MS = 10_000;
 
@@ -48,8 +46,8 @@ export class Catalog {
     return [...names];
   }
 
-  /** Reads the upstream's list now, then every DISCOVERY_MS (the timer never keeps the process up). */
-  start(onError: (error: string) => void): void {
+  /** Reads the upstream's list now, then every `everyMs` (the timer never keeps the process up). */
+  start(everyMs: number, onError: (error: string) => void): void {
     if (!this.#list || this.#timer) return;
     const read = async () => {
       try {
@@ -62,7 +60,7 @@ export class Catalog {
       }
     };
     void read();
-    this.#timer = setInterval(read, DISCOVERY_MS);
+    this.#timer = setInterval(read, everyMs);
     this.#timer.unref();
   }
 

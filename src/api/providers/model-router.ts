@@ -195,9 +195,9 @@ export class ModelRouter {
     this.#aliases = config.aliases ?? new Map();
   }
 
-  /** Starts reading each provider's model list (for the models it serves), in the background. */
-  discover(onError: (provider: string, error: string) => void): void {
-    for (const l of this.#links) l.catalog.start((error) => onError(l.provider.name, error));
+  /** Reads each provider's model list (the models it serves) now, then every `everyMs`, in the background. */
+  discover(everyMs: number, onError: (provider: string, error: string) => void): void {
+    for (const l of this.#links) l.catalog.start(everyMs, (error) => onError(l.provider.name, error));
   }
 
   /** Stops the background listings. */

@@ -8,19 +8,19 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { ApiConfig, Service } from '../../config/api-config.ts';
 import type { KeyRegistry } from '../../tenancy/registry.ts';
+import { registerAnthropicRoutes } from '../anthropic/routes.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { type FieldProblem, problem, sendProblem } from '../errors.ts';
 import { authenticate } from '../middleware/auth.ts';
 import type { Parsed } from '../openai/request-schema.ts';
+import { registerOpenAiRoutes } from '../openai/routes.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
 import { REQUEST_ID } from '../universal/request-schema.ts';
-import { registerAnthropicRoutes } from './anthropic.ts';
-import { registerOpenAiRoutes } from './openai.ts';
 
 export interface V1Deps {
   config: ApiConfig;

@@ -2,8 +2,10 @@
  * The Universal Input API's answer shape (what the original clients read): the request id, the
  * gatekeeper's status and review, robbie's response, timing — and which provider served it.
  */
-import { errorBody, errorHeaders } from '../errors.ts';
+import { servedHeaders } from '../answer.ts';
+import { errorBody, errorHeaders, problem } from '../errors.ts';
 import type { AnswerFormat, GatewayRequest, Outcome, Reply, Review } from '../pipeline/outcome.ts';
+import type { AnswerFrames, SseMessage } from '../sse.ts';
 
 export class UniversalFormat implements AnswerFormat {
   readonly name = 'universal';
@@ -56,15 +58,31 @@ export class UniversalFormat implements AnswerFormat {
   }
 }
 
-/** Which provider (and model) served an answer, and whether it came from the cache. */
-export function servedHeaders(a: {
-  provider: string;
-  model: string;
-  cache?: string;
-}): Record<string, string> {
+/**
+ * The events of a streamed universal answer: `delta` pieces of text, then the `answer` as a whole
+ * (or an `error`); a whole answer (replayed, cached) to a client that asked for a stream is one
+ * delta and the answer.
+ */
+export function universalFrames(req: GatewayRequest): AnswerFrames {
+  const answer = (reply: Reply): SseMessage => ({ event: 'answer', data: JSON.stringify(reply.body) });
   return {
-    'X-Robbie-Provider': a.provider,
-    'X-Robbie-Model': a.model,
-    ...(a.cache ? { 'X-Robbie-Cache': a.cache } : {}),
+    start: () => [],
+    piece: (text) => [{ event: 'delta', data: JSON.stringify({ text }) }],
+    toolCalls: (calls) => [{ event: 'tool_calls', data: JSON.stringify({ tool_calls: calls }) }],
+    end: (reply) => [answer(reply)],
+    broken: (reason) => [
+      {
+        event: 'error',
+        data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), req.id, 'robbie')),
+      },
+    ],
+    failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
+    whole: (reply) => {
+      const message = (reply.body as { robbie_response?: { message?: unknown } }).robbie_response?.message;
+      return [
+        { event: 'delta', data: JSON.stringify({ text: typeof message === 'string' ? message : '' }) },
+        answer(reply),
+      ];
+    },
   };
 }

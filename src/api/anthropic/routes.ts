@@ -7,16 +7,15 @@
  * back in Anthropic's (anthropic/format.ts).
  */
 import type { Hono } from 'hono';
-import { sendJson } from '../answer.ts';
-import { AnthropicFormat, messageFrames } from '../anthropic/format.ts';
-import { parseMessages } from '../anthropic/request-schema.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf } from '../pipeline/pipeline.ts';
 import { type ModelInput, modelOf } from '../providers/model-router.ts';
-import { sendFrames, sendStream } from '../sse.ts';
+import { CHAT_SERVICES, type V1Admission, type V1Deps } from '../routes/v1.ts';
+import { sendAnswer } from '../sse.ts';
 import type { AppEnv } from '../types.ts';
-import { CHAT_SERVICES, type V1Admission, type V1Deps } from './v1.ts';
+import { AnthropicFormat, messageFrames } from './format.ts';
+import { parseMessages } from './request-schema.ts';
 
 const SOURCE = 'anthropic';
 
@@ -52,14 +51,10 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1A
     };
     const log = v1.logFor(c, req);
     const out = await pipeline.handle(req, new AnthropicFormat(), log);
-    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
-    if (out.kind === 'stream') {
-      const frames = messageFrames(req, out.stream.model);
-      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
-    }
-    const r = out.reply;
-    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
-    // A whole answer (replayed, cached) to a client that asked for a stream: its events at once.
-    return sendFrames(c, messageFrames(req, modelOf(route)).whole(r), r.headers ?? {}, streaming);
+    const frames = (m: string) => messageFrames(req, m);
+    return sendAnswer(c, out, body.stream, frames, modelOf(route), {
+      writeTimeoutMs: config.streamWriteTimeoutMs,
+      log,
+    });
   });
 }

@@ -11,15 +11,15 @@
 import type { Hono } from 'hono';
 import { sendJson } from '../answer.ts';
 import { jsonBody } from '../middleware/json-body.ts';
-import { chunkFrames, OpenAiFormat } from '../openai/format.ts';
-import { parseChatCompletion, parseEmbedding } from '../openai/request-schema.ts';
-import { parseResponses, ResponsesFormat, responseFrames } from '../openai/responses.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf } from '../pipeline/pipeline.ts';
 import { type ModelInput, modelOf } from '../providers/model-router.ts';
-import { sendFrames, sendStream } from '../sse.ts';
+import { CHAT_SERVICES, type V1Admission, type V1Deps } from '../routes/v1.ts';
+import { sendAnswer } from '../sse.ts';
 import type { AppEnv } from '../types.ts';
-import { CHAT_SERVICES, type V1Admission, type V1Deps } from './v1.ts';
+import { chunkFrames, OpenAiFormat } from './format.ts';
+import { parseChatCompletion, parseEmbedding } from './request-schema.ts';
+import { parseResponses, ResponsesFormat, responseFrames } from './responses.ts';
 
 const SOURCE = 'openai';
 
@@ -57,20 +57,11 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admi
     };
     const log = logFor(c, req);
     const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
-    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
-    if (out.kind === 'stream') {
-      const frames = chunkFrames(req, out.stream.model, body.includeUsage);
-      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
-    }
-    const r = out.reply;
-    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
-    // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
-    return sendFrames(
-      c,
-      chunkFrames(req, modelOf(route), body.includeUsage).whole(r),
-      r.headers ?? {},
-      streaming,
-    );
+    const frames = (m: string) => chunkFrames(req, m, body.includeUsage);
+    return sendAnswer(c, out, body.stream, frames, modelOf(route), {
+      writeTimeoutMs: config.streamWriteTimeoutMs,
+      log,
+    });
   });
 
   app.post('/v1/responses', onlyJson, withinLimit, async (c) => {
@@ -97,19 +88,11 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admi
     };
     const log = logFor(c, req);
     const out = await pipeline.handle(req, new ResponsesFormat(body.metadata), log);
-    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
-    if (out.kind === 'stream') {
-      const frames = responseFrames(req, out.stream.model, body.metadata);
-      return sendStream(c, out.stream, frames, { 'X-Robbie-Provider': out.stream.provider }, streaming);
-    }
-    const r = out.reply;
-    if (!body.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
-    return sendFrames(
-      c,
-      responseFrames(req, modelOf(route), body.metadata).whole(r),
-      r.headers ?? {},
-      streaming,
-    );
+    const frames = (m: string) => responseFrames(req, m, body.metadata);
+    return sendAnswer(c, out, body.stream, frames, modelOf(route), {
+      writeTimeoutMs: config.streamWriteTimeoutMs,
+      log,
+    });
   });
 
   app.post('/v1/embeddings', onlyJson, withinLimit, async (c) => {

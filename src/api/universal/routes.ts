@@ -6,17 +6,17 @@ import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
-import { errorBody, problem, sendProblem } from '../errors.ts';
+import { problem, sendProblem } from '../errors.ts';
 import { authenticate } from '../middleware/auth.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
 import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
-import { sendFrames, sendStream } from '../sse.ts';
+import { sendAnswer } from '../sse.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
-import { servedHeaders, UniversalFormat } from '../universal/format.ts';
-import { parseUniversalRequest, type UniversalRequest } from '../universal/request-schema.ts';
+import { UniversalFormat, universalFrames } from './format.ts';
+import { parseUniversalRequest, type UniversalRequest } from './request-schema.ts';
 
 export interface UniversalDeps {
   config: ApiConfig;
@@ -113,42 +113,10 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
     const out = await pipeline.handle(req, format, log);
-    const streaming = { writeTimeoutMs: config.streamWriteTimeoutMs, log };
-    if (out.kind === 'whole') {
-      const r = out.reply;
-      if (!req.stream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
-      // A whole answer (replayed, cached) to a client that asked for a stream: one piece.
-      const message = (r.body as { robbie_response?: { message?: unknown } }).robbie_response?.message;
-      return sendFrames(
-        c,
-        [
-          { event: 'delta', data: JSON.stringify({ text: typeof message === 'string' ? message : '' }) },
-          { event: 'answer', data: JSON.stringify(r.body) },
-        ],
-        r.headers ?? {},
-        streaming,
-      );
-    }
-    const s = out.stream;
-    return sendStream(
-      c,
-      s,
-      {
-        start: () => [],
-        piece: (text) => [{ event: 'delta', data: JSON.stringify({ text }) }],
-        toolCalls: (calls) => [{ event: 'tool_calls', data: JSON.stringify({ tool_calls: calls }) }],
-        end: (reply) => [{ event: 'answer', data: JSON.stringify(reply.body) }],
-        broken: (reason) => [
-          {
-            event: 'error',
-            data: JSON.stringify(errorBody(problem(503, 'model_unavailable', reason), req.id, 'robbie')),
-          },
-        ],
-        failed: (reply) => [{ event: 'error', data: JSON.stringify(reply.body) }],
-      },
-      servedHeaders(s),
-      streaming,
-    );
+    return sendAnswer(c, out, req.stream, () => universalFrames(req), '', {
+      writeTimeoutMs: config.streamWriteTimeoutMs,
+      log,
+    });
   });
 
   app.get('/api/v2/universal/health', async (c) => {
