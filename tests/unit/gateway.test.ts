@@ -388,6 +388,27 @@ describe('models as data', () => {
     assert.ok(r.models().some((m) => m.model === 'fast' && m.provider === 'robbie'));
   });
 
+  it('a service leaves out the providers with no model for it (Anthropic has no embeddings)', () => {
+    const config = {
+      providers: [
+        { name: 'anthropic', models: { ...models, embedding: '' }, serves: '*' },
+        { name: 'ollama', models, serves: '*' },
+      ],
+    } as unknown as ApiConfig;
+    const r = new ModelRouter(config, undefined, [
+      new Scripted('anthropic', async () => 'x'),
+      new Scripted('ollama', async () => 'x'),
+    ]);
+    assert.deepEqual(
+      r.route('embedding', ['embedding'])?.targets.map((t) => t.link),
+      [1],
+    );
+    const alone = new ModelRouter({ providers: [config.providers[0]] } as unknown as ApiConfig, undefined, [
+      new Scripted('anthropic', async () => 'x'),
+    ]);
+    assert.equal(alone.route('embedding', ['embedding']), undefined);
+  });
+
   it('a name no provider serves has no route; /v1/models lists what is known', async () => {
     const config = {
       providers: [{ name: 'ollama', models, serves: ['llama3.1:8b'] }],

@@ -213,7 +213,11 @@ export class ModelRouter {
   route(name: string, services: readonly Service[]): ModelRoute | undefined {
     if ((services as readonly string[]).includes(name)) {
       const service = name as Service;
-      return { name, service, targets: this.#links.map((l, link) => ({ link, model: l.models[service] })) };
+      // A provider with no model for the service (Anthropic has no embeddings) is left out.
+      const targets = this.#links.flatMap((l, link) =>
+        l.models[service] ? [{ link, model: l.models[service] }] : [],
+      );
+      return targets.length === 0 ? undefined : { name, service, targets };
     }
     const alias = this.#aliases.get(name);
     if (alias) {
@@ -221,7 +225,12 @@ export class ModelRouter {
       const seen = new Set<string>();
       const targets = alias
         .flatMap((m) => this.#model(m, services)?.targets ?? [])
-        .filter((t) => !seen.has(`${t.link}\0${t.model}`) && seen.add(`${t.link}\0${t.model}`));
+        .filter((t) => {
+          const key = `${t.link}\0${t.model}`;
+          if (seen.has(key)) return false;
+          seen.add(key);
+          return true;
+        });
       return targets.length === 0 ? undefined : { name, service: services[0] as Service, targets };
     }
     return this.#model(name, services);

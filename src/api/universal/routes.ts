@@ -107,8 +107,14 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
     const trace = childTraceparent(c.req.header('traceparent'));
     const u = parsed.value;
     const idGiven = typeof (body as { request_id?: unknown }).request_id === 'string';
-    // A service always routes (to each provider's model for it).
-    const route = router.route(u.ai_service, [u.ai_service]) as ModelRoute;
+    // A service routes to each provider's model for it, unless no provider of the chain has one.
+    const route = router.route(u.ai_service, [u.ai_service]);
+    if (!route) {
+      return sendProblem(
+        c,
+        problem(404, 'model_not_found', `no provider of the chain serves the ${u.ai_service} service`),
+      );
+    }
     const req = toGateway(u, c, idGiven, budget.ms, trace, route);
     c.set('logFields', req.note);
     const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
