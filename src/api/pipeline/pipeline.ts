@@ -40,10 +40,10 @@ export interface PipelineDeps extends StageDeps {
   cache: AnswerCache;
 }
 
-/** A streamed answer: redacted pieces as they come, and the reply as recorded once it ends. */
 /** A piece of a streamed answer as the client gets it: text, or fragments of tool calls. */
 export type StreamPiece = string | { toolCalls: ToolCall[] };
 
+/** A streamed answer: redacted pieces as they come, and the reply as recorded once it ends. */
 export interface AnswerStream {
   provider: string;
   model: string;
