@@ -1,9 +1,10 @@
 /**
  * Many long streams at once, beside Portkey: 500 concurrent `/v1/chat/completions` streams of
  * 2,000 pieces each from a fake OpenAI-compatible model that sends one piece per stream every
- * 25 ms (20,000 pieces a second in all), each piece stamped with the time it was sent. For the
- * model alone, robbie (defaults, SQLite recording on, `--rate-limit 100000000/1m` so that one
- * load-test user is not refused) and Portkey, one after another on the same machine:
+ * 25 ms (40 tokens a second: 20,000 pieces a second in all), each piece stamped with the time it
+ * was sent. For the model alone, a Node proxy that only passes bytes (the floor), robbie
+ * (defaults, SQLite recording on, `--rate-limit 100000000/1m` so that one load-test user is not
+ * refused) and Portkey, one after another on the same machine:
  *
  * - the added gap: for each piece, its delay (arrival − stamp) less the previous piece's delay —
  *   how much longer than the model's own gap the client waited; reported at p99 and worst;
@@ -11,8 +12,8 @@
  *   RSS before, ÷ 500 (and the peak of the fast run, garbage not yet collected included);
  * - CPU per piece: the gateway's CPU over the run ÷ the pieces delivered.
  *
- * Each gateway first serves 50 streams of 40 pieces as a warm-up. STREAMS and PIECES (environment) shrink the
- * run for a quick look. Portkey 1.15.2 answers every stream with 500 ("Something went wrong":
+ * Each gateway first serves 50 streams of 40 pieces as a warm-up. STREAMS, PIECES and PIECE_MS
+ * (environment) change the load. Portkey 1.15.2 answers every stream with 500 ("Something went wrong":
  * it appends to the immutable headers of fetch's response), which its row shows.
  */
 import { spawn } from 'node:child_process';
@@ -28,7 +29,7 @@ import { cpuSeconds, median, percentile, type Row, rssMiB } from './lib.ts';
 
 const STREAMS = Number(process.env.STREAMS ?? 500);
 const PIECES = Number(process.env.PIECES ?? 2000);
-const PIECE_MS = 25;
+const PIECE_MS = Number(process.env.PIECE_MS ?? 25);
 
 /**
  * The floor: the least a Node proxy can do per piece — pass the upstream's bytes to the client as
@@ -200,7 +201,7 @@ async function run(t: Target): Promise<Row> {
   const added = done.flatMap((r) => r.added).sort((a, b) => a - b);
   const cpu = t.pid ? cpuSeconds(t.pid) - cpu0 : 0;
   const perStreamKiB = ((peakRss - rss0) * 1024) / STREAMS;
-  // What an open stream holds, apart from the garbage of 20,000 pieces a second: the same number
+  // What an open stream holds, apart from the garbage of thousands of pieces a second: the same number
   // of streams open at one piece a second, RSS read once they are all open.
   const idle0 = t.pid ? rssMiB(t.pid) : 0;
   const slow = Promise.allSettled(
@@ -210,7 +211,7 @@ async function run(t: Target): Promise<Row> {
   const idleKiB = t.pid ? ((rssMiB(t.pid) - idle0) * 1024) / STREAMS : 0;
   await slow;
   return {
-    scenario: `${t.name}: ${STREAMS} streams × ${PIECES} pieces`,
+    scenario: `${t.name}: ${STREAMS} streams × ${PIECES} pieces, one per ${PIECE_MS} ms`,
     metric: 'added gap p99 / worst',
     value: `${percentile(added, 99).toFixed(1)} / ${(added.at(-1) ?? Number.NaN).toFixed(1)} ms`,
     note: [

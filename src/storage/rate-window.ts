@@ -2,10 +2,11 @@
  * The shared rate limit's one rule: a sliding-window counter (the scheme Cloudflare describes for
  * its rate limiting). Each key counts requests in fixed windows of the configured length; a request is
  * admitted when the current window's count plus the previous window's, weighted by how much of it
- * still overlaps the sliding window, stays under the limit. Two integers per key and window, so
- * every instance can share them through the store; for traffic spread over the window it matches
- * an exact sliding log, and at worst it admits a burst at a window edge that the log would refuse
- * by a few per cent (measured in tests/unit/rate-limit.test.ts).
+ * still overlaps the sliding window and rounded up, stays under the limit. Two integers per key and
+ * window, so every instance can share them through the store; for traffic spread over the window
+ * it matches an exact sliding log within a few per cent (measured in tests/unit/rate-limit.test.ts).
+ * Rounded up, the weighted count errs on the side of refusing: rounded down, 3 requests at a
+ * window's end left room for a 4th just after it under a limit of 3.
  *
  * PostgreSQL decides it in SQL (storage/postgres/rate-windows.ts), with the same expression.
  */
@@ -40,12 +41,12 @@ export function windowAt(now: number, windowMs: number): WindowPosition {
   return { start, weight: 1 - elapsed / windowMs, elapsed };
 }
 
-/** The admission rule, shared by every store: `floor(previous × weight) + current < max`. */
+/** The admission rule, shared by every store: `ceil(previous × weight) + current < max`. */
 export function admits(previous: number, current: number, weight: number, max: number): boolean {
-  return Math.floor(previous * weight) + current < max;
+  return Math.ceil(previous * weight) + current < max;
 }
 
-/** How many of `n` requests the rule admits one after another: `max − floor(previous × weight) − current`, within 0…n. */
+/** How many of `n` requests the rule admits one after another: `max − ceil(previous × weight) − current`, within 0…n. */
 export function admittedOf(
   previous: number,
   current: number,
@@ -53,7 +54,7 @@ export function admittedOf(
   max: number,
   n: number,
 ): number {
-  return Math.max(0, Math.min(n, max - Math.floor(previous * weight) - current));
+  return Math.max(0, Math.min(n, max - Math.ceil(previous * weight) - current));
 }
 
 /** The batch's outcome once `admitted` of it were counted on top of `current`. */
@@ -83,14 +84,14 @@ export function verdict(
 ): RateVerdict {
   if (admits(previous, current, at.weight, max)) return { allowed: true, retryAfterS: 0 };
   let waitMs: number;
+  // ceil(x) + c < max ⇔ x ≤ max − c − 1: admitted once the previous window's share has faded to it.
   if (current >= max) {
     // Only the next window can admit it, once this window's count has faded enough.
-    waitMs = windowMs - at.elapsed + windowMs * (1 - max / current);
+    waitMs = windowMs - at.elapsed + windowMs * (1 - (max - 1) / current);
   } else {
-    // The previous window's share must fade: previous × w < max − current.
-    const weight = (max - current) / previous;
+    const weight = (max - current - 1) / previous;
     waitMs = windowMs * (1 - weight) - at.elapsed;
   }
-  // The rule is strict (<): the moment of equality is still refused, one millisecond later is not.
+  // Rounded up to whole seconds, and a millisecond past the moment for the clock's sake.
   return { allowed: false, retryAfterS: Math.max(1, Math.ceil((waitMs + 1) / 1000)) };
 }

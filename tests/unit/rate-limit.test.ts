@@ -15,12 +15,15 @@ function simulate(max: number, windowMs: number, times: number[]): boolean[] {
 }
 
 describe('the shared rate-limit rule (sliding-window counter)', () => {
-  it('admits floor(previous × weight) + current < max', () => {
+  it('admits ceil(previous × weight) + current < max', () => {
     assert.equal(admits(0, 9, 1, 10), true);
     assert.equal(admits(0, 10, 1, 10), false);
     assert.equal(admits(10, 0, 0.5, 10), true);
     assert.equal(admits(10, 5, 0.5, 10), false);
-    assert.equal(admits(10, 4, 0.55, 10), true); // floor(5.5) + 4 = 9
+    assert.equal(admits(10, 3, 0.55, 10), true); // ceil(5.5) + 3 = 9
+    assert.equal(admits(10, 4, 0.55, 10), false); // ceil(5.5) + 4 = 10
+    // A limit of 3 used up at a window's end is still used up just after it.
+    assert.equal(admits(3, 0, 1 - 100 / 60_000, 3), false);
   });
 
   it('says when to come back, and that moment is admitted', () => {

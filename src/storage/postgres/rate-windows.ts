@@ -27,14 +27,14 @@ export async function rateHitPostgres(
   n: number,
 ): Promise<RateBatch> {
   const at = windowAt(Date.now(), windowMs);
-  // `max − floor(previous × weight) − current`, within 0…n: the same expression as admittedOf().
+  // `max − ceil(previous × weight) − current`, within 0…n: the same expression as admittedOf().
   const [row] = await sql<HitRow[]>`
     with prev as (
       select coalesce(
         (select count from rate_windows where key = ${key} and window_start = ${at.start - windowMs}::bigint), 0
       ) as n
     ), room as (
-      select ${max}::int - floor(prev.n * ${at.weight}::float8)::int as free from prev
+      select ${max}::int - ceil(prev.n * ${at.weight}::float8)::int as free from prev
     ), hit as (
       insert into rate_windows as r (key, window_start, count, added)
       select ${key}, ${at.start}::bigint, least(${n}::int, room.free), least(${n}::int, room.free) from room
