@@ -21,8 +21,8 @@ import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row } from './lib.ts';
 
 const SECONDS = 8;
-export const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
-export const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
+const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 /** What a client of each protocol sends (whole or streamed), and how its first streamed piece looks. */
 const PROTOCOLS = {
   openai: {
@@ -74,7 +74,7 @@ srv.listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
 /** Portkey binds every interface; this preload keeps it on loopback (as portkey-peer.sh does). */
-export const portkeyLoopback = `
+const portkeyLoopback = `
 import net from 'node:net';
 const orig = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...a) {
@@ -205,7 +205,6 @@ export async function benchGateway(): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'robbie-gateway-bench-'));
   const fakePort = await freePort();
   writeFileSync(join(dir, 'fake.mjs'), FAKE);
-  writeFileSync(join(dir, 'loopback.mjs'), portkeyLoopback);
   const fake = spawn(process.execPath, [join(dir, 'fake.mjs')], {
     env: { PORT: String(fakePort) },
     stdio: 'ignore',
@@ -248,38 +247,9 @@ export async function benchGateway(): Promise<Row[]> {
       headers: {},
       stop: async () => undefined,
     });
-    if (existsSync(PORTKEY_BIN)) {
-      const pPort = await freePort();
-      const pk = spawn(
-        process.execPath,
-        ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${pPort}`, '--headless'],
-        { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
-      );
-      await waitForUrl(`http://127.0.0.1:${pPort}/`);
-      targets.push({
-        name: 'Portkey',
-        protocol: 'openai',
-        port: pPort,
-        pid: pk.pid as number,
-        path: '/v1/chat/completions',
-        headers: {
-          'x-portkey-provider': 'openai',
-          'x-portkey-custom-host': `http://127.0.0.1:${fakePort}/v1`,
-          authorization: 'Bearer sk-fake',
-        },
-        stop: async () => {
-          pk.kill('SIGTERM');
-          await new Promise((r) => pk.once('exit', r));
-        },
-      });
-    } else {
-      rows.push({
-        scenario: 'Portkey gateway',
-        metric: 'skipped',
-        value: '-',
-        note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
-      });
-    }
+    const portkey = await startPortkey(dir, fakePort);
+    if ('skipped' in portkey) rows.push(portkey.skipped);
+    else targets.push({ name: 'Portkey', protocol: 'openai', path: '/v1/chat/completions', ...portkey });
     const direct1 = wrk('openai', `http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
     const directFirst = await firstPiece('openai', fakePort, '/v1/chat/completions', {});
     rows.push({
@@ -319,6 +289,49 @@ export async function benchGateway(): Promise<Row[]> {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/**
+ * Portkey, headless, on loopback, sending to the fake model at `fakePort` (the headers say where);
+ * or the row that says it is not installed.
+ */
+export async function startPortkey(
+  dir: string,
+  fakePort: number,
+): Promise<
+  { port: number; pid: number; headers: Record<string, string>; stop(): Promise<void> } | { skipped: Row }
+> {
+  if (!existsSync(PORTKEY_BIN)) {
+    return {
+      skipped: {
+        scenario: 'Portkey gateway',
+        metric: 'skipped',
+        value: '-',
+        note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
+      },
+    };
+  }
+  writeFileSync(join(dir, 'loopback.mjs'), portkeyLoopback);
+  const port = await freePort();
+  const pk = spawn(
+    process.execPath,
+    ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${port}`, '--headless'],
+    { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
+  );
+  await waitForUrl(`http://127.0.0.1:${port}/`);
+  return {
+    port,
+    pid: pk.pid as number,
+    headers: {
+      'x-portkey-provider': 'openai',
+      'x-portkey-custom-host': `http://127.0.0.1:${fakePort}/v1`,
+      authorization: 'Bearer sk-fake',
+    },
+    stop: async () => {
+      pk.kill('SIGTERM');
+      await new Promise((r) => pk.once('exit', r));
+    },
+  };
 }
 
 export async function waitForUrl(url: string): Promise<void> {

@@ -17,14 +17,14 @@
  * it appends to the immutable headers of fetch's response), which its row shows.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StreamRedactor } from '../src/api/pipeline/stream-redaction.ts';
 import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
-import { PORTKEY_BIN, PORTKEY_DIR, portkeyLoopback, waitForUrl } from './gateway.ts';
+import { startPortkey, waitForUrl } from './gateway.ts';
 import { cpuSeconds, median, percentile, type Row, rssMiB } from './lib.ts';
 
 const STREAMS = Number(process.env.STREAMS ?? 500);
@@ -232,7 +232,6 @@ export async function benchStreams(): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'robbie-streams-bench-'));
   const fakePort = await freePort();
   writeFileSync(join(dir, 'fake.mjs'), FAKE);
-  writeFileSync(join(dir, 'loopback.mjs'), portkeyLoopback);
   // The client's sockets: 500 at once to each of the model and the gateway.
   http.globalAgent.maxSockets = Number.POSITIVE_INFINITY;
   const fake = spawn(process.execPath, [join(dir, 'fake.mjs')], {
@@ -291,37 +290,9 @@ export async function benchStreams(): Promise<Row[]> {
         cleanup();
       },
     });
-    if (existsSync(PORTKEY_BIN)) {
-      const pPort = await freePort();
-      const pk = spawn(
-        process.execPath,
-        ['--import', join(dir, 'loopback.mjs'), PORTKEY_BIN, `--port=${pPort}`, '--headless'],
-        { cwd: PORTKEY_DIR, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } },
-      );
-      await waitForUrl(`http://127.0.0.1:${pPort}/`);
-      targets.push({
-        name: 'Portkey',
-        port: pPort,
-        pid: pk.pid,
-        path: '/v1/chat/completions',
-        headers: {
-          'x-portkey-provider': 'openai',
-          'x-portkey-custom-host': `http://127.0.0.1:${fakePort}/v1`,
-          authorization: 'Bearer sk-fake',
-        },
-        stop: async () => {
-          pk.kill('SIGTERM');
-          await new Promise((r) => pk.once('exit', r));
-        },
-      });
-    } else {
-      rows.push({
-        scenario: 'Portkey gateway',
-        metric: 'skipped',
-        value: '-',
-        note: `not installed in ${PORTKEY_DIR} (mkdir -p it; npm install @portkey-ai/gateway there)`,
-      });
-    }
+    const portkey = await startPortkey(dir, fakePort);
+    if ('skipped' in portkey) rows.push(portkey.skipped);
+    else targets.push({ name: 'Portkey', path: '/v1/chat/completions', ...portkey });
     rows.push(redactionCost());
     for (const t of targets) rows.push(await run(t));
   } finally {

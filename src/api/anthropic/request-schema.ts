@@ -6,8 +6,8 @@
  * server tools, an unknown field) is refused with a 400 naming it, never dropped.
  */
 import type { FieldProblem } from '../errors.ts';
-import type { Parsed } from '../openai/request-schema.ts';
 import type { ChatMessage } from '../providers/types.ts';
+import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
 import { unstorable } from '../universal/request-schema.ts';
 
 export interface MessagesRequest {
@@ -41,10 +41,6 @@ const FIELDS = new Set([
 ]);
 const MAX_MESSAGES = 200;
 const MAX_TOTAL = 400_000;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The text of a string or of `[{type: "text", text}]` blocks; undefined (a problem noted) otherwise. */
 function textOf(v: unknown, field: string, errors: FieldProblem[]): string | undefined {
@@ -160,32 +156,6 @@ function toolChoiceOf(v: unknown, extra: Record<string, unknown>, errors: FieldP
   if (v.disable_parallel_tool_use === true) extra.parallel_tool_calls = false;
 }
 
-function numberIn(
-  body: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-  errors: FieldProblem[],
-  integer = false,
-): number | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (
-    typeof v !== 'number' ||
-    !Number.isFinite(v) ||
-    (integer && !Number.isInteger(v)) ||
-    v < min ||
-    v > max
-  ) {
-    errors.push({
-      field: key,
-      reason: `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
-    });
-    return undefined;
-  }
-  return v;
-}
-
 export function parseMessages(body: unknown): Parsed<MessagesRequest> {
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
   const errors: FieldProblem[] = unstorable(body);
@@ -193,10 +163,8 @@ export function parseMessages(body: unknown): Parsed<MessagesRequest> {
   for (const key of Object.keys(body)) {
     if (!FIELDS.has(key)) errors.push({ field: key, reason: 'is not taken by this gateway' });
   }
-  const model = body.model;
-  if (typeof model !== 'string' || model.trim() === '' || model.length > 200)
-    errors.push({ field: 'model', reason: 'is required: a model name of at most 200 characters' });
-  const maxTokens = numberIn(body, 'max_tokens', 1, 1_000_000, errors, true);
+  const model = modelField(body, errors);
+  const maxTokens = numberField(body, 'max_tokens', 1, 1_000_000, errors, true);
   if (body.max_tokens === undefined) errors.push({ field: 'max_tokens', reason: 'is required' });
   const messages: ChatMessage[] = [];
   const alsoRead: string[] = [];
@@ -222,10 +190,10 @@ export function parseMessages(body: unknown): Parsed<MessagesRequest> {
   for (const m of messages) if (m.fields?.tool_calls) alsoRead.push(JSON.stringify(m.fields.tool_calls));
   if (body.stream !== undefined && typeof body.stream !== 'boolean')
     errors.push({ field: 'stream', reason: 'must be true or false' });
-  const temperature = numberIn(body, 'temperature', 0, 1, errors);
-  const topP = numberIn(body, 'top_p', 0, 1, errors);
+  const temperature = numberField(body, 'temperature', 0, 1, errors);
+  const topP = numberField(body, 'top_p', 0, 1, errors);
   const extra: Record<string, unknown> = {};
-  const topK = numberIn(body, 'top_k', 1, 100_000, errors, true);
+  const topK = numberField(body, 'top_k', 1, 100_000, errors, true);
   if (topK !== undefined) extra.top_k = topK;
   if (body.stop_sequences !== undefined) {
     const stop = body.stop_sequences;
@@ -253,7 +221,7 @@ export function parseMessages(body: unknown): Parsed<MessagesRequest> {
   }
   if (errors.length > 0) return { ok: false, errors };
   const value: MessagesRequest = {
-    model: model as string,
+    model,
     messages,
     stream: body.stream === true,
     maxTokens: maxTokens as number,

@@ -8,10 +8,8 @@
  */
 import type { Hono } from 'hono';
 import { jsonBody } from '../middleware/json-body.ts';
-import type { GatewayRequest } from '../pipeline/outcome.ts';
-import { fingerprintOf } from '../pipeline/pipeline.ts';
-import { type ModelInput, modelOf } from '../providers/model-router.ts';
-import { CHAT_SERVICES, type V1Admission, type V1Deps } from '../routes/v1.ts';
+import { modelOf } from '../providers/model-router.ts';
+import { CHAT_SERVICES, conversationRequest, type V1Admission, type V1Deps } from '../routes/v1.ts';
 import { sendAnswer } from '../sse.ts';
 import type { AppEnv } from '../types.ts';
 import { AnthropicFormat, messageFrames } from './format.ts';
@@ -27,28 +25,11 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1A
     const admitted = await v1.admit(c, parseMessages, CHAT_SERVICES, SOURCE);
     if (admitted instanceof Response) return admitted;
     const { body, route, base } = admitted;
-    const model: ModelInput = {
-      input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
-      messages: body.messages,
-      context: [],
-      source: base.source,
-      temperature: body.temperature,
-      topP: body.topP,
-      maxTokens: body.maxTokens,
-      extra: body.extra,
-    };
-    const said = body.messages.map((m) => m.content).join('\n');
-    const req: GatewayRequest = {
-      ...base,
-      route,
-      userId: body.user ?? SOURCE,
-      input: said,
-      // Everything the model will read: the system prompt, every message, tool definitions, tool inputs.
-      reviewed: [said, ...body.alsoRead].join('\n'),
-      model,
-      stream: body.stream,
-      fingerprint: base.idempotent ? fingerprintOf('anthropic', { route: 'messages', ...body }) : '',
-    };
+    const req = conversationRequest(base, route, body, SOURCE, {
+      format: 'anthropic',
+      route: 'messages',
+      body,
+    });
     const log = v1.logFor(c, req);
     const out = await pipeline.handle(req, new AnthropicFormat(), log);
     const frames = (m: string) => messageFrames(req, m);

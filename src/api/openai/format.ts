@@ -7,8 +7,15 @@
  */
 
 import { servedHeaders } from '../answer.ts';
-import { errorBody, errorHeaders, problem } from '../errors.ts';
-import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
+import { errorBody, problem } from '../errors.ts';
+import {
+  type Answer,
+  type AnswerFormat,
+  type GatewayRequest,
+  type Outcome,
+  type Reply,
+  refusalReply,
+} from '../pipeline/outcome.ts';
 import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
 
@@ -41,15 +48,7 @@ export class OpenAiFormat implements AnswerFormat {
   }
 
   reply(req: GatewayRequest, outcome: Outcome, _elapsedMs: number): Reply {
-    if (outcome.kind !== 'answered') {
-      const p =
-        outcome.kind === 'failed'
-          ? outcome.problem
-          : outcome.status === 'blocked'
-            ? problem(403, 'killswitch_active', outcome.review.reasoning)
-            : problem(400, 'content_policy_violation', outcome.review.reasoning);
-      return { status: p.status, body: errorBody(p, req.id, 'openai'), headers: errorHeaders(p) };
-    }
+    if (outcome.kind !== 'answered') return refusalReply(req, outcome, 'openai');
     const a = outcome.answer;
     const robbie = {
       request_id: req.id,

@@ -7,6 +7,7 @@
  */
 import type { FieldProblem } from '../errors.ts';
 import type { ChatMessage } from '../providers/types.ts';
+import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
 import { unstorable } from '../universal/request-schema.ts';
 
 export interface ChatCompletionRequest {
@@ -52,47 +53,6 @@ const MAX_TEXT = 100_000;
 const MAX_TOTAL = 400_000;
 const MAX_INPUTS = 2048;
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function number(
-  body: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-  errors: FieldProblem[],
-  integer = false,
-): number | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (
-    typeof v !== 'number' ||
-    !Number.isFinite(v) ||
-    (integer && !Number.isInteger(v)) ||
-    v < min ||
-    v > max
-  ) {
-    errors.push({
-      field: key,
-      reason: `must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
-    });
-    return undefined;
-  }
-  return v;
-}
-
-function model(body: Record<string, unknown>, errors: FieldProblem[]): string {
-  const m = body.model;
-  if (typeof m !== 'string' || m.trim() === '' || m.length > 200) {
-    errors.push({ field: 'model', reason: 'is required: a model name of at most 200 characters' });
-    return '';
-  }
-  return m;
-}
-
 function user(body: Record<string, unknown>, errors: FieldProblem[]): string | undefined {
   const u = body.user;
   if (u === undefined || u === null) return undefined;
@@ -129,7 +89,7 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
   const errors: FieldProblem[] = unstorable(body);
   if (errors.length > 0) return { ok: false, errors };
-  const m = model(body, errors);
+  const m = modelField(body, errors);
   const messages: ChatMessage[] = [];
   const alsoRead: string[] = [];
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
@@ -171,13 +131,13 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
   if (options !== undefined && options !== null && !isObject(options)) {
     errors.push({ field: 'stream_options', reason: 'must be an object' });
   }
-  const n = number(body, 'n', 1, 128, errors, true);
+  const n = numberField(body, 'n', 1, 128, errors, true);
   if (n !== undefined && n > 1) errors.push({ field: 'n', reason: 'only 1 choice per request is served' });
-  const temperature = number(body, 'temperature', 0, 2, errors);
-  const topP = number(body, 'top_p', 0, 1, errors);
+  const temperature = numberField(body, 'temperature', 0, 2, errors);
+  const topP = numberField(body, 'top_p', 0, 1, errors);
   const maxTokens =
-    number(body, 'max_completion_tokens', 1, 1_000_000, errors, true) ??
-    number(body, 'max_tokens', 1, 1_000_000, errors, true);
+    numberField(body, 'max_completion_tokens', 1, 1_000_000, errors, true) ??
+    numberField(body, 'max_tokens', 1, 1_000_000, errors, true);
   const u = user(body, errors);
   if (errors.length > 0) return { ok: false, errors };
   const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !OWN_FIELDS.has(k)));
@@ -202,7 +162,7 @@ export function parseEmbedding(body: unknown): Parsed<EmbeddingRequest> {
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
   const errors: FieldProblem[] = unstorable(body);
   if (errors.length > 0) return { ok: false, errors };
-  const m = model(body, errors);
+  const m = modelField(body, errors);
   const input: string[] = [];
   const raw = body.input;
   const items = Array.isArray(raw) ? raw : [raw];

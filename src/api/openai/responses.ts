@@ -8,12 +8,19 @@
  */
 
 import { servedHeaders } from '../answer.ts';
-import { errorBody, errorHeaders, type FieldProblem, problem } from '../errors.ts';
-import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply } from '../pipeline/outcome.ts';
+import type { FieldProblem } from '../errors.ts';
+import {
+  type Answer,
+  type AnswerFormat,
+  type GatewayRequest,
+  type Outcome,
+  type Reply,
+  refusalReply,
+} from '../pipeline/outcome.ts';
 import type { ChatMessage } from '../providers/types.ts';
+import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
 import { unstorable } from '../universal/request-schema.ts';
-import type { Parsed } from './request-schema.ts';
 
 export interface ResponsesRequest {
   model: string;
@@ -42,26 +49,6 @@ const FIELDS = new Set([
 ]);
 const ROLES = new Set(['user', 'assistant', 'system', 'developer']);
 const MAX_TOTAL = 400_000;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function numberIn(
-  body: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-  errors: FieldProblem[],
-) {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    errors.push({ field: key, reason: `must be a number from ${min} to ${max}` });
-    return undefined;
-  }
-  return v;
-}
 
 /** One input item's text: a string, or `input_text` / `output_text` parts. */
 function itemText(content: unknown, field: string, errors: FieldProblem[]): string | undefined {
@@ -96,9 +83,7 @@ export function parseResponses(body: unknown): Parsed<ResponsesRequest> {
     if (!FIELDS.has(key))
       errors.push({ field: key, reason: 'is not served on /v1/responses (use /v1/chat/completions)' });
   }
-  const model = body.model;
-  if (typeof model !== 'string' || model.trim() === '' || model.length > 200)
-    errors.push({ field: 'model', reason: 'is required: a model name of at most 200 characters' });
+  const model = modelField(body, errors);
   const messages: ChatMessage[] = [];
   if (body.instructions !== undefined && body.instructions !== null) {
     if (typeof body.instructions !== 'string')
@@ -129,11 +114,9 @@ export function parseResponses(body: unknown): Parsed<ResponsesRequest> {
   const format = isObject(body.text) ? body.text.format : undefined;
   if (body.text !== undefined && !(format === undefined || (isObject(format) && format.type === 'text')))
     errors.push({ field: 'text.format', reason: 'only text is served on /v1/responses' });
-  const temperature = numberIn(body, 'temperature', 0, 2, errors);
-  const topP = numberIn(body, 'top_p', 0, 1, errors);
-  const maxTokens = numberIn(body, 'max_output_tokens', 1, 1_000_000, errors);
-  if (maxTokens !== undefined && !Number.isInteger(maxTokens))
-    errors.push({ field: 'max_output_tokens', reason: 'must be a whole number' });
+  const temperature = numberField(body, 'temperature', 0, 2, errors);
+  const topP = numberField(body, 'top_p', 0, 1, errors);
+  const maxTokens = numberField(body, 'max_output_tokens', 1, 1_000_000, errors, true);
   const user = body.user;
   if (user !== undefined && user !== null && (typeof user !== 'string' || user.length > 255))
     errors.push({ field: 'user', reason: 'must be a string of at most 255 characters' });
@@ -141,7 +124,7 @@ export function parseResponses(body: unknown): Parsed<ResponsesRequest> {
     errors.push({ field: 'metadata', reason: 'must be an object' });
   if (errors.length > 0) return { ok: false, errors };
   const value: ResponsesRequest = {
-    model: model as string,
+    model,
     messages,
     stream: body.stream === true,
     metadata: isObject(body.metadata) ? body.metadata : null,
@@ -213,15 +196,7 @@ export class ResponsesFormat implements AnswerFormat {
   }
 
   reply(req: GatewayRequest, outcome: Outcome, _elapsedMs: number): Reply {
-    if (outcome.kind !== 'answered') {
-      const p =
-        outcome.kind === 'failed'
-          ? outcome.problem
-          : outcome.status === 'blocked'
-            ? problem(403, 'killswitch_active', outcome.review.reasoning)
-            : problem(400, 'content_policy_violation', outcome.review.reasoning);
-      return { status: p.status, body: errorBody(p, req.id, 'openai'), headers: errorHeaders(p) };
-    }
+    if (outcome.kind !== 'answered') return refusalReply(req, outcome, 'openai');
     const a = outcome.answer;
     const cut = a.stream === 'cut' || a.stream === 'broken' || a.finishReason === 'length';
     return {

@@ -13,8 +13,8 @@ import { sendJson } from '../answer.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf } from '../pipeline/pipeline.ts';
-import { type ModelInput, modelOf } from '../providers/model-router.ts';
-import { CHAT_SERVICES, type V1Admission, type V1Deps } from '../routes/v1.ts';
+import { modelOf } from '../providers/model-router.ts';
+import { CHAT_SERVICES, conversationRequest, type V1Admission, type V1Deps } from '../routes/v1.ts';
 import { sendAnswer } from '../sse.ts';
 import type { AppEnv } from '../types.ts';
 import { chunkFrames, OpenAiFormat } from './format.ts';
@@ -32,29 +32,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admi
     const admitted = await admit(c, parseChatCompletion, CHAT_SERVICES, SOURCE);
     if (admitted instanceof Response) return admitted;
     const { body, route, base } = admitted;
-    const model: ModelInput = {
-      input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
-      messages: body.messages,
-      context: [],
-      source: base.source,
-      temperature: body.temperature,
-      topP: body.topP,
-      maxTokens: body.maxTokens,
-      extra: body.extra,
-    };
-    const said = body.messages.map((m) => m.content).join('\n');
-    const req: GatewayRequest = {
-      ...base,
-      route,
-      userId: body.user ?? SOURCE,
-      input: said,
-      // The gatekeeper reviews everything the model will read: every message, not only the last,
-      // tool definitions and tool-call arguments.
-      reviewed: [said, ...body.alsoRead].join('\n'),
-      model,
-      stream: body.stream,
-      fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'chat', ...body }) : '',
-    };
+    const req = conversationRequest(base, route, body, SOURCE, { format: 'openai', route: 'chat', body });
     const log = logFor(c, req);
     const out = await pipeline.handle(req, new OpenAiFormat('chat'), log);
     const frames = (m: string) => chunkFrames(req, m, body.includeUsage);
@@ -68,24 +46,11 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1Admi
     const admitted = await admit(c, parseResponses, CHAT_SERVICES, SOURCE);
     if (admitted instanceof Response) return admitted;
     const { body, route, base } = admitted;
-    const said = body.messages.map((m) => m.content).join('\n');
-    const req: GatewayRequest = {
-      ...base,
-      route,
-      userId: body.user ?? SOURCE,
-      input: said,
-      model: {
-        input: body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
-        messages: body.messages,
-        context: [],
-        source: base.source,
-        temperature: body.temperature,
-        topP: body.topP,
-        maxTokens: body.maxTokens,
-      },
-      stream: body.stream,
-      fingerprint: base.idempotent ? fingerprintOf('openai', { route: 'responses', ...body }) : '',
-    };
+    const req = conversationRequest(base, route, body, SOURCE, {
+      format: 'openai',
+      route: 'responses',
+      body,
+    });
     const log = logFor(c, req);
     const out = await pipeline.handle(req, new ResponsesFormat(body.metadata), log);
     const frames = (m: string) => responseFrames(req, m, body.metadata);

@@ -5,7 +5,7 @@
  */
 import type { RequestStatus } from '../../storage/types.ts';
 import type { Principal } from '../../tenancy/principal.ts';
-import type { Problem } from '../errors.ts';
+import { type ErrorFormat, errorBody, errorHeaders, type Problem, problem } from '../errors.ts';
 import type { ModelInput, ModelRoute } from '../providers/model-router.ts';
 import type { TokenUsage, ToolCall } from '../providers/types.ts';
 
@@ -100,4 +100,23 @@ export interface Reply {
 export interface AnswerFormat {
   readonly name: 'universal' | 'openai' | 'anthropic';
   reply(req: GatewayRequest, outcome: Outcome, elapsedMs: number): Reply;
+}
+
+/**
+ * The reply to an outcome that is no answer, in an SDK's error shape (OpenAI's, Anthropic's): a
+ * failure's own problem, a killswitch block 403, a gatekeeper rejection 400
+ * `content_policy_violation` (as OpenAI's own moderation).
+ */
+export function refusalReply(
+  req: GatewayRequest,
+  outcome: Exclude<Outcome, { kind: 'answered' }>,
+  format: ErrorFormat,
+): Reply {
+  const p =
+    outcome.kind === 'failed'
+      ? outcome.problem
+      : outcome.status === 'blocked'
+        ? problem(403, 'killswitch_active', outcome.review.reasoning)
+        : problem(400, 'content_policy_violation', outcome.review.reasoning);
+  return { status: p.status, body: errorBody(p, req.id, format), headers: errorHeaders(p) };
 }

@@ -13,11 +13,13 @@ import { clientGone } from '../client-signal.ts';
 import { budgetOf } from '../deadline.ts';
 import { type FieldProblem, problem, sendProblem } from '../errors.ts';
 import { authenticate } from '../middleware/auth.ts';
-import type { Parsed } from '../openai/request-schema.ts';
 import { registerOpenAiRoutes } from '../openai/routes.ts';
-import type { GatewayRequest } from '../pipeline/outcome.ts';
+import type { AnswerFormat, GatewayRequest } from '../pipeline/outcome.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
+import { fingerprintOf } from '../pipeline/pipeline.ts';
 import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
+import type { ChatMessage } from '../providers/types.ts';
+import type { Parsed } from '../request-fields.ts';
 import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
 import { REQUEST_ID } from '../universal/request-schema.ts';
@@ -150,5 +152,56 @@ function v1Admission(deps: V1Deps): V1Admission {
       return { body: parsed.value, route, base };
     },
     logFor: (c, req) => c.get('log').child({ universal_request_id: req.id, trace_id: req.note.trace_id }),
+  };
+}
+
+/** A conversation as a protocol's schema gives it, in the providers' terms. */
+export interface Conversation {
+  messages: ChatMessage[];
+  stream: boolean;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  user?: string;
+  /** Request fields for the provider as sent. */
+  extra?: Record<string, unknown>;
+  /** What else the model reads: tool definitions, tool-call arguments. */
+  alsoRead?: string[];
+}
+
+/**
+ * The gateway request of a conversation (chat completions, messages, responses): the log keeps the
+ * conversation's words; the gatekeeper reviews everything the model will read — every message, not
+ * only the last, tool definitions and tool-call arguments. `fingerprint` names the protocol and
+ * route the body came to (a retry must come the same way).
+ */
+export function conversationRequest(
+  base: V1Base,
+  route: ModelRoute,
+  talk: Conversation,
+  source: string,
+  fingerprint: { format: AnswerFormat['name']; route: string; body: object },
+): GatewayRequest {
+  const said = talk.messages.map((m) => m.content).join('\n');
+  return {
+    ...base,
+    route,
+    userId: talk.user ?? source,
+    input: said,
+    reviewed: [said, ...(talk.alsoRead ?? [])].join('\n'),
+    model: {
+      input: talk.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '',
+      messages: talk.messages,
+      context: [],
+      source: base.source,
+      temperature: talk.temperature,
+      topP: talk.topP,
+      maxTokens: talk.maxTokens,
+      extra: talk.extra,
+    },
+    stream: talk.stream,
+    fingerprint: base.idempotent
+      ? fingerprintOf(fingerprint.format, { route: fingerprint.route, ...fingerprint.body })
+      : '',
   };
 }
