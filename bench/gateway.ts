@@ -212,36 +212,19 @@ export async function benchGateway(): Promise<Row[]> {
   const targets: Target[] = [];
   try {
     await waitForUrl(`http://127.0.0.1:${fakePort}/`);
-    const { home, cleanup } = tempHome();
-    const rPort = await freePort();
-    const robbie = spawnRobbieLogged(
-      ['serve', '--port', String(rPort), '--home', home],
-      join(home, 'serve.log'),
-      {
-        ROBBIE_PROVIDER: 'openai',
-        OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
-        CHAT_MODEL: 'fake-model',
-        ROBBIE_RATE_LIMIT: '100000000/1m',
-      },
-    );
-    await waitHealthy(rPort, 20_000);
+    const robbie = await startRobbie(fakePort);
     targets.push({
       name: 'robbie, OpenAI in',
       protocol: 'openai',
-      port: rPort,
-      pid: robbie.pid,
       path: '/v1/chat/completions',
       headers: {},
-      stop: async () => {
-        await stopProc(robbie);
-        cleanup();
-      },
+      ...robbie,
     });
     // The same robbie, asked in Anthropic's Messages API, answered by the OpenAI-compatible model.
     targets.push({
       name: 'robbie, Anthropic in',
       protocol: 'anthropic',
-      port: rPort,
+      port: robbie.port,
       pid: robbie.pid,
       path: '/v1/messages',
       headers: {},
@@ -289,6 +272,37 @@ export async function benchGateway(): Promise<Row[]> {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/**
+ * `robbie serve` with its defaults in front of the fake OpenAI-compatible model at `fakePort`,
+ * its log in a file, and `--rate-limit 100000000/1m` (one load generator is one user, refused at
+ * the default 120/1m).
+ */
+export async function startRobbie(
+  fakePort: number,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const { home, cleanup } = tempHome();
+  const port = await freePort();
+  const robbie = spawnRobbieLogged(
+    ['serve', '--port', String(port), '--home', home],
+    join(home, 'serve.log'),
+    {
+      ROBBIE_PROVIDER: 'openai',
+      OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
+      CHAT_MODEL: 'fake-model',
+      ROBBIE_RATE_LIMIT: '100000000/1m',
+    },
+  );
+  await waitHealthy(port, 20_000);
+  return {
+    port,
+    pid: robbie.pid,
+    stop: async () => {
+      await stopProc(robbie);
+      cleanup();
+    },
+  };
 }
 
 /**

@@ -22,9 +22,8 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StreamRedactor } from '../src/api/pipeline/stream-redaction.ts';
-import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
-import { tempHome } from '../tests/helpers/supervisor.ts';
-import { startPortkey, waitForUrl } from './gateway.ts';
+import { freePort } from '../tests/helpers/process.ts';
+import { startPortkey, startRobbie, waitForUrl } from './gateway.ts';
 import { cpuSeconds, median, percentile, type Row, rssMiB } from './lib.ts';
 
 const STREAMS = Number(process.env.STREAMS ?? 500);
@@ -266,29 +265,12 @@ export async function benchStreams(): Promise<Row[]> {
         floor.kill();
       },
     });
-    const { home, cleanup } = tempHome();
-    const rPort = await freePort();
-    const robbie = spawnRobbieLogged(
-      ['serve', '--port', String(rPort), '--home', home],
-      join(home, 'serve.log'),
-      {
-        ROBBIE_PROVIDER: 'openai',
-        OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
-        CHAT_MODEL: 'fake-model',
-        ROBBIE_RATE_LIMIT: '100000000/1m',
-      },
-    );
-    await waitHealthy(rPort, 20_000);
+    const robbie = await startRobbie(fakePort);
     targets.push({
       name: 'robbie',
-      port: rPort,
-      pid: robbie.pid,
       path: '/v1/chat/completions',
       headers: {},
-      stop: async () => {
-        await stopProc(robbie);
-        cleanup();
-      },
+      ...robbie,
     });
     const portkey = await startPortkey(dir, fakePort);
     if ('skipped' in portkey) rows.push(portkey.skipped);

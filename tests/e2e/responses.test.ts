@@ -4,28 +4,18 @@
  * input, what is not served refused naming the field, the pipeline on the path.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll } from '../helpers/process.ts';
-import { errorOf, type Served, serveWith } from '../helpers/serve.ts';
+import { errorOf, servedWithFake } from '../helpers/serve.ts';
 
 after(killAll);
 
 describe('the Responses API with the official SDK', () => {
-  let fake: FakeModel;
-  let api: Served;
-  before(async () => {
-    fake = await startFakeModel();
-    api = await serveWith({ OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '1000/1m' });
-  });
-  after(async () => {
-    await api.stop();
-    await fake.close();
-  });
+  const s = servedWithFake((fake) => ({ OLLAMA_URL: fake.url, ROBBIE_RATE_LIMIT: '1000/1m' }));
 
   it('answers text: instructions a system message, the output text and usage back', async () => {
-    const r = await api.client.responses.create({
+    const r = await s.api.client.responses.create({
       model: 'chat',
       instructions: 'Be brief.',
       input: 'hello there',
@@ -38,20 +28,20 @@ describe('the Responses API with the official SDK', () => {
     assert.deepEqual(r.metadata, { ticket: '42' });
     assert.equal(r.usage?.input_tokens, 5);
     assert.equal(r.usage?.output_tokens, 7);
-    const sent = fake.calls.at(-1)?.body as { messages: unknown; options: { num_predict: unknown } };
+    const sent = s.fake.calls.at(-1)?.body as { messages: unknown; options: { num_predict: unknown } };
     assert.deepEqual(sent.messages, [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'hello there' },
     ]);
     assert.equal(sent.options.num_predict, 50);
-    const row = api.rows(
+    const row = s.api.rows(
       `select source, http_status from ai_request_logs where request_id = '${r.id.slice(5)}'`,
     )[0];
     assert.deepEqual({ ...row }, { source: 'openai', http_status: 200 });
   });
 
   it('streams: the SDK puts the events together into the same response', async () => {
-    const stream = api.client.responses.stream({
+    const stream = s.api.client.responses.stream({
       model: 'chat',
       input: [
         { role: 'user', content: 'first' },
@@ -69,7 +59,7 @@ describe('the Responses API with the official SDK', () => {
 
   it('refuses what it does not serve, naming the field', async () => {
     const tools = await errorOf(
-      api.client.responses.create({
+      s.api.client.responses.create({
         model: 'chat',
         input: 'hi',
         tools: [{ type: 'function', name: 'f', parameters: {}, strict: false }],
@@ -78,10 +68,10 @@ describe('the Responses API with the official SDK', () => {
     assert.ok(tools instanceof OpenAI.BadRequestError);
     assert.equal(tools.param, 'tools');
     const previous = await errorOf(
-      api.client.responses.create({ model: 'chat', input: 'hi', previous_response_id: 'resp_1' }),
+      s.api.client.responses.create({ model: 'chat', input: 'hi', previous_response_id: 'resp_1' }),
     );
     assert.equal(previous.param, 'previous_response_id');
-    const unknown = await errorOf(api.client.responses.create({ model: 'nope', input: 'hi' }));
+    const unknown = await errorOf(s.api.client.responses.create({ model: 'nope', input: 'hi' }));
     assert.ok(unknown instanceof OpenAI.NotFoundError);
   });
 });

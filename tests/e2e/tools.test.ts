@@ -6,11 +6,10 @@
  * that cannot honour a field refuses the request naming it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll } from '../helpers/process.ts';
-import { errorOf, type Served, serveWith } from '../helpers/serve.ts';
+import { errorOf, servedWithFake } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -28,19 +27,10 @@ const ask = [{ role: 'user' as const, content: 'What is the weather in Paris?' }
 const REDACTED_ARGUMENTS = '{"city":"Paris","password":"[REDACTED]"}';
 
 describe('tools through an OpenAI-compatible upstream', () => {
-  let fake: FakeModel;
-  let api: Served;
-  before(async () => {
-    fake = await startFakeModel();
-    api = await serveWith({ OPENAI_BASE_URL: `${fake.url}/v1`, ROBBIE_RATE_LIMIT: '1000/1m' });
-  });
-  after(async () => {
-    await api.stop();
-    await fake.close();
-  });
+  const s = servedWithFake((fake) => ({ OPENAI_BASE_URL: `${fake.url}/v1`, ROBBIE_RATE_LIMIT: '1000/1m' }));
 
   it('passes every field it does not act on as sent, and gives the tool call back, its arguments redacted', async () => {
-    const r = await api.client.chat.completions.create({
+    const r = await s.api.client.chat.completions.create({
       model: 'chat',
       messages: ask,
       tools,
@@ -51,7 +41,7 @@ describe('tools through an OpenAI-compatible upstream', () => {
       stop: ['\n\n'],
       logprobs: false,
     });
-    const sent = fake.calls.at(-1)?.body as Record<string, unknown>;
+    const sent = s.fake.calls.at(-1)?.body as Record<string, unknown>;
     assert.deepEqual(sent.tools, tools);
     assert.equal(sent.tool_choice, 'auto');
     assert.equal(sent.parallel_tool_calls, false);
@@ -69,7 +59,7 @@ describe('tools through an OpenAI-compatible upstream', () => {
   });
 
   it('streams tool calls: the fragments put together are the call, redacted, and the stream ends with tool_calls', async () => {
-    const stream = await api.client.chat.completions.create({
+    const stream = await s.api.client.chat.completions.create({
       model: 'chat',
       messages: ask,
       tools,
@@ -110,15 +100,15 @@ describe('tools through an OpenAI-compatible upstream', () => {
       },
       { role: 'tool', tool_call_id: 'call_1', content: '18 °C, clear' },
     ];
-    const r = await api.client.chat.completions.create({ model: 'chat', messages });
+    const r = await s.api.client.chat.completions.create({ model: 'chat', messages });
     assert.equal(r.choices[0]?.message.content, 'fake answer to: 18 °C, clear');
-    const sent = fake.calls.at(-1)?.body.messages;
+    const sent = s.fake.calls.at(-1)?.body.messages;
     assert.deepEqual(sent, messages);
   });
 
   it('the gatekeeper reads tool results and tool definitions', async () => {
     const injected = await errorOf(
-      api.client.chat.completions.create({
+      s.api.client.chat.completions.create({
         model: 'chat',
         messages: [
           ...ask,
@@ -138,7 +128,7 @@ describe('tools through an OpenAI-compatible upstream', () => {
     assert.ok(injected instanceof OpenAI.BadRequestError);
     assert.equal(injected.code, 'content_policy_violation');
     const described = await errorOf(
-      api.client.chat.completions.create({
+      s.api.client.chat.completions.create({
         model: 'chat',
         messages: ask,
         tools: [
@@ -157,26 +147,21 @@ describe('tools through an OpenAI-compatible upstream', () => {
 });
 
 describe('tools through Ollama and echo', () => {
-  let fake: FakeModel;
-  let api: Served;
-  before(async () => {
-    fake = await startFakeModel();
-    api = await serveWith({ OLLAMA_URL: fake.url, ROBBIE_FALLBACK: 'echo', ROBBIE_RATE_LIMIT: '1000/1m' });
-  });
-  after(async () => {
-    await api.stop();
-    await fake.close();
-  });
+  const s = servedWithFake((fake) => ({
+    OLLAMA_URL: fake.url,
+    ROBBIE_FALLBACK: 'echo',
+    ROBBIE_RATE_LIMIT: '1000/1m',
+  }));
 
   it('Ollama gets the tools, the seed and JSON output in its own terms, and its tool call comes back in OpenAI’s', async () => {
-    const r = await api.client.chat.completions.create({
+    const r = await s.api.client.chat.completions.create({
       model: 'chat',
       messages: ask,
       tools,
       seed: 7,
       response_format: { type: 'json_object' },
     });
-    const sent = fake.calls.at(-1)?.body as { tools: unknown; format: unknown; options: { seed: unknown } };
+    const sent = s.fake.calls.at(-1)?.body as { tools: unknown; format: unknown; options: { seed: unknown } };
     assert.deepEqual(sent.tools, tools);
     assert.equal(sent.format, 'json');
     assert.equal(sent.options.seed, 7);
@@ -187,15 +172,15 @@ describe('tools through Ollama and echo', () => {
   });
 
   it('a field a provider cannot honour is a 400 naming it, never dropped', async () => {
-    const calls = fake.calls.length;
+    const calls = s.fake.calls.length;
     const refused = await errorOf(
-      api.client.chat.completions.create({ model: 'chat', messages: ask, logprobs: true, top_logprobs: 2 }),
+      s.api.client.chat.completions.create({ model: 'chat', messages: ask, logprobs: true, top_logprobs: 2 }),
     );
     assert.ok(refused instanceof OpenAI.BadRequestError);
     assert.match(refused.message, /the provider ollama cannot take the field 'logprobs'/);
-    assert.equal(fake.calls.length, calls, 'the model was not called');
+    assert.equal(s.fake.calls.length, calls, 'the model was not called');
     const echo = await errorOf(
-      api.client.chat.completions.create({ model: 'echo/echo', messages: ask, tools }),
+      s.api.client.chat.completions.create({ model: 'echo/echo', messages: ask, tools }),
     );
     assert.ok(echo instanceof OpenAI.BadRequestError);
     assert.match(echo.message, /the provider echo cannot take the field 'tools'/);

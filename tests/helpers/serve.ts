@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { after, before } from 'node:test';
 import OpenAI from 'openai';
+import { type FakeModel, startFakeModel } from './fake-model.ts';
 import { freePort, type Proc, spawnRobbie, stopProc, waitHealthy } from './process.ts';
 import { tempHome } from './supervisor.ts';
 
@@ -74,4 +76,24 @@ export async function errorOf(p: Promise<unknown>): Promise<InstanceType<typeof 
     throw err;
   }
   assert.fail('expected an API error');
+}
+
+/**
+ * For a describe block: a fake model, and `robbie serve` with `env(fake)` in front of it, started
+ * before the block's tests and stopped after them. Read `fake` and `api` inside the tests.
+ */
+export function servedWithFake(env: (fake: FakeModel) => NodeJS.ProcessEnv): {
+  fake: FakeModel;
+  api: Served;
+} {
+  const both = {} as { fake: FakeModel; api: Served };
+  before(async () => {
+    both.fake = await startFakeModel();
+    both.api = await serveWith(env(both.fake));
+  });
+  after(async () => {
+    await both.api?.stop();
+    await both.fake?.close();
+  });
+  return both;
 }

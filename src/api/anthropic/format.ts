@@ -15,6 +15,7 @@ import {
   type Outcome,
   type Reply,
   refusalReply,
+  robbieOf,
 } from '../pipeline/outcome.ts';
 import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
@@ -74,13 +75,7 @@ export class AnthropicFormat implements AnswerFormat {
         stop_reason: stopReason(a),
         stop_sequence: null,
         usage: usageOf(a),
-        robbie: {
-          request_id: req.id,
-          status: outcome.status,
-          provider: a.provider,
-          ...(a.cache ? { cache: a.cache } : {}),
-          ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
-        },
+        robbie: robbieOf(req, outcome),
       },
       headers: servedHeaders(a),
     };

@@ -15,6 +15,7 @@ import {
   type Outcome,
   type Reply,
   refusalReply,
+  robbieOf,
 } from '../pipeline/outcome.ts';
 import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
@@ -50,13 +51,7 @@ export class OpenAiFormat implements AnswerFormat {
   reply(req: GatewayRequest, outcome: Outcome, _elapsedMs: number): Reply {
     if (outcome.kind !== 'answered') return refusalReply(req, outcome, 'openai');
     const a = outcome.answer;
-    const robbie = {
-      request_id: req.id,
-      status: outcome.status,
-      provider: a.provider,
-      ...(a.cache ? { cache: a.cache } : {}),
-      ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
-    };
+    const robbie = robbieOf(req, outcome);
     if (this.#kind === 'embedding') {
       return {
         status: 200,

@@ -16,6 +16,7 @@ import {
   type Outcome,
   type Reply,
   refusalReply,
+  robbieOf,
 } from '../pipeline/outcome.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
@@ -209,13 +210,7 @@ export class ResponsesFormat implements AnswerFormat {
         [outputMessage(req, a.text ?? '', 'completed')],
         usageOf(a),
         {
-          robbie: {
-            request_id: req.id,
-            status: outcome.status,
-            provider: a.provider,
-            ...(a.cache ? { cache: a.cache } : {}),
-            ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
-          },
+          robbie: robbieOf(req, outcome),
         },
       ),
       headers: servedHeaders(a),

@@ -120,3 +120,15 @@ export function refusalReply(
         : problem(400, 'content_policy_violation', outcome.review.reasoning);
   return { status: p.status, body: errorBody(p, req.id, format), headers: errorHeaders(p) };
 }
+
+/** What an SDK-shaped answer carries as `robbie`: the request id, the gatekeeper status, who served it. */
+export function robbieOf(req: GatewayRequest, outcome: Extract<Outcome, { kind: 'answered' }>) {
+  const a = outcome.answer;
+  return {
+    request_id: req.id,
+    status: outcome.status,
+    provider: a.provider,
+    ...(a.cache ? { cache: a.cache } : {}),
+    ...(outcome.review.warnings.length > 0 ? { warnings: outcome.review.warnings } : {}),
+  };
+}
