@@ -69,7 +69,10 @@ export function sendAnswer(
 
 /** One event's text: every line of its data as its own `data:` field (the SSE rule). */
 export function sseText(m: SseMessage): string {
-  const data = `data: ${m.data.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`;
+  // Most data is JSON from JSON.stringify, which has no line breaks: no split for it.
+  const data = /[\r\n]/.test(m.data)
+    ? `data: ${m.data.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`
+    : `data: ${m.data}\n\n`;
   // Event names are the routes' own words; a line break would start a field of its own.
   return m.event === undefined || /[\r\n]/.test(m.event) ? data : `event: ${m.event}\n${data}`;
 }
@@ -237,8 +240,12 @@ export function sendStream(
       for (const m of frames.start()) await sink.send(m);
       for await (const piece of answer.pieces) {
         if (sink.aborted) break;
-        for (const m of typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls))
-          await sink.send(m);
+        for (const m of typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls)) {
+          // Awaited only when the client is behind: an `await` of nothing still costs a turn of
+          // the microtask queue for every piece.
+          const behind = sink.send(m);
+          if (behind) await behind;
+        }
         if (sink.aborted) break;
       }
       if (sink.aborted) return;

@@ -4,6 +4,8 @@ import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { createApp } from '../../src/api/app.ts';
 import { newLifecycle } from '../../src/api/lifecycle.ts';
+import { chunkFrames } from '../../src/api/openai/format.ts';
+import type { GatewayRequest } from '../../src/api/pipeline/outcome.ts';
 import type { AnswerStream } from '../../src/api/pipeline/pipeline.ts';
 import { sendFrames, sendStream, sseText } from '../../src/api/sse.ts';
 import { createLogger } from '../../src/logger/logger.ts';
@@ -161,5 +163,25 @@ describe('server-sent events', () => {
     ]);
     assert.equal(waited, 'closed', 'waited for the stream to be cut off');
     assert.ok(produced < 1024, `stopped producing once cut off (${produced} pieces)`);
+  });
+});
+
+describe('chunkFrames', () => {
+  it("a piece's frame is the whole chunk with that content, whatever the text or the id", () => {
+    for (const id of ['r1', 'quote"and\\slash', '\u0000piece']) {
+      const req = { id } as unknown as GatewayRequest;
+      const frames = chunkFrames(req, 'm"odel', false);
+      const start = JSON.parse(frames.start()[0]?.data ?? '') as { created: number };
+      for (const text of ['plain', 'a "quote"\nnew line', '\u0000piece', 'ü😀 \u2028', '']) {
+        const expected = JSON.stringify({
+          id: `chatcmpl-${id}`,
+          object: 'chat.completion.chunk',
+          created: start.created,
+          model: 'm"odel',
+          choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }],
+        });
+        assert.equal(frames.piece(text)[0]?.data, expected);
+      }
+    }
   });
 });

@@ -148,9 +148,19 @@ export function chunkFrames(
     out.push({ data: '[DONE]' });
     return out;
   };
+  // A piece's frame is this stream's text around the piece: JSON.stringify of the piece's text
+  // alone (0.08 µs a piece, where the whole chunk took 0.59). Made from `chunk` itself, so the two
+  // cannot differ.
+  const marker = `\u0000piece${id}`;
+  const around = chunk({ content: marker }, null).data.split(JSON.stringify(marker));
+  const [before, after] = around;
+  const piece =
+    around.length === 2 && before !== undefined && after !== undefined
+      ? (text: string): SseMessage => ({ data: before + JSON.stringify(text) + after })
+      : (text: string): SseMessage => chunk({ content: text }, null);
   return {
     start: () => [chunk({ role: 'assistant', content: '' }, null)],
-    piece: (text) => [chunk({ content: text }, null)],
+    piece: (text) => [piece(text)],
     toolCalls: (calls) => [chunk({ tool_calls: calls }, null)],
     end: (reply) => closing(reply.body as CompletionBody, model),
     broken: (reason) => [
