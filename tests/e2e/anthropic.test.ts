@@ -157,6 +157,16 @@ describe('the Messages API with the official Anthropic SDK', () => {
     ]);
   });
 
+  it('counting tokens where no provider of the model can count is a 400 saying so', async () => {
+    const calls = fake.calls.length;
+    const err = await errorOf(
+      client.messages.countTokens({ model: 'chat', messages: [{ role: 'user', content: 'Hello' }] }),
+    );
+    assert.ok(err instanceof Anthropic.BadRequestError, String(err));
+    assert.match(err.message, /cannot count tokens/);
+    assert.equal(fake.calls.length, calls, 'no model was called');
+  });
+
   it("the README's example: ANTHROPIC_BASE_URL pointed at robbie, the key as x-api-key", async () => {
     const before = process.env.ANTHROPIC_BASE_URL;
     process.env.ANTHROPIC_BASE_URL = `http://127.0.0.1:${api.port}`;
@@ -345,5 +355,36 @@ describe('Anthropic as an upstream, behind the OpenAI API', () => {
       },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_9', content: '18 °C' }] },
     ]);
+  });
+
+  it("counts a message's tokens with Anthropic's count_tokens (the Anthropic SDK in front)", async () => {
+    const client = new Anthropic({ apiKey: KEY, baseURL: `http://127.0.0.1:${api.port}`, maxRetries: 0 });
+    const counted = await client.messages.countTokens({
+      model: 'claude-test',
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'Paris?' }],
+      tools: [weather],
+    });
+    assert.deepEqual(counted, { input_tokens: 5 });
+    const call = fake.calls.at(-1);
+    assert.equal(call?.path, '/v1/messages/count_tokens');
+    assert.equal(call?.headers['x-api-key'], 'sk-ant-test-0000');
+    assert.deepEqual(call?.body, {
+      model: 'claude-test',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Paris?' }] }],
+      system: 'Be brief.',
+      tools: [{ name: weather.name, description: weather.description, input_schema: weather.input_schema }],
+    });
+    // What a count does not take is refused, naming the field.
+    const err = await errorOf(
+      client.messages.countTokens({
+        model: 'claude-test',
+        messages: [{ role: 'user', content: 'Paris?' }],
+        // @ts-expect-error: max_tokens is no field of a count
+        max_tokens: 10,
+      }),
+    );
+    assert.ok(err instanceof Anthropic.BadRequestError, String(err));
+    assert.match(err.message, /max_tokens/);
   });
 });

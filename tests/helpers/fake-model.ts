@@ -297,6 +297,11 @@ export async function startFakeModel(): Promise<FakeModel> {
         anthropic(res, body, text, usage);
         return;
       }
+      if (req.url === '/v1/messages/count_tokens') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ input_tokens: usage.prompt }));
+        return;
+      }
       if (chat && Array.isArray(body.tools) && body.tools.length > 0) {
         toolCall(req, res, body);
         return;

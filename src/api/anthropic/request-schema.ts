@@ -157,15 +157,36 @@ function toolChoiceOf(v: unknown, extra: Record<string, unknown>, errors: FieldP
 }
 
 export function parseMessages(body: unknown): Parsed<MessagesRequest> {
+  const parsed = parse(body, FIELDS);
+  if (!parsed.ok) return parsed;
+  if (parsed.value.maxTokens === undefined)
+    return { ok: false, errors: [{ field: 'max_tokens', reason: 'is required' }] };
+  return { ok: true, value: { ...parsed.value, maxTokens: parsed.value.maxTokens } };
+}
+
+/** A request to count a message's tokens: its conversation and tools, nothing that shapes an answer. */
+export type TokenCountRequest = Omit<MessagesRequest, 'maxTokens'>;
+
+/** Fields `POST /v1/messages/count_tokens` takes (Anthropic's). */
+const COUNT_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice']);
+
+/** The body of `POST /v1/messages/count_tokens`. */
+export function parseTokenCount(body: unknown): Parsed<TokenCountRequest> {
+  return parse(body, COUNT_FIELDS);
+}
+
+function parse(
+  body: unknown,
+  fields: ReadonlySet<string>,
+): Parsed<Omit<MessagesRequest, 'maxTokens'> & { maxTokens?: number }> {
   if (!isObject(body)) return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
   const errors: FieldProblem[] = unstorable(body);
   if (errors.length > 0) return { ok: false, errors };
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) errors.push({ field: key, reason: 'is not taken by this gateway' });
+    if (!fields.has(key)) errors.push({ field: key, reason: 'is not taken by this gateway' });
   }
   const model = modelField(body, errors);
   const maxTokens = numberField(body, 'max_tokens', 1, 1_000_000, errors, true);
-  if (body.max_tokens === undefined) errors.push({ field: 'max_tokens', reason: 'is required' });
   const messages: ChatMessage[] = [];
   const alsoRead: string[] = [];
   if (body.system !== undefined) {
@@ -220,14 +241,14 @@ export function parseMessages(body: unknown): Parsed<MessagesRequest> {
     else if (typeof id === 'string' && id !== '') user = id;
   }
   if (errors.length > 0) return { ok: false, errors };
-  const value: MessagesRequest = {
+  const value: Omit<MessagesRequest, 'maxTokens'> & { maxTokens?: number } = {
     model,
     messages,
     stream: body.stream === true,
-    maxTokens: maxTokens as number,
     extra,
     alsoRead,
   };
+  if (maxTokens !== undefined) value.maxTokens = maxTokens;
   if (temperature !== undefined) value.temperature = temperature;
   if (topP !== undefined) value.topP = topP;
   if (user !== undefined) value.user = user;

@@ -7,13 +7,14 @@
  * back in Anthropic's (anthropic/format.ts).
  */
 import type { Hono } from 'hono';
+import { sendJson } from '../answer.ts';
 import { jsonBody } from '../middleware/json-body.ts';
 import { modelOf } from '../providers/model-router.ts';
 import { CHAT_SERVICES, conversationRequest, type V1Admission, type V1Deps } from '../routes/v1.ts';
 import { sendAnswer } from '../sse.ts';
 import type { AppEnv } from '../types.ts';
 import { AnthropicFormat, messageFrames } from './format.ts';
-import { parseMessages } from './request-schema.ts';
+import { parseMessages, parseTokenCount } from './request-schema.ts';
 
 const SOURCE = 'anthropic';
 
@@ -37,5 +38,20 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, deps: V1Deps, v1: V1A
       writeTimeoutMs: config.streamWriteTimeoutMs,
       log,
     });
+  });
+
+  // Counted by the first provider of the model that can count (Anthropic's own endpoint); where
+  // none can, a 400 says so rather than a guess.
+  app.post('/v1/messages/count_tokens', onlyJson, withinLimit, async (c) => {
+    const admitted = await v1.admit(c, parseTokenCount, CHAT_SERVICES, SOURCE);
+    if (admitted instanceof Response) return admitted;
+    const { body, route, base } = admitted;
+    const req = conversationRequest(base, route, body, SOURCE, {
+      format: 'anthropic',
+      route: 'count_tokens',
+      body,
+    });
+    const reply = await pipeline.count(req, new AnthropicFormat(), v1.logFor(c, req));
+    return sendJson(c, reply.body as object, reply.status, reply.headers);
   });
 }

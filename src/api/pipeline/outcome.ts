@@ -102,6 +102,12 @@ export interface AnswerFormat {
   reply(req: GatewayRequest, outcome: Outcome, elapsedMs: number): Reply;
 }
 
+/** A failure's reply in the format's error shape, whatever the outcome. */
+export function problemReply(req: GatewayRequest, p: Problem, format: AnswerFormat): Reply {
+  const shape: ErrorFormat = format.name === 'universal' ? 'robbie' : format.name;
+  return { status: p.status, body: errorBody(p, req.id, shape), headers: errorHeaders(p) };
+}
+
 /**
  * The reply to an outcome that is no answer, in an SDK's error shape (OpenAI's, Anthropic's): a
  * failure's own problem, a killswitch block 403, a gatekeeper rejection 400

@@ -19,7 +19,15 @@ import {
 import { ProviderError, type TokenUsage, type ToolCall, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
-import type { Answer, AnswerFormat, GatewayRequest, Outcome, Reply, Review } from './outcome.ts';
+import {
+  type Answer,
+  type AnswerFormat,
+  type GatewayRequest,
+  type Outcome,
+  problemReply,
+  type Reply,
+  type Review,
+} from './outcome.ts';
 import { type RequestDeadline, requestDeadline } from './request-deadline.ts';
 import { Responder } from './responder.ts';
 import {
@@ -164,6 +172,37 @@ export class Pipeline {
       await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
     }
     return whole(busy(req, format));
+  }
+
+  /**
+   * The input tokens a conversation would take (Anthropic's count_tokens), behind the checks that
+   * refuse any request — killswitch, the key's limits and access (a refusal recorded as any is) —
+   * and nothing a model answer needs: no claim, budget or gatekeeper (no model reads it), and a
+   * count is no answer to record.
+   */
+  async count(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<Reply> {
+    const deps = this.#deps;
+    const ended =
+      (await killswitchStage(deps, log)) ??
+      (await rateLimitStage(req, deps, log, this.#reports)) ??
+      accessStage(req);
+    if (ended) return this.#responder.respond(req, ended, format, performance.now(), log);
+    const deadline = requestDeadline(req.signal, req.budgetMs);
+    try {
+      const ctx = { signal: deadline.signal, deadline: deadline.at, traceparent: req.traceparent };
+      const out = await deps.router.countTokens(req.route, req.model, ctx);
+      Object.assign(req.note, { key: req.principal.name, provider: out.provider, model: out.model });
+      return { status: 200, body: { input_tokens: out.tokens } };
+    } catch (err) {
+      if (!(err instanceof ModelUnavailableError)) throw err;
+      const p =
+        err.kind === 'rejected'
+          ? problem(err.status ?? 400, 'upstream_rejected', redactAnswer(err.reason).text)
+          : problem(503, 'model_unavailable', err.reason, { retryAfterS: err.retryAfterS });
+      return problemReply(req, p, format);
+    } finally {
+      deadline.release();
+    }
   }
 
   /**

@@ -6,10 +6,10 @@
 import type { Logger } from '../../logger/logger.ts';
 import { type RequestRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
 import type { Prices } from '../../tenancy/prices.ts';
-import { errorBody, errorHeaders, problem } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { summarize } from './answer-redaction.ts';
-import type { AnswerFormat, GatewayRequest, Outcome, Reply } from './outcome.ts';
+import { type AnswerFormat, type GatewayRequest, type Outcome, problemReply, type Reply } from './outcome.ts';
 
 export class Responder {
   readonly #store: Store;
@@ -105,12 +105,7 @@ export class Responder {
       if (!(err instanceof StorageUnavailableError)) throw err;
       log.error('cannot record the request: answering 503', { reason: err.message });
       // Never acknowledge what could not be recorded.
-      const p = problem(503, 'storage_unavailable', err.message, { retryAfterS: 5 });
-      return {
-        status: 503,
-        body: errorBody(p, req.id, format.name === 'universal' ? 'robbie' : format.name),
-        headers: errorHeaders(p),
-      };
+      return problemReply(req, problem(503, 'storage_unavailable', err.message, { retryAfterS: 5 }), format);
     }
   }
 }

@@ -379,6 +379,39 @@ export class ModelRouter {
   }
 
   /**
+   * The input tokens a conversation takes, counted by the first provider of the route that can
+   * count (Anthropic's count_tokens); a route where none can is the client's 400.
+   */
+  async countTokens(
+    route: ModelRoute,
+    input: ModelInput,
+    ctx: RouteContext,
+  ): Promise<{ tokens: number } & Served> {
+    const targets = route.targets.filter((t) => this.#links[t.link]?.provider.countTokens !== undefined);
+    if (targets.length === 0) {
+      throw new ModelUnavailableError(
+        `the providers of '${route.name.slice(0, 100)}' cannot count tokens`,
+        0,
+        'rejected',
+        400,
+      );
+    }
+    const service = route.service === 'embedding' ? 'chat' : route.service;
+    const messages = this.#messages(service, input);
+    return this.#along({ ...route, targets }, ctx, async (link, model, signal) => {
+      const provider = link.provider;
+      // Never so: the targets are those that can count.
+      if (!provider.countTokens) throw new ProviderError('rejected', 'the provider cannot count tokens');
+      const tokens = await provider.countTokens(
+        { model, messages, ...sampling(input) },
+        { signal, traceparent: ctx.traceparent },
+      );
+      link.breaker.success();
+      return { tokens };
+    });
+  }
+
+  /**
    * A streamed chat answer. The chain is walked until a provider sends its first piece; after
    * that the answer is that provider's (a stream cut later ends the answer, it is not retried
    * elsewhere: the client already has part of it).

@@ -104,6 +104,8 @@ export interface Provider {
   embed(model: string, inputs: string[], ctx: CallContext): Promise<EmbedResult>;
   /** The models the server says it serves (for discovery), where it can say. */
   listModels?(signal: AbortSignal): Promise<string[]>;
+  /** The input tokens a chat request would take, counted by the server, where it can count. */
+  countTokens?(req: ChatRequest, ctx: CallContext): Promise<number>;
 }
 
 /**

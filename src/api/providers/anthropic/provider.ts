@@ -23,6 +23,8 @@ import {
 
 /** The API version robbie speaks (Anthropic's `anthropic-version` header). */
 const API_VERSION = '2023-06-01';
+/** What Anthropic's count_tokens takes of a message request. */
+const COUNTED_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice']);
 /** `max_tokens` is required by Anthropic: what a request that sets none may use. */
 const DEFAULT_MAX_TOKENS = 4096;
 
@@ -186,6 +188,17 @@ export class AnthropicProvider implements Provider {
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       finishReason: finishOf(out.stop_reason),
     };
+  }
+
+  /** Anthropic's `POST /v1/messages/count_tokens`: the request's fields it takes, its count back. */
+  async countTokens(req: ChatRequest, ctx: CallContext): Promise<number> {
+    const whole = this.#body(req, false);
+    const body = Object.fromEntries(Object.entries(whole).filter(([field]) => COUNTED_FIELDS.has(field)));
+    const url = `${this.#base}/v1/messages/count_tokens`;
+    const out = (await this.#http.postJson(url, body, this.#headers, ctx)) as { input_tokens?: unknown };
+    const tokens = num(out.input_tokens);
+    if (tokens === null) throw new ProviderError('bad_answer', 'the model server sent no token count');
+    return tokens;
   }
 
   async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
