@@ -19,7 +19,7 @@ import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
 import { nodeResponseOf, sendJson, servedHeaders } from './answer.ts';
 import type { Reply } from './pipeline/outcome.ts';
-import type { AnswerStream, PipelineReply } from './pipeline/pipeline.ts';
+import type { AnswerStream, PipelineReply, StreamPiece } from './pipeline/pipeline.ts';
 import type { ToolCall } from './providers/types.ts';
 import type { AppEnv } from './types.ts';
 
@@ -32,6 +32,8 @@ export interface StreamFrames {
   /** Sent before the first piece (e.g. the assistant role). */
   start(): SseMessage[];
   piece(text: string): SseMessage[];
+  /** A piece of the model's refusal, where the protocol has a place for one (else it is text). */
+  refusal?(text: string): SseMessage[];
   /** Fragments of the tool calls the model asks for. */
   toolCalls(calls: ToolCall[]): SseMessage[];
   /** After the last piece: the recorded reply's closing frames. */
@@ -227,6 +229,12 @@ export function sendFrames(
   });
 }
 
+function framesOf(frames: StreamFrames, piece: StreamPiece): SseMessage[] {
+  if (typeof piece === 'string') return frames.piece(piece);
+  if ('refusal' in piece) return frames.refusal ? frames.refusal(piece.refusal) : frames.piece(piece.refusal);
+  return frames.toolCalls(piece.toolCalls);
+}
+
 export function sendStream(
   c: Context<AppEnv>,
   answer: AnswerStream,
@@ -240,7 +248,7 @@ export function sendStream(
       for (const m of frames.start()) await sink.send(m);
       for await (const piece of answer.pieces) {
         if (sink.aborted) break;
-        for (const m of typeof piece === 'string' ? frames.piece(piece) : frames.toolCalls(piece.toolCalls)) {
+        for (const m of framesOf(frames, piece)) {
           // Awaited only when the client is behind: an `await` of nothing still costs a turn of
           // the microtask queue for every piece.
           const behind = sink.send(m);

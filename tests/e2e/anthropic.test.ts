@@ -157,6 +157,21 @@ describe('the Messages API with the official Anthropic SDK', () => {
     ]);
   });
 
+  it("a model's refusal is the message's text, its stop reason `refusal`, whole and streamed", async () => {
+    const m = await client.messages.create({
+      model: 'chat',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'refuse: this' }],
+    });
+    assert.deepEqual(m.content, [{ type: 'text', text: 'I cannot help with that.' }]);
+    assert.equal(m.stop_reason, 'refusal');
+    const streamed = await client.messages
+      .stream({ model: 'chat', max_tokens: 16, messages: [{ role: 'user', content: 'refuse: again' }] })
+      .finalMessage();
+    assert.deepEqual(streamed.content, [{ type: 'text', text: 'I cannot help with that.' }]);
+    assert.equal(streamed.stop_reason, 'refusal');
+  });
+
   it('counting tokens where no provider of the model can count is a 400 saying so', async () => {
     const calls = fake.calls.length;
     const err = await errorOf(

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { type FakeModel, startFakeModel } from '../helpers/fake-model.ts';
 import { killAll, waitFor } from '../helpers/process.ts';
-import { ADMIN, errorOf, postUniversal, type Served, serveWith } from '../helpers/serve.ts';
+import { ADMIN, errorOf, postUniversal, type Served, servedWithFake, serveWith } from '../helpers/serve.ts';
 
 after(killAll);
 
@@ -434,5 +434,55 @@ describe('any model a provider serves', () => {
     assert.equal((await api.client.models.retrieve('openai/gpt-4.1')).id, 'openai/gpt-4.1');
     const missing = await errorOf(api.client.models.retrieve('not-served'));
     assert.ok(missing instanceof OpenAI.NotFoundError);
+  });
+});
+
+describe('refusals and log probabilities from an OpenAI-compatible upstream', () => {
+  const s = servedWithFake((fake) => ({ OPENAI_BASE_URL: `${fake.url}/v1`, ROBBIE_RATE_LIMIT: '1000/1m' }));
+  const tokens = (entries: { token: string }[] | null | undefined) => entries?.map((e) => e.token).join('');
+  const ask = (content: string) => ({
+    model: 'chat',
+    messages: [{ role: 'user' as const, content }],
+    logprobs: true,
+  });
+
+  it('a refusal comes back where the SDK reads it, whole and streamed, with its log probabilities', async () => {
+    const whole = await s.api.client.chat.completions.create(ask('refuse: this'));
+    const choice = whole.choices[0];
+    assert.equal(choice?.message.content, null);
+    assert.equal(choice?.message.refusal, 'I cannot help with that.');
+    assert.equal(tokens(choice?.logprobs?.refusal), 'I cannot help with that.');
+    assert.equal(s.fake.calls.at(-1)?.body.logprobs, true, 'logprobs asked of the model');
+    const streamed = await s.api.client.chat.completions
+      .stream({ ...ask('refuse: this too'), stream: true })
+      .finalChatCompletion();
+    assert.equal(streamed.choices[0]?.message.refusal, 'I cannot help with that.');
+    assert.equal(tokens(streamed.choices[0]?.logprobs?.refusal), 'I cannot help with that.');
+  });
+
+  it('log probabilities come back for an answer, whole and streamed, and for none that was redacted', async () => {
+    const whole = await s.api.client.chat.completions.create(ask('hello there'));
+    assert.equal(tokens(whole.choices[0]?.logprobs?.content), 'fake answer to: hello there');
+    const streamed = await s.api.client.chat.completions
+      .stream({ ...ask('hello again'), stream: true })
+      .finalChatCompletion();
+    assert.equal(streamed.choices[0]?.message.content, 'fake answer to: hello again');
+    assert.equal(tokens(streamed.choices[0]?.logprobs?.content), 'fake answer to: hello again');
+    // The tokens would spell what redaction took out: an answer with a secret has none.
+    s.fake.reply = () => 'the password: hunter2hunter2 is set';
+    try {
+      const redacted = await s.api.client.chat.completions.create(ask('secret please'));
+      assert.equal(redacted.choices[0]?.message.content, 'the password: [REDACTED] is set');
+      assert.equal(redacted.choices[0]?.logprobs, null);
+      const chunks = await s.api.client.chat.completions.create({ ...ask('secret again'), stream: true });
+      let text = '';
+      for await (const chunk of chunks) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        assert.equal(chunk.choices[0]?.logprobs ?? null, null, 'no chunk has log probabilities');
+      }
+      assert.equal(text, 'the password: [REDACTED] is set');
+    } finally {
+      s.fake.reply = undefined;
+    }
   });
 });

@@ -41,6 +41,26 @@ export interface FakeModel {
   close(): Promise<void>;
 }
 
+/**
+ * OpenAI's answer fields a request asks for: a refusal instead of content (an input that begins
+ * `refuse:`), and the tokens' log probabilities (`logprobs: true`).
+ */
+interface OpenAiExtras {
+  refuse: boolean;
+  logprobs: boolean;
+}
+
+/** OpenAI's `logprobs` for these tokens: each with a logprob of -0.5. */
+function logprobsOf(tokens: string[], refusal: boolean) {
+  const entries = tokens.map((token) => ({
+    token,
+    logprob: -0.5,
+    bytes: [...Buffer.from(token)],
+    top_logprobs: [],
+  }));
+  return refusal ? { content: null, refusal: entries } : { content: entries, refusal: null };
+}
+
 const EMBEDDING = [0.1, 0.2, 0.3, 0.4];
 /** An embedding request's inputs (a string, or an array of them). */
 const inputsOf = (body: Record<string, unknown>): string[] =>
@@ -89,6 +109,7 @@ export async function startFakeModel(): Promise<FakeModel> {
     text: string,
     stallAfter: number | undefined,
     usage: { prompt: number; completion: number },
+    openAi: OpenAiExtras = { refuse: false, logprobs: false },
   ) {
     const ollama = req.url === '/api/chat';
     res.writeHead(200, { 'content-type': ollama ? 'application/x-ndjson' : 'text/event-stream' });
@@ -103,7 +124,15 @@ export async function startFakeModel(): Promise<FakeModel> {
       const room = res.write(
         ollama
           ? `${JSON.stringify({ message: { role: 'assistant', content: piece }, done: false })}\n`
-          : `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`,
+          : `data: ${JSON.stringify({
+              choices: [
+                {
+                  index: 0,
+                  delta: openAi.refuse ? { refusal: piece } : { content: piece },
+                  ...(openAi.logprobs ? { logprobs: logprobsOf([piece], openAi.refuse) } : {}),
+                },
+              ],
+            })}\n\n`,
       );
       fake.piecesSent++;
       // As a real server does, write no faster than the client reads.
@@ -306,8 +335,11 @@ export async function startFakeModel(): Promise<FakeModel> {
         toolCall(req, res, body);
         return;
       }
+      const refuse = input.startsWith('refuse:');
+      const extras: OpenAiExtras = { refuse, logprobs: body.logprobs === true };
+      const said = refuse ? 'I cannot help with that.' : text;
       if (chat && body.stream === true) {
-        await stream(req, res, text, mode.kind === 'stall' ? mode.after : undefined, usage);
+        await stream(req, res, said, mode.kind === 'stall' ? mode.after : undefined, usage, extras);
         return;
       }
       let out: unknown;
@@ -321,7 +353,17 @@ export async function startFakeModel(): Promise<FakeModel> {
       else if (req.url === '/api/embed')
         out = { embeddings: inputsOf(body).map(vectorOf), prompt_eval_count: 3 * inputsOf(body).length };
       else if (req.url === '/v1/chat/completions')
-        out = { choices: [{ message: { role: 'assistant', content: text } }], usage: openAiUsage(usage) };
+        out = {
+          choices: [
+            {
+              message: refuse
+                ? { role: 'assistant', content: null, refusal: said }
+                : { role: 'assistant', content: text },
+              ...(extras.logprobs ? { logprobs: logprobsOf(piecesOf(said, undefined), refuse) } : {}),
+            },
+          ],
+          usage: openAiUsage(usage),
+        };
       else if (req.url === '/v1/embeddings')
         // Listed last to first, with their index, as a server may.
         out = {

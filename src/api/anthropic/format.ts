@@ -16,6 +16,7 @@ import {
   type Reply,
   refusalReply,
   robbieOf,
+  spokenText,
 } from '../pipeline/outcome.ts';
 import type { ToolCall } from '../providers/types.ts';
 import type { SseMessage, StreamFrames } from '../sse.ts';
@@ -25,7 +26,7 @@ function stopReason(a: Answer): string {
   if (a.stream === 'cut' || a.stream === 'broken') return 'max_tokens';
   if (a.finishReason === 'length') return 'max_tokens';
   if (a.finishReason === 'tool_calls' || (a.toolCalls && a.toolCalls.length > 0)) return 'tool_use';
-  if (a.finishReason === 'content_filter') return 'refusal';
+  if (a.finishReason === 'content_filter' || (a.refusal && !a.text)) return 'refusal';
   return 'end_turn';
 }
 
@@ -55,7 +56,8 @@ export class AnthropicFormat implements AnswerFormat {
     if (outcome.kind !== 'answered') return refusalReply(req, outcome, 'anthropic');
     const a = outcome.answer;
     const content: object[] = [];
-    if (a.text) content.push({ type: 'text', text: a.text });
+    const text = spokenText(a);
+    if (text) content.push({ type: 'text', text });
     for (const call of a.toolCalls ?? []) {
       content.push({
         type: 'tool_use',

@@ -81,12 +81,12 @@ export class OpenAiFormat implements AnswerFormat {
             index: 0,
             message: {
               role: 'assistant',
-              // OpenAI's own answer that only calls tools has no content.
-              content: a.toolCalls && !a.text ? null : (a.text ?? ''),
-              refusal: null,
+              // OpenAI's own answer that only calls tools, or refuses, has no content.
+              content: (a.toolCalls || a.refusal) && !a.text ? null : (a.text ?? ''),
+              refusal: a.refusal ?? null,
               ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}),
             },
-            logprobs: null,
+            logprobs: a.logprobs ?? null,
             finish_reason:
               a.stream === 'cut' || a.stream === 'broken' ? 'length' : (a.finishReason ?? 'stop'),
           },
@@ -108,7 +108,11 @@ interface CompletionBody {
   id?: string;
   model?: string;
   created?: number;
-  choices?: { message?: { content?: string | null; tool_calls?: unknown }; finish_reason?: string }[];
+  choices?: {
+    message?: { content?: string | null; tool_calls?: unknown; refusal?: string | null };
+    finish_reason?: string;
+    logprobs?: unknown;
+  }[];
   usage?: unknown;
   robbie?: unknown;
 }
@@ -121,18 +125,29 @@ export function chunkFrames(
 ): StreamFrames & { whole(reply: Reply): SseMessage[] } {
   const id = completionId(req);
   const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: object, finish: string | null, extra: object = {}, m = model): SseMessage => ({
+  const chunk = (
+    delta: object,
+    finish: string | null,
+    extra: object = {},
+    m = model,
+    logprobs: unknown = null,
+  ): SseMessage => ({
     data: JSON.stringify({
       id,
       object: 'chat.completion.chunk',
       created,
       model: m,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
       ...extra,
     }),
   });
+  // The log probabilities go out with the last chunk: only then is it known that nothing in the
+  // answer was redacted (the SDKs add up every chunk's).
   const closing = (body: CompletionBody, m: string): SseMessage[] => {
-    const out = [chunk({}, body.choices?.[0]?.finish_reason ?? 'stop', { robbie: body.robbie }, m)];
+    const choice = body.choices?.[0];
+    const out = [
+      chunk({}, choice?.finish_reason ?? 'stop', { robbie: body.robbie }, m, choice?.logprobs ?? null),
+    ];
     if (includeUsage) {
       out.push({
         data: JSON.stringify({
@@ -161,6 +176,7 @@ export function chunkFrames(
   return {
     start: () => [chunk({ role: 'assistant', content: '' }, null)],
     piece: (text) => [piece(text)],
+    refusal: (text) => [chunk({ refusal: text }, null)],
     toolCalls: (calls) => [chunk({ tool_calls: calls }, null)],
     end: (reply) => closing(reply.body as CompletionBody, model),
     broken: (reason) => [
@@ -178,6 +194,7 @@ export function chunkFrames(
       return [
         chunk({ role: 'assistant', content: '' }, null, {}, m),
         chunk({ content: message?.content ?? '' }, null, {}, m),
+        ...(message?.refusal ? [chunk({ refusal: message.refusal }, null, {}, m)] : []),
         ...(calls ? [chunk({ tool_calls: calls }, null, {}, m)] : []),
         ...closing(body, m),
       ];

@@ -17,6 +17,7 @@ import {
   type Reply,
   refusalReply,
   robbieOf,
+  spokenText,
 } from '../pipeline/outcome.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
@@ -207,7 +208,7 @@ export class ResponsesFormat implements AnswerFormat {
         a.model,
         this.#metadata,
         cut ? 'incomplete' : 'completed',
-        [outputMessage(req, a.text ?? '', 'completed')],
+        [outputMessage(req, spokenText(a), 'completed')],
         usageOf(a),
         {
           robbie: robbieOf(req, outcome),

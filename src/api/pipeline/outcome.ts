@@ -7,7 +7,7 @@ import type { RequestStatus } from '../../storage/types.ts';
 import type { Principal } from '../../tenancy/principal.ts';
 import { type ErrorFormat, errorBody, errorHeaders, type Problem, problem } from '../errors.ts';
 import type { ModelInput, ModelRoute } from '../providers/model-router.ts';
-import type { TokenUsage, ToolCall } from '../providers/types.ts';
+import type { Logprobs, TokenUsage, ToolCall } from '../providers/types.ts';
 
 export interface GatewayRequest {
   /** Who sent it: everything kept per request (ids, claims, cache, limits, usage) is theirs. */
@@ -67,6 +67,10 @@ export interface Answer {
   toolCalls?: ToolCall[];
   /** Why the model stopped, as the provider said. */
   finishReason?: string;
+  /** The model's refusal (OpenAI's `refusal`), redacted like text. */
+  refusal?: string;
+  /** The tokens' log probabilities, passed back only when nothing was redacted (they spell the text). */
+  logprobs?: Logprobs;
   /** An embeddings answer: one vector per input. */
   embeddings?: number[][];
   /** Served from the answer cache: `hit` fresh, `stale` while every provider is down. */
@@ -100,6 +104,14 @@ export interface Reply {
 export interface AnswerFormat {
   readonly name: 'universal' | 'openai' | 'anthropic';
   reply(req: GatewayRequest, outcome: Outcome, elapsedMs: number): Reply;
+}
+
+/**
+ * What the model said, for a protocol with no place for a refusal (Anthropic's, the Responses
+ * API's, the universal route's): its text, and its refusal after it.
+ */
+export function spokenText(a: Answer): string {
+  return [a.text, a.refusal].filter((t) => t !== undefined && t !== '').join('\n\n');
 }
 
 /** A failure's reply in the format's error shape, whatever the outcome. */

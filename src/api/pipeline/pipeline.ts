@@ -16,7 +16,7 @@ import {
   ModelUnavailableError,
   modelOf,
 } from '../providers/model-router.ts';
-import { ProviderError, type TokenUsage, type ToolCall, totalOf } from '../providers/types.ts';
+import { type Logprobs, ProviderError, type TokenUsage, type ToolCall, totalOf } from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import {
@@ -49,7 +49,7 @@ export interface PipelineDeps extends StageDeps {
 }
 
 /** A piece of a streamed answer as the client gets it: text, or fragments of tool calls. */
-export type StreamPiece = string | { toolCalls: ToolCall[] };
+export type StreamPiece = string | { refusal: string } | { toolCalls: ToolCall[] };
 
 /** A streamed answer: redacted pieces as they come, and the reply as recorded once it ends. */
 export interface AnswerStream {
@@ -346,6 +346,8 @@ export class Pipeline {
         answer.text = out.text;
         if (out.toolCalls) answer.toolCalls = out.toolCalls;
         if (out.finishReason) answer.finishReason = out.finishReason;
+        if (out.refusal) answer.refusal = out.refusal;
+        if (out.logprobs) answer.logprobs = out.logprobs;
       }
     } catch (err) {
       if (err instanceof ModelUnavailableError) return unavailable(err);
@@ -362,12 +364,21 @@ export class Pipeline {
       answer.text = cleaned.text;
       redactions += cleaned.redactions;
     }
+    if (answer.refusal !== undefined) {
+      const cleaned = redactAnswer(answer.refusal);
+      answer.refusal = cleaned.text;
+      redactions += cleaned.redactions;
+    }
     if (answer.toolCalls) {
       const cleaned = redactToolCalls(answer.toolCalls);
       answer.toolCalls = cleaned.calls;
       redactions += cleaned.redactions;
     }
-    if (redactions > 0) status = revise(r, redactions);
+    if (redactions > 0) {
+      status = revise(r, redactions);
+      // The tokens' log probabilities spell out what was taken out.
+      delete answer.logprobs;
+    }
     const reply = await respond({ kind: 'answered', status, review: r, answer });
     // The cache keeps text and embeddings: an answer that calls tools is not kept.
     if (cacheKey && reply.status < 300 && !answer.toolCalls) deps.cache.put(cacheKey, service, answer);
@@ -393,7 +404,10 @@ function streamed(
     fail = reject;
   });
   const redactor = new StreamRedactor();
+  const refusal = new StreamRedactor();
   const calls = new StreamedToolCalls();
+  // Held to the end: sent (in the closing frame) only if nothing was redacted.
+  const logprobs: Logprobs = { content: null, refusal: null };
   async function* pieces(): AsyncGenerator<StreamPiece> {
     let end: 'complete' | 'cut' | 'broken' = 'cut';
     let usage: TokenUsage = { prompt: null, completion: null };
@@ -415,11 +429,22 @@ function streamed(
           yield out({ toolCalls: calls.push(d.toolCalls) });
           continue;
         }
+        if ('logprobs' in d) {
+          addLogprobs(logprobs, d.logprobs);
+          continue;
+        }
+        if ('refusal' in d) {
+          const ready = refusal.push(d.refusal);
+          if (ready) yield out({ refusal: ready });
+          continue;
+        }
         const ready = redactor.push(d.text);
         if (ready) yield out(ready);
       }
       const rest = redactor.end();
       if (rest) yield out(rest);
+      const refused = refusal.end();
+      if (refused) yield out({ refusal: refused });
       const held = calls.end();
       if (held.length > 0) yield out({ toolCalls: held });
       end = 'complete';
@@ -428,8 +453,9 @@ function streamed(
       throw err;
     } finally {
       deadline.release();
-      const redactions = redactor.redactions + calls.redactions;
+      const redactions = redactor.redactions + refusal.redactions + calls.redactions;
       const status = redactions > 0 ? revise(review, redactions) : 'approved';
+      const kept = redactions === 0 && (logprobs.content || logprobs.refusal) ? logprobs : undefined;
       const toolCalls = calls.whole();
       const answer: Answer = {
         provider: upstream.provider,
@@ -441,6 +467,8 @@ function streamed(
         stream: end,
         ...(toolCalls ? { toolCalls } : {}),
         ...(finishReason ? { finishReason } : {}),
+        ...(refusal.text ? { refusal: refusal.text } : {}),
+        ...(kept ? { logprobs: kept } : {}),
         ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
       };
       respond({ kind: 'answered', status, review, answer }).then(settle, fail);
@@ -449,6 +477,17 @@ function streamed(
   // A client that left stops reading before the end: nobody may await the record then.
   recorded.catch(() => undefined);
   return { provider: upstream.provider, model: upstream.model, pieces: pieces(), recorded };
+}
+
+/** A chunk's log probabilities added to what the stream has so far. */
+function addLogprobs(into: Logprobs, more: Logprobs): void {
+  for (const field of ['content', 'refusal'] as const) {
+    const entries = more[field];
+    if (!entries) continue;
+    const all = into[field] ?? [];
+    for (const e of entries) all.push(e);
+    into[field] = all;
+  }
 }
 
 function revise(review: Review, redactions: number): 'revised' {

@@ -9,7 +9,14 @@ import type { Prices } from '../../tenancy/prices.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { summarize } from './answer-redaction.ts';
-import { type AnswerFormat, type GatewayRequest, type Outcome, problemReply, type Reply } from './outcome.ts';
+import {
+  type AnswerFormat,
+  type GatewayRequest,
+  type Outcome,
+  problemReply,
+  type Reply,
+  spokenText,
+} from './outcome.ts';
 
 export class Responder {
   readonly #store: Store;
@@ -63,7 +70,7 @@ export class Responder {
     const vectors = answer?.embeddings;
     const output = vectors
       ? `${vectors.length === 1 ? 'embedding' : `${vectors.length} embeddings`} of ${vectors[0]?.length ?? 0} dimensions`
-      : answer?.text;
+      : answer && spokenText(answer);
     const data: RequestRecord = {
       request_id: req.id,
       timestamp: new Date().toISOString(),

@@ -14,11 +14,11 @@ import { providerFor } from './registry.ts';
 import {
   type ChatDelta,
   type ChatMessage,
+  type ChatResult,
   type Provider,
   ProviderError,
   type ProviderErrorKind,
   type TokenUsage,
-  type ToolCall,
 } from './types.ts';
 
 export type { Service } from '../../config/api-config.ts';
@@ -31,13 +31,7 @@ interface Served {
 }
 
 export type ModelOutcome =
-  | ({
-      kind: 'text';
-      text: string;
-      usage: TokenUsage;
-      toolCalls?: ToolCall[] | undefined;
-      finishReason?: string | undefined;
-    } & Served)
+  | ({ kind: 'text' } & ChatResult & Served)
   | ({ kind: 'embedding'; embeddings: number[][]; usage: TokenUsage } & Served);
 
 /**
@@ -368,13 +362,7 @@ export class ModelRouter {
     return this.#along(route, ctx, async (link, model, signal) => {
       const out = await link.provider.chat({ model, messages, ...sampling(input) }, { signal, traceparent });
       link.breaker.success();
-      return {
-        kind: 'text' as const,
-        text: out.text,
-        usage: out.usage,
-        toolCalls: out.toolCalls,
-        finishReason: out.finishReason,
-      };
+      return { kind: 'text' as const, ...out };
     });
   }
 

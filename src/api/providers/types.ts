@@ -52,6 +52,27 @@ export interface ChatResult {
   toolCalls?: ToolCall[] | undefined;
   /** Why the model stopped, as the provider said (`stop`, `length`, `tool_calls`, …). */
   finishReason?: string | undefined;
+  /** The model's refusal (OpenAI's `message.refusal`), instead of or beside its text. */
+  refusal?: string | undefined;
+  /** The tokens' log probabilities (OpenAI's `choice.logprobs`), as the server sent them. */
+  logprobs?: Logprobs | undefined;
+}
+
+/** OpenAI's `choice.logprobs`: an entry per token of the content, and of a refusal. */
+export interface Logprobs {
+  content: unknown[] | null;
+  refusal: unknown[] | null;
+}
+
+/** A choice's `logprobs` as the server sent it, when it is one. */
+export function logprobsOf(v: unknown): Logprobs | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { content, refusal } = v as { content?: unknown; refusal?: unknown };
+  if (!Array.isArray(content) && !Array.isArray(refusal)) return undefined;
+  return {
+    content: Array.isArray(content) ? content : null,
+    refusal: Array.isArray(refusal) ? refusal : null,
+  };
 }
 
 export interface EmbedResult {
@@ -61,11 +82,14 @@ export interface EmbedResult {
 }
 
 /**
- * A piece of a streamed answer: text as it comes, fragments of tool calls, then (last) the usage
- * if the server told, and why the model stopped.
+ * A piece of a streamed answer: text (or a refusal's) as it comes, the log probabilities of its
+ * tokens, fragments of tool calls, then (last) the usage if the server told, and why the model
+ * stopped.
  */
 export type ChatDelta =
   | { text: string }
+  | { refusal: string }
+  | { logprobs: Logprobs }
   | { toolCalls: ToolCall[] }
   | { done: true; usage: TokenUsage; finishReason?: string | undefined };
 

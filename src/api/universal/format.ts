@@ -4,7 +4,14 @@
  */
 import { servedHeaders } from '../answer.ts';
 import { errorBody, errorHeaders, problem } from '../errors.ts';
-import type { AnswerFormat, GatewayRequest, Outcome, Reply, Review } from '../pipeline/outcome.ts';
+import {
+  type AnswerFormat,
+  type GatewayRequest,
+  type Outcome,
+  type Reply,
+  type Review,
+  spokenText,
+} from '../pipeline/outcome.ts';
 import type { AnswerFrames, SseMessage } from '../sse.ts';
 
 export class UniversalFormat implements AnswerFormat {
@@ -48,7 +55,7 @@ export class UniversalFormat implements AnswerFormat {
     const embedding = a.embeddings?.[0];
     const response = embedding
       ? { message: '', ...base, embedding, dimensions: embedding.length }
-      : { message: a.text ?? '', ...base };
+      : { message: spokenText(a), ...base };
     const served = { provider: a.provider, model: a.model, ...(a.cache ? { cache: a.cache } : {}) };
     return {
       status: 200,

@@ -7,6 +7,7 @@ import {
   type ChatRequest,
   type ChatResult,
   type EmbedResult,
+  logprobsOf,
   type Provider,
   ProviderError,
   type TokenUsage,
@@ -16,9 +17,10 @@ import {
 
 interface Completion {
   choices?: {
-    message?: { content?: unknown; tool_calls?: unknown };
-    delta?: { content?: unknown; tool_calls?: unknown };
+    message?: { content?: unknown; tool_calls?: unknown; refusal?: unknown };
+    delta?: { content?: unknown; tool_calls?: unknown; refusal?: unknown };
     finish_reason?: unknown;
+    logprobs?: unknown;
   }[];
   usage?: OpenAiUsage | null;
 }
@@ -26,6 +28,7 @@ interface Completion {
 const toolCallsOf = (v: unknown): ToolCall[] | undefined =>
   Array.isArray(v) && v.length > 0 ? (v as ToolCall[]) : undefined;
 const reasonOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const refusalOf = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 interface OpenAiUsage {
   prompt_tokens?: unknown;
@@ -84,13 +87,16 @@ export class OpenAiProvider implements Provider {
     const choice = out.choices?.[0];
     const text = choice?.message?.content;
     const toolCalls = toolCallsOf(choice?.message?.tool_calls);
-    if (typeof text !== 'string' && !(text == null && toolCalls))
+    const refusal = refusalOf(choice?.message?.refusal);
+    if (typeof text !== 'string' && !(text == null && (toolCalls || refusal)))
       throw new ProviderError('bad_answer', 'the model server sent an answer without a message');
     return {
       text: typeof text === 'string' ? text : '',
       usage: usageOf(out.usage) ?? NO_USAGE,
       toolCalls,
       finishReason: reasonOf(choice?.finish_reason),
+      refusal,
+      logprobs: logprobsOf(choice?.logprobs),
     };
   }
 
@@ -119,6 +125,10 @@ export class OpenAiProvider implements Provider {
         finishReason = reasonOf(choice?.finish_reason) ?? finishReason;
         const piece = choice?.delta?.content;
         if (typeof piece === 'string' && piece !== '') yield { text: piece };
+        const refusal = refusalOf(choice?.delta?.refusal);
+        if (refusal) yield { refusal };
+        const logprobs = logprobsOf(choice?.logprobs);
+        if (logprobs) yield { logprobs };
         const calls = toolCallsOf(choice?.delta?.tool_calls);
         if (calls) yield { toolCalls: calls };
       }
