@@ -8,6 +8,7 @@ import type { ModelChoice, Rate } from './kinds.ts';
 import { NAME } from './kinds.ts';
 import { type Resolved, settingError } from './resolve.ts';
 import { type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
+import { parseDuration } from './units.ts';
 
 export type { ProviderKind };
 export type Service = (typeof SERVICE_NAMES)[number];
@@ -28,6 +29,8 @@ export interface ProviderConfig {
   apiKey: string | undefined;
   models: Record<Service, string>;
   serves: Serves;
+  /** How long a call may wait for its answer (a stream: its first piece) before the next provider is tried. */
+  timeoutMs?: number | undefined;
 }
 
 const MODEL_SETTING = {
@@ -148,6 +151,9 @@ interface NamedProvider {
   apiKey: string | undefined;
   models: Partial<Record<Service, string>>;
   serves: Serves | undefined;
+  timeoutMs: number | undefined;
+  /** Its models' prices, per million tokens. */
+  prices: Map<string, Price>;
 }
 
 /** The providers file, read: its providers by name, its aliases, and how to refuse an entry. */
@@ -158,10 +164,11 @@ interface ProvidersFile {
 }
 
 /**
- * The providers file: `[{name, kind, url, api_key_env, models, serves}]`, or `{providers: […],
- * aliases: {name: [model, …]}}`. A key is never in the file: it names the environment variable
- * that holds it (the env file, the unit's environment). `serves`: `"discover"` (what the server
- * lists), `"*"` (any name) or a list of model names.
+ * The providers file: `[{name, kind, url, api_key_env, models, serves, timeout, prices}]`, or
+ * `{providers: […], aliases: {name: [model, …]}}`. A key is never in the file: it names the
+ * environment variable that holds it (the env file, the unit's environment). `serves`:
+ * `"discover"` (what the server lists), `"*"` (any name) or a list of model names. `timeout`: a
+ * duration (`"20s"`). `prices`: as the prices file's, for this provider's models.
  */
 function loadProviders(s: Resolved): ProvidersFile {
   const found = new Map<string, NamedProvider>();
@@ -169,7 +176,7 @@ function loadProviders(s: Resolved): ProvidersFile {
   const file = jsonFile(s, 'providers-file');
   if (!file) return { providers: found, aliases, refuse: (problem) => new Error(problem) };
   const { refuse } = file;
-  const shape = '{name, kind, url, api_key_env, models, serves}';
+  const shape = '{name, kind, url, api_key_env, models, serves, timeout, prices}';
   const whole = file.parsed as { providers?: unknown; aliases?: unknown } | unknown[] | null;
   const items = Array.isArray(whole) ? whole : whole?.providers;
   if (!Array.isArray(items))
@@ -238,7 +245,17 @@ function loadProviders(s: Resolved): ProvidersFile {
       if (!ok) throw refuse(`provider ${name}: "serves" must be "discover", "*" or a list of model names`);
       serves = o.serves as Serves;
     }
-    found.set(name, { kind, url, apiKey, models, serves });
+    let timeoutMs: number | undefined;
+    if (o.timeout !== undefined) {
+      timeoutMs = typeof o.timeout === 'string' ? parseDuration(o.timeout) : undefined;
+      if (timeoutMs === undefined || timeoutMs < 100)
+        throw refuse(`provider ${name}: "timeout" must be a duration of at least 100ms ("20s")`);
+    }
+    const prices =
+      o.prices === undefined
+        ? new Map<string, Price>()
+        : pricesFrom(o.prices, (problem) => refuse(`provider ${name}: prices: ${problem}`));
+    found.set(name, { kind, url, apiKey, models, serves, timeoutMs, prices });
   });
   return { providers: found, aliases, refuse };
 }
@@ -306,8 +323,26 @@ function providerChain(s: Resolved, file: ProvidersFile): ProviderConfig[] {
         embedding: modelOf(name, v[MODEL_SETTING.embedding], models.embedding),
       },
       serves: file?.serves ?? d.serves,
+      timeoutMs: file?.timeoutMs,
     };
   });
+}
+
+/**
+ * The price table: the prices file's, and each provider's own from the providers file under
+ * `provider/model` (a price looked up for a provider's model is its own first). One price per
+ * name: the same `provider/model` in both files is refused.
+ */
+function priceTable(s: Resolved, file: ProvidersFile): Map<string, Price> {
+  const table = loadPrices(s);
+  for (const [provider, p] of file.providers) {
+    for (const [model, price] of p.prices) {
+      const key = `${provider}/${model}`;
+      if (table.has(key)) throw file.refuse(`provider ${provider}: the prices file also prices ${key}`);
+      table.set(key, price);
+    }
+  }
+  return table;
 }
 
 /** The settings that place a provider named by its kind elsewhere than the kind's default server. */
@@ -324,10 +359,14 @@ function keyOf(env: string | undefined): string | undefined {
   return key;
 }
 
-function chainAndAliases(s: Resolved): { providers: ProviderConfig[]; aliases: Map<string, string[]> } {
+function fromProvidersFile(s: Resolved): {
+  providers: ProviderConfig[];
+  aliases: Map<string, string[]>;
+  prices: Map<string, Price>;
+} {
   const file = loadProviders(s);
   const providers = providerChain(s, file);
-  return { providers, aliases: aliasesOf(file, providers) };
+  return { providers, aliases: aliasesOf(file, providers), prices: priceTable(s, file) };
 }
 
 export function apiConfig(s: Resolved): ApiConfig {
@@ -337,7 +376,7 @@ export function apiConfig(s: Resolved): ApiConfig {
     adminKey: v['admin-key'],
     metricsToken: v['metrics-token'],
     maxBodyBytes: v['max-body'],
-    ...chainAndAliases(s),
+    ...fromProvidersFile(s),
     cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
     modelTimeoutMs: v['model-timeout'],
     modelsRefreshMs: v['models-refresh'],
@@ -347,7 +386,6 @@ export function apiConfig(s: Resolved): ApiConfig {
     rateLimit: v['rate-limit'],
     rateLimitUser: v['rate-limit-user'],
     budgetReserve: v['budget-reserve'],
-    prices: loadPrices(s),
     rateLimitScope: v['rate-limit-scope'],
     patterns: loadPatterns(s),
     tripKillswitch: v['gatekeeper-killswitch'],

@@ -1,7 +1,7 @@
 /**
  * The price table: what a model's tokens cost, per million, prompt and completion apart, as the
- * user sets it (`--prices-file`). A model without a price has an unknown cost: recorded as unknown,
- * never as 0.
+ * user sets it (`--prices-file`, and each provider's `prices` in the providers file), by model or
+ * by `provider/model`. A model without a price has an unknown cost: recorded as unknown, never as 0.
  */
 import type { TokenUsage } from '../api/providers/types.ts';
 
@@ -19,9 +19,12 @@ export class Prices {
     this.#table = table;
   }
 
-  /** The cost of this usage of `model`, or null when its price or the split of its usage is unknown. */
-  cost(model: string, usage: TokenUsage): number | null {
-    const price = this.#table.get(model);
+  /**
+   * The cost of this usage of `model` served by `provider` (its own price for the model first), or
+   * null when its price or the split of its usage is unknown.
+   */
+  cost(provider: string | undefined, model: string, usage: TokenUsage): number | null {
+    const price = (provider && this.#table.get(`${provider}/${model}`)) || this.#table.get(model);
     if (!price) return null;
     if (usage.prompt === null && usage.completion === null) return null;
     return ((usage.prompt ?? 0) * price.input + (usage.completion ?? 0) * price.output) / 1_000_000;

@@ -6,7 +6,7 @@
  * expiry.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -280,6 +280,75 @@ describe('named providers from the providers file', () => {
       await api.stop();
       await first.close();
       await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a provider's own timeout and prices", () => {
+  it('a provider slower than its timeout gives way to the next at once; each priced as its file says', async () => {
+    const first = await startFakeModel();
+    const second = await startFakeModel();
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-providers-'));
+    const file = join(dir, 'providers.json');
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'first', kind: 'openai', url: `${first.url}/v1`, models: { chat: 'm' }, timeout: '300ms' },
+        {
+          name: 'second',
+          kind: 'openai',
+          url: `${second.url}/v1`,
+          models: { chat: 'm' },
+          prices: { m: { input: 1, output: 2 } },
+        },
+      ]),
+    );
+    const api = await serveWith({
+      ROBBIE_PROVIDERS_FILE: file,
+      ROBBIE_PROVIDER: 'first',
+      ROBBIE_FALLBACK: 'second',
+    });
+    try {
+      first.mode = { kind: 'slow', ms: 20_000 };
+      // Without its own timeout, the first would have half the 30 s budget: 15 s.
+      const r = await ask(api);
+      assert.equal(r.provider, 'second');
+      assert.ok(r.ms < 10_000, `answered in ${Math.round(r.ms)} ms`);
+      const last = () => ({
+        ...api.rows('select provider, cost from ai_request_logs order by rowid').at(-1),
+      });
+      // The second's own price: 5 prompt tokens at 1 and 7 completion tokens at 2, per million.
+      assert.deepEqual(last(), { provider: 'second', cost: 19e-6 });
+      first.mode = { kind: 'ok' };
+      assert.equal((await ask(api)).provider, 'first');
+      assert.deepEqual(last(), { provider: 'first', cost: null });
+    } finally {
+      await api.stop();
+      await first.close();
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad timeout or price in the providers file is one line, exit 78', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-providers-'));
+    const file = join(dir, 'providers.json');
+    try {
+      for (const [entry, said] of [
+        [{ timeout: 'soon' }, /provider p: "timeout" must be a duration/],
+        [{ prices: { m: { input: -1, output: 1 } } }, /provider p: prices: m: "input" and "output"/],
+      ] as const) {
+        writeFileSync(file, JSON.stringify([{ name: 'p', kind: 'openai', ...entry }]));
+        const r = spawnSync(BINARY, ['config'], {
+          env: { ...process.env, ROBBIE_PROVIDERS_FILE: file, ROBBIE_PROVIDER: 'p' },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 78, r.stderr);
+        assert.match(r.stderr, said);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -202,10 +202,17 @@ describe('the budget rule and prices', () => {
     }
   });
 
-  it('prices what it knows, and says unknown rather than 0', () => {
-    const p = new Prices(new Map([['m', { input: 1, output: 2 }]]));
-    assert.equal(p.cost('m', { prompt: 1_000_000, completion: 500_000 }), 2);
-    assert.equal(p.cost('other', { prompt: 10, completion: 10 }), null);
-    assert.equal(p.cost('m', { prompt: null, completion: null }), null);
+  it("prices what it knows, a provider's own price first, and says unknown rather than 0", () => {
+    const p = new Prices(
+      new Map([
+        ['m', { input: 1, output: 2 }],
+        ['cheap/m', { input: 0.5, output: 0.5 }],
+      ]),
+    );
+    assert.equal(p.cost('openai', 'm', { prompt: 1_000_000, completion: 500_000 }), 2);
+    assert.equal(p.cost('cheap', 'm', { prompt: 1_000_000, completion: 1_000_000 }), 1);
+    assert.equal(p.cost(undefined, 'm', { prompt: 1_000_000, completion: 0 }), 1);
+    assert.equal(p.cost('openai', 'other', { prompt: 10, completion: 10 }), null);
+    assert.equal(p.cost('openai', 'm', { prompt: null, completion: null }), null);
   });
 });

@@ -42,7 +42,7 @@ export class Responder {
     // What the answer cost: nothing when the cache answered it.
     const usage = answered && !answered.cache ? (answered.usage ?? null) : null;
     const tokens = answered && !answered.cache ? answered.tokens : null;
-    const cost = usage && answered ? this.#prices.cost(answered.model, usage) : null;
+    const cost = usage && answered ? this.#prices.cost(answered.provider, answered.model, usage) : null;
     req.spentTokens = tokens ?? 0;
     Object.assign(req.note, {
       key: req.principal.name,

@@ -199,7 +199,7 @@ export function spendTokens(req: GatewayRequest, { limiter }: StageDeps): void {
 function estimate(req: GatewayRequest, deps: StageDeps): { tokens: number; cost: number } {
   const prompt = Math.ceil((req.reviewed ?? req.input).length / 4);
   const completion = req.model.maxTokens ?? deps.config.budgetReserve;
-  const cost = deps.prices.cost(modelOf(req.route), { prompt, completion });
+  const cost = deps.prices.cost(req.route.targets[0]?.provider, modelOf(req.route), { prompt, completion });
   return { tokens: prompt + completion, cost: cost ?? 0 };
 }
 

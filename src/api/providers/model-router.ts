@@ -42,7 +42,7 @@ export interface ModelRoute {
   /** The name as the request gave it. */
   name: string;
   service: Service;
-  targets: { link: number; model: string }[];
+  targets: { link: number; provider: string; model: string }[];
 }
 
 /** The model a route asks of its first provider (what a failed request is recorded against). */
@@ -146,17 +146,25 @@ function attemptSignal(
   };
 }
 
-/** A provider of the chain with its own breaker, 429 pause and catalog. */
+/** The shorter of two optional spans of time. */
+function shortest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+/** A provider of the chain with its own breaker, 429 pause, catalog and timeout. */
 class Link {
   readonly provider: Provider;
   readonly models: Record<Service, string>;
   readonly catalog: Catalog;
+  /** How long an attempt may wait for its answer (a stream: its first piece) before the next is tried. */
+  readonly timeoutMs: number | undefined;
   readonly breaker = new CircuitBreaker();
   /** Paused for a 429 until then (the monotonic clock). */
   pausedUntil = 0;
   constructor(provider: Provider, p: ProviderConfig) {
     this.provider = provider;
     this.models = p.models;
+    this.timeoutMs = p.timeoutMs;
     const list = provider.listModels?.bind(provider);
     this.catalog = new Catalog(p.serves, Object.values(p.models), list);
   }
@@ -209,7 +217,7 @@ export class ModelRouter {
       const service = name as Service;
       // A provider with no model for the service (Anthropic has no embeddings) is left out.
       const targets = this.#links.flatMap((l, link) =>
-        l.models[service] ? [{ link, model: l.models[service] }] : [],
+        l.models[service] ? [this.#target(link, l.models[service])] : [],
       );
       return targets.length === 0 ? undefined : { name, service, targets };
     }
@@ -242,11 +250,17 @@ export class ModelRouter {
       const model = name.slice(slash + 1);
       if (link !== -1 && model !== '') {
         if (!(this.#links[link] as Link).catalog.serves(model)) return undefined;
-        return { name, service: configured ?? service, targets: [{ link, model }] };
+        return { name, service: configured ?? service, targets: [this.#target(link, model)] };
       }
     }
-    const targets = this.#links.flatMap((l, link) => (l.catalog.serves(name) ? [{ link, model: name }] : []));
+    const targets = this.#links.flatMap((l, link) =>
+      l.catalog.serves(name) ? [this.#target(link, name)] : [],
+    );
     return targets.length === 0 ? undefined : { name, service: configured ?? service, targets };
+  }
+
+  #target(link: number, model: string): ModelRoute['targets'][number] {
+    return { link, provider: (this.#links[link] as Link).provider.name, model };
   }
 
   /** The primary provider. */
@@ -309,7 +323,7 @@ export class ModelRouter {
       const after = links.slice(index + 1).filter((l) => l.link.waitMs() === 0).length;
       const share = attemptSignal(
         signal,
-        after === 0 ? undefined : (ctx.deadline - performance.now()) / (after + 1),
+        shortest(after === 0 ? undefined : (ctx.deadline - performance.now()) / (after + 1), link.timeoutMs),
       );
       for (let tries = 0; ; tries++) {
         try {
