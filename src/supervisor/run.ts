@@ -12,7 +12,7 @@ import { privateDir } from '../private-dir.ts';
 import { selfCommand } from '../runtime/platform.ts';
 import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
-import { type Notifier, systemdNotifier } from '../runtime/systemd-notify.ts';
+import { systemdNotifier } from '../runtime/systemd-notify.ts';
 import { tcpConnect } from '../runtime/tcp-connect.ts';
 import { ManagedChild } from './child.ts';
 import { systemClock } from './clock.ts';
@@ -144,7 +144,11 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     const pingMs = notify.startWatchdog();
     if (pingMs) log.info('systemd watchdog on', { ping_every_ms: pingMs });
     supervisor.start();
-    if (notify.enabled) void tellReadyWhenHealthy(supervisor, config, notify);
+    void whenServing(supervisor, config, (what) => {
+      // The one line a person starting robbie by hand looks for: where the API is.
+      log.info(what);
+      notify.ready(what);
+    });
     const code = await supervisor.stopped;
     notify.stopping();
     notify.close();
@@ -167,19 +171,20 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
 const READY_POLL_MS = 100;
 
 /**
- * READY for systemd once every active child runs and, for the built-in API, /health answers, so
- * that `systemctl start` returns when the service works (or fails when it never does).
+ * Once every active child runs and, for the built-in API, /health answers: `ready` is told what is
+ * served (`serving http://127.0.0.1:8000`) — printed, and READY for systemd, so that
+ * `systemctl start` returns when the service works (or fails when it never does).
  */
-async function tellReadyWhenHealthy(supervisor: Supervisor, config: SuperviseConfig, notify: Notifier) {
-  const deadline = Date.now() + Math.max(60_000, config.startTimeoutMs * 2);
+async function whenServing(supervisor: Supervisor, config: SuperviseConfig, ready: (what: string) => void) {
+  const deadline = performance.now() + Math.max(60_000, config.startTimeoutMs * 2);
   let stopped = false;
   void supervisor.stopped.then(() => {
     stopped = true;
   });
-  while (!stopped && Date.now() < deadline) {
+  while (!stopped && performance.now() < deadline) {
     if (await serving(supervisor.status(), config)) {
       const where = healthUrlOf(config).replace('/health', '');
-      notify.ready(config.command ? `supervising ${config.command[0]}` : `serving ${where}`);
+      ready(config.command ? `supervising ${config.command[0]}` : `serving ${where}`);
       return;
     }
     await sleep(READY_POLL_MS);

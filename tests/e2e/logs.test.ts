@@ -332,6 +332,22 @@ describe('log capture and rotation', () => {
   });
 });
 
+describe('the foreground', () => {
+  it('says where the API is, in one line, once it serves', async () => {
+    const sup = await startSupervisor(['--no-standby'], {
+      env: { ROBBIE_LOG_FORMAT: 'pretty' },
+      waitReady: false,
+    });
+    try {
+      const line = `serving http://127.0.0.1:${sup.port}`;
+      await waitFor('the serving line', () => sup.proc.stdout().includes(line), 20_000);
+      assert.equal(sup.proc.stdout().split(line).length, 2, 'said once');
+    } finally {
+      await sup.stop();
+    }
+  });
+});
+
 describe('journald', () => {
   it('under systemd the supervisor writes priority-prefixed lines without timestamps to stdout', async () => {
     const sup = await startSupervisor(['--no-standby'], {
