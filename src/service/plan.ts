@@ -52,7 +52,7 @@ export interface ServicePlan {
 export interface PlanInput {
   platform: Platform;
   scope: Scope;
-  /** The command that runs robbie: this executable (or node/deno + script from source). */
+  /** How robbie is run, before its command: this executable (or node/deno + script from source). */
   exec?: { command: string; args: string[] };
   /** Settings for the env file: merged over an existing one by the installer. */
   env: Record<string, string>;
@@ -140,8 +140,8 @@ export function envFileContent(values: Record<string, string>): string {
 }
 
 export function planService(input: PlanInput): ServicePlan {
-  const exec = input.exec ?? selfCommand(['supervise']);
-  const execArgs = input.exec ? [...exec.args] : exec.args;
+  const exec = input.exec ?? selfCommand([]);
+  const execArgs = [...exec.args, 'supervise'];
   const home = input.homeDir ?? homedir();
   const timeoutStop = String(input.stopTimeoutSec ?? 30);
   const envContent = envFileContent(input.env);
@@ -159,11 +159,14 @@ export function planService(input: PlanInput): ServicePlan {
       );
     }
     const execStart = [exec.command, ...execArgs].map(systemdWord).join(' ');
+    // `systemctl reload`: a rolling restart of the children, the supervisor staying up.
+    const execReload = [exec.command, ...exec.args, 'reload'].map(systemdWord).join(' ');
     const underHome =
       /^\/(home|root)(\/|$)/.test(exec.command) || execArgs.some((a) => /^\/(home|root)\//.test(a));
     const values: Record<string, string> = system
       ? {
           exec_start: execStart,
+          exec_reload: execReload,
           env_file: systemdPath(envPath),
           // ROBBIE_ENV_FILE too: robbie reads the file systemd loaded, to name its lines in errors.
           environment: [
@@ -179,6 +182,7 @@ export function planService(input: PlanInput): ServicePlan {
         }
       : {
           exec_start: execStart,
+          exec_reload: execReload,
           env_file: systemdPath(envPath),
           // Absolute: %S is ~/.config in a user unit before systemd 254, and every command
           // looks for the state in ~/.local/state/robbie.

@@ -94,6 +94,7 @@ describe('install-service: rendered units', () => {
         assert.match(r.stdout, /^Restart=on-failure$/m);
         assert.doesNotMatch(r.stdout, /^MemoryDenyWriteExecute=/m);
         assert.match(r.stdout, new RegExp(`^ExecStart=${BINARY.replace(/[/.]/g, '\\$&')} supervise$`, 'm'));
+        assert.match(r.stdout, new RegExp(`^ExecReload=${BINARY.replace(/[/.]/g, '\\$&')} reload$`, 'm'));
         assert.match(r.stdout, user ? /^WantedBy=default\.target$/m : /^WantedBy=multi-user\.target$/m);
         const unitSection = r.stdout.slice(r.stdout.indexOf('[Unit]'), r.stdout.indexOf('[Service]'));
         assert.match(unitSection, /StartLimitIntervalSec=/, 'StartLimit* belong in [Unit]');
@@ -233,6 +234,7 @@ describe('install-service: files, escaping, refusals', () => {
       const unit = run(['install-service', '--print', '--platform', 'linux']);
       assert.equal(unit.code, 0, unit.stderr);
       assert.match(unit.stdout, /^ExecStart=".*\/my dir\/100%% sure\/robbie" supervise$/m);
+      assert.match(unit.stdout, /^ExecReload=".*\/my dir\/100%% sure\/robbie" reload$/m);
       const verify = analyze(['verify', '--man=no'], unit.stdout, home);
       assert.equal(verify.out, '', verify.out); // a badly escaped path would be "not executable"
       const refused = run(['install-service', '--print', '--platform', 'linux'], join(quoted, 'robbie'));

@@ -100,6 +100,17 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
     assert.match(m.ok('journalctl -u robbie --no-pager -o cat'), /[Ww]atchdog timeout/);
   });
 
+  it('systemctl reload replaces the child, the supervisor staying, and the API answering', () => {
+    const main = show('MainPID');
+    const before = activePid();
+    m.ok('systemctl reload robbie', { timeoutMs: 60_000 });
+    const after = activePid();
+    assert.ok(after && after !== before, `serve-0 was ${before}, is ${after}`);
+    assert.equal(show('MainPID'), main, 'the same supervisor');
+    assert.equal(show('ActiveState'), 'active');
+    m.ok('robbie health');
+  });
+
   it('systemctl restart and stop are clean: nothing left, port closed, status says not running', () => {
     m.ok('systemctl restart robbie', { timeoutMs: 60_000 });
     assert.equal(show('ActiveState'), 'active');
