@@ -4,8 +4,11 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  linkSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -284,6 +287,31 @@ describe('install-service: files, escaping, refusals', () => {
     assert.match(mac.stderr, /a darwin service cannot be installed on linux/);
     const both = await runRobbie(['install-service', '--user', '--create-user', '--print']);
     assert.equal(both.code, 2);
+  });
+
+  it('refuses a binary under /tmp, which the unit would not see (PrivateTmp), naming the fix', async () => {
+    const dir = mkdtempSync('/tmp/robbie-hidden-');
+    try {
+      const bin = join(dir, 'robbie');
+      try {
+        linkSync(BINARY, bin);
+      } catch {
+        copyFileSync(BINARY, bin);
+      }
+      const r = spawnSync(bin, ['install-service', '--user'], {
+        encoding: 'utf8',
+        env: { PATH: '/usr/bin:/bin' },
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^robbie: the service could not run \/tmp\/robbie-hidden-\w+\/robbie: systemd gives it a private \/tmp/,
+      );
+      assert.match(r.stderr, /install -m 0755 .* \/usr\/local\/bin\/robbie/);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

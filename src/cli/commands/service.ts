@@ -116,6 +116,18 @@ function checkRunnableBy(user: string): void {
   }
 }
 
+/** A systemd unit gives its service a private /tmp and /var/tmp (PrivateTmp=yes): robbie must live elsewhere. */
+function checkNotHidden(platform: Platform): void {
+  if (platform !== 'linux') return;
+  const self = selfCommand(['supervise']);
+  const hidden = [self.command, ...self.args].find((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
+  if (hidden) {
+    throw new UserError(
+      `the service could not run ${hidden}: systemd gives it a private /tmp and /var/tmp (PrivateTmp=yes); install robbie elsewhere first, e.g. install -m 0755 ${hidden} /usr/local/bin/robbie, and run /usr/local/bin/robbie install-service`,
+    );
+  }
+}
+
 /** Refuses, in one line, an install that cannot work here. */
 function checkCanInstall(platform: Platform, scope: Scope): void {
   if (platform !== process.platform) {
@@ -200,7 +212,10 @@ export const installService = defineCommand({
       return;
     }
     const filesOnly = args.root !== undefined;
-    if (!filesOnly && !args['dry-run']) checkCanInstall(p.platform, p.scope);
+    if (!filesOnly && !args['dry-run']) {
+      checkNotHidden(p.platform);
+      checkCanInstall(p.platform, p.scope);
+    }
     if (args['create-user'] && !filesOnly) checkRunnableBy('robbie');
     await install(p, env, healthUrl, {
       dryRun: args['dry-run'] === true,
