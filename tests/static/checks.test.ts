@@ -33,6 +33,21 @@ describe('generated files', () => {
 });
 
 describe('the settings table', () => {
+  it('asks for the Node that every dependency takes, in package.json and the README alike', () => {
+    const major = (range: string) => Number(/>=\s*(\d+)/.exec(range)?.[1] ?? 0);
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { engines?: { node?: string } }>;
+    };
+    // The strictest lower bound among the installed packages: below it, npm ci warns (EBADENGINE).
+    const needed = Math.max(...Object.values(lock.packages).map((p) => major(p.engines?.node ?? '')));
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    assert.equal(pkg.engines.node, `>=${needed}`);
+    assert.match(
+      readFileSync(join(ROOT, 'README.md'), 'utf8'),
+      new RegExp(`with Node\\.js ≥ ${needed} and npm`),
+    );
+  });
+
   it("is the README's configuration table (node build/readme-settings.ts --write renews it)", async () => {
     const { README, readmeWithTable } = await import('../../build/readme-settings.ts');
     const readme = readFileSync(README, 'utf8');
