@@ -38,7 +38,7 @@ function binDir(): string | undefined {
 export function postgresMissing(): string | undefined {
   return binDir()
     ? undefined
-    : 'PostgreSQL server binaries (initdb, pg_ctl) are not installed under /usr/lib/postgresql';
+    : 'PostgreSQL server binaries (initdb, pg_ctl) are not installed under /usr/lib/postgresql (apt-get install postgresql)';
 }
 
 function uidOf(user: string): { uid: number; gid: number } | undefined {

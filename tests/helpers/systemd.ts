@@ -31,8 +31,15 @@ export interface Machine {
 /** Why a systemd cannot be booted here, or undefined when it can. */
 export function cannotBoot(): string | undefined {
   if (process.getuid?.() !== 0) return 'booting systemd in a container needs root';
-  for (const tool of ['unshare', 'nsenter', 'ip', 'tar']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+  const packages: Record<string, string> = {
+    unshare: 'util-linux',
+    nsenter: 'util-linux',
+    ip: 'iproute2',
+    tar: 'tar',
+  };
+  for (const [tool, pkg] of Object.entries(packages)) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return `${tool} is not installed (apt-get install ${pkg})`;
   }
   return ensureRootfs();
 }
