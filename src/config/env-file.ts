@@ -13,6 +13,8 @@ import { parseEnv } from 'node:util';
 export interface EnvFile {
   path: string;
   entries: Map<string, { value: string; line: number }>;
+  /** Not a file: the settings a running supervisor (this pid) says it was given. */
+  supervisorPid?: number;
 }
 
 /** Why a file could not be read, as an errno code. */

@@ -26,6 +26,8 @@ export interface LoadOptions {
   custom?: boolean;
   env?: NodeJS.ProcessEnv;
   warn?: (line: string) => void;
+  /** Settings already in `env` that came from elsewhere (the running supervisor): their origin. */
+  given?: EnvFile;
 }
 
 const warned = new Set<string>();
@@ -67,6 +69,7 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
     }
   }
   for (const file of files) mergeBelow(env, file);
+  if (opts.given) files.unshift(opts.given);
   // A supervised child's environment was checked by its supervisor.
   if (!env.ROBBIE_SUPERVISED) {
     for (const w of unknownSettings(env, files)) {

@@ -23,6 +23,7 @@ export type Origin =
   | { from: 'flag' }
   | { from: 'env' }
   | { from: 'file'; path: string; line?: number | undefined }
+  | { from: 'supervisor'; pid: number }
   | { from: 'default' };
 
 /** Flags as parsed: strings, and booleans for switches. */
@@ -52,6 +53,8 @@ export function describeOrigin(key: Key, origin: Origin): string {
       return `${envName(key)} (environment)`;
     case 'file':
       return `${envName(key)} (${origin.path}${origin.line ? ` line ${origin.line}` : ''})`;
+    case 'supervisor':
+      return `${envName(key)} (the running supervisor, pid ${origin.pid})`;
     default:
       return `${envName(key)} (default)`;
   }
@@ -72,7 +75,10 @@ function refused(key: Key, origin: Origin, raw: string): UsageError | ConfigErro
 function envOrigin(name: string, value: string, files: readonly EnvFile[]): Origin {
   for (const file of files) {
     const entry = file.entries.get(name);
-    if (entry && entry.value === value) return { from: 'file', path: file.path, line: entry.line };
+    if (!entry || entry.value !== value) continue;
+    return file.supervisorPid === undefined
+      ? { from: 'file', path: file.path, line: entry.line }
+      : { from: 'supervisor', pid: file.supervisorPid };
   }
   return { from: 'env' };
 }
@@ -183,7 +189,11 @@ export function unknownSettings(env: NodeJS.ProcessEnv, files: readonly EnvFile[
     if (!name.startsWith('ROBBIE_') || known.includes(name) || internal.includes(name)) continue;
     const origin = envOrigin(name, env[name] ?? '', files);
     const where =
-      origin.from === 'file' ? `${origin.path}${origin.line ? ` line ${origin.line}` : ''}` : 'environment';
+      origin.from === 'file'
+        ? `${origin.path}${origin.line ? ` line ${origin.line}` : ''}`
+        : origin.from === 'supervisor'
+          ? `the running supervisor, pid ${origin.pid}`
+          : 'environment';
     // ROBBIE_PORT, ROBBIE_DATABASE_URL: a conventional name with the prefix added.
     const bare = name.slice('ROBBIE_'.length);
     const guess = known.includes(bare) ? bare : closest(name, known);
@@ -198,7 +208,7 @@ export interface SettingView {
   /** As `robbie config` shows it: secrets hidden, unset as null. */
   value: string | number | boolean | string[] | null;
   env: string;
-  /** `default`, `flag --max-body`, `env ROBBIE_MAX_BODY`, `file /etc/robbie/robbie.env:3`. */
+  /** `default`, `flag --max-body`, `env ROBBIE_MAX_BODY`, `file /etc/robbie/robbie.env:3`, `running supervisor (pid 12)`. */
   origin: string;
 }
 
@@ -210,6 +220,8 @@ function originText(key: Key, origin: Origin): string {
       return `env ${envName(key)}`;
     case 'file':
       return `file ${origin.path}${origin.line ? `:${origin.line}` : ''}`;
+    case 'supervisor':
+      return `running supervisor (pid ${origin.pid})`;
     default:
       return 'default';
   }

@@ -36,6 +36,8 @@ export interface SuperviseConfig {
    * `process` setting that was given, as it was written, and the state directory.
    */
   childEnv: Record<string, string>;
+  /** Every setting given, as written: what `robbie config` and the other commands are told it runs with. */
+  given: Record<string, string>;
   /** `supervise -- CMD ARGS…`: a command of the user's instead of `robbie serve`. */
   command: string[] | undefined;
   instances: number;
@@ -74,6 +76,7 @@ export function superviseConfig(s: Resolved, command: string[] | undefined): Sup
     paths,
     serve: serveConfig(s),
     childEnv: { ...handOver(s, ['paths', 'serve', 'process']), ROBBIE_HOME: paths.home },
+    given: handOver(s, ['paths', 'serve', 'supervise', 'process']),
     command: custom,
     instances: v.instances,
     // The warm spare is a booted `robbie serve`: a command of the user's has none.

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { UserError } from '../errors.ts';
-import type { ControlCommand, ControlResponse } from './control-protocol.ts';
+import type { ControlAnswers, ControlCommand, ControlResponse } from './control-protocol.ts';
 
 /** Not running: no socket, or nobody answering on it. */
 export class NotRunningError extends UserError {
@@ -10,12 +10,12 @@ export class NotRunningError extends UserError {
 }
 
 /** Sends one command to the supervisor on `socketPath` and returns its result. */
-export function control(
+export function control<C extends ControlCommand>(
   socketPath: string,
   home: string,
-  cmd: ControlCommand,
+  cmd: C,
   timeoutMs: number,
-): Promise<unknown> {
+): Promise<ControlAnswers[C]> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
     let buf = '';
@@ -46,7 +46,8 @@ export function control(
       }
       try {
         const res = JSON.parse(buf) as ControlResponse;
-        if (res.ok) resolve(res.result);
+        // The supervisor is this same program: its answer has the shape its command declares.
+        if (res.ok) resolve(res.result as ControlAnswers[C]);
         else reject(new UserError(res.error));
       } catch {
         reject(new UserError('the supervisor sent an unreadable answer'));

@@ -1,5 +1,24 @@
 /** The control socket's protocol: one JSON request line, one JSON response line. */
-export type ControlCommand = 'status' | 'stop' | 'restart' | 'reload';
+import type { StatusReport } from './status.ts';
+import type { RollResult } from './supervisor.ts';
+
+/** What each command answers. */
+export interface ControlAnswers {
+  status: StatusReport;
+  stop: { stopping: true; pid: number };
+  restart: { restarted: RollResult };
+  reload: { reloaded: RollResult };
+  /** The supervisor's own settings, as given (none left at its default), for the commands that describe it. */
+  settings: RunningSettings;
+}
+
+export type ControlCommand = keyof ControlAnswers;
+
+/** Every setting the running supervisor was given, in its environment form (`ROBBIE_PORT=8100`). */
+export interface RunningSettings {
+  pid: number;
+  env: Record<string, string>;
+}
 
 export interface ControlRequest {
   cmd: ControlCommand;
@@ -7,4 +26,10 @@ export interface ControlRequest {
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
-export const CONTROL_COMMANDS: readonly ControlCommand[] = ['status', 'stop', 'restart', 'reload'];
+export const CONTROL_COMMANDS: readonly ControlCommand[] = [
+  'status',
+  'stop',
+  'restart',
+  'reload',
+  'settings',
+];

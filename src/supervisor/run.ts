@@ -129,6 +129,8 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
             return supervisor.restart();
           case 'reload':
             return supervisor.reload();
+          case 'settings':
+            return { pid: process.pid, env: config.given };
         }
       },
       log,

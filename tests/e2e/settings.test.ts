@@ -237,6 +237,63 @@ describe('settings reach every child', () => {
   });
 });
 
+describe('commands ask the running service', () => {
+  it('config and health describe the supervisor that runs, whatever this shell says; start with other settings says which', async () => {
+    const { home, cleanup } = tempHome();
+    const port = await freePort();
+    const envFile = join(home, 'robbie.env');
+    writeFileSync(envFile, 'ROBBIE_MAX_BODY=3KiB\n', { mode: 0o600 });
+    try {
+      const started = await runRobbie(
+        ['start', '--home', home, '--port', String(port), '--env-file', envFile],
+        { ROBBIE_PROVIDER: 'echo' },
+        60_000,
+      );
+      assert.equal(started.code, 0, started.stderr);
+      // Another shell: none of those settings, and a port of its own in its environment.
+      const shell = { PORT: '9' };
+      const config = await runRobbie(['config', '--home', home, '--json'], shell);
+      assert.equal(config.code, 0, config.stderr);
+      const view = JSON.parse(config.stdout) as {
+        settings_of: string;
+        listen: string;
+        settings: Record<string, { value: unknown; origin: string }>;
+      };
+      assert.match(view.settings_of, /^the running supervisor, pid \d+$/);
+      assert.equal(view.listen, `127.0.0.1:${port}`);
+      assert.deepEqual(view.settings.provider, {
+        value: 'echo',
+        env: 'ROBBIE_PROVIDER',
+        origin: view.settings_of
+          .replace('the running supervisor, pid', 'running supervisor (pid')
+          .concat(')'),
+      });
+      assert.equal(view.settings['max-body']?.value, '3KiB');
+      const health = await runRobbie(['health', '--home', home], shell);
+      assert.equal(health.code, 0, health.stderr);
+      assert.match(health.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/health`));
+      const other = await runRobbie(['start', '--home', home, '--port', String(port + 1)], shell);
+      assert.equal(other.code, 1);
+      assert.equal(
+        other.stderr.trim(),
+        `robbie: robbie is already running (supervisor pid ${view.settings_of.split(' ').at(-1)}) with other settings: --port ${port + 1} (it runs with ${port}). To apply them: robbie stop, then start again`,
+      );
+      const same = await runRobbie(['start', '--home', home, '--port', String(port)], {});
+      assert.equal(same.code, 0, same.stderr);
+      assert.match(same.stdout, /already running/);
+      // Stopped: the commands say they go by this shell and the defaults.
+      await stopQuietly(home);
+      const after = await runRobbie(['config', '--home', home, '--json'], shell);
+      const stopped = JSON.parse(after.stdout) as { settings_of: string; listen: string };
+      assert.equal(stopped.settings_of, 'this environment and the defaults (no supervisor runs)');
+      assert.equal(stopped.listen, '127.0.0.1:9');
+    } finally {
+      await stopQuietly(home);
+      cleanup();
+    }
+  });
+});
+
 describe('wrong values and unknown names', () => {
   it('a bad duration in an env file is exit 78 naming the file and the line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'robbie-envfile-'));

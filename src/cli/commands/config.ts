@@ -1,11 +1,11 @@
 /** `robbie config`: every setting with its value and where it came from — secrets hidden. */
 import { defineCommand } from 'citty';
-import { loadSettings } from '../../config/load.ts';
 import { viewSettings } from '../../config/resolve.ts';
 import { superviseConfig } from '../../config/supervise-config.ts';
 import { redact } from '../../logger/redact.ts';
 import { superviseArgs } from '../args.ts';
 import { commandData } from '../parse-args.ts';
+import { settingsOfService } from '../service-settings.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 
 export default defineCommand({
@@ -14,12 +14,13 @@ export default defineCommand({
     description: 'Show every setting, its value and its origin (flag, env, file, default), secrets hidden',
   },
   args: { ...superviseArgs, json: { type: 'boolean', description: 'Print it as JSON' } },
-  run({ args, data }) {
+  async run({ args, data }) {
     const { passthrough } = commandData(data);
     const command = passthrough.length ? passthrough : undefined;
-    const settings = loadSettings(args, { discover: true, custom: command !== undefined });
+    const { settings, source } = await settingsOfService(args, { custom: command !== undefined });
     const c = superviseConfig(settings, command);
     const view = {
+      settings_of: source,
       listen: `${c.serve.host}:${c.serve.port}`,
       home: c.paths.home,
       log_dir: c.paths.logDir,

@@ -8,9 +8,10 @@ import { flagValue } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
 import { throughServiceManager } from '../../service/manager.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import type { ControlAnswers } from '../../supervisor/control-protocol.ts';
 import { ownerAlive, readLock } from '../../supervisor/lock.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
-import { formatStatus, type StatusReport } from '../../supervisor/status.ts';
+import { formatStatus } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
 import { commandData, givenFlags } from '../parse-args.ts';
@@ -38,7 +39,7 @@ export const stop = defineCommand({
     }
     const paths = servicePaths(args);
     const waitMs = flagValue('timeout', args.timeout as string | undefined, durationCodec(1), 60_000);
-    const res = (await stopStarting(paths)) as { pid: number };
+    const res = await stopStarting(paths);
     const deadline = Date.now() + waitMs;
     while (processAlive(res.pid)) {
       if (Date.now() > deadline) {
@@ -60,7 +61,7 @@ async function stopStarting(paths: {
   controlSocket: string;
   home: string;
   lockFile: string;
-}): Promise<unknown> {
+}): Promise<ControlAnswers['stop']> {
   const deadline = Date.now() + STARTING_WAIT_MS;
   for (let i = 0; ; i++) {
     try {
@@ -89,9 +90,7 @@ export const restart = defineCommand({
   async run({ args, data }) {
     const paths = servicePaths(args);
     try {
-      const res = (await control(paths.controlSocket, paths.home, 'restart', 300_000)) as {
-        restarted: RollResult;
-      };
+      const res = await control(paths.controlSocket, paths.home, 'restart', 300_000);
       process.stdout.write(formatRoll(res.restarted));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
@@ -110,9 +109,7 @@ export const reload = defineCommand({
   args: pathArgs,
   async run({ args }) {
     const paths = servicePaths(args);
-    const res = (await control(paths.controlSocket, paths.home, 'reload', 300_000)) as {
-      reloaded: RollResult;
-    };
+    const res = await control(paths.controlSocket, paths.home, 'reload', 300_000);
     process.stdout.write(formatRoll(res.reloaded));
   },
 });
@@ -129,7 +126,7 @@ export const status = defineCommand({
   args: { ...pathArgs, json: { type: 'boolean', description: 'Print the status as JSON' } },
   async run({ args }) {
     const paths = servicePaths(args);
-    const report = (await control(paths.controlSocket, paths.home, 'status', 5000)) as StatusReport;
+    const report = await control(paths.controlSocket, paths.home, 'status', 5000);
     process.stdout.write(
       args.json
         ? `${JSON.stringify(report, null, 2)}\n`

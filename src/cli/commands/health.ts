@@ -1,10 +1,10 @@
 import { defineCommand } from 'citty';
 import { durationCodec } from '../../config/kinds.ts';
-import { loadSettings } from '../../config/load.ts';
 import { healthUrl } from '../../config/serve-config.ts';
 import { flagValue } from '../../config/values.ts';
 import { UsageError } from '../../errors.ts';
 import { pathArgs, settingArgs } from '../args.ts';
+import { settingsOfService } from '../service-settings.ts';
 
 /** `robbie health`: a curl-free HEALTHCHECK. Exit 0 for healthy or degraded, 1 otherwise. */
 export default defineCommand({
@@ -26,9 +26,9 @@ export default defineCommand({
   async run({ args }) {
     let url = typeof args.url === 'string' ? args.url : undefined;
     if (!url) {
-      // Where the service listens: its flags, environment or env file (the installed service's
-      // when no other is given).
-      url = healthUrl(loadSettings(args, { discover: true }));
+      // Where the service listens: the running supervisor's port, else the installed service's or
+      // this environment's (a flag overrides them).
+      url = healthUrl((await settingsOfService(args)).settings);
     } else if (!/^https?:\/\//.test(url)) {
       throw new UsageError(`--url must be an http:// or https:// URL (got '${url}')`);
     }

@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
 import { installedServiceFor, loadSettings } from '../../config/load.ts';
-import { type Flags, handOver } from '../../config/resolve.ts';
+import {
+  describeOrigin,
+  type Flags,
+  handOver,
+  type Resolved,
+  resolveSettings,
+} from '../../config/resolve.ts';
+import { envName, KEYS, settingOf } from '../../config/settings.ts';
 import { superviseConfig } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
@@ -29,8 +36,14 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
   const config = superviseConfig(settings, command);
   const { paths } = config;
   try {
-    const running = (await control(paths.controlSocket, paths.home, 'status', 3000)) as StatusReport;
-    process.stdout.write(`robbie is already running (supervisor pid ${running.supervisor.pid})\n`);
+    const running = await control(paths.controlSocket, paths.home, 'settings', 3000);
+    const differ = differences(settings, running.env);
+    if (differ.length > 0) {
+      throw new UserError(
+        `robbie is already running (supervisor pid ${running.pid}) with other settings: ${differ.join('; ')}. To apply them: robbie stop, then start again`,
+      );
+    }
+    process.stdout.write(`robbie is already running (supervisor pid ${running.pid})\n`);
     return;
   } catch (err) {
     if (!(err instanceof NotRunningError)) throw err;
@@ -77,7 +90,7 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
     await sleep(100);
     if (exit) break;
     try {
-      last = (await control(paths.controlSocket, paths.home, 'status', 2000)) as StatusReport;
+      last = await control(paths.controlSocket, paths.home, 'status', 2000);
     } catch {
       continue;
     }
@@ -107,6 +120,32 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
   ];
   process.stderr.write(`robbie: start failed: ${reason}\n${tail.map((l) => `  ${l}`).join('\n')}\n`);
   process.exit(1);
+}
+
+/**
+ * The settings given to this start (by flag, environment or env file) that the running supervisor
+ * does not have, each as `--port 8200 (it runs with 8100)`; a secret's values are not shown.
+ */
+function differences(asked: Resolved, runningEnv: Record<string, string>): string[] {
+  const running = resolveSettings({ flags: {}, env: runningEnv });
+  const out: string[] = [];
+  for (const key of KEYS) {
+    const s = settingOf(key);
+    if (
+      asked.origins[key].from === 'default' ||
+      s.scope === 'process' ||
+      key === 'home' ||
+      key === 'env-file'
+    )
+      continue;
+    if (JSON.stringify(asked.values[key]) === JSON.stringify(running.values[key])) continue;
+    const now = runningEnv[envName(key)] ?? 'its default';
+    const named = describeOrigin(key, asked.origins[key]);
+    out.push(
+      s.secret ? `${named} (not what it runs with)` : `${named} ${asked.raw[key]} (it runs with ${now})`,
+    );
+  }
+  return out;
 }
 
 /** The file `robbie start` holds while the supervisor it launched is not yet running. */
