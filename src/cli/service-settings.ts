@@ -47,6 +47,7 @@ export async function settingsOfService(flags: Flags, opts: LoadOptions = {}): P
   const given: EnvFile = {
     path: source,
     supervisorPid: running.pid,
+    origins: new Map(Object.entries(running.origins ?? {})),
     entries: new Map(Object.entries(running.env).map(([name, value]) => [name, { value, line: 0 }])),
   };
   return { settings: loadSettings(flags, { ...opts, env, given }), source };

@@ -13,8 +13,9 @@ import { parseEnv } from 'node:util';
 export interface EnvFile {
   path: string;
   entries: Map<string, { value: string; line: number }>;
-  /** Not a file: the settings a running supervisor (this pid) says it was given. */
+  /** Not a file: the settings a running supervisor (this pid) says it was given, and from where. */
   supervisorPid?: number;
+  origins?: Map<string, string>;
 }
 
 /** Why a file could not be read, as an errno code. */

@@ -23,7 +23,7 @@ export type Origin =
   | { from: 'flag' }
   | { from: 'env' }
   | { from: 'file'; path: string; line?: number | undefined }
-  | { from: 'supervisor'; pid: number }
+  | { from: 'supervisor'; pid: number; given?: string | undefined }
   | { from: 'default' };
 
 /** Flags as parsed: strings, and booleans for switches. */
@@ -78,7 +78,7 @@ function envOrigin(name: string, value: string, files: readonly EnvFile[]): Orig
     if (!entry || entry.value !== value) continue;
     return file.supervisorPid === undefined
       ? { from: 'file', path: file.path, line: entry.line }
-      : { from: 'supervisor', pid: file.supervisorPid };
+      : { from: 'supervisor', pid: file.supervisorPid, given: file.origins?.get(name) };
   }
   return { from: 'env' };
 }
@@ -130,6 +130,17 @@ export function resolveSettings(
   };
   for (const key of keys) get(key);
   return { values: values as Values, origins: origins as Record<Key, Origin>, raw };
+}
+
+/** Where each setting `handOver` hands over came from, as `robbie config` shows an origin. */
+export function handedOrigins(resolved: Resolved, scopes: readonly Scope[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of KEYS) {
+    if (key === 'env-file' || resolved.raw[key] === undefined || !scopes.includes(settingOf(key).scope))
+      continue;
+    out[envName(key)] = originText(key, resolved.origins[key]);
+  }
+  return out;
 }
 
 /**
@@ -221,7 +232,7 @@ function originText(key: Key, origin: Origin): string {
     case 'file':
       return `file ${origin.path}${origin.line ? `:${origin.line}` : ''}`;
     case 'supervisor':
-      return `running supervisor (pid ${origin.pid})`;
+      return `running supervisor (pid ${origin.pid})${origin.given ? `: ${origin.given}` : ''}`;
     default:
       return 'default';
   }

@@ -1,6 +1,6 @@
 import type { RotationOptions } from '../supervisor/output/rotating-file.ts';
 import { type Paths, resolvePaths } from './paths.ts';
-import { handOver, type Resolved, settingError } from './resolve.ts';
+import { handedOrigins, handOver, type Resolved, settingError } from './resolve.ts';
 import { type ServeConfig, serveConfig } from './serve-config.ts';
 import type { RESTART_POLICIES } from './settings.ts';
 
@@ -36,8 +36,8 @@ export interface SuperviseConfig {
    * `process` setting that was given, as it was written, and the state directory.
    */
   childEnv: Record<string, string>;
-  /** Every setting given, as written: what `robbie config` and the other commands are told it runs with. */
-  given: Record<string, string>;
+  /** Every setting given, as written, and where from: what `robbie config` and the other commands are told it runs with. */
+  given: { env: Record<string, string>; origins: Record<string, string> };
   /** `supervise -- CMD ARGS…`: a command of the user's instead of `robbie serve`. */
   command: string[] | undefined;
   instances: number;
@@ -76,7 +76,10 @@ export function superviseConfig(s: Resolved, command: string[] | undefined): Sup
     paths,
     serve: serveConfig(s),
     childEnv: { ...handOver(s, ['paths', 'serve', 'process']), ROBBIE_HOME: paths.home },
-    given: handOver(s, ['paths', 'serve', 'supervise', 'process']),
+    given: {
+      env: handOver(s, ['paths', 'serve', 'supervise', 'process']),
+      origins: handedOrigins(s, ['paths', 'serve', 'supervise', 'process']),
+    },
     command: custom,
     instances: v.instances,
     // The warm spare is a booted `robbie serve`: a command of the user's has none.

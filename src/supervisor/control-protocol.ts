@@ -18,6 +18,8 @@ export type ControlCommand = keyof ControlAnswers;
 export interface RunningSettings {
   pid: number;
   env: Record<string, string>;
+  /** Where the supervisor got each of them (`file /etc/robbie/robbie.env:3`, `flag --port`). */
+  origins: Record<string, string>;
 }
 
 export interface ControlRequest {

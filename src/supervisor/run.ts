@@ -130,7 +130,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
           case 'reload':
             return supervisor.reload();
           case 'settings':
-            return { pid: process.pid, env: config.given };
+            return { pid: process.pid, ...config.given };
         }
       },
       log,

@@ -261,12 +261,12 @@ describe('commands ask the running service', () => {
       };
       assert.match(view.settings_of, /^the running supervisor, pid \d+$/);
       assert.equal(view.listen, `127.0.0.1:${port}`);
+      const pid = view.settings_of.split(' ').at(-1);
+      // Where the supervisor got it: `robbie start` hands its settings over in the environment.
       assert.deepEqual(view.settings.provider, {
         value: 'echo',
         env: 'ROBBIE_PROVIDER',
-        origin: view.settings_of
-          .replace('the running supervisor, pid', 'running supervisor (pid')
-          .concat(')'),
+        origin: `running supervisor (pid ${pid}): env ROBBIE_PROVIDER`,
       });
       assert.equal(view.settings['max-body']?.value, '3KiB');
       const health = await runRobbie(['health', '--home', home], shell);
@@ -276,7 +276,7 @@ describe('commands ask the running service', () => {
       assert.equal(other.code, 1);
       assert.equal(
         other.stderr.trim(),
-        `robbie: robbie is already running (supervisor pid ${view.settings_of.split(' ').at(-1)}) with other settings: --port ${port + 1} (it runs with ${port}). To apply them: robbie stop, then start again`,
+        `robbie: robbie is already running (supervisor pid ${pid}) with other settings: --port ${port + 1} (it runs with ${port}). To apply them: robbie stop, then start again`,
       );
       const same = await runRobbie(['start', '--home', home, '--port', String(port)], {});
       assert.equal(same.code, 0, same.stderr);

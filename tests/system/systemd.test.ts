@@ -54,7 +54,11 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
       settings: Record<string, { value: unknown; origin: string }>;
     };
     assert.equal(config.settings.provider?.value, 'echo');
-    assert.match(config.settings.provider?.origin ?? '', /^file \/etc\/robbie\/robbie\.env:\d+$/);
+    // Asked of the running supervisor, which says where it got it.
+    assert.match(
+      config.settings.provider?.origin ?? '',
+      /^running supervisor \(pid \d+\): file \/etc\/robbie\/robbie\.env:\d+$/,
+    );
     assert.match(m.ok('robbie logs -n 50'), /supervisor started/);
     const journal = m.ok('journalctl -u robbie --no-pager -o cat');
     assert.match(journal, /supervisor started/);

@@ -1,6 +1,13 @@
-/** `robbie db migrate`, `robbie db status` and `robbie db requeue`. */
+/** `robbie db migrate`, `status`, `requeue`, `backup` and `restore`. */
+import { join, resolve } from 'node:path';
 import { defineCommand } from 'citty';
-import { UserError } from '../../errors.ts';
+import { loadSettings } from '../../config/load.ts';
+import { resolvePaths } from '../../config/paths.ts';
+import type { Flags } from '../../config/resolve.ts';
+import { UsageError, UserError } from '../../errors.ts';
+import { SQLITE_FILE } from '../../storage/open-store.ts';
+import { backupSqlite, restoreSqlite } from '../../storage/sqlite/backup.ts';
+import { ownerAlive, readLock } from '../../supervisor/lock.ts';
 import { openServiceStore as open, storeArgs } from '../service-store.ts';
 
 const args = {
@@ -77,7 +84,66 @@ export const requeue = defineCommand({
   },
 });
 
+/** The SQLite store's file and the supervisor's lock; a PostgreSQL store is refused, naming its tool. */
+function sqliteStore(a: Flags, doing: string): { file: string; lockFile: string } {
+  const { values } = loadSettings(a, { discover: true });
+  if (values['database-url'])
+    throw new UserError(`the store is PostgreSQL: ${doing} with its own tools (pg_dump, pg_restore)`);
+  const paths = resolvePaths(values);
+  return { file: join(paths.home, SQLITE_FILE), lockFile: paths.lockFile };
+}
+
+function pathArg(a: { path?: unknown }): string {
+  if (typeof a.path !== 'string' || a.path === '') throw new UsageError('give the path of the copy');
+  return resolve(a.path);
+}
+
+const copyArgs = {
+  path: { type: 'positional', required: false, description: 'The copy', valueHint: 'path' },
+  ...args,
+} as const;
+
+export const backup = defineCommand({
+  meta: {
+    name: 'backup',
+    description: 'Copy the SQLite store to PATH as of one moment, while the service runs (a new file, 0600)',
+  },
+  args: copyArgs,
+  run({ args: a }) {
+    const to = pathArg(a);
+    const info = backupSqlite(sqliteStore(a, 'back it up').file, to);
+    process.stdout.write(
+      a.json
+        ? `${JSON.stringify({ path: to, ...info })}\n`
+        : `copied to ${to}: schema ${info.version}, ${info.requests} request(s)\n`,
+    );
+  },
+});
+
+export const restore = defineCommand({
+  meta: {
+    name: 'restore',
+    description: 'Put a copy made by db backup in place of the SQLite store (the service stopped)',
+  },
+  args: copyArgs,
+  run({ args: a }) {
+    const from = pathArg(a);
+    const { file, lockFile } = sqliteStore(a, 'restore it');
+    const owner = readLock(lockFile);
+    if (owner && ownerAlive(owner))
+      throw new UserError(
+        `the service is running (supervisor pid ${owner.pid}): stop it first (robbie stop, or systemctl stop robbie)`,
+      );
+    const info = restoreSqlite(from, file);
+    process.stdout.write(
+      a.json
+        ? `${JSON.stringify({ path: file, ...info })}\n`
+        : `restored ${from}: schema ${info.version}, ${info.requests} request(s)${info.kept ? `; the store it replaced is ${info.kept}` : ''}\n`,
+    );
+  },
+});
+
 export default defineCommand({
-  meta: { name: 'db', description: 'Database schema and state' },
-  subCommands: { migrate, status, requeue },
+  meta: { name: 'db', description: 'Database schema and state; copies of the SQLite store' },
+  subCommands: { migrate, status, requeue, backup, restore },
 });
