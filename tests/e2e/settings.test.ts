@@ -361,7 +361,11 @@ describe('commands find the installed service', () => {
         const config = await runRobbie(['config', '--json'], env);
         const c = JSON.parse(config.stdout) as { home: string; settings: Record<string, { origin: string }> };
         assert.equal(c.home, state);
-        assert.match(c.settings.port?.origin ?? '', new RegExp(`^file ${envFile}:\\d+$`));
+        // Asked of the running supervisor, which says where it got it.
+        assert.match(
+          c.settings.port?.origin ?? '',
+          new RegExp(`^running supervisor \\(pid \\d+\\): file ${envFile}:\\d+$`),
+        );
         const status = await runRobbie(['status', '--json'], env);
         assert.equal(status.code, 0, status.stderr);
         assert.equal((JSON.parse(status.stdout) as { supervisor: { home: string } }).supervisor.home, state);
