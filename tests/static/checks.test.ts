@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../helpers/process.ts';
 
@@ -48,10 +48,29 @@ describe('the settings table', () => {
     );
   });
 
-  it("is the README's configuration table (node build/readme-settings.ts --write renews it)", async () => {
-    const { README, readmeWithTable } = await import('../../build/readme-settings.ts');
-    const readme = readFileSync(README, 'utf8');
-    assert.equal(readme, readmeWithTable(readme), 'README.md settings table is out of date');
+  it('is the configuration table of docs/configuration.md (node build/settings-table.ts --write renews it)', async () => {
+    const { CONFIG_DOC, withTable } = await import('../../build/settings-table.ts');
+    const doc = readFileSync(CONFIG_DOC, 'utf8');
+    assert.equal(doc, withTable(doc), 'the settings table of docs/configuration.md is out of date');
+  });
+
+  it('keeps the README a manual: at most 350 lines, every link to a file of the repository there', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.split('\n').length <= 350, `README.md has ${readme.split('\n').length} lines`);
+    for (const doc of [
+      'README.md',
+      ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`),
+      'bench/README.md',
+    ]) {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#:\s]+)(?:#[^)]*)?\)/g)) {
+        if (!target) continue;
+        assert.ok(
+          existsSync(join(ROOT, dirname(doc), target)),
+          `${doc} links to ${target}, which is not there`,
+        );
+      }
+    }
   });
 
   it('names every variable by the one convention or a conventional exception', async () => {

@@ -1,6 +1,6 @@
 /**
- * The README's configuration table, generated from the settings table (src/config/settings.ts).
- * `node build/readme-settings.ts --write` rewrites it in README.md; a test fails when they differ.
+ * The settings table of docs/configuration.md, generated from src/config/settings.ts.
+ * `node build/settings-table.ts --write` rewrites it; a test fails when they differ.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,9 +8,9 @@ import { defaultText } from '../src/cli/args.ts';
 import { envName, hasFlag, KEYS, settingOf } from '../src/config/settings.ts';
 
 export const BEGIN =
-  '<!-- settings: generated from src/config/settings.ts by `node build/readme-settings.ts --write` -->';
+  '<!-- settings: generated from src/config/settings.ts by `node build/settings-table.ts --write` -->';
 export const END = '<!-- settings: end -->';
-export const README = join(import.meta.dirname, '..', 'README.md');
+export const CONFIG_DOC = join(import.meta.dirname, '..', 'docs', 'configuration.md');
 
 export function settingsTable(): string {
   const rows = KEYS.map((key) => {
@@ -33,16 +33,16 @@ export function settingsTable(): string {
   return ['| variable | flag | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-/** The README with its table replaced by the generated one. */
-export function readmeWithTable(readme: string): string {
-  const start = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
+/** The document with its table replaced by the generated one. */
+export function withTable(doc: string): string {
+  const start = doc.indexOf(BEGIN);
+  const end = doc.indexOf(END);
   if (start === -1 || end === -1 || end < start)
-    throw new Error(`README.md lacks the ${BEGIN} … ${END} markers`);
-  return `${readme.slice(0, start + BEGIN.length)}\n${settingsTable()}\n${readme.slice(end)}`;
+    throw new Error(`docs/configuration.md lacks the ${BEGIN} … ${END} markers`);
+  return `${doc.slice(0, start + BEGIN.length)}\n${settingsTable()}\n${doc.slice(end)}`;
 }
 
 if (process.argv.includes('--write')) {
-  writeFileSync(README, readmeWithTable(readFileSync(README, 'utf8')));
-  process.stdout.write('README.md: settings table written\n');
+  writeFileSync(CONFIG_DOC, withTable(readFileSync(CONFIG_DOC, 'utf8')));
+  process.stdout.write('docs/configuration.md: settings table written\n');
 }
