@@ -167,8 +167,8 @@ export function planService(input: PlanInput): ServicePlan {
       ? {
           exec_start: execStart,
           exec_reload: execReload,
-          env_file: systemdPath(envPath),
-          // ROBBIE_ENV_FILE too: robbie reads the file systemd loaded, to name its lines in errors.
+          // One reader of the env file, robbie's own (as under launchd): its lines are named in
+          // errors, and no second parser with other quoting rules reads the same file.
           environment: [
             systemdAssignment('ROBBIE_HOME', stateHome),
             systemdAssignment('ROBBIE_LOG_DIR', logDir),
@@ -183,7 +183,6 @@ export function planService(input: PlanInput): ServicePlan {
       : {
           exec_start: execStart,
           exec_reload: execReload,
-          env_file: systemdPath(envPath),
           // Absolute: %S is ~/.config in a user unit before systemd 254, and every command
           // looks for the state in ~/.local/state/robbie.
           environment: [

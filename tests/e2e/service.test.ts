@@ -96,6 +96,9 @@ describe('install-service: rendered units', () => {
         assert.match(r.stdout, /^OOMPolicy=continue$/m);
         assert.match(r.stdout, /^Restart=on-failure$/m);
         assert.doesNotMatch(r.stdout, /^MemoryDenyWriteExecute=/m);
+        // One reader of the env file: robbie's own, through ROBBIE_ENV_FILE.
+        assert.doesNotMatch(r.stdout, /^EnvironmentFile=/m);
+        assert.match(r.stdout, /^Environment=.*ROBBIE_ENV_FILE=/m);
         assert.match(r.stdout, new RegExp(`^ExecStart=${BINARY.replace(/[/.]/g, '\\$&')} supervise$`, 'm'));
         assert.match(r.stdout, new RegExp(`^ExecReload=${BINARY.replace(/[/.]/g, '\\$&')} reload$`, 'm'));
         assert.match(r.stdout, user ? /^WantedBy=default\.target$/m : /^WantedBy=multi-user\.target$/m);
