@@ -47,6 +47,8 @@ export interface ServicePlan {
   notes: string[];
   home: string;
   logDir: string;
+  /** The dedicated user a system service runs as (none: root, or the user of a user service). */
+  serviceUser: string | undefined;
 }
 
 export interface PlanInput {
@@ -198,6 +200,7 @@ export function planService(input: PlanInput): ServicePlan {
     return {
       platform: 'linux',
       scope: input.scope,
+      serviceUser: system ? input.serviceUser : undefined,
       home: stateHome,
       logDir,
       // A user unit's StateDirectory= is under ~/.config before systemd 254, and ReadWritePaths=
@@ -300,6 +303,7 @@ export function planService(input: PlanInput): ServicePlan {
   return {
     platform: 'darwin',
     scope: input.scope,
+    serviceUser: input.scope === 'system' ? input.serviceUser : undefined,
     home: stateHome,
     logDir,
     dirs: [],

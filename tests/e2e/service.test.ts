@@ -79,7 +79,7 @@ describe('install-service: rendered units', () => {
       const seedScore = exposure(analyze(['security', '--offline=true'], seed, home).out);
       for (const [label, args, user] of [
         ['system unit', [], false],
-        ['system unit with --create-user', ['--create-user'], false],
+        ['system unit with --as-root', ['--as-root'], false],
         ['user unit', ['--user'], true],
       ] as const) {
         const r = await runRobbie(['install-service', '--print', '--platform', 'linux', ...args]);
@@ -96,6 +96,8 @@ describe('install-service: rendered units', () => {
         assert.match(r.stdout, /^OOMPolicy=continue$/m);
         assert.match(r.stdout, /^Restart=on-failure$/m);
         assert.doesNotMatch(r.stdout, /^MemoryDenyWriteExecute=/m);
+        // A system service runs as its own user unless --as-root.
+        assert.equal(/^User=robbie$/m.test(r.stdout), label === 'system unit', label);
         // One reader of the env file: robbie's own, through ROBBIE_ENV_FILE.
         assert.doesNotMatch(r.stdout, /^EnvironmentFile=/m);
         assert.match(r.stdout, /^Environment=.*ROBBIE_ENV_FILE=/m);
@@ -290,6 +292,9 @@ describe('install-service: files, escaping, refusals', () => {
     assert.match(mac.stderr, /a darwin service cannot be installed on linux/);
     const both = await runRobbie(['install-service', '--user', '--create-user', '--print']);
     assert.equal(both.code, 2);
+    const contradiction = await runRobbie(['install-service', '--create-user', '--as-root', '--print']);
+    assert.equal(contradiction.code, 2);
+    assert.match(contradiction.stderr, /--create-user and --as-root contradict each other/);
   });
 
   it('refuses a binary under /tmp, which the unit would not see (PrivateTmp), naming the fix', async () => {

@@ -45,6 +45,8 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
     // READY came once the API answered: the status text the supervisor sent.
     assert.match(show('StatusText'), /^serving http:\/\/127\.0\.0\.1:8000$/);
     assert.match(show('WatchdogUSec'), /^10s$/);
+    // As root, by default, as a dedicated user of its own.
+    assert.equal(m.ok(`ps -o user= -p ${show('MainPID')}`).trim(), 'robbie');
   });
 
   it('robbie status, health, config and logs find the service with no flags, as root', () => {
@@ -197,6 +199,18 @@ describe('robbie under a real systemd', { skip: why ? `skipped: ${why}` : false 
     const score = Number(/Overall exposure level for robbie\.service: ([\d.]+)/.exec(out)?.[1]);
     assert.ok(score <= 2.0, `exposure ${score}`);
     process.stdout.write(`# systemd-analyze security robbie.service --create-user: ${score}\n`);
+    m.ok('robbie uninstall-service --purge');
+  });
+
+  it('--as-root keeps the service root', () => {
+    m.ok('rm -rf /var/lib/robbie /var/log/robbie /etc/robbie');
+    m.ok('robbie install-service --as-root --env ROBBIE_PROVIDER=echo');
+    assert.equal(m.ok(`ps -o user= -p ${show('MainPID')}`).trim(), 'root');
+    m.ok('robbie health');
+    const out = m.ok('systemd-analyze security robbie.service --no-pager');
+    const score = Number(/Overall exposure level for robbie\.service: ([\d.]+)/.exec(out)?.[1]);
+    assert.ok(score <= 2.0, `exposure ${score}`);
+    process.stdout.write(`# systemd-analyze security robbie.service --as-root: ${score}\n`);
     m.ok('robbie uninstall-service --purge');
   });
 

@@ -162,15 +162,22 @@ function checkCanInstall(platform: Platform, scope: Scope): void {
   }
 }
 
+/** The dedicated user a system service on Linux runs as, unless `--as-root` keeps it root. */
+const SERVICE_USER = 'robbie';
+
 function plan(
-  args: { user?: boolean; platform?: string; root?: string },
+  args: { user?: boolean; platform?: string; root?: string; 'create-user'?: boolean; 'as-root'?: boolean },
   env: Record<string, string>,
-  serviceUser?: string,
 ): ServicePlan {
   const platform = platformOf(args.platform);
   const scope: Scope = args.user ? 'user' : 'system';
-  if (serviceUser && scope === 'user')
+  if (args['create-user'] && scope === 'user')
     throw new UsageError('--create-user is for system services, not with --user');
+  if (args['create-user'] && args['as-root'])
+    throw new UsageError('--create-user and --as-root contradict each other: give one');
+  // launchd's daemons keep their old default (root) unless asked.
+  const dedicated = platform === 'linux' || args['create-user'] === true;
+  const serviceUser = scope === 'system' && dedicated && !args['as-root'] ? SERVICE_USER : undefined;
   return planService({ platform, scope, env, serviceUser, root: args.root });
 }
 
@@ -193,7 +200,11 @@ export const installService = defineCommand({
     'env-file': { type: 'string', description: 'Take settings from this KEY=VALUE file', valueHint: 'path' },
     'create-user': {
       type: 'boolean',
-      description: 'Run the system service as a dedicated user "robbie" (created if missing)',
+      description: 'Run the system service as a dedicated user "robbie", created if missing (the default)',
+    },
+    'as-root': {
+      type: 'boolean',
+      description: 'Run the system service as root rather than as the dedicated user "robbie"',
     },
     'health-timeout': {
       type: 'string',
@@ -206,7 +217,7 @@ export const installService = defineCommand({
       args['env-file'] as string | undefined,
       commandData(data).lists.env ?? [],
     );
-    const p = plan(args, env, args['create-user'] ? 'robbie' : undefined);
+    const p = plan(args, env);
     if (args.print) {
       process.stdout.write(p.unit.content);
       return;
@@ -216,7 +227,7 @@ export const installService = defineCommand({
       checkNotHidden(p.platform);
       checkCanInstall(p.platform, p.scope);
     }
-    if (args['create-user'] && !filesOnly) checkRunnableBy('robbie');
+    if (p.serviceUser && !filesOnly) checkRunnableBy(p.serviceUser);
     await install(p, env, healthUrl, {
       dryRun: args['dry-run'] === true,
       start: args['no-start'] !== true,
