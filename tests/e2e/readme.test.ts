@@ -16,7 +16,7 @@ const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** The README's fenced blocks of one language. */
 function blocks(lang: string): string[] {
-  return [...README.matchAll(new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``, 'g'))].map((m) => m[1] ?? '');
+  return [...README.matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1] ?? '');
 }
 
 describe("the README's examples", () => {
@@ -42,7 +42,7 @@ describe("the README's examples", () => {
 
   it('the providers file is taken as written, with the environment its command line gives', async () => {
     const sh = blocks('sh').find((b) => b.includes('providers.json'));
-    const json = sh ? /<<'EOF'\n([^]*?)\nEOF/.exec(sh)?.[1] : undefined;
+    const json = sh ? /<<'EOF'\n([\s\S]*?)\nEOF/.exec(sh)?.[1] : undefined;
     const command = sh?.split('\n').find((l) => l.startsWith('ROBBIE_PROVIDERS_FILE='));
     assert.ok(json && command, 'the README has the providers file and the command that uses it');
     const dir = mkdtempSync(join(tmpdir(), 'robbie-readme-'));
