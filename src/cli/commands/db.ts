@@ -1,11 +1,15 @@
 /** `robbie db migrate`, `status`, `requeue`, `backup` and `restore`. */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineCommand } from 'citty';
 import { loadSettings } from '../../config/load.ts';
 import { resolvePaths } from '../../config/paths.ts';
 import type { Flags } from '../../config/resolve.ts';
 import { UsageError, UserError } from '../../errors.ts';
+import { redact } from '../../logger/redact.ts';
+import { copyToPostgres } from '../../storage/copy-to-postgres.ts';
 import { SQLITE_FILE } from '../../storage/open-store.ts';
+import { describePgError } from '../../storage/postgres/errors.ts';
 import { backupSqlite, restoreSqlite } from '../../storage/sqlite/backup.ts';
 import { ownerAlive, readLock } from '../../supervisor/lock.ts';
 import { openServiceStore as open, storeArgs } from '../service-store.ts';
@@ -143,7 +147,40 @@ export const restore = defineCommand({
   },
 });
 
+export const copy = defineCommand({
+  meta: {
+    name: 'copy',
+    description:
+      'Copy the SQLite store (requests, blocks, keys, spend) into PostgreSQL; run again to finish a cut copy',
+  },
+  args: {
+    to: {
+      type: 'string',
+      description: 'The PostgreSQL URL (its password from PGPASSWORD rather than the command line)',
+      valueHint: 'postgres://…',
+    },
+    ...args,
+  },
+  async run({ args: a }) {
+    const to = typeof a.to === 'string' ? a.to : '';
+    if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError('--to must be a postgres:// URL');
+    const { file } = sqliteStore(a, 'copy it');
+    if (!existsSync(file)) throw new UserError(`there is no store to copy at ${file}`);
+    const done = await copyToPostgres(file, to, (p) => {
+      if (!a.json) process.stderr.write(`${p.table}: ${p.read} read, ${p.inserted} new\n`);
+    }).catch((err: unknown) => {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`the copy stopped: ${describePgError(err)} (run it again to go on)`);
+    });
+    process.stdout.write(
+      a.json
+        ? `${JSON.stringify({ to: redact(to), tables: done })}\n`
+        : `${done.map((p) => `${p.table.padEnd(18)} ${p.read} read, ${p.inserted} new`).join('\n')}\n`,
+    );
+  },
+});
+
 export default defineCommand({
   meta: { name: 'db', description: 'Database schema and state; copies of the SQLite store' },
-  subCommands: { migrate, status, requeue, backup, restore },
+  subCommands: { migrate, status, requeue, backup, restore, copy },
 });
