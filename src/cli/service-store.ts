@@ -1,5 +1,4 @@
 /** The running service's store, for the commands that read or change it (`db`, `keys`, `usage`). */
-import { loadSettings } from '../config/load.ts';
 import { resolvePaths } from '../config/paths.ts';
 import type { Flags } from '../config/resolve.ts';
 import { UserError } from '../errors.ts';
@@ -7,13 +6,14 @@ import { createLogger } from '../logger/logger.ts';
 import { openStore } from '../storage/open-store.ts';
 import { StorageUnavailableError, type Store } from '../storage/types.ts';
 import { pathArgs, settingArgs } from './args.ts';
+import { settingsOfService } from './service-settings.ts';
 
 /** The flags that say where the service keeps its state: its home and its database. */
 export const storeArgs = { ...pathArgs, ...settingArgs(['database-url']) } as const;
 
-export function openServiceStore(a: Flags): Store {
-  // The service's store: its settings (the installed service's when none are given).
-  const { values } = loadSettings(a, { discover: true });
+export async function openServiceStore(a: Flags): Promise<Store> {
+  // The service's store: the running supervisor's settings, else the installed service's.
+  const { values } = (await settingsOfService(a)).settings;
   const quiet = createLogger({ format: 'none', level: 'fatal' });
   return openStore({ databaseUrl: values['database-url'], home: resolvePaths(values).home }, quiet);
 }
@@ -24,7 +24,7 @@ export function openServiceStore(a: Flags): Store {
  * line, exit 1.
  */
 export async function withServiceStore<T>(a: Flags, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = openServiceStore(a);
+  const store = await openServiceStore(a);
   try {
     try {
       await store.migrate();

@@ -244,8 +244,9 @@ describe('commands ask the running service', () => {
     const envFile = join(home, 'robbie.env');
     writeFileSync(envFile, 'ROBBIE_MAX_BODY=3KiB\n', { mode: 0o600 });
     try {
+      const logDir = join(home, 'elsewhere');
       const started = await runRobbie(
-        ['start', '--home', home, '--port', String(port), '--env-file', envFile],
+        ['start', '--home', home, '--port', String(port), '--env-file', envFile, '--log-dir', logDir],
         { ROBBIE_PROVIDER: 'echo' },
         60_000,
       );
@@ -269,6 +270,10 @@ describe('commands ask the running service', () => {
         origin: `running supervisor (pid ${pid}): env ROBBIE_PROVIDER`,
       });
       assert.equal(view.settings['max-body']?.value, '3KiB');
+      // logs reads where the supervisor writes, though this shell names no log directory.
+      const logs = await runRobbie(['logs', '--home', home, '-n', '50'], shell);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.match(logs.stdout, /supervisor started/);
       const health = await runRobbie(['health', '--home', home], shell);
       assert.equal(health.code, 0, health.stderr);
       assert.match(health.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/health`));

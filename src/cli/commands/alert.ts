@@ -4,11 +4,11 @@ import { defineCommand } from 'citty';
 import { compose } from '../../alerts/alert.ts';
 import { errorText } from '../../alerts/alerter.ts';
 import { alertChannels } from '../../alerts/from-settings.ts';
-import { loadSettings } from '../../config/load.ts';
 import { resolvePaths } from '../../config/paths.ts';
 import { alertSettings } from '../../config/supervise-config.ts';
 import { UserError } from '../../errors.ts';
 import { pathArgs, settingArgs } from '../args.ts';
+import { settingsOfService } from '../service-settings.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 
 const test = defineCommand({
@@ -19,8 +19,8 @@ const test = defineCommand({
   },
   args: { ...pathArgs, ...settingArgs(['alert-webhook', 'alert-email', 'alert-from']) },
   async run({ args }) {
-    // The service's own settings (the installed service's when none are given).
-    const settings = loadSettings(args, { discover: true });
+    // The service's own settings: the running supervisor's, else the installed service's.
+    const { settings } = await settingsOfService(args);
     const channels = alertChannels(alertSettings(settings));
     if (channels.length === 0) {
       throw new UserError(

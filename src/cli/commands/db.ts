@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineCommand } from 'citty';
-import { loadSettings } from '../../config/load.ts';
 import { resolvePaths } from '../../config/paths.ts';
 import type { Flags } from '../../config/resolve.ts';
 import { UsageError, UserError } from '../../errors.ts';
@@ -12,6 +11,7 @@ import { SQLITE_FILE } from '../../storage/open-store.ts';
 import { describePgError } from '../../storage/postgres/errors.ts';
 import { backupSqlite, restoreSqlite } from '../../storage/sqlite/backup.ts';
 import { ownerAlive, readLock } from '../../supervisor/lock.ts';
+import { settingsOfService } from '../service-settings.ts';
 import { openServiceStore as open, storeArgs } from '../service-store.ts';
 
 const args = {
@@ -23,7 +23,7 @@ export const migrate = defineCommand({
   meta: { name: 'migrate', description: 'Apply pending schema migrations (also done at every start)' },
   args,
   async run({ args: a }) {
-    const store = open(a);
+    const store = await open(a);
     try {
       const version = await store.migrate();
       process.stdout.write(
@@ -46,7 +46,7 @@ export const status = defineCommand({
   },
   args,
   async run({ args: a }) {
-    const store = open(a);
+    const store = await open(a);
     try {
       await store.ping().catch(() => undefined); // info() then says why it is unreachable
       const info = await store.info();
@@ -74,7 +74,7 @@ export const requeue = defineCommand({
   },
   args,
   async run({ args: a }) {
-    const store = open(a);
+    const store = await open(a);
     try {
       const n = await store.requeueQuarantined();
       process.stdout.write(
@@ -89,8 +89,8 @@ export const requeue = defineCommand({
 });
 
 /** The SQLite store's file and the supervisor's lock; a PostgreSQL store is refused, naming its tool. */
-function sqliteStore(a: Flags, doing: string): { file: string; lockFile: string } {
-  const { values } = loadSettings(a, { discover: true });
+async function sqliteStore(a: Flags, doing: string): Promise<{ file: string; lockFile: string }> {
+  const { values } = (await settingsOfService(a)).settings;
   if (values['database-url'])
     throw new UserError(`the store is PostgreSQL: ${doing} with its own tools (pg_dump, pg_restore)`);
   const paths = resolvePaths(values);
@@ -113,9 +113,9 @@ export const backup = defineCommand({
     description: 'Copy the SQLite store to PATH as of one moment, while the service runs (a new file, 0600)',
   },
   args: copyArgs,
-  run({ args: a }) {
+  async run({ args: a }) {
     const to = pathArg(a);
-    const info = backupSqlite(sqliteStore(a, 'back it up').file, to);
+    const info = backupSqlite((await sqliteStore(a, 'back it up')).file, to);
     process.stdout.write(
       a.json
         ? `${JSON.stringify({ path: to, ...info })}\n`
@@ -130,9 +130,9 @@ export const restore = defineCommand({
     description: 'Put a copy made by db backup in place of the SQLite store (the service stopped)',
   },
   args: copyArgs,
-  run({ args: a }) {
+  async run({ args: a }) {
     const from = pathArg(a);
-    const { file, lockFile } = sqliteStore(a, 'restore it');
+    const { file, lockFile } = await sqliteStore(a, 'restore it');
     const owner = readLock(lockFile);
     if (owner && ownerAlive(owner))
       throw new UserError(
@@ -164,7 +164,7 @@ export const copy = defineCommand({
   async run({ args: a }) {
     const to = typeof a.to === 'string' ? a.to : '';
     if (!/^postgres(ql)?:\/\//.test(to)) throw new UsageError('--to must be a postgres:// URL');
-    const { file } = sqliteStore(a, 'copy it');
+    const { file } = await sqliteStore(a, 'copy it');
     if (!existsSync(file)) throw new UserError(`there is no store to copy at ${file}`);
     const done = await copyToPostgres(file, to, (p) => {
       if (!a.json) process.stderr.write(`${p.table}: ${p.read} read, ${p.inserted} new\n`);

@@ -2,7 +2,7 @@
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from 'citty';
-import { servicePaths } from '../../config/load.ts';
+import { resolvePaths } from '../../config/paths.ts';
 import { parseDuration } from '../../config/units.ts';
 import { UsageError, UserError } from '../../errors.ts';
 import { type LevelName, parseLevel } from '../../logger/levels.ts';
@@ -18,6 +18,7 @@ import {
   readLines,
   rotatedFiles,
 } from '../logs/reader.ts';
+import { settingsOfService } from '../service-settings.ts';
 
 const args = {
   ...pathArgs,
@@ -61,7 +62,8 @@ function command(name: string, file: string, description: string) {
     meta: { name, description },
     args,
     async run({ args: a }) {
-      const paths = servicePaths(a);
+      // Where the running supervisor writes, else the installed service or these settings.
+      const paths = resolvePaths((await settingsOfService(a)).settings.values);
       let minLevel: LevelName | undefined;
       if (a.level) {
         minLevel = parseLevel(a.level);
