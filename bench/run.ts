@@ -15,6 +15,7 @@ import { benchGateway } from './gateway.ts';
 import { benchKeys } from './keys.ts';
 import { type Row, table } from './lib.ts';
 import { benchLogs } from './logs.ts';
+import { benchSchemas } from './schemas.ts';
 import { benchStorage } from './storage.ts';
 import { benchStreams } from './streams.ts';
 import { benchSupervisor } from './supervisor.ts';
@@ -31,6 +32,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   gateway: benchGateway,
   keys: benchKeys,
   streams: benchStreams,
+  schemas: benchSchemas,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,4 +1,16 @@
-/** Checks every protocol's request schema shares: objects, numbers within bounds. */
+/**
+ * Checks every protocol's request schema shares: objects, numbers within bounds.
+ *
+ * The schemas are written by hand rather than in a schema library, measured (`npm run bench --
+ * schemas`, two runs on 12-06): on a typical chat completion body valibot checks the shape in
+ * 0.8–1.7 µs and zod 4 in 0.7–1.5 µs; robbie's own parser takes 3.8–5.7 µs, of which 1.9–3.5 µs is
+ * the scan for what no store can hold (U+0000, lone surrogates, depth) that a library schema would
+ * need as a custom check too — against about 340 µs of CPU per request: 1–2 % either way. What decides it is the rest: each
+ * protocol's own error shape (the universal 422 `detail[]`, OpenAI's `param`, Anthropic's type) with
+ * the field paths robbie reports, the cross-field rules (a user message, the total text, `n`), and
+ * the translation into the providers' request, none of which a library writes; zod adds 444 KiB to
+ * a bundle, valibot 8 KiB, both run under Deno.
+ */
 import type { FieldProblem } from './errors.ts';
 
 /** A body checked against its schema: its value, or every field at fault. */
