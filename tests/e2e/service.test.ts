@@ -20,6 +20,7 @@ import {
   BINARY,
   freePort,
   getJson,
+  installableBinary,
   killAll,
   ROOT,
   runRobbie,
@@ -280,7 +281,7 @@ describe('install-service: files, escaping, refusals', () => {
 
   it('refuses in one line where it cannot install', async () => {
     if (existsSync('/run/systemd/system')) return; // a machine with systemd would really install
-    const sys = await runRobbie(['install-service'], { PATH: '/usr/bin:/bin' });
+    const sys = await runRobbie(['install-service'], { PATH: '/usr/bin:/bin' }, 15_000, installableBinary());
     assert.equal(sys.code, 1);
     assert.match(
       sys.stderr,
@@ -336,7 +337,12 @@ describe('install-service --user end to end (with a stand-in for the systemd use
       );
       const port = await freePort();
       const env = { HOME: home, PATH: `${bin}:/usr/bin:/bin` };
-      const r = await runRobbie(['install-service', '--user', '--env', `PORT=${port}`], env, 60_000);
+      const r = await runRobbie(
+        ['install-service', '--user', '--env', `PORT=${port}`],
+        env,
+        60_000,
+        installableBinary(),
+      );
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /\$ systemctl --user daemon-reload/);
       assert.match(r.stdout, /\$ systemctl --user enable robbie\.service/);
@@ -347,10 +353,20 @@ describe('install-service --user end to end (with a stand-in for the systemd use
       const status = await statusOf(stateHome);
       assert.equal(status.children.filter((c) => c.role === 'active').length, 1);
       // Running it again updates in place and restarts.
-      const again = await runRobbie(['install-service', '--user', '--env', `PORT=${port}`], env, 60_000);
+      const again = await runRobbie(
+        ['install-service', '--user', '--env', `PORT=${port}`],
+        env,
+        60_000,
+        installableBinary(),
+      );
       assert.equal(again.code, 0, again.stderr);
       await waitFor('the first supervisor to be gone', () => !alive(status.supervisor.pid));
-      const removed = await runRobbie(['uninstall-service', '--user', '--purge'], env, 60_000);
+      const removed = await runRobbie(
+        ['uninstall-service', '--user', '--purge'],
+        env,
+        60_000,
+        installableBinary(),
+      );
       assert.equal(removed.code, 0, removed.stderr);
       assert.match(removed.stdout, /systemctl --user disable --now robbie\.service/);
       assert.ok(!existsSync(join(home, '.config/systemd/user/robbie.service')));

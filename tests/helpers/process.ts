@@ -1,7 +1,17 @@
 /** Spawning robbie (the built binary, or the source under Node or Deno) and watching what it does. */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { processAlive } from '../../src/supervisor/process-info.ts';
 
@@ -120,8 +130,26 @@ export function spawnProc(command: string, args: string[], opts: SpawnOptions = 
 }
 
 /** The built binary with a clean environment: no Node on PATH, as a user's server would have. */
-export function spawnRobbie(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  return spawnProc(requireBinary(), args, { env: robbieEnv(env) });
+export function spawnRobbie(args: string[], env: NodeJS.ProcessEnv = {}, binary = requireBinary()): Proc {
+  return spawnProc(binary, args, { env: robbieEnv(env) });
+}
+
+/**
+ * The built binary where a service may run it: install-service refuses one under /tmp or /var/tmp
+ * (a unit's private /tmp hides it), so a checkout there gets a copy under the user's cache.
+ */
+export function installableBinary(): string {
+  const binary = requireBinary();
+  if (!/^\/(var\/)?tmp\//.test(binary)) return binary;
+  const dir = join(homedir(), '.cache', 'robbie-tests');
+  const copy = join(dir, 'robbie');
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(copy) || statSync(copy).mtimeMs < statSync(binary).mtimeMs) {
+    rmSync(copy, { force: true });
+    copyFileSync(binary, copy);
+    chmodSync(copy, 0o755);
+  }
+  return copy;
 }
 
 /** PATH holds no Node at all: the binary must not need one. */
@@ -148,8 +176,9 @@ export async function runRobbie(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 15_000,
+  binary = requireBinary(),
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawnRobbie(args, env);
+  const p = spawnRobbie(args, env, binary);
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   const { code } = await p.exited;
   clearTimeout(timer);
