@@ -18,6 +18,7 @@ import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { throughServiceManager } from '../../service/manager.ts';
 import { control, NotRunningError } from '../../supervisor/control-client.ts';
+import type { RunningSettings } from '../../supervisor/control-protocol.ts';
 import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
 import { healthUrlOf, serving } from '../../supervisor/serving.ts';
@@ -36,14 +37,22 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
   const config = superviseConfig(settings, command);
   const { paths } = config;
   try {
-    const running = await control(paths.controlSocket, paths.home, 'settings', 3000);
-    const differ = differences(settings, running.env);
+    let running: RunningSettings | undefined;
+    try {
+      running = await control(paths.controlSocket, paths.home, 'settings', 3000);
+    } catch (err) {
+      // A supervisor of an earlier version (its binary replaced since) has no settings to compare.
+      if (err instanceof NotRunningError) throw err;
+    }
+    const pid =
+      running?.pid ?? (await control(paths.controlSocket, paths.home, 'status', 3000)).supervisor.pid;
+    const differ = running ? differences(settings, running.env) : [];
     if (differ.length > 0) {
       throw new UserError(
-        `robbie is already running (supervisor pid ${running.pid}) with other settings: ${differ.join('; ')}. To apply them: robbie stop, then start again`,
+        `robbie is already running (supervisor pid ${pid}) with other settings: ${differ.join('; ')}. To apply them: robbie stop, then start again`,
       );
     }
-    process.stdout.write(`robbie is already running (supervisor pid ${running.pid})\n`);
+    process.stdout.write(`robbie is already running (supervisor pid ${pid})\n`);
     return;
   } catch (err) {
     if (!(err instanceof NotRunningError)) throw err;
