@@ -16,8 +16,13 @@ import {
   waitFor,
   waitHealthy,
 } from '../helpers/process.ts';
+import { tempHome } from '../helpers/supervisor.ts';
 
 after(killAll);
+
+/** One throwaway state directory for this file's serves: never the machine's own (/var/lib/robbie as root). */
+const HOME = tempHome();
+after(() => HOME.cleanup());
 
 describe('robbie serve (built binary, no Node on PATH)', () => {
   let port: number;
@@ -27,7 +32,7 @@ describe('robbie serve (built binary, no Node on PATH)', () => {
   before(async () => {
     port = await freePort();
     // The echo provider has no server to reach: healthy without a model server at hand.
-    proc = spawnRobbie(['serve', '--port', String(port)], { ROBBIE_PROVIDER: 'echo' });
+    proc = spawnRobbie(['serve', '--home', HOME.home, '--port', String(port)], { ROBBIE_PROVIDER: 'echo' });
     await waitHealthy(port);
   });
   after(async () => {
@@ -141,7 +146,7 @@ async function slowRequest(port: number): Promise<{ sock: Socket; response: () =
 describe('robbie serve shutdown', () => {
   it('SIGTERM lets a slow in-flight request finish, then exits 0', async () => {
     const port = await freePort();
-    const proc = spawnRobbie(['serve', '--port', String(port)]);
+    const proc = spawnRobbie(['serve', '--home', HOME.home, '--port', String(port)]);
     await waitHealthy(port);
     // A slow client: its request line and first header are sent, the rest comes after SIGTERM.
     const client = await slowRequest(port);
@@ -165,7 +170,7 @@ describe('robbie serve shutdown', () => {
 
   it('an idle keep-alive connection stays usable while draining, until its keep-alive timeout', async () => {
     const port = await freePort();
-    const proc = spawnRobbie(['serve', '--port', String(port)]);
+    const proc = spawnRobbie(['serve', '--home', HOME.home, '--port', String(port)]);
     await waitHealthy(port);
     const sock = connect(port, '127.0.0.1');
     await new Promise<void>((r) => sock.once('connect', () => r()));
@@ -196,7 +201,15 @@ describe('robbie serve shutdown', () => {
 
   it('a request that never completes is cut at --shutdown-timeout and the process still exits 0', async () => {
     const port = await freePort();
-    const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '500ms']);
+    const proc = spawnRobbie([
+      'serve',
+      '--home',
+      HOME.home,
+      '--port',
+      String(port),
+      '--shutdown-timeout',
+      '500ms',
+    ]);
     await waitHealthy(port);
     const { sock } = await slowRequest(port);
     const t0 = Date.now();
@@ -212,7 +225,15 @@ describe('robbie serve shutdown', () => {
 
   it('a second signal exits at once', async () => {
     const port = await freePort();
-    const proc = spawnRobbie(['serve', '--port', String(port), '--shutdown-timeout', '30s']);
+    const proc = spawnRobbie([
+      'serve',
+      '--home',
+      HOME.home,
+      '--port',
+      String(port),
+      '--shutdown-timeout',
+      '30s',
+    ]);
     await waitHealthy(port);
     const { sock } = await slowRequest(port);
     proc.kill('SIGTERM');
@@ -275,11 +296,13 @@ describe('robbie command line', () => {
       const port = await freePort();
       const file = join(dir, 'robbie.env');
       writeFileSync(file, `PORT=${port}\nHOST=127.0.0.1\n`, { mode: 0o644 });
-      const proc = spawnRobbie(['serve', '--env-file', file]);
+      const proc = spawnRobbie(['serve', '--home', HOME.home, '--env-file', file]);
       await waitHealthy(port);
       await stopProc(proc);
       assert.match(proc.stderr(), /warning: .*robbie\.env is readable by others \(mode 0644\)/);
-      const overridden = await runRobbie(['serve', '--env-file', file], { PORT: 'not-a-port' });
+      const overridden = await runRobbie(['serve', '--home', HOME.home, '--env-file', file], {
+        PORT: 'not-a-port',
+      });
       assert.equal(overridden.code, 78, 'the environment wins over the file (and a bad value there is 78)');
       // Inside the single executable Node itself reads --env-file first and reports a missing file
       // (exit 9); from source robbie does (exit 2). Either way: one line naming the file.
@@ -287,7 +310,7 @@ describe('robbie command line', () => {
       assert.ok(missing.code === 2 || missing.code === 9, `exit ${missing.code}`);
       assert.match(missing.stderr, /nope\.env: (ENOENT|not found)/);
       assert.equal(missing.stderr.trim().split('\n').length, 1);
-      const viaEnv = spawnRobbie(['serve'], { ROBBIE_ENV_FILE: file });
+      const viaEnv = spawnRobbie(['serve', '--home', HOME.home], { ROBBIE_ENV_FILE: file });
       await waitHealthy(port);
       await stopProc(viaEnv);
     } finally {
@@ -342,7 +365,7 @@ describe('robbie command line', () => {
     const blocker = createServer().listen(port, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     try {
-      const r = await runRobbie(['serve', '--port', String(port)]);
+      const r = await runRobbie(['serve', '--home', HOME.home, '--port', String(port)]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use`));
       assert.equal(r.stderr.trim().split('\n').length, 1);

