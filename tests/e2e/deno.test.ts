@@ -11,6 +11,7 @@ import {
   stopProc,
   waitHealthy,
 } from '../helpers/process.ts';
+import { tempHome } from '../helpers/supervisor.ts';
 
 const deno = join(ROOT, 'node_modules/.bin/deno');
 
@@ -22,10 +23,17 @@ describe('the same source under Deno', () => {
       return;
     }
     const port = await freePort();
-    const proc = spawnProc(deno, ['run', '-A', SOURCE_MAIN, 'serve', '--port', String(port)], {
-      cwd: ROOT,
-      env: { ...process.env, ROBBIE_LOG_FORMAT: 'json', NO_COLOR: '1', ROBBIE_PROVIDER: 'echo' },
-    });
+    // A throwaway state directory: never the machine's own (/var/lib/robbie as root).
+    const { home, cleanup } = tempHome();
+    t.after(cleanup);
+    const proc = spawnProc(
+      deno,
+      ['run', '-A', SOURCE_MAIN, 'serve', '--port', String(port), '--home', home],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ROBBIE_LOG_FORMAT: 'json', NO_COLOR: '1', ROBBIE_PROVIDER: 'echo' },
+      },
+    );
     try {
       await waitHealthy(port, 60_000);
       const { body } = await getJson(`http://127.0.0.1:${port}/health`);
