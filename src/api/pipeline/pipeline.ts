@@ -182,10 +182,7 @@ export class Pipeline {
    */
   async count(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<Reply> {
     const deps = this.#deps;
-    const ended =
-      (await killswitchStage(deps, log)) ??
-      (await rateLimitStage(req, deps, log, this.#reports)) ??
-      accessStage(req);
+    const ended = await this.#refusal(req, log, false);
     if (ended) return this.#responder.respond(req, ended, format, performance.now(), log);
     const deadline = requestDeadline(req.signal, req.budgetMs);
     try {
@@ -205,6 +202,16 @@ export class Pipeline {
     }
   }
 
+  /** The killswitch (unless read already), the key's limits and its access: the refusal, if any. */
+  async #refusal(req: GatewayRequest, log: Logger, killswitchRead: boolean): Promise<Outcome | undefined> {
+    const deps = this.#deps;
+    return (
+      (killswitchRead ? undefined : await killswitchStage(deps, log)) ??
+      (await rateLimitStage(req, deps, log, this.#reports)) ??
+      accessStage(req)
+    );
+  }
+
   /**
    * The checks that may refuse the request before anything is spent — killswitch, the key's access
    * and limits, its budget (a hold released once the request's spend is recorded) — then the rest.
@@ -218,10 +225,7 @@ export class Pipeline {
     const started = performance.now();
     const deps = this.#deps;
     const respond = (o: Outcome) => this.#responder.respond(req, o, format, started, log);
-    const ended =
-      (killswitchRead ? undefined : await killswitchStage(deps, log)) ??
-      (await rateLimitStage(req, deps, log, this.#reports)) ??
-      accessStage(req);
+    const ended = await this.#refusal(req, log, killswitchRead);
     if (ended) return whole(await respond(ended));
     const budget = await budgetStage(req, deps, log);
     if ('outcome' in budget) return whole(await respond(budget.outcome));

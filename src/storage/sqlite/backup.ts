@@ -35,22 +35,26 @@ function describe(path: string): CopyInfo {
   }
 }
 
-/** Copies the store at `db` to `to` (a new file, mode 0600) as of one moment, while it serves. */
-export function backupSqlite(db: string, to: string): CopyInfo {
-  if (!existsSync(db)) throw new UserError(`there is no store to copy at ${db}`);
-  if (existsSync(to)) throw new UserError(`${to} exists: give the copy a new name`);
-  const source = new DatabaseSync(db, { readOnly: true });
+/** `from` copied to the new file `to` (mode 0600: prompts and answers are in it) as of one moment. */
+function vacuumInto(from: string, to: string): void {
+  const source = new DatabaseSync(from, { readOnly: true });
   try {
     source.exec('pragma busy_timeout = 5000');
     source.prepare('vacuum into ?').run(to);
   } catch (err) {
     rmSync(to, { force: true });
-    throw new UserError(`cannot copy the store to ${to}: ${(err as Error).message.split('\n')[0]}`);
+    throw new UserError(`cannot copy ${from} to ${to}: ${(err as Error).message.split('\n')[0]}`);
   } finally {
     source.close();
   }
-  // Prompts and answers are in it.
   chmodSync(to, 0o600);
+}
+
+/** Copies the store at `db` to `to` (a new file) as of one moment, while it serves. */
+export function backupSqlite(db: string, to: string): CopyInfo {
+  if (!existsSync(db)) throw new UserError(`there is no store to copy at ${db}`);
+  if (existsSync(to)) throw new UserError(`${to} exists: give the copy a new name`);
+  vacuumInto(db, to);
   return describe(to);
 }
 
@@ -68,13 +72,7 @@ export function restoreSqlite(from: string, db: string): CopyInfo & { kept: stri
   }
   const staged = `${db}.restoring`;
   rmSync(staged, { force: true });
-  const copy = new DatabaseSync(from, { readOnly: true });
-  try {
-    copy.prepare('vacuum into ?').run(staged);
-  } finally {
-    copy.close();
-  }
-  chmodSync(staged, 0o600);
+  vacuumInto(from, staged);
   let kept: string | undefined;
   if (existsSync(db)) {
     kept = `${db}.before-restore`;
