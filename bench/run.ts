@@ -19,6 +19,7 @@ import { benchSchemas } from './schemas.ts';
 import { benchStorage } from './storage.ts';
 import { benchStreams } from './streams.ts';
 import { benchSupervisor } from './supervisor.ts';
+import { benchTraces } from './traces.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const scenarios: Record<string, () => Promise<Row[]>> = {
@@ -33,6 +34,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   keys: benchKeys,
   streams: benchStreams,
   schemas: benchSchemas,
+  traces: benchTraces,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

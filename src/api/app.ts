@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
+import { NO_TRACING, type Tracer } from '../telemetry/tracer.ts';
 import { problem, sendProblem } from './errors.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -9,6 +10,7 @@ import type { Metrics } from './metrics.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { requireOperator } from './middleware/auth.ts';
 import { requestId } from './middleware/request-id.ts';
+import { serverSpan } from './middleware/server-span.ts';
 import { registerAdminKeyRoutes } from './routes/admin-keys.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
@@ -23,6 +25,8 @@ export interface AppOptions {
   checks?: HealthChecks;
   metrics?: Metrics;
   universal?: UniversalDeps;
+  /** Where request spans go (none: tracing off). */
+  tracer?: Tracer;
 }
 
 /** The Universal Input API as a Hono app, independent of the server that runs it. */
@@ -30,6 +34,7 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
+  app.use(serverSpan(opts.tracer ?? NO_TRACING));
   app.use(accessLog(opts.log));
   const u = opts.universal;
   const operator = u

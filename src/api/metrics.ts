@@ -5,6 +5,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ExportCounts } from '../telemetry/exporter.ts';
 import type { Answer } from './pipeline/outcome.ts';
 import type { CircuitState } from './providers/circuit-breaker.ts';
 import type { ModelMetrics, Service } from './providers/model-router.ts';
@@ -146,6 +147,28 @@ export class Metrics implements ModelMetrics {
           if (!info) return;
           this.set(info.outbox_pending);
           up.set(info.database_up ? 1 : 0);
+        },
+      });
+    }
+  }
+
+  /** The span exporter's counts, read at each scrape: spans exported, and dropped (a full queue, a failed export). */
+  traceExport(counts: ExportCounts): void {
+    for (const [name, field, help] of [
+      ['robbie_trace_spans_exported_total', 'exported', 'Spans the OTLP collector accepted'],
+      [
+        'robbie_trace_spans_dropped_total',
+        'dropped',
+        'Spans not exported: the queue was full or their export failed',
+      ],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(counts[field]);
         },
       });
     }

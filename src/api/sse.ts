@@ -62,8 +62,11 @@ export function sendAnswer(
   model: string,
   options: StreamOptions,
 ): Response {
-  if (out.kind === 'stream')
+  if (out.kind === 'stream') {
+    // The request's span covers the stream to its recorded end, not just the handler.
+    c.set('spanEndsWith', out.stream.recorded);
     return sendStream(c, out.stream, framesFor(out.stream.model), servedHeaders(out.stream), options);
+  }
   const r = out.reply;
   if (!asStream || r.status >= 300) return sendJson(c, r.body as object, r.status, r.headers);
   return sendFrames(c, framesFor(model).whole(r), r.headers ?? {}, options);

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger/logger.ts';
+import type { Span } from '../telemetry/tracer.ts';
 import type { Principal } from '../tenancy/principal.ts';
 import type { ErrorFormat } from './errors.ts';
 
@@ -14,5 +15,9 @@ export type AppEnv = {
     log: Logger;
     errorFormat?: ErrorFormat;
     logFields?: Record<string, unknown>;
+    /** The request's SERVER span: the caller's trace continued (recording nothing when tracing is off). */
+    span: Span;
+    /** A streamed answer: its span ends when this settles (the handler returns at the stream's start). */
+    spanEndsWith?: Promise<unknown>;
   };
 };

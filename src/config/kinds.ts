@@ -72,14 +72,15 @@ export function intCodec(min: number, max: number): Codec<number> {
   };
 }
 
-export function durationCodec(minMs = 0, maxMs = MAX_TIMER_MS): Codec<number> {
+/** A duration; `bare` is the unit of a number without one (OpenTelemetry's variables count milliseconds). */
+export function durationCodec(minMs = 0, maxMs = MAX_TIMER_MS, bare: 'ms' | 's' = 's'): Codec<number> {
   const range =
     minMs > 0
       ? ` from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`
       : ` of at most ${formatDuration(maxMs)}`;
   return {
     parse(raw) {
-      const ms = parseDuration(raw);
+      const ms = parseDuration(bare === 'ms' && /^\s*\d+\s*$/.test(raw) ? `${raw.trim()}ms` : raw);
       return ms !== undefined && ms >= minMs && ms <= maxMs ? ms : undefined;
     },
     format: formatDuration,

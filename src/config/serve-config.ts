@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import type { ConsoleSettings } from '../logger/logger.ts';
+import { type TelemetryConfig, telemetryConfig } from '../telemetry/config.ts';
 import { type ApiConfig, apiConfig } from './api-config.ts';
 import { resolvePaths } from './paths.ts';
 import { describeOrigin, type Resolved } from './resolve.ts';
@@ -19,6 +20,8 @@ export interface ServeConfig {
   api: ApiConfig;
   /** Console logging of the process (serve or supervise). */
   console: ConsoleSettings;
+  /** Where spans go; undefined: tracing off. */
+  telemetry: TelemetryConfig | undefined;
 }
 
 /** `http://host:port/path`, with an IPv6 address in brackets. */
@@ -54,6 +57,7 @@ export function serveConfig(s: Resolved): ServeConfig {
     retentionMs: v.retention,
     api: apiConfig(s),
     console: { level: v['log-level'], format: v['log-format'] },
+    telemetry: telemetryConfig(s),
   };
 }
 

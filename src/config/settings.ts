@@ -6,7 +6,7 @@
  * table with its environment names derived by convention).
  *
  * The environment name is `ROBBIE_` + the flag name in upper case, except where a name is already
- * conventional: HOST, PORT, DATABASE_URL, OLLAMA_URL, OPENAI_*, *_MODEL, NO_COLOR.
+ * conventional: HOST, PORT, DATABASE_URL, OLLAMA_URL, OPENAI_*, *_MODEL, NO_COLOR, and OpenTelemetry's OTEL_*.
  */
 import { hostname } from 'node:os';
 import { PROVIDER_KINDS } from '../api/providers/kinds.ts';
@@ -82,6 +82,15 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] a
 export const LOG_FORMATS = ['pretty', 'json', 'journald', 'none'] as const;
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export const RATE_LIMIT_SCOPES = ['shared', 'local'] as const;
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export const TRACE_SAMPLERS = [
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+  'always_on',
+  'always_off',
+  'traceidratio',
+] as const;
 /** The AI services a request names (chat, code and analysis to chat models, embedding to an embedding model). */
 export const SERVICE_NAMES = ['chat', 'code', 'analysis', 'embedding'] as const;
 /** A model setting left unset: each provider's default model for the service. */
@@ -386,6 +395,72 @@ export const SETTINGS = {
   'log-max-total': has('size', sizeCodec(0), 200 * 1024 ** 2, {
     scope: 'supervise',
     help: 'cap on all log files together',
+  }),
+
+  // Traces over OTLP (the OpenTelemetry SDKs' own variable names), for the API and the supervisor.
+  'otel-endpoint': maybe('url', urlCodec(['http:', 'https:'], 'http://127.0.0.1:4318', true), {
+    scope: 'process',
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    help: 'OTLP/HTTP collector: traces go to <url>/v1/traces (no traces without an endpoint)',
+    defaultText: '— (off)',
+  }),
+  'otel-traces-endpoint': maybe('url', urlCodec(['http:', 'https:'], 'http://127.0.0.1:4318/v1/traces'), {
+    scope: 'process',
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    help: 'OTLP/HTTP URL for traces, used as given (wins over OTEL_EXPORTER_OTLP_ENDPOINT)',
+  }),
+  'otel-protocol': has('enum', enumCodec(OTLP_PROTOCOLS), 'http/protobuf', {
+    scope: 'process',
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    help: 'how spans are sent: protobuf or JSON over HTTP',
+  }),
+  'otel-headers': maybe('list', listCodec('key=value,key2=value2'), {
+    scope: 'process',
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    flag: false,
+    secret: true,
+    help: 'headers sent to the collector, `key=value` pairs separated by commas (values URL-encoded)',
+  }),
+  'otel-timeout': has('duration', durationCodec(1, 60_000, 'ms'), 10_000, {
+    scope: 'process',
+    env: 'OTEL_EXPORTER_OTLP_TIMEOUT',
+    help: 'how long one export may take (a bare number is milliseconds); spans of a failed export are dropped',
+  }),
+  'otel-schedule-delay': has('duration', durationCodec(10, 60_000, 'ms'), 5000, {
+    scope: 'process',
+    env: 'OTEL_BSP_SCHEDULE_DELAY',
+    help: 'longest time a finished span waits to be exported (a bare number is milliseconds)',
+  }),
+  'otel-max-queue': has('int', intCodec(1, 1_000_000), 2048, {
+    scope: 'process',
+    env: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    help: 'finished spans held for export; past it spans are dropped and counted',
+  }),
+  'otel-service-name': has('string', stringCodec('name'), 'robbie', {
+    scope: 'process',
+    env: 'OTEL_SERVICE_NAME',
+    help: 'the `service.name` of every span',
+  }),
+  'otel-resource-attributes': maybe('list', listCodec('key=value,key2=value2'), {
+    scope: 'process',
+    env: 'OTEL_RESOURCE_ATTRIBUTES',
+    help: 'more resource attributes, `key=value` pairs separated by commas',
+  }),
+  'otel-traces-sampler': has('enum', enumCodec(TRACE_SAMPLERS), 'parentbased_always_on', {
+    scope: 'process',
+    env: 'OTEL_TRACES_SAMPLER',
+    help: "which traces are kept: parentbased_* follows the caller's traceparent",
+  }),
+  'otel-traces-sampler-arg': maybe('string', stringCodec('ratio'), {
+    scope: 'process',
+    env: 'OTEL_TRACES_SAMPLER_ARG',
+    help: 'the ratio of traceidratio samplers, from 0 to 1',
+    defaultText: '`1`',
+  }),
+  'otel-capture-content': has('bool', boolCodec, false, {
+    scope: 'process',
+    env: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT',
+    help: 'spans carry the messages and the answer (gen_ai.input.messages, gen_ai.output.messages)',
   }),
 
   // Every process.

@@ -17,6 +17,7 @@ import { VERSION } from '../runtime/version.ts';
 import { openStore } from '../storage/open-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { Prices } from '../tenancy/prices.ts';
 import { KeyRegistry } from '../tenancy/registry.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
@@ -48,8 +49,10 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   // Every key, static and stored, resolved from memory; changes through any instance arrive here.
   const keys = new KeyRegistry(config.apiKeys, store, log);
   await keys.start();
+  const { tracer, exporter } = startTracing(config.telemetry, log);
   const { limiter, ...services } = universalServices(config, store, keys, log);
-  const app = createApp({ version: VERSION, log, lifecycle, ...services });
+  if (exporter) services.metrics.traceExport(exporter.counts);
+  const app = createApp({ version: VERSION, log, lifecycle, tracer, ...services });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 
@@ -72,6 +75,8 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
         await limiter.close();
         // Bounded: postgres.js ends its connections within 2 s.
         await store.close().catch(() => undefined);
+        // The last requests' spans, if the collector takes them soon.
+        await exporter?.flush(2000);
         process.exit(exitCode);
       },
     );

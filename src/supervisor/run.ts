@@ -14,6 +14,7 @@ import { nameProcess } from '../runtime/process-name.ts';
 import { enableRequestMigration } from '../runtime/reuseport.ts';
 import { systemdNotifier } from '../runtime/systemd-notify.ts';
 import { tcpConnect } from '../runtime/tcp-connect.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { ManagedChild } from './child.ts';
 import { systemClock } from './clock.ts';
 import { startControlServer } from './control-server.ts';
@@ -91,8 +92,10 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
       sink.flush();
       process.exit(70);
     });
+    const { tracer, exporter } = startTracing(config.serve.telemetry, log);
     const supervisor = new Supervisor(config, {
       log,
+      tracer,
       spawn: (id, _role, spec) => new ManagedChild(id, spec, sink),
       clock: systemClock,
       probe: probeOnce,
@@ -155,6 +158,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     notify.stopping();
     notify.close();
     control.close();
+    await exporter?.flush(2000);
     await sink.close();
     for (const f of [config.paths.stateFile, config.paths.controlSocket]) {
       try {

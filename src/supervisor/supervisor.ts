@@ -11,6 +11,8 @@ import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
+import type { Attributes } from '../telemetry/span-data.ts';
+import type { Tracer } from '../telemetry/tracer.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import {
   type ChildHandle,
@@ -46,6 +48,8 @@ export interface SupervisorDeps {
   /** The live process groups changed (the state file a successor reads). */
   persist: (children: ChildHandle[]) => void;
   logHealth: () => FileHealth[];
+  /** Where the supervisor's events go as spans, under the service's resource (none: tracing off). */
+  tracer?: Tracer;
 }
 
 export type RollResult = { child: string; old_pid?: number; new_pid: number }[];
@@ -101,7 +105,23 @@ export class Supervisor {
     return this.#stopped;
   }
 
+  /**
+   * An event of the supervisor's as a span of its own (`supervisor crash`, `supervisor restart`, …),
+   * its fields as `robbie.*` attributes: a tracing backend shows restarts beside the requests.
+   */
+  #trace(event: string, fields: Record<string, unknown>): void {
+    const tracer = this.#deps.tracer;
+    if (!tracer?.enabled) return;
+    const attributes: Attributes = {};
+    for (const [k, v] of Object.entries(fields)) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+        attributes[`robbie.${k}`] = v;
+    }
+    tracer.event(`supervisor ${event}`, attributes);
+  }
+
   start(): void {
+    this.#trace('start', { version: VERSION, instances: this.#config.instances });
     this.#log.info('supervisor started', {
       version: VERSION,
       instances: this.#config.instances,
@@ -133,8 +153,10 @@ export class Supervisor {
     if (this.#state === 'stopping') return;
     const child = this.#spawn(slot.id, 'active', slot.index);
     this.#adopt(slot, child, this.#config.startTimeoutMs);
-    if (child.pid > 0)
+    if (child.pid > 0) {
       this.#log.info('child started', { child: slot.id, child_pid: child.pid, role: 'active' });
+      this.#trace('child start', { child: slot.id, child_pid: child.pid });
+    }
   }
 
   /** Hands the slot to the warm standby; false when none is ready. */
@@ -143,6 +165,7 @@ export class Supervisor {
     if (!child) return false;
     this.#adopt(slot, child, PROMOTE_TIMEOUT_MS);
     this.#log.info('standby promoted', { child: slot.id, child_pid: child.pid });
+    this.#trace('promotion', { child: slot.id, child_pid: child.pid });
     return true;
   }
 
@@ -231,6 +254,7 @@ export class Supervisor {
     });
     if (failures < limit) return;
     this.#log.error('child is hung: killing it', { child: slot.id, child_pid: child.pid, failures });
+    this.#trace('hang', { child: slot.id, child_pid: child.pid, failures });
     this.#alert({
       event: 'hang',
       child: slot.id,
@@ -275,6 +299,12 @@ export class Supervisor {
       reason,
       start_failure: startFailure,
       error: info.error,
+    });
+    this.#trace(reason === 'crash' ? 'crash' : 'child exit', {
+      child: slot.id,
+      ...fields,
+      reason,
+      start_failure: startFailure,
     });
     const counts = startFailure ? slot.countStartFailure(now) : { consecutive: 0, inWindow: 0 };
     const abnormal = !startFailure && reason !== 'exit' && slot.countCrash(now);
@@ -343,6 +373,7 @@ export class Supervisor {
           window: formatDuration(this.#config.restartWindowMs),
           cooldown: formatDuration(decision.delayMs),
         });
+        this.#trace('cooldown', { child: slot.id, restarts: counts.inWindow, cooldown_ms: decision.delayMs });
         this.#alert({
           event: 'cooldown',
           child: slot.id,
@@ -372,6 +403,7 @@ export class Supervisor {
           delay_ms: decision.delayMs,
           consecutive_failures: counts.consecutive,
         });
+        this.#trace('restart', { child: slot.id, delay_ms: decision.delayMs });
         slot.wait(
           'backoff',
           now,
@@ -514,6 +546,7 @@ export class Supervisor {
     if (this.#state === 'stopping') return;
     this.#state = 'stopping';
     this.#log.info('supervisor stopping', { reason, children: this.#slots.filter((s) => s.child).length });
+    this.#trace('stop', { reason });
     const children: ChildHandle[] = [...this.#draining];
     for (const slot of this.#slots) {
       const child = slot.child;

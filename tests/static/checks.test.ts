@@ -93,7 +93,8 @@ describe('the settings table', () => {
 
   it('names every variable by the one convention or a conventional exception', async () => {
     const { KEYS, envName } = await import('../../src/config/settings.ts');
-    const exceptions = /^(HOST|PORT|DATABASE_URL|OLLAMA_URL|NO_COLOR|OPENAI_[A-Z_]+|[A-Z]+_MODEL)$/;
+    const exceptions =
+      /^(HOST|PORT|DATABASE_URL|OLLAMA_URL|NO_COLOR|OPENAI_[A-Z_]+|[A-Z]+_MODEL|OTEL_[A-Z_]+)$/;
     for (const key of KEYS) {
       const name = envName(key);
       assert.ok(

@@ -25,6 +25,7 @@ import {
   retryAfterMs,
 } from '../../src/api/providers/types.ts';
 import type { ApiConfig, ProviderConfig } from '../../src/config/api-config.ts';
+import { NO_TRACING } from '../../src/telemetry/tracer.ts';
 
 describe('streamed redaction', () => {
   const answers = [
@@ -215,7 +216,7 @@ function ctx(budgetMs: number) {
   return {
     signal: AbortSignal.timeout(budgetMs),
     deadline: performance.now() + budgetMs,
-    traceparent: '00-x-y-01',
+    span: NO_TRACING.server('POST', undefined),
   };
 }
 const fail = (kind: ProviderError['kind'], extra = {}) =>
@@ -293,7 +294,7 @@ describe('the provider chain', () => {
       chatOn(routerOf(a, b)).call(input, {
         signal: gone.signal,
         deadline: performance.now() + 5000,
-        traceparent: 'x',
+        span: NO_TRACING.server('POST', undefined),
       }),
       (err: ModelUnavailableError) => err.kind === 'cancelled',
     );

@@ -8,7 +8,8 @@ import type { AppEnv } from '../types.ts';
  * per-request logger in `c.var.log` so every line of a request carries its id. Hono's `logger()`
  * prints coloured text, not structured fields, hence this small middleware.
  */
-const PROBE_PATHS = new Set(['/livez', '/readyz']);
+/** Probes arrive every second from the supervisor or kubelet: kept out of the info stream and out of traces. */
+export const PROBE_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz']);
 
 export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -16,7 +17,6 @@ export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
     const requestLog = log.child({ request_id: c.get('requestId') });
     c.set('log', requestLog);
     await next();
-    // Probes arrive every second from the supervisor or kubelet: kept out of the info stream.
     const level = PROBE_PATHS.has(c.req.path) ? 'debug' : 'info';
     requestLog[level]('request', {
       method: c.req.method,

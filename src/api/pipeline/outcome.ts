@@ -4,6 +4,7 @@
  * records an outcome and a route's `AnswerFormat` turns it into that route's answer.
  */
 import type { RequestStatus } from '../../storage/types.ts';
+import type { Span } from '../../telemetry/tracer.ts';
 import type { Principal } from '../../tenancy/principal.ts';
 import { type ErrorFormat, errorBody, errorHeaders, type Problem, problem } from '../errors.ts';
 import type { ModelInput, ModelRoute } from '../providers/model-router.ts';
@@ -34,8 +35,8 @@ export interface GatewayRequest {
   budgetMs: number;
   /** Aborts when the client goes away. */
   signal: AbortSignal;
-  /** W3C traceparent for the model call. */
-  traceparent: string;
+  /** The request's SERVER span: model attempts, the cache and the store write are spans under it. */
+  span: Span;
   /**
    * Fields for the request's access-log line, filled in by the responder (outcome, provider,
    * model, timing): one line per request says what happened to it.

@@ -8,6 +8,8 @@
 import { hash } from 'node:crypto';
 import type { Logger } from '../../logger/logger.ts';
 import type { Store } from '../../storage/types.ts';
+import { SpanKind } from '../../telemetry/span-data.ts';
+import type { Span } from '../../telemetry/tracer.ts';
 import { scopedId } from '../../tenancy/principal.ts';
 import { problem } from '../errors.ts';
 import {
@@ -186,7 +188,7 @@ export class Pipeline {
     if (ended) return this.#responder.respond(req, ended, format, performance.now(), log);
     const deadline = requestDeadline(req.signal, req.budgetMs);
     try {
-      const ctx = { signal: deadline.signal, deadline: deadline.at, traceparent: req.traceparent };
+      const ctx = { signal: deadline.signal, deadline: deadline.at, span: req.span };
       const out = await deps.router.countTokens(req.route, req.model, ctx);
       Object.assign(req.note, { key: req.principal.name, provider: out.provider, model: out.model });
       return { status: 200, body: { input_tokens: out.tokens } };
@@ -263,7 +265,7 @@ export class Pipeline {
     });
 
     const cacheKey = deps.cache.keyOf(req);
-    const hit = cacheKey ? await deps.cache.fresh(cacheKey) : undefined;
+    const hit = cacheKey ? await lookUp(req.span, () => deps.cache.fresh(cacheKey)) : undefined;
     if (hit)
       return whole(await respond({ kind: 'answered', status: 'approved', review: approved(), answer: hit }));
 
@@ -273,7 +275,7 @@ export class Pipeline {
     const ctx = {
       signal: deadline.signal,
       deadline: deadline.at,
-      traceparent: req.traceparent,
+      span: req.span,
     };
     const unavailable = async (err: ModelUnavailableError): Promise<PipelineReply> => {
       const stale =
@@ -328,7 +330,7 @@ export class Pipeline {
     if (req.stream && service !== 'embedding') {
       try {
         const upstream = await deps.router.stream(req.route, req.model, ctx);
-        return { kind: 'stream', stream: streamed(upstream, approved(), respond, started, deadline) };
+        return { kind: 'stream', stream: streamed(req, upstream, approved(), respond, started, deadline) };
       } catch (err) {
         deadline.release();
         if (err instanceof ModelUnavailableError) return unavailable(err);
@@ -383,6 +385,7 @@ export class Pipeline {
       // The tokens' log probabilities spell out what was taken out.
       delete answer.logprobs;
     }
+    captureContent(req, answer);
     const reply = await respond({ kind: 'answered', status, review: r, answer });
     // The cache keeps text and embeddings: an answer that calls tools is not kept.
     if (cacheKey && reply.status < 300 && !answer.toolCalls) deps.cache.put(cacheKey, service, answer);
@@ -395,6 +398,7 @@ export class Pipeline {
  * piece from the model restarts the deadline: a stream is cut by silence, not by its length.
  */
 function streamed(
+  req: GatewayRequest,
   upstream: ModelStream,
   review: Review,
   respond: (o: Outcome) => Promise<Reply>,
@@ -475,12 +479,48 @@ function streamed(
         ...(kept ? { logprobs: kept } : {}),
         ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
       };
+      captureContent(req, answer);
       respond({ kind: 'answered', status, review, answer }).then(settle, fail);
     }
   }
   // A client that left stops reading before the end: nobody may await the record then.
   recorded.catch(() => undefined);
   return { provider: upstream.provider, model: upstream.model, pieces: pieces(), recorded };
+}
+
+/** The cache's answer, if it has one, looked up in a span of its own. */
+async function lookUp(parent: Span, fresh: () => Promise<Answer | undefined>): Promise<Answer | undefined> {
+  const span = parent.child('cache lookup', SpanKind.internal);
+  try {
+    const hit = await fresh();
+    span.set('robbie.cache.hit', hit !== undefined);
+    return hit;
+  } catch (err) {
+    span.fail('cache_unavailable');
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/**
+ * What the model read and answered, on the request's span, when the user opted in (OpenTelemetry's
+ * GenAI message shape); the answer as the client gets it, secrets taken out.
+ */
+function captureContent(req: GatewayRequest, answer: Answer): void {
+  const span = req.span;
+  if (!span.captureContent || !span.recorded) return;
+  const input = req.model.messages ?? [{ role: 'user', content: req.input }];
+  span.set(
+    'gen_ai.input.messages',
+    JSON.stringify(input.map((m) => ({ role: m.role, parts: [{ type: 'text', content: m.content }] }))),
+  );
+  if (answer.text !== undefined) {
+    span.set(
+      'gen_ai.output.messages',
+      JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: answer.text }] }]),
+    );
+  }
 }
 
 /** A chunk's log probabilities added to what the stream has so far. */

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../logger/logger.ts';
 import { type RequestRecord, StorageUnavailableError, type Store } from '../../storage/types.ts';
+import { SpanKind } from '../../telemetry/span-data.ts';
 import type { Prices } from '../../tenancy/prices.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
@@ -102,13 +103,16 @@ export class Responder {
       request_fingerprint: req.fingerprint || null,
       budget_hold: req.budgetHold ?? null,
     };
+    const span = req.span.child('store write', SpanKind.internal);
     try {
       const where = await this.#store.write({ kind: 'request', data });
+      span.set('robbie.store.where', where).end();
       // The write released the budget hold (or carries its release into the outbox).
       req.budgetHold = undefined;
       if (where === 'outbox') log.debug('recorded in the outbox (database unreachable)');
       return reply;
     } catch (err) {
+      span.fail(err instanceof StorageUnavailableError ? 'storage_unavailable' : 'internal').end();
       if (!(err instanceof StorageUnavailableError)) throw err;
       log.error('cannot record the request: answering 503', { reason: err.message });
       // Never acknowledge what could not be recorded.

@@ -7,6 +7,8 @@
  * provider. The answer says which provider served it.
  */
 import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
+import { SpanKind } from '../../telemetry/span-data.ts';
+import type { Span } from '../../telemetry/tracer.ts';
 import { Catalog } from './catalog.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 import { UpstreamHttp } from './http.ts';
@@ -116,7 +118,29 @@ export interface RouteContext {
   signal: AbortSignal;
   /** When the deadline passes, by the monotonic clock (`performance.now()`). */
   deadline: number;
-  traceparent: string;
+  /** The request's span: each attempt is a CLIENT span under it, whose traceparent goes to the provider. */
+  span: Span;
+}
+
+/** OpenTelemetry's `gen_ai.operation.name` of each kind of model call. */
+type Operation = 'chat' | 'embeddings' | 'count_tokens';
+
+/** One attempt's call: its signal, and its span (ended by the attempt once it has the answer). */
+interface Attempt {
+  signal: AbortSignal;
+  span: Span;
+  /** Lifts the attempt's share of the deadline (a stream that has begun). */
+  settle(): void;
+}
+
+/** What the answer says on its attempt's span (GenAI conventions), which then ends. */
+function served(span: Span, model: string, usage: TokenUsage, finishReason?: string): void {
+  span
+    .set('gen_ai.response.model', model)
+    .set('gen_ai.usage.input_tokens', usage.prompt)
+    .set('gen_ai.usage.output_tokens', usage.completion)
+    .set('gen_ai.response.finish_reasons', finishReason ? [finishReason] : undefined)
+    .end();
 }
 
 /**
@@ -154,6 +178,8 @@ function shortest(a: number | undefined, b: number | undefined): number | undefi
 /** A provider of the chain with its own breaker, 429 pause, catalog and timeout. */
 class Link {
   readonly provider: Provider;
+  /** The provider's kind: `gen_ai.provider.name`. */
+  readonly kind: string;
   readonly models: Record<Service, string>;
   readonly catalog: Catalog;
   /** How long an attempt may wait for its answer (a stream: its first piece) before the next is tried. */
@@ -163,6 +189,7 @@ class Link {
   pausedUntil = 0;
   constructor(provider: Provider, p: ProviderConfig) {
     this.provider = provider;
+    this.kind = p.kind;
     this.models = p.models;
     this.timeoutMs = p.timeoutMs;
     const list = provider.listModels?.bind(provider);
@@ -305,7 +332,8 @@ export class ModelRouter {
   async #along<T>(
     route: ModelRoute,
     ctx: RouteContext,
-    attempt: (link: Link, model: string, signal: AbortSignal, settle: () => void) => Promise<T>,
+    operation: Operation,
+    attempt: (link: Link, model: string, call: Attempt) => Promise<T>,
   ): Promise<T & Served> {
     const signal = ctx.signal;
     const service = route.service;
@@ -326,14 +354,22 @@ export class ModelRouter {
         shortest(after === 0 ? undefined : (ctx.deadline - performance.now()) / (after + 1), link.timeoutMs),
       );
       for (let tries = 0; ; tries++) {
+        // Every try is an attempt of its own in the trace: retries and fallbacks show.
+        const span = ctx.span.child(`${operation} ${model}`, SpanKind.client);
+        span
+          .set('gen_ai.operation.name', operation)
+          .set('gen_ai.provider.name', link.kind)
+          .set('gen_ai.request.model', model)
+          .set('robbie.provider', name);
         try {
-          const out = await attempt(link, model, share.signal, share.settle);
+          const out = await attempt(link, model, { signal: share.signal, span, settle: share.settle });
           share.settle();
           const latencyMs = performance.now() - started;
           this.#metrics?.observe(name, service, latencyMs / 1000, 'ok');
           return { ...out, provider: name, model, latencyMs };
         } catch (err) {
           const pe = asProviderError(err, share.signal);
+          span.fail(pe.kind, pe.reason).end();
           if (pe.retryable && tries === 0 && !share.signal.aborted) continue;
           share.settle();
           last = pe;
@@ -363,19 +399,24 @@ export class ModelRouter {
   }
 
   async call(route: ModelRoute, input: ModelInput, ctx: RouteContext): Promise<ModelOutcome> {
-    const traceparent = ctx.traceparent;
     const service = route.service;
     if (service === 'embedding') {
-      return this.#along(route, ctx, async (link, model, signal) => {
-        const out = await link.provider.embed(model, input.inputs ?? [input.input], { signal, traceparent });
+      return this.#along(route, ctx, 'embeddings', async (link, model, { signal, span }) => {
+        const inputs = input.inputs ?? [input.input];
+        const out = await link.provider.embed(model, inputs, { signal, traceparent: span.traceparent });
         link.breaker.success();
+        served(span, model, out.usage);
         return { kind: 'embedding' as const, embeddings: out.embeddings, usage: out.usage };
       });
     }
     const messages = this.#messages(service, input);
-    return this.#along(route, ctx, async (link, model, signal) => {
-      const out = await link.provider.chat({ model, messages, ...sampling(input) }, { signal, traceparent });
+    return this.#along(route, ctx, 'chat', async (link, model, { signal, span }) => {
+      const out = await link.provider.chat(
+        { model, messages, ...sampling(input) },
+        { signal, traceparent: span.traceparent },
+      );
       link.breaker.success();
+      served(span, model, out.usage, out.finishReason);
       return { kind: 'text' as const, ...out };
     });
   }
@@ -400,15 +441,16 @@ export class ModelRouter {
     }
     const service = route.service === 'embedding' ? 'chat' : route.service;
     const messages = this.#messages(service, input);
-    return this.#along({ ...route, targets }, ctx, async (link, model, signal) => {
+    return this.#along({ ...route, targets }, ctx, 'count_tokens', async (link, model, { signal, span }) => {
       const provider = link.provider;
       // Never so: the targets are those that can count.
       if (!provider.countTokens) throw new ProviderError('rejected', 'the provider cannot count tokens');
       const tokens = await provider.countTokens(
         { model, messages, ...sampling(input) },
-        { signal, traceparent: ctx.traceparent },
+        { signal, traceparent: span.traceparent },
       );
       link.breaker.success();
+      served(span, model, { prompt: tokens, completion: null });
       return { tokens };
     });
   }
@@ -419,28 +461,35 @@ export class ModelRouter {
    * elsewhere: the client already has part of it).
    */
   async stream(route: ModelRoute, input: ModelInput, ctx: RouteContext): Promise<ModelStream> {
-    const traceparent = ctx.traceparent;
     const service = route.service === 'embedding' ? 'chat' : route.service;
     const messages = this.#messages(service, input);
-    const out = await this.#along(route, ctx, async (link, model, signal, settle) => {
+    const out = await this.#along(route, ctx, 'chat', async (link, model, { signal, span, settle }) => {
       const iterator = link.provider
-        .chatStream({ model, messages, ...sampling(input) }, { signal, traceparent })
+        .chatStream({ model, messages, ...sampling(input) }, { signal, traceparent: span.traceparent })
         [Symbol.asyncIterator]();
       const first = await iterator.next();
       // Begun: from here the stream has the request's deadline, not the attempt's share.
       settle();
-      return { link, first, iterator };
+      return { link, first, iterator, span };
     });
-    const { link, first, iterator } = out;
+    const { link, first, iterator, span } = out;
+    const model = out.model;
     const signal = ctx.signal;
     async function* deltas(): AsyncGenerator<ChatDelta> {
       let finished = false;
       let failed = false;
+      // The attempt's span lasts as long as the stream, and ends with what its last piece says.
+      let usage: TokenUsage = { prompt: null, completion: null };
+      let finishReason: string | undefined;
       try {
-        if (!first.done) yield first.value;
+        if (!first.done) {
+          if ('done' in first.value) ({ usage, finishReason } = first.value);
+          yield first.value;
+        }
         for (;;) {
           const next = await iterator.next();
           if (next.done) break;
+          if ('done' in next.value) ({ usage, finishReason } = next.value);
           yield next.value;
         }
         finished = true;
@@ -448,6 +497,7 @@ export class ModelRouter {
       } catch (err) {
         failed = true;
         const pe = asProviderError(err, signal);
+        span.fail(pe.kind, pe.reason);
         if (pe.isFailure && pe.kind !== 'timeout') link.breaker.failure();
         else link.breaker.release();
         throw pe;
@@ -455,8 +505,12 @@ export class ModelRouter {
         if (!finished) {
           // The consumer stopped early (client gone): the upstream request is closed.
           await iterator.return?.();
-          if (!failed) link.breaker.release();
+          if (!failed) {
+            link.breaker.release();
+            span.fail('cancelled', 'the client stopped reading');
+          }
         }
+        served(span, model, usage, finishReason);
       }
     }
     return { provider: out.provider, model: out.model, deltas: deltas() };

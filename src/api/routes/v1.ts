@@ -20,7 +20,6 @@ import { fingerprintOf } from '../pipeline/pipeline.ts';
 import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import type { Parsed } from '../request-fields.ts';
-import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
 import { REQUEST_ID } from '../universal/request-schema.ts';
 
@@ -122,8 +121,8 @@ function v1Admission(deps: V1Deps): V1Admission {
     if ('problem' in budget) return sendProblem(c, budget.problem);
     // X-Request-Id correlates log lines; only an Idempotency-Key makes a request idempotent.
     const id = key ?? randomUUID();
-    const trace = childTraceparent(c.req.header('traceparent'));
-    const note = { universal_request_id: id, trace_id: trace.traceId };
+    const span = c.get('span');
+    const note = { universal_request_id: id, trace_id: span.traceId };
     c.set('logFields', note);
     return {
       principal: c.get('principal'),
@@ -133,7 +132,7 @@ function v1Admission(deps: V1Deps): V1Admission {
       sourceMetadata: null,
       budgetMs: budget.ms,
       signal: clientGone(c.req.raw),
-      traceparent: trace.traceparent,
+      span,
       note,
     };
   };

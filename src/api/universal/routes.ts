@@ -13,7 +13,6 @@ import type { GatewayRequest } from '../pipeline/outcome.ts';
 import { fingerprintOf, type Pipeline } from '../pipeline/pipeline.ts';
 import type { ModelRoute, ModelRouter } from '../providers/model-router.ts';
 import { sendAnswer } from '../sse.ts';
-import { childTraceparent } from '../traceparent.ts';
 import type { AppEnv } from '../types.ts';
 import { UniversalFormat, universalFrames } from './format.ts';
 import { parseUniversalRequest, type UniversalRequest } from './request-schema.ts';
@@ -36,7 +35,6 @@ function toGateway(
   c: Context<AppEnv>,
   idGiven: boolean,
   budgetMs: number,
-  trace: { traceparent: string; traceId: string },
   route: ModelRoute,
 ): GatewayRequest {
   const { request_id: _id, ...content } = u;
@@ -65,8 +63,8 @@ function toGateway(
     fingerprint: idGiven ? fingerprintOf('universal', content) : '',
     budgetMs,
     signal: clientGone(c.req.raw),
-    traceparent: trace.traceparent,
-    note: { universal_request_id: u.request_id, trace_id: trace.traceId },
+    span: c.get('span'),
+    note: { universal_request_id: u.request_id, trace_id: c.get('span').traceId },
   };
 }
 
@@ -104,7 +102,6 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
       config.modelTimeoutMs,
     );
     if ('problem' in budget) return sendProblem(c, budget.problem);
-    const trace = childTraceparent(c.req.header('traceparent'));
     const u = parsed.value;
     const idGiven = typeof (body as { request_id?: unknown }).request_id === 'string';
     // A service routes to each provider's model for it, unless no provider of the chain has one.
@@ -115,9 +112,9 @@ export function registerUniversalRoutes(app: Hono<AppEnv>, deps: UniversalDeps):
         problem(404, 'model_not_found', `no provider of the chain serves the ${u.ai_service} service`),
       );
     }
-    const req = toGateway(u, c, idGiven, budget.ms, trace, route);
+    const req = toGateway(u, c, idGiven, budget.ms, route);
     c.set('logFields', req.note);
-    const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: trace.traceId });
+    const log = c.get('log').child({ universal_request_id: u.request_id, trace_id: req.span.traceId });
     const out = await pipeline.handle(req, format, log);
     return sendAnswer(c, out, req.stream, () => universalFrames(req), '', {
       writeTimeoutMs: config.streamWriteTimeoutMs,
