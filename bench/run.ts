@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchApi } from './api.ts';
+import { benchDashboard } from './dashboard.ts';
 import { benchFleet } from './fleet.ts';
 import { benchFloodFloor } from './flood-floor.ts';
 import { benchFoundation } from './foundation.ts';
@@ -35,6 +36,7 @@ const scenarios: Record<string, () => Promise<Row[]>> = {
   streams: benchStreams,
   schemas: benchSchemas,
   traces: benchTraces,
+  dashboard: benchDashboard,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

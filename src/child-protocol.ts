@@ -1,5 +1,6 @@
 /** Messages between the supervisor and a `robbie serve` child over the IPC channel. */
 import type { StorageEvent } from './storage/types.ts';
+import type { TrafficSample } from './telemetry/traffic.ts';
 
 /** Child → supervisor. */
 export type ChildMessage =
@@ -10,7 +11,9 @@ export type ChildMessage =
   /** A standby could not take the port. */
   | { type: 'listen-failed'; error: string }
   /** The store's outages, recoveries and refused rows: the supervisor alerts on them. */
-  | { type: 'storage'; event: StorageEvent };
+  | { type: 'storage'; event: StorageEvent }
+  /** The traffic it served in the last second, for the dashboard's hour (kept by the supervisor). */
+  | { type: 'traffic'; sample: TrafficSample };
 
 /** Supervisor → child. */
 export type SupervisorMessage = { type: 'activate' };

@@ -3,6 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../logger/logger.ts';
 import { serializeError } from '../logger/serialize-error.ts';
 import { NO_TRACING, type Tracer } from '../telemetry/tracer.ts';
+import type { DashboardSources } from './dashboard/data.ts';
+import { registerDashboardRoutes } from './dashboard/routes.ts';
 import { problem, sendProblem } from './errors.ts';
 import type { HealthChecks } from './health-checks.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -27,6 +29,8 @@ export interface AppOptions {
   universal?: UniversalDeps;
   /** Where request spans go (none: tracing off). */
   tracer?: Tracer;
+  /** What the dashboard reads besides the API's own parts. */
+  dashboard?: Pick<DashboardSources, 'supervisor' | 'localTraffic'>;
 }
 
 /** The Universal Input API as a Hono app, independent of the server that runs it. */
@@ -57,6 +61,10 @@ export function createApp(opts: AppOptions): Hono<AppEnv> {
     registerV1Routes(app, u);
     registerKillswitchRoutes(app, u.store, u.config.adminKey, operator);
     registerAdminKeyRoutes(app, u.store, u.keys, u.config.adminKey);
+    if (opts.dashboard) {
+      const sources = { version: opts.version, store: u.store, router: u.router, ...opts.dashboard };
+      registerDashboardRoutes(app, sources, u.config.adminKey);
+    }
   }
 
   app.notFound((c) =>

@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'upstream_rejected'
   | 'upstream_too_large'
   | 'busy'
+  | 'not_supervised'
+  | 'supervisor_unavailable'
   | 'internal_error';
 
 export type FieldProblem = {

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ExportCounts } from '../telemetry/exporter.ts';
+import { TrafficMeter } from '../telemetry/traffic.ts';
 import type { Answer } from './pipeline/outcome.ts';
 import type { CircuitState } from './providers/circuit-breaker.ts';
 import type { ModelMetrics, Service } from './providers/model-router.ts';
@@ -23,8 +24,15 @@ export interface StorageGauges {
   info(): Promise<{ database_up: boolean; outbox_pending: number }>;
 }
 
+/** The requests the dashboard's traffic counts: the universal route and the OpenAI and Anthropic APIs under /v1. */
+export function isGatewayPath(path: string): boolean {
+  return path === '/api/v2/universal/request' || path.startsWith('/v1/');
+}
+
 export class Metrics implements ModelMetrics {
   readonly registry = new Registry();
+  /** This process's traffic since its last sample, for the dashboard's hour of history. */
+  readonly traffic = new TrafficMeter();
   readonly #httpTotal: Counter;
   readonly #httpDuration: Histogram;
   readonly #universal: Counter;
@@ -178,6 +186,7 @@ export class Metrics implements ModelMetrics {
     return async (c, next) => {
       const start = performance.now();
       await next();
+      if (isGatewayPath(c.req.path)) this.traffic.request(performance.now() - start, c.res.status);
       const labels = {
         method: c.req.method,
         route: c.req.routePath || 'unmatched',

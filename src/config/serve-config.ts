@@ -13,6 +13,8 @@ export interface ServeConfig {
   apiKeys: string[];
   /** State directory: the SQLite store and the outbox live here. */
   home: string;
+  /** Where a supervisor of this state directory listens (the dashboard asks it). */
+  controlSocket: string;
   /** PostgreSQL; undefined means the embedded SQLite store. */
   databaseUrl: string | undefined;
   /** Request logs and blocks older than this are purged. */
@@ -53,6 +55,7 @@ export function serveConfig(s: Resolved): ServeConfig {
     shutdownTimeoutMs: v['shutdown-timeout'],
     apiKeys,
     home: resolvePaths(v).home,
+    controlSocket: resolvePaths(v).controlSocket,
     databaseUrl: v['database-url'],
     retentionMs: v.retention,
     api: apiConfig(s),

@@ -1,4 +1,5 @@
 import { createApp } from '../api/app.ts';
+import { SupervisorWatch, supervisorLink } from '../api/dashboard/data.ts';
 import { newLifecycle } from '../api/lifecycle.ts';
 import { Metrics } from '../api/metrics.ts';
 import { AnswerCache } from '../api/pipeline/answer-cache.ts';
@@ -18,6 +19,7 @@ import { openStore } from '../storage/open-store.ts';
 import { scheduleRetention } from '../storage/retention.ts';
 import { type StorageEvents, StorageUnavailableError, type Store } from '../storage/types.ts';
 import { startTracing } from '../telemetry/tracing.ts';
+import { TrafficHistory } from '../telemetry/traffic.ts';
 import { Prices } from '../tenancy/prices.ts';
 import { KeyRegistry } from '../tenancy/registry.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
@@ -52,7 +54,22 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const { tracer, exporter } = startTracing(config.telemetry, log);
   const { limiter, ...services } = universalServices(config, store, keys, log);
   if (exporter) services.metrics.traceExport(exporter.counts);
-  const app = createApp({ version: VERSION, log, lifecycle, tracer, ...services });
+  const dashboard = {
+    supervisor: supervised
+      ? new SupervisorWatch(supervisorLink(config.controlSocket, config.home))
+      : undefined,
+    localTraffic: () => history.series(),
+  };
+  // Each second's traffic goes to the supervisor, which keeps the hour across restarts; alone,
+  // this process keeps it.
+  const history = new TrafficHistory();
+  setInterval(() => {
+    const sample = services.metrics.traffic.take();
+    if (!sample) return;
+    if (supervised) process.send?.({ type: 'traffic', sample } satisfies ChildMessage);
+    else history.add(sample);
+  }, 1000).unref();
+  const app = createApp({ version: VERSION, log, lifecycle, tracer, dashboard, ...services });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
 

@@ -171,11 +171,33 @@ export class BudgetUndecidedError extends Error {
 
 export type HoldResult = { ok: true } | { ok: false; spentTokens: number; spentCost: number };
 
+/** What a usage report groups by. */
+export const USAGE_GROUPS = ['key', 'day', 'model', 'source'] as const;
+
+/** The grouping `text` names, or undefined when it names none. */
+export function usageGroupOf(text: string): UsageQuery['by'] | undefined {
+  return USAGE_GROUPS.find((g) => g === text);
+}
+
 export interface UsageQuery {
   /** One key, by its id or its name. */
   key?: string;
   sinceMs: number;
-  by: 'day' | 'model' | 'key';
+  by: (typeof USAGE_GROUPS)[number];
+}
+
+/** A request as the dashboard lists it: what happened, for whom, with which model, how fast. */
+export interface RecentRequest {
+  request_id: string;
+  timestamp: string;
+  /** The key's name; null for a request without a key. */
+  key_name: string | null;
+  source: string;
+  ai_model: string | null;
+  http_status: number | null;
+  gatekeeper_status: string;
+  tokens_used: number | null;
+  processing_time_ms: number;
 }
 
 export interface UsageRow {
@@ -198,6 +220,8 @@ export interface RequestLog {
   findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined>;
   /** The latest blocks, of one key's requests or (undefined) of all. */
   recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]>;
+  /** The latest request records, of every key. */
+  recentRequests(limit: number): Promise<RecentRequest[]>;
   stats(sinceMs: number, keyId?: string): Promise<Stats>;
   /** Tokens and cost from the request records (as durable as they are). */
   usage(q: UsageQuery): Promise<UsageRow[]>;

@@ -5,6 +5,7 @@ import type { UsageQuery, UsageRow } from './types.ts';
 export function usageGroup(by: UsageQuery['by'], dialect: 'sqlite' | 'postgres'): string {
   if (by === 'model') return "coalesce(ai_model, '-')";
   if (by === 'key') return "coalesce(key_name, case when key_id = '' then 'anonymous' else key_id end)";
+  if (by === 'source') return 'source';
   return dialect === 'sqlite'
     ? "strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')"
     : "to_char(created_at at time zone 'UTC', 'YYYY-MM-DD')";

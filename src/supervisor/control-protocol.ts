@@ -1,4 +1,5 @@
 /** The control socket's protocol: one JSON request line, one JSON response line. */
+import type { TrafficSeries } from '../telemetry/traffic.ts';
 import type { StatusReport } from './status.ts';
 import type { RollResult } from './supervisor.ts';
 
@@ -10,6 +11,8 @@ export interface ControlAnswers {
   reload: { reloaded: RollResult };
   /** The supervisor's own settings, as given (none left at its default), for the commands that describe it. */
   settings: RunningSettings;
+  /** The API's last hour: requests, errors, latency, usage per key and source (the dashboard). */
+  traffic: TrafficSeries;
 }
 
 export type ControlCommand = keyof ControlAnswers;
@@ -34,4 +37,5 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = [
   'restart',
   'reload',
   'settings',
+  'traffic',
 ];

@@ -134,6 +134,8 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
             return supervisor.reload();
           case 'settings':
             return { pid: process.pid, ...config.given };
+          case 'traffic':
+            return supervisor.traffic();
         }
       },
       log,

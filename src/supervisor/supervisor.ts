@@ -13,6 +13,7 @@ import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import type { Attributes } from '../telemetry/span-data.ts';
 import type { Tracer } from '../telemetry/tracer.ts';
+import { isTrafficSample, TrafficHistory, type TrafficSeries } from '../telemetry/traffic.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import {
   type ChildHandle,
@@ -62,6 +63,8 @@ export class Supervisor {
   readonly #standby: Standby | undefined;
   /** Children replaced by a reload or restart that are still draining. */
   readonly #draining = new Set<ChildHandle>();
+  /** The API's last hour, from every child's samples: it outlives each child. */
+  readonly #traffic = new TrafficHistory();
   readonly #database: DatabaseWatch;
   readonly #backoff: BackoffOptions;
   readonly #startedAt: number;
@@ -199,6 +202,7 @@ export class Supervisor {
   #watch(slot: Slot, child: ChildHandle): void {
     child.on('message', (msg) => {
       if (msg.type === 'storage') this.#database.onEvent(slot.id, child.pid, msg.event);
+      if (msg.type === 'traffic' && isTrafficSample(msg.sample)) this.#traffic.add(msg.sample);
       if (msg.type === 'listen-failed') {
         this.#log.error('child could not take the port', {
           child: slot.id,
@@ -446,6 +450,11 @@ export class Supervisor {
   }
 
   // ---- control --------------------------------------------------------------------------
+
+  /** The last hour of the API's traffic (the dashboard). */
+  traffic(): TrafficSeries {
+    return this.#traffic.series();
+  }
 
   status(): StatusReport {
     const now = this.#deps.clock.now();

@@ -322,6 +322,41 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       );
       const byDay = await store.usage({ sinceMs: Date.now() - 60_000, by: 'day', key });
       assert.equal(byDay[0]?.group, new Date().toISOString().slice(0, 10));
+      await rec({ source: 'sms', tokens_used: 7 });
+      const bySource = await store.usage({ sinceMs: Date.now() - 60_000, by: 'source', key });
+      assert.deepEqual(
+        bySource.map((r) => [r.group, r.requests]).sort(),
+        [
+          ['sms', 1],
+          [requestRecord('x', {}).source, 3],
+        ].sort(),
+      );
+    });
+
+    it('lists the latest requests of every key, newest first', async () => {
+      const ids = [`r1-${randomUUID()}`, `r2-${randomUUID()}`];
+      for (const [i, id] of ids.entries()) {
+        await store.write({
+          kind: 'request',
+          data: requestRecord(id, {
+            key_id: `k-r-${i}`,
+            key_name: `recent-${i}`,
+            ai_model: 'm',
+            tokens_used: 5 + i,
+          }),
+        });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const recent = await store.recentRequests(2);
+      assert.deepEqual(
+        recent.map((r) => [r.request_id, r.key_name, r.ai_model, r.tokens_used]),
+        [
+          [ids[1], 'recent-1', 'm', 6],
+          [ids[0], 'recent-0', 'm', 5],
+        ],
+      );
+      assert.equal(typeof recent[0]?.timestamp, 'string');
+      assert.equal(typeof recent[0]?.processing_time_ms, 'number');
     });
 
     it('saves keys by id with a rising rev, refuses a taken name, and lists what changed since a rev', async () => {

@@ -64,6 +64,7 @@ export class Responder {
     if (answered?.stream) log.info('stream ended', req.note);
     this.#metrics.universal(outcome.status, req.route.service, req.source);
     this.#metrics.keyRequest(req.principal.name, outcome.status, usage, cost);
+    this.#metrics.traffic.usage(req.principal.name, req.source, tokens ?? 0);
     if (outcome.kind === 'answered') this.#metrics.answered(outcome.answer);
     if (outcome.kind === 'failed' && !outcome.recorded) return reply;
     const answer = outcome.kind === 'answered' ? outcome.answer : undefined;

@@ -5,7 +5,13 @@
  */
 import type { Context, Hono } from 'hono';
 import { parseDuration } from '../../config/units.ts';
-import { KeyConflictError, StorageUnavailableError, type Store } from '../../storage/types.ts';
+import {
+  KeyConflictError,
+  StorageUnavailableError,
+  type Store,
+  USAGE_GROUPS,
+  usageGroupOf,
+} from '../../storage/types.ts';
 import {
   createKey,
   findKey,
@@ -139,9 +145,8 @@ export function registerAdminKeyRoutes(
   );
   app.get('/admin/usage', (c) =>
     handled(c, async () => {
-      const by = c.req.query('by') ?? 'key';
-      if (by !== 'day' && by !== 'model' && by !== 'key')
-        throw new KeyFieldError('by', 'must be day, model or key');
+      const by = usageGroupOf(c.req.query('by') ?? 'key');
+      if (!by) throw new KeyFieldError('by', `must be one of ${USAGE_GROUPS.join(', ')}`);
       const since = parseDuration(c.req.query('since') ?? '30d');
       if (since === undefined) throw new KeyFieldError('since', 'must be a duration such as 7d');
       const key = c.req.query('key');

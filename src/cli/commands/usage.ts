@@ -2,25 +2,26 @@
 import { defineCommand } from 'citty';
 import { parseDuration } from '../../config/units.ts';
 import { UsageError } from '../../errors.ts';
+import { USAGE_GROUPS, usageGroupOf } from '../../storage/types.ts';
 import { storeArgs, withServiceStore } from '../service-store.ts';
 
 export default defineCommand({
-  meta: { name: 'usage', description: 'Requests, tokens and cost, by key, day or model' },
+  meta: { name: 'usage', description: 'Requests, tokens and cost, by key, day, model or source' },
   args: {
     key: { type: 'string', description: 'Only this key (by name or id; static keys too)', valueHint: 'name' },
     since: { type: 'string', description: 'How far back (default 30d)', valueHint: 'duration' },
     by: {
       type: 'string',
-      description: 'Group by day, model or key (default key)',
-      valueHint: 'day|model|key',
+      description: `Group by ${USAGE_GROUPS.join(', ')} (default key)`,
+      valueHint: USAGE_GROUPS.join('|'),
     },
     ...storeArgs,
     json: { type: 'boolean', description: 'Print the rows as JSON' },
   },
   async run({ args: a }) {
-    const by = typeof a.by === 'string' ? a.by : 'key';
-    if (by !== 'day' && by !== 'model' && by !== 'key')
-      throw new UsageError(`--by must be day, model or key (got '${by}')`);
+    const given = typeof a.by === 'string' ? a.by : 'key';
+    const by = usageGroupOf(given);
+    if (!by) throw new UsageError(`--by must be one of ${USAGE_GROUPS.join(', ')} (got '${given}')`);
     const sinceText = typeof a.since === 'string' ? a.since : '30d';
     const since = parseDuration(sinceText);
     if (since === undefined)

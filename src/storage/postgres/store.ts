@@ -26,6 +26,7 @@ import {
   isRetryable,
   KeyConflictError,
   type KeyRecord,
+  type RecentRequest,
   type RequestRecord,
   retryableSql,
   type Stats,
@@ -357,6 +358,17 @@ export class PostgresStore implements Store {
         'the killswitch state cannot be read: database unreachable and nothing cached',
       );
     }
+  }
+
+  async recentRequests(limit: number): Promise<RecentRequest[]> {
+    const rows = await withTimeout(
+      this.#sql<(Omit<RecentRequest, 'timestamp'> & { timestamp: Date })[]>`
+        select request_id, timestamp, key_name, source, ai_model, http_status, gatekeeper_status, tokens_used,
+          processing_time_ms
+        from ai_request_logs order by created_at desc limit ${limit}`,
+      READ_TIMEOUT_MS,
+    );
+    return rows.map((r) => ({ ...r, timestamp: r.timestamp.toISOString() }));
   }
 
   async recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]> {

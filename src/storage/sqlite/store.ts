@@ -14,6 +14,7 @@ import {
   type HoldResult,
   KeyConflictError,
   type KeyRecord,
+  type RecentRequest,
   retryableSql,
   type Stats,
   StorageUnavailableError,
@@ -267,6 +268,15 @@ export class SqliteStore implements Store {
     const state = readKillswitchSqlite(this.#db);
     this.#killswitch.set(state, now);
     return state;
+  }
+
+  async recentRequests(limit: number): Promise<RecentRequest[]> {
+    return stmt(
+      this.#db,
+      `select request_id, timestamp, key_name, source, ai_model, http_status, gatekeeper_status, tokens_used,
+              processing_time_ms
+       from ai_request_logs order by created_at desc, rowid desc limit ?`,
+    ).all(limit) as unknown as RecentRequest[];
   }
 
   async recentBlocks(limit: number, keyId?: string): Promise<BlockRecord[]> {
