@@ -113,6 +113,18 @@ describe('settings reach every child', () => {
       mood: 'calm',
       'gatekeeper-patterns': patterns,
       'gatekeeper-killswitch': 'true',
+      'otel-endpoint': 'http://127.0.0.1:9',
+      'otel-traces-endpoint': 'http://127.0.0.1:9/traces',
+      'otel-protocol': 'http/json',
+      'otel-headers': 'x-tenant=otel-header-6666',
+      'otel-timeout': '2s',
+      'otel-schedule-delay': '200ms',
+      'otel-max-queue': '100',
+      'otel-service-name': 'svc-test',
+      'otel-resource-attributes': 'team=ai',
+      'otel-traces-sampler': 'always_on',
+      'otel-traces-sampler-arg': '0.5',
+      'otel-capture-content': 'true',
       'log-level': 'debug',
       'log-format': 'json',
       'no-color': '1',
@@ -150,7 +162,7 @@ describe('settings reach every child', () => {
         }
         assert.doesNotMatch(
           JSON.stringify(line),
-          /pw-never-shown|key-one-1111|admin-key-3333|sk-test-4444|metrics-token-5555/,
+          /pw-never-shown|key-one-1111|admin-key-3333|sk-test-4444|metrics-token-5555|otel-header-6666/,
         );
       };
       const settingsLines = () => logLines(sup.home).filter((l) => l.msg === 'settings');

@@ -34,7 +34,9 @@ describe('generated files', () => {
 
 describe('the settings table', () => {
   it('asks for the Node that every dependency takes, in package.json and the README alike', () => {
-    const major = (range: string) => Number(/>=\s*(\d+)/.exec(range)?.[1] ?? 0);
+    // The lowest major a range lets in: the least of its alternatives' (`^20.19.0 || >=23` is 20).
+    const major = (range: string) =>
+      Math.min(...range.split('||').map((alt) => Number(/(\d+)/.exec(alt)?.[1] ?? 0)));
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { engines?: { node?: string } }>;
     };
