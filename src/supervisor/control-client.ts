@@ -15,6 +15,7 @@ export function control<C extends ControlCommand>(
   home: string,
   cmd: C,
   timeoutMs: number,
+  env?: Record<string, string>,
 ): Promise<ControlAnswers[C]> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
@@ -25,7 +26,7 @@ export function control<C extends ControlCommand>(
       reject(new UserError(`the supervisor did not answer '${cmd}' within ${Math.round(timeoutMs / 1000)}s`));
     }, timeoutMs);
     sock.setEncoding('utf8');
-    sock.once('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
+    sock.once('connect', () => sock.write(`${JSON.stringify(env ? { cmd, env } : { cmd })}\n`));
     sock.on('data', (d: string) => {
       buf += d;
     });

@@ -13,6 +13,8 @@ export interface ControlAnswers {
   settings: RunningSettings;
   /** The API's last hour: requests, errors, latency, usage per key and source (the dashboard). */
   traffic: TrafficSeries;
+  /** New settings for the children, taken by a rolling reload (`robbie start --apply`). */
+  apply: { applied: string[]; reloaded: RollResult };
 }
 
 export type ControlCommand = keyof ControlAnswers;
@@ -27,6 +29,8 @@ export interface RunningSettings {
 
 export interface ControlRequest {
   cmd: ControlCommand;
+  /** `apply`: the settings to run with, in their environment form (`ROBBIE_CACHE=chat`). */
+  env?: Record<string, string>;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
@@ -38,4 +42,5 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = [
   'reload',
   'settings',
   'traffic',
+  'apply',
 ];

@@ -5,11 +5,17 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../logger/logger.ts';
-import { CONTROL_COMMANDS, type ControlCommand, type ControlResponse } from './control-protocol.ts';
+import {
+  CONTROL_COMMANDS,
+  type ControlCommand,
+  type ControlRequest,
+  type ControlResponse,
+} from './control-protocol.ts';
 
-export type ControlHandler = (cmd: ControlCommand) => Promise<unknown>;
+export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
-const MAX_REQUEST_BYTES = 4096;
+/** A command and, for `apply`, every setting in its environment form: far below this. */
+const MAX_REQUEST_BYTES = 64 * 1024;
 
 export async function startControlServer(
   path: string,
@@ -40,16 +46,25 @@ export async function startControlServer(
     });
   });
   const respond = async (line: string): Promise<ControlResponse> => {
-    let cmd: unknown;
+    let parsed: { cmd?: unknown; env?: unknown };
     try {
-      cmd = (JSON.parse(line) as { cmd?: unknown }).cmd;
+      parsed = JSON.parse(line) as { cmd?: unknown; env?: unknown };
     } catch {
       return { ok: false, error: 'bad request' };
     }
+    const cmd = parsed.cmd;
     if (!CONTROL_COMMANDS.includes(cmd as ControlCommand))
       return { ok: false, error: `unknown command ${String(cmd)}` };
+    const env = parsed.env;
+    const validEnv =
+      typeof env === 'object' &&
+      env !== null &&
+      Object.values(env).every((v): v is string => typeof v === 'string');
+    if (env !== undefined && !validEnv) return { ok: false, error: 'bad request' };
     try {
-      return { ok: true, result: await handler(cmd as ControlCommand) };
+      const request: ControlRequest = { cmd: cmd as ControlCommand };
+      if (validEnv) request.env = env as Record<string, string>;
+      return { ok: true, result: await handler(request) };
     } catch (err) {
       log.warn('control command failed', {
         cmd: String(cmd),

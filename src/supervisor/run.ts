@@ -4,7 +4,8 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Alerter } from '../alerts/alerter.ts';
 import { alertChannels } from '../alerts/from-settings.ts';
-import type { SuperviseConfig } from '../config/supervise-config.ts';
+import { resolveSettings } from '../config/resolve.ts';
+import { type SuperviseConfig, superviseConfig } from '../config/supervise-config.ts';
 import { UserError } from '../errors.ts';
 import { consoleLogger } from '../logger/logger.ts';
 import { guardStdio } from '../logger/stdio.ts';
@@ -121,7 +122,7 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
     });
     const control = await startControlServer(
       config.paths.controlSocket,
-      async (cmd) => {
+      async ({ cmd, env }) => {
         switch (cmd) {
           case 'status':
             return supervisor.status();
@@ -133,9 +134,13 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
           case 'reload':
             return supervisor.reload();
           case 'settings':
-            return { pid: process.pid, ...config.given };
+            return { pid: process.pid, ...supervisor.given };
           case 'traffic':
             return supervisor.traffic();
+          case 'apply':
+            return supervisor.apply(
+              superviseConfig(resolveSettings({ flags: {}, env: env ?? {} }), config.command),
+            );
         }
       },
       log,

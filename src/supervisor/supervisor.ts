@@ -14,6 +14,7 @@ import { VERSION } from '../runtime/version.ts';
 import type { Attributes } from '../telemetry/span-data.ts';
 import type { Tracer } from '../telemetry/tracer.ts';
 import { isTrafficSample, TrafficHistory, type TrafficSeries } from '../telemetry/traffic.ts';
+import { settingsChange } from './apply-settings.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import {
   type ChildHandle,
@@ -56,7 +57,8 @@ export interface SupervisorDeps {
 export type RollResult = { child: string; old_pid?: number; new_pid: number }[];
 
 export class Supervisor {
-  readonly #config: SuperviseConfig;
+  /** Replaced only by `apply`, which changes what the children run with. */
+  #config: SuperviseConfig;
   readonly #deps: SupervisorDeps;
   readonly #log: Logger;
   readonly #slots: Slot[] = [];
@@ -451,6 +453,11 @@ export class Supervisor {
 
   // ---- control --------------------------------------------------------------------------
 
+  /** The settings it runs with, as given (`apply` changes them). */
+  get given(): SuperviseConfig['given'] {
+    return this.#config.given;
+  }
+
   /** The last hour of the API's traffic (the dashboard). */
   traffic(): TrafficSeries {
     return this.#traffic.series();
@@ -477,6 +484,30 @@ export class Supervisor {
    */
   reload(): Promise<{ reloaded: RollResult }> {
     return this.#roll('reload').then((reloaded) => ({ reloaded }));
+  }
+
+  /**
+   * `robbie start --apply`: the children's new settings, taken by a rolling reload (no gap). A
+   * setting only a new supervisor takes is refused, naming it; a reload that fails leaves the old
+   * children serving with the old settings.
+   */
+  async apply(next: SuperviseConfig): Promise<{ applied: string[]; reloaded: RollResult }> {
+    const { changed, needRestart } = settingsChange(this.#config, next);
+    if (needRestart.length > 0) {
+      throw new Error(
+        `${needRestart.join(', ')} take effect only when the supervisor starts again: robbie stop, then start`,
+      );
+    }
+    if (changed.length === 0) return { applied: [], reloaded: [] };
+    const before = this.#config;
+    this.#config = { ...before, childEnv: next.childEnv, given: next.given, serve: next.serve };
+    try {
+      this.#log.info('applying settings', { settings: changed });
+      return { applied: changed, reloaded: await this.#roll('reload') };
+    } catch (err) {
+      this.#config = before;
+      throw err;
+    }
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   freePort,
   killAll,
   runRobbie,
+  sleep,
   spawnRobbie,
   stopProc,
   waitFor,
@@ -293,8 +294,46 @@ describe('commands ask the running service', () => {
       assert.equal(other.code, 1);
       assert.equal(
         other.stderr.trim(),
-        `robbie: robbie is already running (supervisor pid ${pid}) with other settings: --port ${port + 1} (it runs with ${port}). To apply them: robbie stop, then start again`,
+        `robbie: robbie is already running (supervisor pid ${pid}) with other settings: --port ${port + 1} (it runs with ${port}). To apply them without a gap: robbie start --apply (or robbie stop, then start again)`,
       );
+      // --apply: the children take a new API setting by a rolling reload while the API answers;
+      // the address stays the supervisor's.
+      const moved = await runRobbie(['start', '--home', home, '--port', String(port + 1), '--apply'], {});
+      assert.equal(moved.code, 1);
+      assert.match(moved.stderr, /--port take effect only when the supervisor starts again/);
+      const before = (await statusOf(home)).children.find((c) => c.role === 'active');
+      let answered = 0;
+      let refused = 0;
+      let polling = true;
+      const poll = (async () => {
+        for (let i = 0; i < 2000 && polling; i++) {
+          const ok = await fetch(`http://127.0.0.1:${port}/livez`, { signal: AbortSignal.timeout(5000) })
+            .then((r) => r.ok)
+            .catch(() => false);
+          if (ok) answered++;
+          else refused++;
+          await sleep(20);
+        }
+      })();
+      const applied = await runRobbie(['start', '--home', home, '--max-body', '5KiB', '--apply'], {}, 60_000);
+      polling = false;
+      await poll;
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.match(applied.stdout, /runs with --max-body now: serve-0 pid \d+ → \d+, with no gap/);
+      assert.equal(refused, 0, `the API answered throughout (${answered} answers)`);
+      const replaced = (await statusOf(home)).children.find((c) => c.role === 'active');
+      assert.notEqual(replaced?.pid, before?.pid);
+      const big = await fetch(`http://127.0.0.1:${port}/api/v2/universal/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ source: 'cli', ai_service: 'chat', payload: { input: 'x'.repeat(4000) } }),
+      });
+      assert.equal(big.status, 200, 'a 4 KB body fits the new 5 KiB limit');
+      const kept = JSON.parse((await runRobbie(['config', '--home', home, '--json'], {})).stdout) as {
+        settings: Record<string, { value: unknown }>;
+      };
+      assert.equal(kept.settings['max-body']?.value, '5KiB');
+      assert.equal(kept.settings.provider?.value, 'echo', 'the settings it ran with stay');
       const same = await runRobbie(['start', '--home', home, '--port', String(port)], {});
       assert.equal(same.code, 0, same.stderr);
       assert.match(same.stdout, /already running/);

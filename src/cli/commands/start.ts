@@ -31,7 +31,7 @@ import { commandData, givenFlags } from '../parse-args.ts';
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';
 
-export async function startInBackground(flags: Flags, passthrough: string[]): Promise<void> {
+export async function startInBackground(flags: Flags, passthrough: string[], apply = false): Promise<void> {
   const command = passthrough.length ? passthrough : undefined;
   const settings = loadSettings(flags, { custom: command !== undefined });
   const config = superviseConfig(settings, command);
@@ -47,9 +47,20 @@ export async function startInBackground(flags: Flags, passthrough: string[]): Pr
     const pid =
       running?.pid ?? (await control(paths.controlSocket, paths.home, 'status', 3000)).supervisor.pid;
     const differ = running ? differences(settings, running.env) : [];
+    if (differ.length > 0 && apply && running) {
+      // What it runs with, changed by what this start was given.
+      const env = { ...running.env, ...handOver(settings, ['paths', 'serve', 'supervise', 'process']) };
+      const res = await control(paths.controlSocket, paths.home, 'apply', 300_000, env);
+      process.stdout.write(
+        `robbie (supervisor pid ${pid}) runs with ${res.applied.join(', ')} now: ${res.reloaded
+          .map((r) => `${r.child} pid ${r.old_pid ?? '-'} → ${r.new_pid}`)
+          .join(', ')}, with no gap\n`,
+      );
+      return;
+    }
     if (differ.length > 0) {
       throw new UserError(
-        `robbie is already running (supervisor pid ${pid}) with other settings: ${differ.join('; ')}. To apply them: robbie stop, then start again`,
+        `robbie is already running (supervisor pid ${pid}) with other settings: ${differ.join('; ')}. To apply them without a gap: robbie start --apply (or robbie stop, then start again)`,
       );
     }
     process.stdout.write(`robbie is already running (supervisor pid ${pid})\n`);
@@ -187,11 +198,18 @@ export default defineCommand({
     name: 'start',
     description: 'Start the supervisor in the background; returns once the API is healthy',
   },
-  args: superviseArgs,
+  args: {
+    ...superviseArgs,
+    apply: {
+      type: 'boolean',
+      description:
+        'When it already runs with other settings: give its children the new ones by a rolling reload, with no gap',
+    },
+  },
   async run({ args, data }) {
     const service = installedServiceFor(args);
     if (!service) {
-      await startInBackground(args, commandData(data).passthrough);
+      await startInBackground(args, commandData(data).passthrough, args.apply === true);
       return;
     }
     throughServiceManager(service, 'start', (line) => process.stdout.write(`${line}\n`), givenFlags(args));
