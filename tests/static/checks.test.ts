@@ -56,6 +56,27 @@ describe('the settings table', () => {
     assert.equal(doc, withTable(doc), 'the settings table of docs/configuration.md is out of date');
   });
 
+  it('quotes in its Benchmarks only figures that bench/README.md’s dated runs hold', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Benchmarks'), readme.indexOf('## Development'));
+    const runs = readFileSync(join(ROOT, 'bench/README.md'), 'utf8');
+    const number = /\d[\d,]*(?:\.\d+)?/g;
+    const source = [...runs.matchAll(number)].map((m) => Number(m[0].replace(/,/g, '')));
+    // Each figure with a unit, and both ends of a range.
+    const quoted = [
+      ...section.matchAll(/(\d[\d,]*(?:\.\d+)?)(?:–(\d[\d,]*(?:\.\d+)?))?\s*(?:ms|s|×|%)/g),
+    ].flatMap((m) => [m[1], m[2]].filter((x): x is string => x !== undefined));
+    assert.ok(quoted.length >= 8, `the Benchmarks section quotes figures (${quoted.join(', ')})`);
+    for (const q of quoted) {
+      const decimals = (q.split('.')[1] ?? '').length;
+      const value = Number(q.replace(/,/g, ''));
+      assert.ok(
+        source.some((x) => Number(x.toFixed(decimals)) === value),
+        `the README quotes ${q}, which no run in bench/README.md gives (to ${decimals} decimals)`,
+      );
+    }
+  });
+
   it("quotes the binary's Node and size as they are", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
