@@ -12,6 +12,7 @@
  * a bundle, valibot 8 KiB, both run under Deno.
  */
 import type { FieldProblem } from './errors.ts';
+import { IMAGE_TYPES, type ImagePart } from './providers/types.ts';
 
 /** A body checked against its schema: its value, or every field at fault. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: FieldProblem[] };
@@ -55,4 +56,40 @@ export function numberField(
     return undefined;
   }
   return v;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL = /^data:([\w.+-]+\/[\w.+-]+);base64,/;
+
+/** An image as base64 bytes of one of the taken types (Anthropic's `source`, or a data: URL's); undefined, a problem noted, otherwise. */
+export function base64Image(
+  mediaType: unknown,
+  data: unknown,
+  field: string,
+  errors: FieldProblem[],
+): ImagePart | undefined {
+  if (typeof mediaType !== 'string' || !IMAGE_TYPES.includes(mediaType)) {
+    errors.push({ field, reason: `the image type must be one of ${IMAGE_TYPES.join(', ')}` });
+    return undefined;
+  }
+  if (typeof data !== 'string' || data === '' || data.length % 4 !== 0 || !BASE64.test(data)) {
+    errors.push({ field, reason: 'the image must be base64' });
+    return undefined;
+  }
+  return { kind: 'base64', mediaType, data };
+}
+
+/** An image given by URL: a base64 data: URL, or an http(s) one the provider fetches. */
+export function urlImage(url: unknown, field: string, errors: FieldProblem[]): ImagePart | undefined {
+  if (typeof url !== 'string') {
+    errors.push({ field, reason: 'must be a URL' });
+    return undefined;
+  }
+  const data = DATA_URL.exec(url);
+  if (data) return base64Image(data[1], url.slice(data[0].length), field, errors);
+  if (!/^https?:\/\/\S+$/i.test(url) || url.length > 2048) {
+    errors.push({ field, reason: 'must be a base64 data: URL or an http(s) URL of at most 2048 characters' });
+    return undefined;
+  }
+  return { kind: 'url', url };
 }

@@ -132,4 +132,90 @@ describe('every protocol in, every provider out', () => {
       assert.equal(final.output_text, 'fake answer to: hello');
     });
   }
+
+  it('images: OpenAI image_url parts and Anthropic image blocks reach each provider as it takes them', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('base64');
+    const last = () => fake.calls.at(-1)?.body.messages as Record<string, unknown>[];
+    const userOf = (messages: Record<string, unknown>[]) => messages.filter((m) => m.role === 'user').at(-1);
+    // OpenAI in: a data: URL and an http(s) URL.
+    const parts: OpenAI.ChatCompletionContentPart[] = [
+      { type: 'text', text: 'what is in it?' },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+    ];
+    await api.client.chat.completions.create({ model: 'oa/m', messages: [{ role: 'user', content: parts }] });
+    assert.deepEqual(userOf(last())?.content, [
+      { type: 'text', text: 'what is in it?' },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+    ]);
+    await api.client.chat.completions.create({ model: 'ol/m', messages: [{ role: 'user', content: parts }] });
+    assert.deepEqual(userOf(last()), { role: 'user', content: 'what is in it?', images: [png] });
+    await api.client.chat.completions.create({ model: 'an/m', messages: [{ role: 'user', content: parts }] });
+    assert.deepEqual(userOf(last())?.content, [
+      { type: 'text', text: 'what is in it?' },
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+    ]);
+    // Anthropic in: base64 and url sources.
+    const blocks: Anthropic.ContentBlockParam[] = [
+      { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } },
+      { type: 'text', text: 'and this one?' },
+    ];
+    await anthropic.messages.create({
+      model: 'oa/m',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: blocks }],
+    });
+    assert.deepEqual(userOf(last())?.content, [
+      { type: 'text', text: 'and this one?' },
+      { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+    ]);
+    await anthropic.messages.create({
+      model: 'an/m',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: blocks }],
+    });
+    assert.deepEqual(userOf(last())?.content, [
+      { type: 'text', text: 'and this one?' },
+      { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } },
+    ]);
+    // Ollama fetches no URLs: a 400 naming what it cannot take, and no call.
+    const calls = fake.calls.length;
+    await assert.rejects(
+      anthropic.messages.create({
+        model: 'ol/m',
+        max_tokens: 50,
+        messages: [{ role: 'user', content: blocks }],
+      }),
+      (e: InstanceType<typeof Anthropic.APIError>) => e.status === 400 && /image URLs/.test(e.message),
+    );
+    assert.equal(fake.calls.length, calls);
+    // A type no provider takes, and an image in an assistant's turn, are the client's 400.
+    await assert.rejects(
+      api.client.chat.completions.create({
+        model: 'oa/m',
+        messages: [
+          {
+            role: 'user',
+            content: [{ type: 'image_url', image_url: { url: `data:image/tiff;base64,${png}` } }],
+          },
+        ],
+      }),
+      (e: InstanceType<typeof OpenAI.APIError>) =>
+        e.status === 400 && /image type must be one of/.test(e.message),
+    );
+    await assert.rejects(
+      anthropic.messages.create({
+        model: 'oa/m',
+        max_tokens: 50,
+        messages: [
+          { role: 'user', content: 'hi' },
+          {
+            role: 'assistant',
+            content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }],
+          },
+        ],
+      }),
+      (e: InstanceType<typeof Anthropic.APIError>) =>
+        e.status === 400 && /'image' blocks are not taken here/.test(e.message),
+    );
+  });
 });

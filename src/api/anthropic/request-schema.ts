@@ -2,12 +2,13 @@
  * The body of Anthropic's `POST /v1/messages`, checked field by field and put in the terms every
  * provider already takes (OpenAI's chat messages): the system prompt a system message, `tool_use`
  * blocks an assistant's `tool_calls`, `tool_result` blocks `tool` messages, `tools` functions,
- * `tool_choice` and `stop_sequences` their OpenAI names. What has no such term (images, thinking,
- * server tools, an unknown field) is refused with a 400 naming it, never dropped.
+ * `tool_choice` and `stop_sequences` their OpenAI names, image blocks a message's images. What has
+ * no such term (thinking, server tools, an unknown field) is refused with a 400 naming it, never
+ * dropped.
  */
 import type { FieldProblem } from '../errors.ts';
-import type { ChatMessage } from '../providers/types.ts';
-import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
+import type { ChatMessage, ImagePart } from '../providers/types.ts';
+import { base64Image, isObject, modelField, numberField, type Parsed, urlImage } from '../request-fields.ts';
 import { unstorable } from '../universal/request-schema.ts';
 
 export interface MessagesRequest {
@@ -77,6 +78,7 @@ function messagesOf(raw: Record<string, unknown>, field: string, errors: FieldPr
   }
   const out: ChatMessage[] = [];
   const texts: string[] = [];
+  const images: ImagePart[] = [];
   const calls: Record<string, unknown>[] = [];
   for (const [i, b] of raw.content.entries()) {
     const at = `${field}.content[${i}]`;
@@ -85,7 +87,14 @@ function messagesOf(raw: Record<string, unknown>, field: string, errors: FieldPr
       continue;
     }
     if (b.type === 'text' && typeof b.text === 'string') texts.push(b.text);
-    else if (
+    else if (b.type === 'image' && role === 'user' && isObject(b.source)) {
+      const s = b.source;
+      let image: ImagePart | undefined;
+      if (s.type === 'base64') image = base64Image(s.media_type, s.data, `${at}.source`, errors);
+      else if (s.type === 'url') image = urlImage(s.url, `${at}.source.url`, errors);
+      else errors.push({ field: `${at}.source.type`, reason: 'must be base64 or url' });
+      if (image) images.push(image);
+    } else if (
       b.type === 'tool_use' &&
       role === 'assistant' &&
       typeof b.id === 'string' &&
@@ -103,13 +112,17 @@ function messagesOf(raw: Record<string, unknown>, field: string, errors: FieldPr
     } else {
       errors.push({
         field: `${at}.type`,
-        reason: `'${String(b.type)}' blocks are not taken here (text, and tool_use / tool_result with their ids, are)`,
+        reason: `'${String(b.type)}' blocks are not taken here (text, image in a user's turn, and tool_use / tool_result with their ids, are)`,
       });
     }
   }
   if (calls.length > 0)
     out.push({ role: 'assistant', content: texts.join('\n'), fields: { tool_calls: calls } });
-  else if (texts.length > 0 || out.length === 0) out.push({ role, content: texts.join('\n') });
+  else if (texts.length > 0 || images.length > 0 || out.length === 0) {
+    out.push(
+      images.length > 0 ? { role, content: texts.join('\n'), images } : { role, content: texts.join('\n') },
+    );
+  }
   return out;
 }
 

@@ -6,8 +6,8 @@
  * arrays as embedding input) is refused with a reason.
  */
 import type { FieldProblem } from '../errors.ts';
-import type { ChatMessage } from '../providers/types.ts';
-import { isObject, modelField, numberField, type Parsed } from '../request-fields.ts';
+import type { ChatMessage, ImagePart } from '../providers/types.ts';
+import { isObject, modelField, numberField, type Parsed, urlImage } from '../request-fields.ts';
 import { unstorable } from '../universal/request-schema.ts';
 
 export interface ChatCompletionRequest {
@@ -63,25 +63,43 @@ function user(body: Record<string, unknown>, errors: FieldProblem[]): string | u
   return u === '' ? undefined : u;
 }
 
-/** A message's content: a string, or text parts (`[{type: "text", text}]`) joined. */
-function content(v: unknown, field: string, errors: FieldProblem[]): string | undefined {
-  if (typeof v === 'string') return v;
-  if (v === null || v === undefined) return '';
+/**
+ * A message's content: a string, or parts — text (joined) and, in a user's message, images
+ * (`{"type": "image_url", "image_url": {"url": …}}`, a base64 data: URL or an http(s) one).
+ */
+function content(
+  v: unknown,
+  field: string,
+  images: boolean,
+  errors: FieldProblem[],
+): { text: string; images: ImagePart[] } | undefined {
+  if (typeof v === 'string') return { text: v, images: [] };
+  if (v === null || v === undefined) return { text: '', images: [] };
   if (Array.isArray(v)) {
     const texts: string[] = [];
+    const shown: ImagePart[] = [];
     for (const [i, part] of v.entries()) {
-      if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') {
-        errors.push({
-          field: `${field}[${i}]`,
-          reason: 'only text parts ({"type": "text", "text": …}) are accepted',
-        });
-        return undefined;
+      if (isObject(part) && part.type === 'text' && typeof part.text === 'string') {
+        texts.push(part.text);
+        continue;
       }
-      texts.push(part.text);
+      if (images && isObject(part) && part.type === 'image_url' && isObject(part.image_url)) {
+        const image = urlImage(part.image_url.url, `${field}[${i}].image_url.url`, errors);
+        if (!image) return undefined;
+        shown.push(image);
+        continue;
+      }
+      errors.push({
+        field: `${field}[${i}]`,
+        reason: images
+          ? 'only text and image_url parts are accepted'
+          : 'only text parts ({"type": "text", "text": …}) are accepted here',
+      });
+      return undefined;
     }
-    return texts.join('\n');
+    return { text: texts.join('\n'), images: shown };
   }
-  errors.push({ field, reason: 'must be a string or an array of text parts' });
+  errors.push({ field, reason: 'must be a string or an array of content parts' });
   return undefined;
 }
 
@@ -104,13 +122,15 @@ export function parseChatCompletion(body: unknown): Parsed<ChatCompletionRequest
         errors.push({ field: `${field}.role`, reason: `must be one of ${[...ROLES].join(', ')}` });
         continue;
       }
-      const text = content(raw.content, `${field}.content`, errors);
-      if (text === undefined) continue;
+      const parts = content(raw.content, `${field}.content`, raw.role === 'user', errors);
+      if (parts === undefined) continue;
+      const text = parts.text;
       if (text.length > MAX_TEXT)
         errors.push({ field: `${field}.content`, reason: `must be at most ${MAX_TEXT} characters` });
       total += text.length;
       const { role: _role, content: _content, ...fields } = raw;
       const message: ChatMessage = { role: raw.role as ChatMessage['role'], content: text };
+      if (parts.images.length > 0) message.images = parts.images;
       if (Object.keys(fields).length > 0) {
         message.fields = fields;
         // Tool-call arguments are text the model reads again.

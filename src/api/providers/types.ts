@@ -3,10 +3,18 @@
  * one deadline (an AbortSignal). Every failure is a ProviderError with a kind, so the router
  * decides retries, fallbacks and breaker counts on the kind, never on message text.
  */
+/** An image a message shows the model: its bytes (base64) with their type, or where to fetch it. */
+export type ImagePart = { kind: 'base64'; mediaType: string; data: string } | { kind: 'url'; url: string };
+
+/** The image types every provider that reads images takes (OpenAI's and Anthropic's common set). */
+export const IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'];
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | 'developer';
   /** Its text (text parts joined; '' for none). */
   content: string;
+  /** Its images, in the order given (after the text, for the providers that take one list). */
+  images?: ImagePart[];
   /**
    * The rest of the message as the client sent it (`tool_calls`, `tool_call_id`, `name`), for the
    * providers that take it as it is (OpenAI-compatible) or translate it (Ollama).

@@ -30,6 +30,10 @@ const DEFAULT_MAX_TOKENS = 4096;
 
 type Block =
   | { type: 'text'; text: string }
+  | {
+      type: 'image';
+      source: { type: 'base64'; media_type: string; data: string } | { type: 'url'; url: string };
+    }
   | { type: 'tool_use'; id: string; name: string; input: unknown }
   | { type: 'tool_result'; tool_use_id: string; content: string };
 
@@ -89,6 +93,15 @@ function conversationOf(messages: ChatMessage[]): { system: string; messages: Me
       continue;
     }
     const blocks: Block[] = m.content === '' ? [] : [{ type: 'text', text: m.content }];
+    for (const i of m.images ?? []) {
+      blocks.push({
+        type: 'image',
+        source:
+          i.kind === 'url'
+            ? { type: 'url', url: i.url }
+            : { type: 'base64', media_type: i.mediaType, data: i.data },
+      });
+    }
     const calls = m.fields?.tool_calls;
     if (m.role === 'assistant' && Array.isArray(calls)) {
       for (const c of calls) {

@@ -37,6 +37,8 @@ export class EchoProvider implements Provider {
   #refuseExtra(req: ChatRequest): void {
     const field = Object.keys(req.extra ?? {})[0];
     if (field !== undefined) throw cannotTake(this.name, field);
+    // It repeats words: an image would go unseen.
+    if (req.messages.some((m) => m.images?.length)) throw cannotTake(this.name, 'images');
   }
 
   async chat(req: ChatRequest): Promise<ChatResult> {

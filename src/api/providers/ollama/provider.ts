@@ -105,6 +105,13 @@ export class OllamaProvider implements Provider {
     }
     body.messages = req.messages.map((m) => {
       const out: Record<string, unknown> = { role: m.role, content: m.content };
+      // Ollama takes a message's images as base64, and fetches nothing itself.
+      if (m.images?.length) {
+        out.images = m.images.map((i) => {
+          if (i.kind === 'url') throw cannotTake(this.name, 'image URLs (send the image itself, base64)');
+          return i.data;
+        });
+      }
       const calls = m.fields?.tool_calls;
       if (Array.isArray(calls)) {
         out.tool_calls = calls.map((c) => ({

@@ -4,6 +4,7 @@ import type { UpstreamHttp } from '../http.ts';
 import {
   type CallContext,
   type ChatDelta,
+  type ChatMessage,
   type ChatRequest,
   type ChatResult,
   type EmbedResult,
@@ -52,6 +53,18 @@ function usageOf(u: OpenAiUsage | null | undefined): TokenUsage | undefined {
 
 const NO_USAGE: TokenUsage = { prompt: null, completion: null };
 
+/** A message's content as OpenAI takes it: its text, or text and image parts when it shows images. */
+function contentOf(m: ChatMessage): string | Record<string, unknown>[] {
+  if (!m.images?.length) return m.content;
+  return [
+    ...(m.content === '' ? [] : [{ type: 'text', text: m.content }]),
+    ...m.images.map((i) => ({
+      type: 'image_url',
+      image_url: { url: i.kind === 'url' ? i.url : `data:${i.mediaType};base64,${i.data}` },
+    })),
+  ];
+}
+
 export class OpenAiProvider implements Provider {
   readonly name: string;
   readonly #http: UpstreamHttp;
@@ -71,8 +84,12 @@ export class OpenAiProvider implements Provider {
     const messages = req.messages.map((m) =>
       m.fields
         ? // An assistant message that only calls tools had no content: it goes on as it came.
-          { role: m.role, content: m.content === '' && m.fields.tool_calls ? null : m.content, ...m.fields }
-        : { role: m.role, content: m.content },
+          {
+            role: m.role,
+            content: m.content === '' && m.fields.tool_calls ? null : contentOf(m),
+            ...m.fields,
+          }
+        : { role: m.role, content: contentOf(m) },
     );
     const body: Record<string, unknown> = { ...req.extra, model: req.model, messages };
     if (req.temperature !== undefined) body.temperature = req.temperature;
