@@ -54,15 +54,15 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const { tracer, exporter } = startTracing(config.telemetry, log);
   const { limiter, ...services } = universalServices(config, store, keys, log);
   if (exporter) services.metrics.traceExport(exporter.counts);
+  // Each second's traffic goes to the supervisor, which keeps the hour across restarts; alone,
+  // this process keeps it.
+  const history = new TrafficHistory();
   const dashboard = {
     supervisor: supervised
       ? new SupervisorWatch(supervisorLink(config.controlSocket, config.home))
       : undefined,
     localTraffic: () => history.series(),
   };
-  // Each second's traffic goes to the supervisor, which keeps the hour across restarts; alone,
-  // this process keeps it.
-  const history = new TrafficHistory();
   setInterval(() => {
     const sample = services.metrics.traffic.take();
     if (!sample) return;
