@@ -212,20 +212,23 @@ describe('the Messages API with the official Anthropic SDK', () => {
       client.messages.create({ model: 'no-such-model', max_tokens: 8, messages: msg }),
     );
     assert.ok(unknown instanceof Anthropic.NotFoundError);
-    const image = await errorOf(
+    // A document block has no term in the providers' chat messages.
+    const document = await errorOf(
       client.messages.create({
         model: 'chat',
         max_tokens: 8,
         messages: [
           {
             role: 'user',
-            content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } }],
+            content: [
+              { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'notes' } },
+            ],
           },
         ],
       }),
     );
-    assert.ok(image instanceof Anthropic.BadRequestError);
-    assert.match(image.message, /messages\[0\]\.content\[0\]\.type 'image' blocks are not taken/);
+    assert.ok(document instanceof Anthropic.BadRequestError);
+    assert.match(document.message, /messages\[0\]\.content\[0\]\.type 'document' blocks are not taken/);
     const thinking = await errorOf(
       client.messages.create({
         model: 'chat',
