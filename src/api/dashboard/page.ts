@@ -18,8 +18,8 @@ table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,t
 th{font-weight:600;color:var(--muted)}td.n,th.n{text-align:right}.scroll{overflow-x:auto}
 .pill{display:inline-block;padding:0 .45rem;border-radius:1rem;font-size:.8rem;border:1px solid currentColor}
 .ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}
-.charts{display:grid;gap:.75rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,16rem),1fr))}
-.chart figcaption{display:flex;justify-content:space-between;color:var(--muted);font-size:.8rem}.chart svg{width:100%;height:70px;display:block}
+.charts{display:grid;gap:.75rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,16rem),1fr))}.chart{margin:0}
+.chart figcaption,.chart .axis{display:flex;justify-content:space-between;color:var(--muted);font-size:.8rem}.chart svg{width:100%;height:70px;display:block}
 .chart rect.first{fill:var(--accent)}.chart rect.second{fill:var(--warn);opacity:.55}.chart line{stroke:var(--line)}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .75rem;margin:0}dt{color:var(--muted)}dd{margin:0}
 button{font:inherit;padding:.3rem .8rem;border-radius:.35rem;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
@@ -208,7 +208,7 @@ const table = (id: string, heads: string[]) =>
     .join('')}</tr></thead><tbody id="${id}"></tbody></table></div>`;
 
 const chartFigure = (id: string, caption: string) =>
-  `<figure class="chart"><figcaption><span>${caption}</span><span id="${id}-max"></span></figcaption><svg id="${id}" viewBox="0 0 360 70" preserveAspectRatio="none" role="img" aria-label="${caption}"></svg></figure>`;
+  `<figure class="chart"><figcaption><span>${caption}</span><span id="${id}-max"></span></figcaption><svg id="${id}" viewBox="0 0 360 70" preserveAspectRatio="none" role="img" aria-label="${caption}"></svg><div class="axis"><span>1 h ago</span><span>now</span></div></figure>`;
 
 export function dashboardPage(nonce: string, csrf: string, version: string): string {
   const body = `
