@@ -65,7 +65,8 @@ export function table(rows: Row[]): string {
 
 /**
  * Posts uniquely identified universal requests to 127.0.0.1:`port` for `seconds` with autocannon;
- * `userId` spreads them over users (default: one anonymous user), `apiKey` sends a key.
+ * `userId` spreads them over users (default: one anonymous user), `apiKey` sends a key, `rate`
+ * holds the load to that many requests a second (default: as fast as answered).
  */
 export function universalLoad(
   port: number,
@@ -73,12 +74,14 @@ export function universalLoad(
   seconds: number,
   userId?: () => string,
   apiKey?: string,
+  rate?: number,
 ): Promise<autocannon.Result> {
   return autocannon({
     url: `http://127.0.0.1:${port}/api/v2/universal/request`,
     method: 'POST',
     connections,
     duration: seconds,
+    ...(rate === undefined ? {} : { overallRate: rate }),
     headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
     requests: [
       {

@@ -43,6 +43,7 @@ async function once(fakeUrl: string, env: NodeJS.ProcessEnv) {
   const port = await freePort();
   const proc = spawnRobbieLogged(['serve', '--port', String(port), '--home', home], join(home, 'serve.log'), {
     OLLAMA_URL: fakeUrl,
+    // The default limit (120 a minute per key) would refuse the load in its first second.
     ROBBIE_RATE_LIMIT: '100000000/1m',
     ...env,
   });
