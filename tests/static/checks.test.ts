@@ -34,19 +34,29 @@ describe('generated files', () => {
 
 describe('the settings table', () => {
   it('asks for the Node that every dependency takes, in package.json and the README alike', () => {
-    // The lowest major a range lets in: the least of its alternatives' (`^20.19.0 || >=23` is 20).
-    const major = (range: string) =>
-      Math.min(...range.split('||').map((alt) => Number(/(\d+)/.exec(alt)?.[1] ?? 0)));
+    // A range's lowest version as [major, minor]: the least of its alternatives'
+    // (`^20.19.0 || >=23` lets 20.19 in).
+    const lowest = (range: string): [number, number] =>
+      range
+        .split('||')
+        .map((alt): [number, number] => {
+          const m = /(\d+)(?:\.(\d+))?/.exec(alt);
+          return [Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)];
+        })
+        .sort((a, b) => a[0] - b[0] || a[1] - b[1])[0] ?? [0, 0];
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { engines?: { node?: string } }>;
     };
     // The strictest lower bound among the installed packages: below it, npm ci warns (EBADENGINE).
-    const needed = Math.max(...Object.values(lock.packages).map((p) => major(p.engines?.node ?? '')));
+    const [major, minor] = Object.values(lock.packages)
+      .map((p) => lowest(p.engines?.node ?? '0'))
+      .sort((a, b) => b[0] - a[0] || b[1] - a[1])[0] ?? [0, 0];
+    const needed = minor > 0 ? `${major}.${minor}` : `${major}`;
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
     assert.equal(pkg.engines.node, `>=${needed}`);
     assert.match(
       readFileSync(join(ROOT, 'README.md'), 'utf8'),
-      new RegExp(`with Node\\.js ≥ ${needed} and npm`),
+      new RegExp(`with Node\\.js ≥ ${needed.replace('.', '\\.')} and npm`),
     );
   });
 
