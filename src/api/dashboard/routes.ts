@@ -5,6 +5,7 @@
  * behind a reverse proxy every request looks local.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -88,6 +89,8 @@ export function registerDashboardRoutes(
     const given = form.key;
     if (typeof given !== 'string' || !keyMatches(given, [key])) {
       c.get('log').warn('dashboard login refused');
+      // A wrong key waits: guessing one costs half a second a try.
+      await sleep(500);
       return page(c, 401, (nonce) => loginPage(nonce, 'that is not the admin key', true));
     }
     setCookie(c, SESSION_COOKIE, newSession(key), {
