@@ -17,17 +17,22 @@ import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row, universalLoad } from './lib.ts';
 
 const SECONDS = 6;
-const ROUNDS = 5;
+const ROUNDS = 4;
 const CONNECTIONS = 32;
 
-/** A collector that reads each export and answers 200: what a healthy one costs robbie, no more. */
-async function sinkCollector(): Promise<{ url: string; bytes: () => number; close: () => void }> {
+/**
+ * A collector that reads each export and answers 200 (after `delayMs`): a healthy one costs robbie
+ * what tracing costs, no more; a slow one shows that requests do not wait for it.
+ */
+async function sinkCollector(delayMs = 0): Promise<{ url: string; bytes: () => number; close: () => void }> {
   let bytes = 0;
   const server = createServer((req, res) => {
     req.on('data', (c: Buffer) => {
       bytes += c.length;
     });
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+    req.on('end', () =>
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(), delayMs),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const a = server.address();
@@ -116,8 +121,10 @@ function perRequestUs(): number {
 export async function benchTraces(): Promise<Row[]> {
   const fake = await startFakeModel();
   const collector = await sinkCollector();
+  const slowCollector = await sinkCollector(5000);
   const off: Awaited<ReturnType<typeof once>>[] = [];
   const on: Awaited<ReturnType<typeof once>>[] = [];
+  const slow: Awaited<ReturnType<typeof once>>[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       off.push(await once(fake.url, {}));
@@ -127,10 +134,17 @@ export async function benchTraces(): Promise<Row[]> {
           OTEL_TRACES_SAMPLER: 'always_on',
         }),
       );
+      slow.push(
+        await once(fake.url, {
+          OTEL_EXPORTER_OTLP_ENDPOINT: slowCollector.url,
+          OTEL_TRACES_SAMPLER: 'always_on',
+        }),
+      );
     }
   } finally {
     await fake.close();
     collector.close();
+    slowCollector.close();
   }
   const rps = (xs: typeof off) => xs.map((x) => x.rps);
   const ratios = on.map((x, i) => x.rps / (off[i] as (typeof off)[number]).rps);
@@ -149,6 +163,12 @@ export async function benchTraces(): Promise<Row[]> {
       metric: 'requests/s',
       value: `${Math.round(median(rps(on)))}`,
       note: `rounds ${fmt(rps(on))}; on/off per round ${ratios.map((r) => r.toFixed(3)).join(' / ')} (median ${median(ratios).toFixed(3)}); ${Math.round(median(on.map((x) => x.cpuUs)))} µs CPU per request; ${spans} spans exported, ${dropped} dropped; ${Math.round(collector.bytes() / 1024)} KiB sent; errors ${on.reduce((a, x) => a + x.bad, 0)}`,
+    },
+    {
+      scenario: 'same, tracing on, to a collector that answers each export after 5 s',
+      metric: 'requests/s',
+      value: `${Math.round(median(rps(slow)))}`,
+      note: `rounds ${fmt(rps(slow))}; slow/off per round ${slow.map((x, i) => (x.rps / (off[i] as (typeof off)[number]).rps).toFixed(3)).join(' / ')}; p99 ${median(slow.map((x) => x.p99))} ms (off: ${median(off.map((x) => x.p99))} ms); ${slow.reduce((a, x) => a + x.dropped, 0)} spans dropped, ${slow.reduce((a, x) => a + x.exported, 0)} exported; errors ${slow.reduce((a, x) => a + x.bad, 0)}`,
     },
     {
       scenario: "one request's spans in-process (SERVER, CLIENT, store write; their share of the encoding)",
