@@ -5,14 +5,20 @@
  * dropped. And in-process, the cost of one request's spans (SERVER, CLIENT, store write) with
  * their share of the protobuf encoding.
  */
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { encodeProtobuf } from '../src/telemetry/otlp-encode.ts';
 import type { SpanData } from '../src/telemetry/span-data.ts';
 import { SpanKind } from '../src/telemetry/span-data.ts';
 import { type SpanSink, Tracer } from '../src/telemetry/tracer.ts';
 import { startFakeModel } from '../tests/helpers/fake-model.ts';
-import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
+import {
+  freePort,
+  spawnProc,
+  spawnRobbieLogged,
+  stopProc,
+  waitFor,
+  waitHealthy,
+} from '../tests/helpers/process.ts';
 import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row, universalLoad } from './lib.ts';
 
@@ -21,25 +27,26 @@ const ROUNDS = 4;
 const CONNECTIONS = 32;
 
 /**
- * A collector that reads each export and answers 200 (after `delayMs`): a healthy one costs robbie
- * what tracing costs, no more; a slow one shows that requests do not wait for it.
+ * A collector in a process of its own (the load generator shares this one's event loop) that
+ * reads each export and answers 200 after `delayMs`: a healthy one costs robbie what tracing
+ * costs, no more; a slow one shows that requests do not wait for it.
  */
-async function sinkCollector(delayMs = 0): Promise<{ url: string; bytes: () => number; close: () => void }> {
-  let bytes = 0;
-  const server = createServer((req, res) => {
-    req.on('data', (c: Buffer) => {
-      bytes += c.length;
-    });
-    req.on('end', () =>
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(), delayMs),
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = server.address();
+async function sinkCollector(
+  delayMs = 0,
+): Promise<{ url: string; bytes: () => number; close: () => Promise<void> }> {
+  const port = await freePort();
+  const code = `let n = 0;
+require('node:http').createServer((req, res) => {
+  req.on('data', (c) => { n += c.length; });
+  req.on('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(), ${delayMs}));
+}).listen(${port}, '127.0.0.1', () => console.log('listening'));
+process.on('SIGTERM', () => { console.log('bytes ' + n); process.exit(0); });`;
+  const proc = spawnProc(process.execPath, ['-e', code]);
+  await waitFor('the collector to listen', () => proc.stdout().includes('listening'), 10_000);
   return {
-    url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
-    bytes: () => bytes,
-    close: () => server.close(),
+    url: `http://127.0.0.1:${port}`,
+    bytes: () => Number(/bytes (\d+)/.exec(proc.stdout())?.[1] ?? 0),
+    close: () => stopProc(proc),
   };
 }
 
@@ -143,8 +150,8 @@ export async function benchTraces(): Promise<Row[]> {
     }
   } finally {
     await fake.close();
-    collector.close();
-    slowCollector.close();
+    await collector.close();
+    await slowCollector.close();
   }
   const rps = (xs: typeof off) => xs.map((x) => x.rps);
   const ratios = on.map((x, i) => x.rps / (off[i] as (typeof off)[number]).rps);
