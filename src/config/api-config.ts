@@ -221,7 +221,7 @@ function loadProviders(s: Resolved): ProvidersFile {
       if (typeof o.api_key_env !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.api_key_env)) {
         throw refuse(`provider ${name}: "api_key_env" must name an environment variable`);
       }
-      apiKey = process.env[o.api_key_env];
+      apiKey = s.env[o.api_key_env];
       if (!apiKey) throw refuse(`provider ${name}: its key variable ${o.api_key_env} is not set`);
       registerSecret(apiKey);
     }
@@ -315,7 +315,7 @@ function providerChain(s: Resolved, file: ProvidersFile): ProviderConfig[] {
       name,
       kind,
       url: file ? file.url : ((KIND_URL_SETTING[kind] && v[KIND_URL_SETTING[kind]]) ?? d.url),
-      apiKey: file ? file.apiKey : keyOf(d.keyEnv),
+      apiKey: file ? file.apiKey : keyOf(s, d.keyEnv),
       models: {
         chat,
         code: modelOf(name, v[MODEL_SETTING.code], models.code),
@@ -352,8 +352,8 @@ const KIND_URL_SETTING: Partial<Record<ProviderKind, 'ollama-url' | 'openai-base
 };
 
 /** A kind's key from its environment variable (the env file's included), a secret from then on. */
-function keyOf(env: string | undefined): string | undefined {
-  const key = env ? process.env[env] : undefined;
+function keyOf(s: Resolved, name: string | undefined): string | undefined {
+  const key = name ? s.env[name] : undefined;
   if (!key) return undefined;
   registerSecret(key);
   return key;

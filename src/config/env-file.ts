@@ -60,7 +60,13 @@ export function readEnvFile(path: string, warn: (line: string) => void): EnvFile
   return { path, entries };
 }
 
-/** Puts the file's values into `env` below what is there: a variable already set is kept. */
-export function mergeBelow(env: NodeJS.ProcessEnv, file: EnvFile): void {
-  for (const [key, { value }] of file.entries) if (env[key] === undefined) env[key] = value;
+/** Puts the file's values into `env` below what is there (a variable already set is kept); returns those it added. */
+export function mergeBelow(env: NodeJS.ProcessEnv, file: EnvFile): Record<string, string> {
+  const added: Record<string, string> = {};
+  for (const [key, { value }] of file.entries) {
+    if (env[key] !== undefined) continue;
+    env[key] = value;
+    added[key] = value;
+  }
+  return added;
 }

@@ -35,7 +35,8 @@ const warned = new Set<string>();
 const stderrWarning = (line: string) => process.stderr.write(`robbie: warning: ${line}\n`);
 
 export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
-  const env = opts.env ?? process.env;
+  // A copy: the env files' values go below the environment here, never into process.env.
+  const env = { ...(opts.env ?? process.env) };
   const warn = opts.warn ?? stderrWarning;
   const where = resolveSettings({ flags, env }, undefined, ['env-file', 'home']);
   const files: EnvFile[] = [];
@@ -68,7 +69,8 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
       });
     }
   }
-  for (const file of files) mergeBelow(env, file);
+  const fileEnv: Record<string, string> = {};
+  for (const file of files) Object.assign(fileEnv, mergeBelow(env, file));
   if (opts.given) files.unshift(opts.given);
   // A supervised child's environment was checked by its supervisor.
   if (!env.ROBBIE_SUPERVISED) {
@@ -79,7 +81,7 @@ export function loadSettings(flags: Flags, opts: LoadOptions = {}): Resolved {
       warn(w);
     }
   }
-  const resolved = resolveSettings({ flags, env, files }, { custom: opts.custom ?? false });
+  const resolved = resolveSettings({ flags, env, files, fileEnv }, { custom: opts.custom ?? false });
   registerSettingSecrets(resolved);
   return resolved;
 }

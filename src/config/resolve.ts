@@ -35,10 +35,23 @@ export interface Sources {
   env: NodeJS.ProcessEnv;
   /** The files those values came from (env file, service unit), to tell them from the real environment. */
   files?: readonly EnvFile[];
+  /** The variables the env files added below the environment (settings or not). */
+  fileEnv?: Record<string, string>;
 }
 
 export interface Resolved {
   values: Values;
+  /**
+   * The environment the settings were read from, the env files' values below the process's: where
+   * a variable a setting names (a provider's `api_key_env`) is looked up. The process's own
+   * environment is never changed.
+   */
+  env: Readonly<NodeJS.ProcessEnv>;
+  /**
+   * The variables an env file added (a provider's key included): what a process this one starts
+   * is handed besides the settings, as the file is read once.
+   */
+  fileEnv: Record<string, string>;
   origins: Record<Key, Origin>;
   /** Each value as it was written (none for defaults): what children are handed. */
   raw: Partial<Record<Key, string>>;
@@ -129,7 +142,13 @@ export function resolveSettings(
     return value;
   };
   for (const key of keys) get(key);
-  return { values: values as Values, origins: origins as Record<Key, Origin>, raw };
+  return {
+    values: values as Values,
+    origins: origins as Record<Key, Origin>,
+    raw,
+    env: src.env,
+    fileEnv: src.fileEnv ?? {},
+  };
 }
 
 /** Where each setting `handOver` hands over came from, as `robbie config` shows an origin. */

@@ -36,6 +36,8 @@ export interface SuperviseConfig {
    * `process` setting that was given, as it was written, and the state directory.
    */
   childEnv: Record<string, string>;
+  /** The variables its env file added (settings or not), handed to every child. */
+  fileEnv: Record<string, string>;
   /** Every setting given, as written, and where from: what `robbie config` and the other commands are told it runs with. */
   given: { env: Record<string, string>; origins: Record<string, string> };
   /** `supervise -- CMD ARGS…`: a command of the user's instead of `robbie serve`. */
@@ -75,7 +77,9 @@ export function superviseConfig(s: Resolved, command: string[] | undefined): Sup
   return {
     paths,
     serve: serveConfig(s),
-    childEnv: { ...handOver(s, ['paths', 'serve', 'process']), ROBBIE_HOME: paths.home },
+    // The env file's other variables (a provider's key) too: the children do not read it again.
+    childEnv: { ...s.fileEnv, ...handOver(s, ['paths', 'serve', 'process']), ROBBIE_HOME: paths.home },
+    fileEnv: s.fileEnv,
     given: {
       env: handOver(s, ['paths', 'serve', 'supervise', 'process']),
       origins: handedOrigins(s, ['paths', 'serve', 'supervise', 'process']),

@@ -139,7 +139,11 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
             return supervisor.traffic();
           case 'apply':
             return supervisor.apply(
-              superviseConfig(resolveSettings({ flags: {}, env: env ?? {} }), config.command),
+              // The env file read at its start still gives the children its other variables.
+              superviseConfig(
+                resolveSettings({ flags: {}, env: env ?? {}, fileEnv: config.fileEnv }),
+                config.command,
+              ),
             );
         }
       },

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { resolveSettings, viewSettings } from '../../src/config/resolve.ts';
 import { envName, hasFlag, type Key, keysOf } from '../../src/config/settings.ts';
+import { startFakeModel } from '../helpers/fake-model.ts';
 import {
   freePort,
   killAll,
@@ -246,6 +247,38 @@ describe('settings reach every child', () => {
       );
     } finally {
       await sup.stop();
+    }
+  });
+});
+
+describe('an env file', () => {
+  it('reaches the supervised children, the variables its providers file names included', async () => {
+    const fake = await startFakeModel();
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-envfile-'));
+    const providers = join(dir, 'providers.json');
+    writeFileSync(
+      providers,
+      JSON.stringify([{ name: 'up', kind: 'openai', url: `${fake.url}/v1`, api_key_env: 'UP_KEY' }]),
+    );
+    const envFile = join(dir, 'robbie.env');
+    writeFileSync(
+      envFile,
+      `ROBBIE_PROVIDERS_FILE=${providers}\nROBBIE_PROVIDER=up\nUP_KEY=key-only-in-the-file-7777\n`,
+      { mode: 0o600 },
+    );
+    const sup = await startSupervisor(['--env-file', envFile]);
+    try {
+      const res = await fetch(`http://127.0.0.1:${sup.port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(fake.calls.at(-1)?.headers.authorization, 'Bearer key-only-in-the-file-7777');
+    } finally {
+      await sup.stop();
+      await fake.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

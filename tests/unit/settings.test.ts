@@ -181,6 +181,15 @@ describe('the settings table', () => {
     );
   });
 
+  it('reads an env file into the settings and the variables they name, never into process.env', () => {
+    withFile('ROBBIE_PROVIDER=echo\nTEST_ENV_FILE_ONLY=from-the-file\n', (path) => {
+      const s = loadSettings({ 'env-file': path }, { env: { HOME: '/nonexistent' }, warn: () => undefined });
+      assert.equal(s.values.provider, 'echo');
+      assert.equal(s.env.TEST_ENV_FILE_ONLY, 'from-the-file');
+      assert.equal(process.env.TEST_ENV_FILE_ONLY, undefined);
+    });
+  });
+
   it('adds named providers from the providers file, keys from the variables it names', () => {
     const dir = mkdtempSync(join(tmpdir(), 'robbie-providers-'));
     try {
@@ -203,10 +212,11 @@ describe('the settings table', () => {
           },
         ]),
       );
-      process.env.TEST_GROQ_KEY = 'gsk-test-secret-1234';
+      // The key is looked up in the environment the settings were read from (an env file's too).
       const chain = apiConfig(
         resolve({
           env: {
+            TEST_GROQ_KEY: 'gsk-test-secret-1234',
             ROBBIE_PROVIDERS_FILE: file,
             ROBBIE_PROVIDER: 'groq',
             ROBBIE_FALLBACK: 'local-vllm,echo',
@@ -229,7 +239,6 @@ describe('the settings table', () => {
         ],
       );
       assert.equal(chain[0]?.apiKey, 'gsk-test-secret-1234');
-      delete process.env.TEST_GROQ_KEY;
       assert.throws(
         () => apiConfig(resolve({ env: { ROBBIE_PROVIDERS_FILE: file, ROBBIE_PROVIDER: 'groq' } })),
         (err: Error) => err instanceof ConfigError && /TEST_GROQ_KEY is not set/.test(err.message),

@@ -90,6 +90,8 @@ export async function startInBackground(flags: Flags, passthrough: string[], app
     stdio: ['ignore', 'ignore', errFd],
     env: {
       ...process.env,
+      // The env file's variables, settings or not: the supervisor does not read it again.
+      ...settings.fileEnv,
       ...handOver(settings, ['paths', 'serve', 'supervise', 'process']),
       // Both, so that the supervisor's logs are where this command says they are.
       ROBBIE_HOME: paths.home,
