@@ -223,3 +223,38 @@ export function modelChoiceCodec(): Codec<ModelChoice> {
     hint: 'model',
   };
 }
+
+/** `k=v,k2=v2` with URL-encoded values (W3C Baggage's form, as the OTEL_* variables write them). */
+export const pairsCodec: Codec<Record<string, string>> = {
+  parse(raw) {
+    const out: Record<string, string> = {};
+    for (const item of listItems(raw)) {
+      const eq = item.indexOf('=');
+      if (eq <= 0) return undefined;
+      try {
+        out[item.slice(0, eq).trim()] = decodeURIComponent(item.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+    return out;
+  },
+  format: (v) =>
+    Object.entries(v)
+      .map(([k, x]) => `${k}=${encodeURIComponent(x)}`)
+      .join(','),
+  accepts: 'key=value pairs separated by commas, the values URL-encoded',
+  hint: 'key=value,…',
+};
+
+/** A share from 0 to 1. */
+export const ratioCodec: Codec<number> = {
+  parse(raw) {
+    if (!/^\s*\d+(?:\.\d+)?\s*$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return n <= 1 ? n : undefined;
+  },
+  format: String,
+  accepts: 'a number from 0 to 1',
+  hint: 'ratio',
+};

@@ -22,7 +22,9 @@ import {
   modelChoiceCodec,
   nameCodec,
   nameListCodec,
+  pairsCodec,
   rateCodec,
+  ratioCodec,
   sizeCodec,
   stringCodec,
   urlCodec,
@@ -414,7 +416,7 @@ export const SETTINGS = {
     env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
     help: 'how spans are sent: protobuf or JSON over HTTP',
   }),
-  'otel-headers': maybe('list', listCodec('key=value,key2=value2'), {
+  'otel-headers': maybe('list', pairsCodec, {
     scope: 'process',
     env: 'OTEL_EXPORTER_OTLP_HEADERS',
     flag: false,
@@ -441,7 +443,7 @@ export const SETTINGS = {
     env: 'OTEL_SERVICE_NAME',
     help: 'the `service.name` of every span',
   }),
-  'otel-resource-attributes': maybe('list', listCodec('key=value,key2=value2'), {
+  'otel-resource-attributes': maybe('list', pairsCodec, {
     scope: 'process',
     env: 'OTEL_RESOURCE_ATTRIBUTES',
     help: 'more resource attributes, `key=value` pairs separated by commas',
@@ -451,7 +453,7 @@ export const SETTINGS = {
     env: 'OTEL_TRACES_SAMPLER',
     help: "which traces are kept: parentbased_* follows the caller's traceparent",
   }),
-  'otel-traces-sampler-arg': maybe('string', stringCodec('ratio'), {
+  'otel-traces-sampler-arg': maybe('string', ratioCodec, {
     scope: 'process',
     env: 'OTEL_TRACES_SAMPLER_ARG',
     help: 'the ratio of traceidratio samplers, from 0 to 1',
