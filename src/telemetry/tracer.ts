@@ -22,8 +22,9 @@ export interface SpanSink {
 
 export class Span {
   readonly traceId: string;
-  readonly spanId: string;
   readonly sampled: boolean;
+  /** Made when first read: a span that records nothing and calls nobody (a store write with tracing off) needs none. */
+  #spanId: string | undefined;
   /** Undefined when the span records nothing. */
   readonly #data: SpanData | undefined;
   readonly #sink: SpanSink | undefined;
@@ -39,7 +40,6 @@ export class Span {
     captureContent = false,
   ) {
     this.traceId = traceId;
-    this.spanId = randomHex(8);
     this.sampled = sampled;
     this.captureContent = captureContent;
     this.#sink = recording?.sink;
@@ -56,6 +56,11 @@ export class Span {
           status: 0,
         }
       : undefined;
+  }
+
+  get spanId(): string {
+    this.#spanId ??= randomHex(8);
+    return this.#spanId;
   }
 
   /** Whether the span is kept: callers skip work that only a span would read. */
