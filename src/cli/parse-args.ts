@@ -6,7 +6,7 @@
  */
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import type { ArgsDef } from 'citty';
-import { closest } from '../config/resolve.ts';
+import { closest } from '../config/unknown-settings.ts';
 import { UsageError } from '../errors.ts';
 
 export type ParsedFlags = Record<string, string | boolean | string[]> & { _: string[] };

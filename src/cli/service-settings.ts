@@ -3,11 +3,10 @@
  * over its control socket), then the installed service's env file, then this environment and the
  * defaults.
  */
-import type { EnvFile } from '../config/env-file.ts';
-import { installedServiceFor, type LoadOptions, loadSettings } from '../config/load.ts';
-import { resolvePaths } from '../config/paths.ts';
+import { type LoadOptions, loadSettings, namesNoService } from '../config/load.ts';
+import { type Paths, resolvePaths } from '../config/paths.ts';
 import type { Flags, Resolved } from '../config/resolve.ts';
-import { envName, KEYS, settingOf } from '../config/settings.ts';
+import { findInstalledService, type InstalledService } from '../service/installed.ts';
 import { control } from '../supervisor/control-client.ts';
 import type { RunningSettings } from '../supervisor/control-protocol.ts';
 
@@ -19,12 +18,33 @@ export interface ServiceSettings {
 }
 
 /**
+ * The installed service a command talks to when it is given no env file and no state directory
+ * of its own; undefined otherwise, or when none is installed.
+ */
+export function installedServiceFor(
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+): InstalledService | undefined {
+  return namesNoService(flags, env) ? findInstalledService(env) : undefined;
+}
+
+/** The settings of the service a command talks about, short of asking it: the installed service's, or these. */
+export function serviceSettingsHere(flags: Flags, opts: LoadOptions = {}): Resolved {
+  return loadSettings(flags, { ...opts, installed: findInstalledService });
+}
+
+/** Where the service keeps its state and logs, for a command that talks to or about it. */
+export function servicePaths(flags: Flags): Paths {
+  return resolvePaths(serviceSettingsHere(flags).values);
+}
+
+/**
  * The settings of the service a command talks about: the running supervisor's own, asked over its
  * control socket; else the installed service's env file; else this environment and the defaults.
  * A flag still wins: it is the user asking about something else.
  */
 export async function settingsOfService(flags: Flags, opts: LoadOptions = {}): Promise<ServiceSettings> {
-  const here = loadSettings(flags, { ...opts, discover: true });
+  const here = serviceSettingsHere(flags, opts);
   const paths = resolvePaths(here.values);
   let running: RunningSettings;
   try {
@@ -38,17 +58,10 @@ export async function settingsOfService(flags: Flags, opts: LoadOptions = {}): P
         : 'this environment and the defaults (no supervisor runs)',
     };
   }
-  const source = `the running supervisor, pid ${running.pid}`;
   // Its settings and nothing else: one it was not given is at its default, whatever this shell
   // says. This process's own (its log format) stay this shell's.
-  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
-  for (const key of KEYS) if (settingOf(key).scope !== 'process') delete env[envName(key)];
-  Object.assign(env, running.env);
-  const given: EnvFile = {
-    path: source,
-    supervisorPid: running.pid,
-    origins: new Map(Object.entries(running.origins ?? {})),
-    entries: new Map(Object.entries(running.env).map(([name, value]) => [name, { value, line: 0 }])),
+  return {
+    settings: serviceSettingsHere(flags, { ...opts, running }),
+    source: `the running supervisor, pid ${running.pid}`,
   };
-  return { settings: loadSettings(flags, { ...opts, env, given }), source };
 }

@@ -13,9 +13,6 @@ import { parseEnv } from 'node:util';
 export interface EnvFile {
   path: string;
   entries: Map<string, { value: string; line: number }>;
-  /** Not a file: the settings a running supervisor (this pid) says it was given, and from where. */
-  supervisorPid?: number;
-  origins?: Map<string, string>;
 }
 
 /** Why a file could not be read, as an errno code. */
@@ -58,15 +55,4 @@ export function readEnvFile(path: string, warn: (line: string) => void): EnvFile
     entries.set(key, { value: value ?? '', line: lines.get(key) ?? 0 });
   }
   return { path, entries };
-}
-
-/** Puts the file's values into `env` below what is there (a variable already set is kept); returns those it added. */
-export function mergeBelow(env: NodeJS.ProcessEnv, file: EnvFile): Record<string, string> {
-  const added: Record<string, string> = {};
-  for (const [key, { value }] of file.entries) {
-    if (env[key] !== undefined) continue;
-    env[key] = value;
-    added[key] = value;
-  }
-  return added;
 }

@@ -199,7 +199,7 @@ export interface ModelChoice {
   byProvider: Partial<Record<string, string>>;
 }
 
-/** Provider names are checked against the chain where it is built (config/api-config.ts). */
+/** Provider names are checked against the chain where it is built (api/providers/providers-config.ts). */
 export function modelChoiceCodec(): Codec<ModelChoice> {
   return {
     parse(raw) {

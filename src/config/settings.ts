@@ -95,6 +95,9 @@ export const TRACE_SAMPLERS = [
 ] as const;
 /** The AI services a request names (chat, code and analysis to chat models, embedding to an embedding model). */
 export const SERVICE_NAMES = ['chat', 'code', 'analysis', 'embedding'] as const;
+/** What a request asks for: a kind of work, each with its model per provider. */
+export type Service = (typeof SERVICE_NAMES)[number];
+export const SERVICES: readonly Service[] = SERVICE_NAMES;
 /** A model setting left unset: each provider's default model for the service. */
 const NO_MODEL_CHOICE: ModelChoice = { byProvider: {} };
 

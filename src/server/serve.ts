@@ -9,7 +9,6 @@ import { RateLimit } from '../api/pipeline/rate-limiter.ts';
 import { ModelRouter } from '../api/providers/model-router.ts';
 import { watchReachability } from '../api/providers/reachability.ts';
 import type { ChildMessage, SupervisorMessage } from '../child-protocol.ts';
-import { httpUrl, type ServeConfig } from '../config/serve-config.ts';
 import { formatDuration } from '../config/units.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../logger/logger.ts';
@@ -23,6 +22,8 @@ import { TrafficHistory } from '../telemetry/traffic.ts';
 import { Prices } from '../tenancy/prices.ts';
 import { KeyRegistry } from '../tenancy/registry.ts';
 import { createHttpServer, type HttpServer } from './http-server.ts';
+import type { ServeConfig } from './serve-config.ts';
+import { httpUrl } from './urls.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -49,7 +50,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const store = await openAndMigrate(config, log, events);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
   // Every key, static and stored, resolved from memory; changes through any instance arrive here.
-  const keys = new KeyRegistry(config.apiKeys, store, log);
+  const keys = new KeyRegistry(config.api.apiKeys, store, log);
   await keys.start();
   const { tracer, exporter } = startTracing(config.telemetry, log);
   const { limiter, ...services } = universalServices(config, store, keys, log);
@@ -287,7 +288,7 @@ async function listenPublic(
   try {
     const port = await http.listen({ host: config.host, port: config.port, reusePort: shared });
     log.info('listening', { url: httpUrl(config.host, port), version: VERSION, pid: process.pid });
-    if (config.apiKeys.length === 0) log.info('no static API keys: a public address is refused');
+    if (config.api.apiKeys.length === 0) log.info('no static API keys: a public address is refused');
     return port;
   } catch (err) {
     const code = (err as { code?: string }).code;

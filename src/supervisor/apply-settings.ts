@@ -6,7 +6,7 @@
  */
 
 import { envName, KEYS, type Key, settingOf } from '../config/settings.ts';
-import type { SuperviseConfig } from '../config/supervise-config.ts';
+import type { SuperviseConfig } from './supervise-config.ts';
 
 export interface SettingsChange {
   /** Settings (as `--flag`) whose value differs. */

@@ -1,7 +1,8 @@
 /** What a child is started with: command, arguments, environment — a pure function of the config. */
-import type { SuperviseConfig } from '../config/supervise-config.ts';
+
 import { NOTIFY_ENV } from '../runtime/systemd-notify.ts';
 import type { ChildRole, ChildSpec } from './child-handle.ts';
+import type { SuperviseConfig } from './supervise-config.ts';
 
 export function childSpec(
   config: Pick<SuperviseConfig, 'command' | 'childEnv' | 'instances'>,

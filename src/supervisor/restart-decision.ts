@@ -11,9 +11,10 @@
  *   a cool-down (or, with --give-up, the end of the supervisor) — a crash loop stays bounded.
  * - Exit code 78 is the child refusing its configuration: restarting cannot help.
  */
-import type { RestartPolicy } from '../config/supervise-config.ts';
+
 import type { BackoffOptions } from './backoff.ts';
 import { backoffDelay } from './backoff.ts';
+import type { RestartPolicy } from './supervise-config.ts';
 
 /** Why a child ended, as the supervisor classifies it. */
 export type EndReason = 'exit' | 'crash' | 'hang' | 'config';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Alerter } from '../alerts/alerter.ts';
 import { alertChannels } from '../alerts/from-settings.ts';
 import { resolveSettings } from '../config/resolve.ts';
-import { type SuperviseConfig, superviseConfig } from '../config/supervise-config.ts';
+import { fromEnv, fromVars } from '../config/sources.ts';
 import { UserError } from '../errors.ts';
 import { consoleLogger } from '../logger/logger.ts';
 import { guardStdio } from '../logger/stdio.ts';
@@ -24,6 +24,7 @@ import { LogSink } from './output/log-sink.ts';
 import { probeOnce } from './probe.ts';
 import { healthUrlOf, serving } from './serving.ts';
 import { reapPredecessor, writeState } from './state-file.ts';
+import { type SuperviseConfig, superviseConfig } from './supervise-config.ts';
 import { Supervisor } from './supervisor.ts';
 
 /** Unix socket paths hold at most 107 bytes (sun_path); a longer one fails with a bare EINVAL. */
@@ -141,7 +142,10 @@ export async function runSupervise(config: SuperviseConfig): Promise<number> {
             return supervisor.apply(
               // The env file read at its start still gives the children its other variables.
               superviseConfig(
-                resolveSettings({ flags: {}, env: env ?? {}, fileEnv: config.fileEnv }),
+                resolveSettings([
+                  fromEnv(env ?? {}),
+                  fromVars('the env file read at its start', config.fileEnv),
+                ]),
                 config.command,
               ),
             );

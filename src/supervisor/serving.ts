@@ -3,10 +3,10 @@
  * `/health` answering. One rule for `robbie start` (which waits for it) and for the READY the
  * supervisor sends systemd.
  */
-import { localHealthUrl } from '../config/serve-config.ts';
-import type { SuperviseConfig } from '../config/supervise-config.ts';
+import { localHealthUrl } from '../server/urls.ts';
 import { probeOnce } from './probe.ts';
 import type { StatusReport } from './status.ts';
+import type { SuperviseConfig } from './supervise-config.ts';
 
 export function healthUrlOf(config: Pick<SuperviseConfig, 'serve'>): string {
   return localHealthUrl(config.serve.host, config.serve.port);

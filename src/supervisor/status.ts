@@ -1,11 +1,12 @@
 /** What `robbie status` shows: the supervisor and each child, as data (`--json`) or a table. */
-import type { SuperviseConfig } from '../config/supervise-config.ts';
+
 import { formatDuration, formatSize } from '../config/units.ts';
 import { VERSION } from '../runtime/version.ts';
 import type { ChildHandle } from './child-handle.ts';
 import type { FileHealth } from './output/rotating-file.ts';
 import { processUsage } from './process-info.ts';
 import type { SlotSnapshot } from './slot.ts';
+import type { SuperviseConfig } from './supervise-config.ts';
 
 export interface ChildStatus {
   id: string;

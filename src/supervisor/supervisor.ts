@@ -7,7 +7,6 @@
 
 import type { Alert } from '../alerts/alert.ts';
 import { DatabaseWatch } from '../alerts/database-watch.ts';
-import type { SuperviseConfig } from '../config/supervise-config.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../logger/logger.ts';
 import { VERSION } from '../runtime/version.ts';
@@ -32,6 +31,7 @@ import { decide, endReason, isStartFailure } from './restart-decision.ts';
 import { Slot } from './slot.ts';
 import { Standby } from './standby.ts';
 import { type StatusReport, statusReport } from './status.ts';
+import type { SuperviseConfig } from './supervise-config.ts';
 
 /** How long a promoted standby may take to report that it holds the port. */
 const PROMOTE_TIMEOUT_MS = 5000;

@@ -5,7 +5,7 @@
  * with the global defaults.
  */
 import { hash, randomBytes } from 'node:crypto';
-import type { Service } from '../config/api-config.ts';
+import type { Service } from '../api/config.ts';
 import { type Rate, rateCodec } from '../config/kinds.ts';
 import type { KeyRecord } from '../storage/types.ts';
 

@@ -9,8 +9,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { resolveSettings, viewSettings } from '../../src/config/resolve.ts';
+import { resolveSettings } from '../../src/config/resolve.ts';
 import { envName, hasFlag, type Key, keysOf } from '../../src/config/settings.ts';
+import { fromEnv } from '../../src/config/sources.ts';
+import { viewSettings } from '../../src/config/view.ts';
 import { startFakeModel } from '../helpers/fake-model.ts';
 import {
   freePort,
@@ -151,10 +153,9 @@ describe('settings reach every child', () => {
     try {
       const port = String(sup.port);
       const expected = viewSettings(
-        resolveSettings({
-          flags: {},
-          env: { ...Object.fromEntries(needed.map((k) => [envName(k), given[k]])), PORT: port },
-        }),
+        resolveSettings([
+          fromEnv({ ...Object.fromEntries(needed.map((k) => [envName(k), given[k]])), PORT: port }),
+        ]),
         true,
       );
       const check = (line: Line, who: string) => {

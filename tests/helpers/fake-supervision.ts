@@ -6,11 +6,12 @@ import { EventEmitter } from 'node:events';
 import type { Alert } from '../../src/alerts/alert.ts';
 import type { ChildMessage, SupervisorMessage } from '../../src/child-protocol.ts';
 import { type Flags, resolveSettings } from '../../src/config/resolve.ts';
-import { superviseConfig } from '../../src/config/supervise-config.ts';
+import { fromFlags } from '../../src/config/sources.ts';
 import type { Logger } from '../../src/logger/logger.ts';
 import type { ChildHandle, ChildRole, ChildSpec, ExitInfo } from '../../src/supervisor/child-handle.ts';
 import type { Cancel, Clock } from '../../src/supervisor/clock.ts';
 import type { ProbeResult } from '../../src/supervisor/probe.ts';
+import { superviseConfig } from '../../src/supervisor/supervise-config.ts';
 import { Supervisor } from '../../src/supervisor/supervisor.ts';
 
 export class FakeClock implements Clock {
@@ -161,10 +162,9 @@ export function fakeSupervisor(
   const clock = new FakeClock();
   const spawned: FakeChild[] = [];
   const alerts: Alert[] = [];
-  const settings = resolveSettings(
-    { flags: { home: '/nonexistent/robbie-test', ...flags }, env: {} },
-    { custom: opts.command !== undefined },
-  );
+  const settings = resolveSettings([fromFlags({ home: '/nonexistent/robbie-test', ...flags })], {
+    custom: opts.command !== undefined,
+  });
   const config = superviseConfig(settings, opts.command);
   const onSpawn =
     opts.onSpawn ??

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ApiConfig } from '../../src/api/config.ts';
 import { errorBody, problem } from '../../src/api/errors.ts';
 import { redactAnswer, SECRET_STARTS } from '../../src/api/pipeline/answer-redaction.ts';
 import { HOLD_CAP, StreamRedactor } from '../../src/api/pipeline/stream-redaction.ts';
@@ -16,6 +17,7 @@ import {
   type RouteContext,
   type Service,
 } from '../../src/api/providers/model-router.ts';
+import type { ProviderConfig } from '../../src/api/providers/providers-config.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -24,7 +26,6 @@ import {
   ProviderError,
   retryAfterMs,
 } from '../../src/api/providers/types.ts';
-import type { ApiConfig, ProviderConfig } from '../../src/config/api-config.ts';
 import { NO_TRACING } from '../../src/telemetry/tracer.ts';
 
 describe('streamed redaction', () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { registerSettingSecrets, resolveSettings } from '../../src/config/resolve.ts';
+import { resolveSettings } from '../../src/config/resolve.ts';
+import { registerSettingSecrets } from '../../src/config/secrets.ts';
+import { fromEnv } from '../../src/config/sources.ts';
 import { redact, redactDeep, registerSecret } from '../../src/logger/redact.ts';
 
 describe('redaction', () => {
@@ -22,14 +24,13 @@ describe('redaction', () => {
     registerSecret('key-abcdef-123');
     assert.equal(redact('got header key-abcdef-123 from client'), 'got header *** from client');
     registerSettingSecrets(
-      resolveSettings({
-        flags: {},
-        env: {
+      resolveSettings([
+        fromEnv({
           DATABASE_URL: 'postgres://u:pw-zyx987@h/db',
           ROBBIE_API_KEYS: 'k-one-1, k-two-2',
           ROBBIE_SMTP_URL: 'smtp://mailer:smtp-pw-42@mail.example.com:587',
-        },
-      }),
+        }),
+      ]),
     );
     assert.equal(redact('pw-zyx987 k-one-1 k-two-2 smtp-pw-42'), '*** *** *** ***');
     assert.deepEqual(redactDeep({ a: ['pw-zyx987'], b: 1 }), { a: ['***'], b: 1 });

@@ -3,24 +3,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { apiConfig } from '../../src/api/config.ts';
 import { superviseArgs } from '../../src/cli/args.ts';
 import { parseCommandLine } from '../../src/cli/parse-args.ts';
-import { apiConfig } from '../../src/config/api-config.ts';
-import { mergeBelow, readEnvFile } from '../../src/config/env-file.ts';
+import { type EnvFile, readEnvFile } from '../../src/config/env-file.ts';
+import { handOver } from '../../src/config/hand-over.ts';
 import { loadSettings } from '../../src/config/load.ts';
-import {
-  handOver,
-  resolveSettings,
-  type Sources,
-  unknownSettings,
-  viewSettings,
-} from '../../src/config/resolve.ts';
+import { type Flags, resolveSettings } from '../../src/config/resolve.ts';
 import { envName, KEYS, keysOf, settingOf } from '../../src/config/settings.ts';
+import { fromEnv, fromFile, fromFlags, fromSupervisor, fromVars } from '../../src/config/sources.ts';
+import { unknownSettings } from '../../src/config/unknown-settings.ts';
+import { viewSettings } from '../../src/config/view.ts';
 import { ConfigError, UsageError } from '../../src/errors.ts';
 import { systemdAssignment, systemdListedPath, systemdPath, systemdWord } from '../../src/service/escape.ts';
 
-const resolve = (src: Partial<Sources>, custom = false) =>
-  resolveSettings({ flags: {}, env: {}, ...src }, { custom });
+const resolve = (src: { flags?: Flags; env?: NodeJS.ProcessEnv; files?: EnvFile[] }, custom = false) =>
+  resolveSettings([fromFlags(src.flags ?? {}), fromEnv(src.env ?? {}), ...(src.files ?? []).map(fromFile)], {
+    custom,
+  });
 
 function withFile<T>(text: string, fn: (path: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'robbie-settings-'));
@@ -75,11 +75,49 @@ describe('the settings table', () => {
     }
   });
 
+  it('walks one list of sources, highest first: flags, environment, running supervisor, env file, unit', () => {
+    const sources = [
+      fromFlags({ port: '9002' }),
+      fromEnv({ ROBBIE_MAX_BODY: '8KiB', ROBBIE_MOODD: 'x' }),
+      fromSupervisor(
+        4242,
+        { PORT: '9100', ROBBIE_MOOD: 'calm', ROBBIE_COOLDOWN: '5m' },
+        { ROBBIE_MOOD: 'flag --mood' },
+      ),
+      fromFile({
+        path: '/etc/robbie/robbie.env',
+        entries: new Map([
+          ['ROBBIE_MOOD', { value: 'grumpy', line: 2 }],
+          ['ROBBIE_RETENTION', { value: '30d', line: 3 }],
+          ['PROVIDER_KEY', { value: 'sk-from-file', line: 4 }],
+        ]),
+      }),
+      fromVars('/etc/systemd/system/robbie.service', { ROBBIE_HOME: '/var/lib/robbie' }),
+    ];
+    const r = resolveSettings(sources);
+    assert.equal(r.values.port, 9002);
+    assert.equal(r.values.mood, 'calm');
+    assert.deepEqual(r.origins.mood, { from: 'supervisor', pid: 4242, given: 'flag --mood' });
+    assert.equal(r.values.cooldown, 300_000);
+    assert.equal(r.values.retention, 30 * 86_400_000);
+    assert.deepEqual(r.origins.retention, { from: 'file', path: '/etc/robbie/robbie.env', line: 3 });
+    assert.equal(r.values.home, '/var/lib/robbie');
+    assert.equal(viewSettings(r).home?.origin, 'file /etc/systemd/system/robbie.service');
+    // A variable a provider names is looked up in every source; only the files' are handed on.
+    assert.equal(r.env.PROVIDER_KEY, 'sk-from-file');
+    assert.deepEqual(Object.keys(r.fileEnv).sort(), ['PROVIDER_KEY', 'ROBBIE_HOME', 'ROBBIE_RETENTION']);
+    assert.equal(viewSettings(r).mood?.origin, 'running supervisor (pid 4242): flag --mood');
+    const [warning] = unknownSettings(sources);
+    assert.match(
+      warning ?? '',
+      /^unknown setting ROBBIE_MOODD \(environment\) is ignored; did you mean ROBBIE_MOOD\?/,
+    );
+  });
+
   it('takes a flag over the environment over the env file over the default, and says which', () => {
     withFile('PORT=9001\nROBBIE_MAX_BODY=4KiB\n\nROBBIE_MOOD=calm\n', (path) => {
       const file = readEnvFile(path, () => {});
       const env: NodeJS.ProcessEnv = { ROBBIE_MAX_BODY: '8KiB' };
-      mergeBelow(env, file);
       const r = resolve({ flags: { port: '9002' }, env, files: [file] });
       assert.equal(r.values.port, 9002);
       assert.deepEqual(r.origins.port, { from: 'flag' });
@@ -112,7 +150,6 @@ describe('the settings table', () => {
     withFile('# settings\nROBBIE_COOLDOWN=later\n', (path) => {
       const file = readEnvFile(path, () => {});
       const env: NodeJS.ProcessEnv = {};
-      mergeBelow(env, file);
       assert.throws(
         () => resolve({ env, files: [file] }),
         (err: Error) =>
@@ -269,16 +306,15 @@ describe('the settings table', () => {
   });
 
   it('reports an unknown ROBBIE_* variable with the setting it probably meant', () => {
-    const warnings = unknownSettings(
-      {
+    const warnings = unknownSettings([
+      fromEnv({
         ROBBIE_STANDBY_SPARE: '0',
         ROBBIE_MAX_BODDY: '1',
         ROBBIE_SUPERVISED: '1',
         PATH: '/bin',
         ROBBIE_PORT: '1',
-      },
-      [],
-    );
+      }),
+    ]);
     assert.equal(warnings.length, 3, warnings.join('\n'));
     assert.match(warnings[1] ?? '', /ROBBIE_PORT .*did you mean PORT\?/);
     assert.match(
@@ -344,10 +380,7 @@ describe('the command line', () => {
 describe('credentials inside URL settings and values in units', () => {
   it('robbie config hides the user, password and query of any URL setting', () => {
     const view = viewSettings(
-      resolveSettings({
-        flags: {},
-        env: { OLLAMA_URL: 'http://bob:hunter2hunter@127.0.0.1:11434?token=abcdefgh' },
-      }),
+      resolveSettings([fromEnv({ OLLAMA_URL: 'http://bob:hunter2hunter@127.0.0.1:11434?token=abcdefgh' })]),
     );
     assert.equal(view['ollama-url']?.value, 'http://***@127.0.0.1:11434?***');
   });

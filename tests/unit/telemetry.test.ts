@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { resolveSettings } from '../../src/config/resolve.ts';
+import { fromEnv } from '../../src/config/sources.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { telemetryConfig } from '../../src/telemetry/config.ts';
 import { encodeProtobuf } from '../../src/telemetry/otlp-encode.ts';
 import type { SpanData } from '../../src/telemetry/span-data.ts';
 import { type SpanSink, Tracer } from '../../src/telemetry/tracer.ts';
 
-const configOf = (env: NodeJS.ProcessEnv) => telemetryConfig(resolveSettings({ flags: {}, env }));
+const configOf = (env: NodeJS.ProcessEnv) => telemetryConfig(resolveSettings([fromEnv(env)]));
 
 describe('OTLP settings', () => {
   it('are off without an endpoint, and take the SDKs’ variables', () => {

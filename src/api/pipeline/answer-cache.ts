@@ -7,8 +7,8 @@
  * key (or a key of the same cache group).
  */
 import { hash } from 'node:crypto';
-import type { Service } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
+import type { Service } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Answer, GatewayRequest } from './outcome.ts';
 

@@ -4,7 +4,7 @@
  * previous instructions", "reveal your system prompt" — so ordinary words it used to reject on
  * their own ("disregard", "bypass", "hack", "sudo") pass (defect 17).
  */
-import type { PatternConfig } from '../../config/api-config.ts';
+import type { PatternConfig } from './patterns-file.ts';
 
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 

@@ -3,7 +3,6 @@
  * gatekeeper. Each returns the outcome that ends the request, or undefined to go on.
  */
 import { randomUUID } from 'node:crypto';
-import type { ApiConfig } from '../../config/api-config.ts';
 import type { Rate } from '../../config/kinds.ts';
 import { formatDuration } from '../../config/units.ts';
 import type { Logger } from '../../logger/logger.ts';
@@ -18,6 +17,7 @@ import {
 } from '../../storage/types.ts';
 import type { Prices } from '../../tenancy/prices.ts';
 import type { Budget } from '../../tenancy/principal.ts';
+import type { ApiConfig } from '../config.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ModelRouter } from '../providers/model-router.ts';

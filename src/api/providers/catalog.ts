@@ -4,7 +4,7 @@
  * then every `ROBBIE_MODELS_REFRESH` — and never on a request's path. The models the settings name for the
  * services are served too, whatever the upstream lists.
  */
-import type { Serves } from '../../config/api-config.ts';
+import type { Serves } from './providers-config.ts';
 
 /** How long a listing may take before it is given up (the previous list stays). */
 const LISTING_TIMEOUT_MS = 10_000;

@@ -3,7 +3,7 @@
  * each service when the settings name none, and which models it serves. Data only: the settings
  * read it in every process, the supervisor's included, which must not load the clients.
  */
-import type { Serves } from '../../config/api-config.ts';
+import type { Serves } from './providers-config.ts';
 
 export interface KindDefaults {
   /** Its server when none is given (none: no server). */

@@ -6,12 +6,14 @@
  * `Retry-After` of a 429; a connection refused before any answer is retried once on the same
  * provider. The answer says which provider served it.
  */
-import type { ApiConfig, ProviderConfig, Service } from '../../config/api-config.ts';
+
 import { SpanKind } from '../../telemetry/span-data.ts';
 import type { Span } from '../../telemetry/tracer.ts';
+import type { ApiConfig, Service } from '../config.ts';
 import { Catalog } from './catalog.ts';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 import { UpstreamHttp } from './http.ts';
+import type { ProviderConfig } from './providers-config.ts';
 import { providerFor } from './registry.ts';
 import {
   type ChatDelta,
@@ -23,8 +25,8 @@ import {
   type TokenUsage,
 } from './types.ts';
 
-export type { Service } from '../../config/api-config.ts';
-export { SERVICES } from '../../config/api-config.ts';
+export { SERVICES } from '../../config/settings.ts';
+export type { Service } from '../config.ts';
 
 interface Served {
   provider: string;

@@ -1,11 +1,12 @@
 /** Each provider kind's client (its folder's provider.ts), made from its configuration. */
-import type { ProviderConfig } from '../../config/api-config.ts';
+
 import { AnthropicProvider } from './anthropic/provider.ts';
 import { EchoProvider } from './echo/provider.ts';
 import type { UpstreamHttp } from './http.ts';
 import type { ProviderKind } from './kinds.ts';
 import { OllamaProvider } from './ollama/provider.ts';
 import { OpenAiProvider } from './openai/provider.ts';
+import type { ProviderConfig } from './providers-config.ts';
 import type { Provider } from './types.ts';
 
 type Make = (p: ProviderConfig, http: UpstreamHttp) => Provider;

@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import type { ApiConfig, Service } from '../../config/api-config.ts';
 import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { registerAnthropicRoutes } from '../anthropic/routes.ts';
 import { clientGone } from '../client-signal.ts';
+import type { ApiConfig, Service } from '../config.ts';
 import { budgetOf } from '../deadline.ts';
 import { type FieldProblem, problem, sendProblem } from '../errors.ts';
 import { authenticate } from '../middleware/auth.ts';

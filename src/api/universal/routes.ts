@@ -1,10 +1,10 @@
 /** POST /api/v2/universal/request (whole, or streamed as server-sent events), GET /api/v2/universal/health and /stats. */
 import type { Context, Hono } from 'hono';
-import type { ApiConfig } from '../../config/api-config.ts';
 import type { Store } from '../../storage/types.ts';
 import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { sendJson } from '../answer.ts';
 import { clientGone } from '../client-signal.ts';
+import type { ApiConfig } from '../config.ts';
 import { budgetOf } from '../deadline.ts';
 import { problem, sendProblem } from '../errors.ts';
 import { authenticate } from '../middleware/auth.ts';

@@ -1,8 +1,8 @@
 /** `robbie config`: every setting with its value and where it came from — secrets hidden. */
 import { defineCommand } from 'citty';
-import { viewSettings } from '../../config/resolve.ts';
-import { superviseConfig } from '../../config/supervise-config.ts';
+import { viewSettings } from '../../config/view.ts';
 import { redact } from '../../logger/redact.ts';
+import { superviseConfig } from '../../supervisor/supervise-config.ts';
 import { superviseArgs } from '../args.ts';
 import { commandData } from '../parse-args.ts';
 import { settingsOfService } from '../service-settings.ts';

@@ -2,7 +2,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
 import { durationCodec } from '../../config/kinds.ts';
-import { installedServiceFor, servicePaths } from '../../config/load.ts';
 import { formatDuration } from '../../config/units.ts';
 import { flagValue } from '../../config/values.ts';
 import { UserError } from '../../errors.ts';
@@ -15,6 +14,7 @@ import { formatStatus } from '../../supervisor/status.ts';
 import type { RollResult } from '../../supervisor/supervisor.ts';
 import { pathArgs, superviseArgs } from '../args.ts';
 import { commandData, givenFlags } from '../parse-args.ts';
+import { installedServiceFor, servicePaths } from '../service-settings.ts';
 import { terminalSafe } from '../terminal-safe.ts';
 import { startInBackground, startInProgress } from './start.ts';
 

@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty';
 import { durationCodec } from '../../config/kinds.ts';
-import { healthUrl } from '../../config/serve-config.ts';
 import { flagValue } from '../../config/values.ts';
 import { UsageError } from '../../errors.ts';
+import { healthUrl } from '../../server/urls.ts';
 import { pathArgs, settingArgs } from '../args.ts';
 import { settingsOfService } from '../service-settings.ts';
 

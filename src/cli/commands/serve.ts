@@ -1,10 +1,10 @@
 import { defineCommand } from 'citty';
 import { loadSettings } from '../../config/load.ts';
-import { viewSettings } from '../../config/resolve.ts';
-import { serveConfig } from '../../config/serve-config.ts';
+import { viewSettings } from '../../config/view.ts';
 import { consoleLogger } from '../../logger/logger.ts';
 import { nameProcess } from '../../runtime/process-name.ts';
 import { runServe } from '../../server/serve.ts';
+import { serveConfig } from '../../server/serve-config.ts';
 import { serveArgs } from '../args.ts';
 
 export default defineCommand({

@@ -2,14 +2,18 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { defineCommand } from 'citty';
-import { type EnvFile, EnvFileError, mergeBelow, readEnvFile } from '../../config/env-file.ts';
+import { type EnvFile, EnvFileError, readEnvFile } from '../../config/env-file.ts';
 import { durationCodec } from '../../config/kinds.ts';
 import { isRoot } from '../../config/paths.ts';
-import { registerSettingSecrets, resolveSettings, unknownSettings } from '../../config/resolve.ts';
-import { serveConfig, healthUrl as serviceHealthUrl } from '../../config/serve-config.ts';
+import { resolveSettings } from '../../config/resolve.ts';
+import { registerSettingSecrets } from '../../config/secrets.ts';
+import { fromFile } from '../../config/sources.ts';
+import { unknownSettings } from '../../config/unknown-settings.ts';
 import { flagValue } from '../../config/values.ts';
 import { ConfigError, UsageError, UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
+import { serveConfig } from '../../server/serve-config.ts';
+import { healthUrl as serviceHealthUrl } from '../../server/urls.ts';
 import { install, uninstall } from '../../service/install.ts';
 import { type Platform, planService, type Scope, type ServicePlan } from '../../service/plan.ts';
 import { commandData } from '../parse-args.ts';
@@ -71,14 +75,13 @@ function serviceSettings(
       throw err;
     }
   }
-  const env: Record<string, string> = {};
-  for (const file of files) mergeBelow(env, file);
-  for (const w of unknownSettings(env, files)) process.stderr.write(`robbie: warning: ${w}\n`);
+  const sources = files.map(fromFile);
+  for (const w of unknownSettings(sources)) process.stderr.write(`robbie: warning: ${w}\n`);
   try {
-    const settings = resolveSettings({ flags: {}, env, files });
+    const settings = resolveSettings(sources);
     registerSettingSecrets(settings);
     serveConfig(settings);
-    return { env, url: serviceHealthUrl(settings) };
+    return { env: { ...settings.fileEnv }, url: serviceHealthUrl(settings) };
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;

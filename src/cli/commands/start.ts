@@ -4,16 +4,11 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { installedServiceFor, loadSettings } from '../../config/load.ts';
-import {
-  describeOrigin,
-  type Flags,
-  handOver,
-  type Resolved,
-  resolveSettings,
-} from '../../config/resolve.ts';
+import { handOver } from '../../config/hand-over.ts';
+import { loadSettings } from '../../config/load.ts';
+import { describeOrigin, type Flags, type Resolved, resolveSettings } from '../../config/resolve.ts';
 import { envName, KEYS, settingOf } from '../../config/settings.ts';
-import { superviseConfig } from '../../config/supervise-config.ts';
+import { fromEnv } from '../../config/sources.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { throughServiceManager } from '../../service/manager.ts';
@@ -23,10 +18,12 @@ import { MAIN_LOG } from '../../supervisor/output/log-sink.ts';
 import { processAlive } from '../../supervisor/process-info.ts';
 import { healthUrlOf, serving } from '../../supervisor/serving.ts';
 import type { StatusReport } from '../../supervisor/status.ts';
+import { superviseConfig } from '../../supervisor/supervise-config.ts';
 import { superviseArgs } from '../args.ts';
 import { prettyLine } from '../logs/pretty.ts';
 import { tailLines } from '../logs/tail.ts';
 import { commandData, givenFlags } from '../parse-args.ts';
+import { installedServiceFor } from '../service-settings.ts';
 
 /** What the background supervisor writes outside its log files (a crash before logging started). */
 const SUPERVISOR_STDERR = 'supervisor-stderr.log';
@@ -149,7 +146,7 @@ export async function startInBackground(flags: Flags, passthrough: string[], app
  * does not have, each as `--port 8200 (it runs with 8100)`; a secret's values are not shown.
  */
 function differences(asked: Resolved, runningEnv: Record<string, string>): string[] {
-  const running = resolveSettings({ flags: {}, env: runningEnv });
+  const running = resolveSettings([fromEnv(runningEnv)]);
   const out: string[] = [];
   for (const key of KEYS) {
     const s = settingOf(key);

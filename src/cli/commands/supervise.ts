@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty';
 import { loadSettings } from '../../config/load.ts';
-import { superviseConfig } from '../../config/supervise-config.ts';
 import { runSupervise } from '../../supervisor/run.ts';
+import { superviseConfig } from '../../supervisor/supervise-config.ts';
 import { superviseArgs } from '../args.ts';
 import { commandData } from '../parse-args.ts';
 

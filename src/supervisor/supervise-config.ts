@@ -1,30 +1,10 @@
-import type { RotationOptions } from '../supervisor/output/rotating-file.ts';
-import { type Paths, resolvePaths } from './paths.ts';
-import { handedOrigins, handOver, type Resolved, settingError } from './resolve.ts';
-import { type ServeConfig, serveConfig } from './serve-config.ts';
-import type { RESTART_POLICIES } from './settings.ts';
-
-/** Where alerts go and how often. */
-export interface AlertSettings {
-  webhook: string | undefined;
-  email: { to: string[]; smtpUrl: string; from: string } | undefined;
-  dedupeMs: number;
-  /** The database unreachable this long is an alert. */
-  databaseDownAfterMs: number;
-}
-
-export function alertSettings(s: Resolved): AlertSettings {
-  const v = s.values;
-  const to = v['alert-email'] ?? [];
-  if (to.length > 0 && !v['smtp-url'])
-    throw settingError('alert-email', s.origins['alert-email'], 'needs an SMTP server: set ROBBIE_SMTP_URL');
-  return {
-    webhook: v['alert-webhook'],
-    email: to.length > 0 && v['smtp-url'] ? { to, smtpUrl: v['smtp-url'], from: v['alert-from'] } : undefined,
-    dedupeMs: v['alert-dedupe'],
-    databaseDownAfterMs: v['alert-db-down-after'],
-  };
-}
+import { type AlertSettings, alertSettings } from '../alerts/from-settings.ts';
+import { handedOrigins, handOver } from '../config/hand-over.ts';
+import { type Paths, resolvePaths } from '../config/paths.ts';
+import { type Resolved, settingError } from '../config/resolve.ts';
+import type { RESTART_POLICIES } from '../config/settings.ts';
+import { type ServeConfig, serveConfig } from '../server/serve-config.ts';
+import type { RotationOptions } from './output/rotating-file.ts';
 
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 

@@ -1,18 +1,17 @@
-/** Settings of the Universal Input API: providers and models, limits, gatekeeper, keys. */
-import { readFileSync } from 'node:fs';
-import type { UpstreamLimits } from '../api/providers/http.ts';
-import { KINDS, PROVIDER_KINDS, type ProviderKind } from '../api/providers/kinds.ts';
-import { registerSecret } from '../logger/redact.ts';
-import { type Price, pricesFrom } from '../tenancy/prices.ts';
-import type { ModelChoice, Rate } from './kinds.ts';
-import { NAME } from './kinds.ts';
-import { type Resolved, settingError } from './resolve.ts';
-import { type RATE_LIMIT_SCOPES, SERVICE_NAMES } from './settings.ts';
-import { parseDuration } from './units.ts';
+/**
+ * The chain of providers from the settings and the providers file: each provider's kind, server,
+ * key, model per service and the models it serves; the user's aliases; the price table.
+ */
 
-export type { ProviderKind };
-export type Service = (typeof SERVICE_NAMES)[number];
-export const SERVICES: readonly Service[] = SERVICE_NAMES;
+import { settingJsonFile } from '../../config/json-file.ts';
+import type { ModelChoice } from '../../config/kinds.ts';
+import { NAME } from '../../config/kinds.ts';
+import { type Resolved, settingError } from '../../config/resolve.ts';
+import { SERVICES, type Service } from '../../config/settings.ts';
+import { parseDuration } from '../../config/units.ts';
+import { registerSecret } from '../../logger/redact.ts';
+import { type Price, pricesFrom } from '../../tenancy/prices.ts';
+import { KINDS, PROVIDER_KINDS, type ProviderKind } from './kinds.ts';
 
 /**
  * The models a provider serves beyond its service models: those its server lists (`discover`),
@@ -40,108 +39,9 @@ const MODEL_SETTING = {
   embedding: 'embedding-model',
 } as const;
 
-export interface PatternConfig {
-  pattern: string;
-  category: string;
-  severity: 'low' | 'medium' | 'high' | 'critical';
-  reason: string;
-}
-
-export interface ApiConfig {
-  /** The static keys (ROBBIE_API_KEYS); more live in the store. */
-  apiKeys: string[];
-  adminKey: string | undefined;
-  metricsToken: string | undefined;
-  maxBodyBytes: number;
-  /** The primary provider first, then the fallbacks in order. */
-  providers: ProviderConfig[];
-  /** Model names of the user's, each for models tried in order (`provider/model` or a model name). */
-  aliases: Map<string, string[]>;
-  /** How often each provider's model list is read again. */
-  modelsRefreshMs: number;
-  /** The most an upstream may send: an answer, one line of a stream. */
-  upstream: UpstreamLimits;
-  /** A stream whose client takes no bytes for this long is ended (and recorded as cut). */
-  streamWriteTimeoutMs: number;
-  /** The whole model budget of one request: every attempt, retry and fallback. */
-  modelTimeoutMs: number;
-  cache: { services: Service[]; ttlMs: number; staleMs: number };
-  mood: string;
-  /** Each key's request limit, unless the key sets its own. */
-  rateLimit: Rate;
-  /** Per end user within a key, when set. */
-  rateLimitUser: Rate | undefined;
-  /** Tokens held against a budget for a request without max_tokens. */
-  budgetReserve: number;
-  prices: Map<string, Price>;
-  /** One limit across the store's instances, or a local share per process. */
-  rateLimitScope: (typeof RATE_LIMIT_SCOPES)[number];
-  /** Gatekeeper patterns from a file, replacing the defaults. */
-  patterns: PatternConfig[] | undefined;
-  /** A critical gatekeeper finding activates the killswitch. */
-  tripKillswitch: boolean;
-}
-
-const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-
-/**
- * The JSON array in the file a setting names, and how to refuse one of its entries (exit 78, the
- * setting named); undefined when the setting is unset.
- */
-function jsonFile(
-  s: Resolved,
-  key: 'gatekeeper-patterns' | 'providers-file' | 'prices-file',
-): { parsed: unknown; refuse: (problem: string) => Error } | undefined {
-  const path = s.values[key];
-  if (!path) return undefined;
-  const refuse = (problem: string) => settingError(key, s.origins[key], problem);
-  try {
-    return { parsed: JSON.parse(readFileSync(path, 'utf8')), refuse };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw refuse(`names a file that cannot be read as JSON: ${path}: ${e.code ?? e.message.split('\n')[0]}`);
-  }
-}
-
-function jsonArrayFile(
-  s: Resolved,
-  key: 'gatekeeper-patterns',
-  shape: string,
-): { items: unknown[]; refuse: (problem: string) => Error } | undefined {
-  const file = jsonFile(s, key);
-  if (!file) return undefined;
-  if (!Array.isArray(file.parsed)) throw file.refuse(`must name a JSON array of ${shape}`);
-  return { items: file.parsed, refuse: file.refuse };
-}
-
 function loadPrices(s: Resolved): Map<string, Price> {
-  const file = jsonFile(s, 'prices-file');
+  const file = settingJsonFile(s, 'prices-file');
   return file ? pricesFrom(file.parsed, file.refuse) : new Map();
-}
-
-function loadPatterns(s: Resolved): PatternConfig[] | undefined {
-  const file = jsonArrayFile(s, 'gatekeeper-patterns', '{pattern, category, severity, reason}');
-  if (!file) return undefined;
-  const { items, refuse } = file;
-  return items.map((p, i) => {
-    const o = p as Partial<PatternConfig>;
-    if (typeof o.pattern !== 'string' || !o.pattern)
-      throw refuse(`pattern ${i}: "pattern" must be a non-empty string`);
-    try {
-      new RegExp(o.pattern, 'iu');
-    } catch {
-      throw refuse(`pattern ${i}: not a valid regular expression`);
-    }
-    const severity = o.severity ?? 'medium';
-    if (!SEVERITIES.includes(severity))
-      throw refuse(`pattern ${i}: severity must be ${SEVERITIES.join(', ')}`);
-    return {
-      pattern: o.pattern,
-      category: o.category ?? 'policy_violation',
-      severity,
-      reason: o.reason ?? 'matched a configured pattern',
-    };
-  });
 }
 
 /** A provider of the providers file, before the model settings are applied. */
@@ -173,7 +73,7 @@ interface ProvidersFile {
 function loadProviders(s: Resolved): ProvidersFile {
   const found = new Map<string, NamedProvider>();
   const aliases = new Map<string, string[]>();
-  const file = jsonFile(s, 'providers-file');
+  const file = settingJsonFile(s, 'providers-file');
   if (!file) return { providers: found, aliases, refuse: (problem) => new Error(problem) };
   const { refuse } = file;
   const shape = '{name, kind, url, api_key_env, models, serves, timeout, prices}';
@@ -359,7 +259,7 @@ function keyOf(s: Resolved, name: string | undefined): string | undefined {
   return key;
 }
 
-function fromProvidersFile(s: Resolved): {
+export function providersConfig(s: Resolved): {
   providers: ProviderConfig[];
   aliases: Map<string, string[]>;
   prices: Map<string, Price>;
@@ -367,27 +267,4 @@ function fromProvidersFile(s: Resolved): {
   const file = loadProviders(s);
   const providers = providerChain(s, file);
   return { providers, aliases: aliasesOf(file, providers), prices: priceTable(s, file) };
-}
-
-export function apiConfig(s: Resolved): ApiConfig {
-  const v = s.values;
-  return {
-    apiKeys: v['api-keys'] ?? [],
-    adminKey: v['admin-key'],
-    metricsToken: v['metrics-token'],
-    maxBodyBytes: v['max-body'],
-    ...fromProvidersFile(s),
-    cache: { services: v.cache, ttlMs: v['cache-ttl'], staleMs: v['cache-stale'] },
-    modelTimeoutMs: v['model-timeout'],
-    modelsRefreshMs: v['models-refresh'],
-    upstream: { answerBytes: v['upstream-max-answer'], lineBytes: v['upstream-max-line'] },
-    streamWriteTimeoutMs: v['stream-write-timeout'],
-    mood: v.mood,
-    rateLimit: v['rate-limit'],
-    rateLimitUser: v['rate-limit-user'],
-    budgetReserve: v['budget-reserve'],
-    rateLimitScope: v['rate-limit-scope'],
-    patterns: loadPatterns(s),
-    tripKillswitch: v['gatekeeper-killswitch'],
-  };
 }
