@@ -27,6 +27,7 @@ import {
 import { numericUsage, USAGE_SUMS, usageGroup } from '../usage-sql.ts';
 import { applySqlite, readKillswitchSqlite } from './apply.ts';
 import { holdBudgetSqlite } from './budgets.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { keysSinceSqlite, saveKeySqlite } from './keys.ts';
 import { describeSqliteError, openSqlite, stmt, transaction, WalSync } from './open.ts';
 
@@ -61,6 +62,8 @@ export class SqliteStore implements Store {
   readonly #claims: DatabaseSync;
 
   readonly #wal: WalSync;
+  /** Checkpoints the WAL off the event loop (undefined: SQLite's own, in the commits). */
+  readonly #checkpointer: Promise<Checkpointer | undefined>;
 
   /**
    * `durable` makes committed writes durable (default: fsync the WAL on the thread pool, WalSync);
@@ -80,6 +83,9 @@ export class SqliteStore implements Store {
     const wal = mode.toLowerCase() === 'wal';
     if (wal) this.#db.exec('pragma synchronous = normal');
     this.#wal = new WalSync(path);
+    this.#checkpointer = wal
+      ? Checkpointer.start(path, [this.#db, this.#claims])
+      : Promise.resolve(undefined);
     const makeDurable = durable ?? (wal ? () => this.#wal.sync() : () => Promise.resolve());
     // One transaction and one fsync per batch of concurrent writes.
     this.#writes = new GroupCommit<WriteOp>(async (ops) => {
@@ -418,6 +424,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await (await this.#checkpointer)?.close();
     await this.#wal.close();
     this.#claims.close();
     this.#db.close();
