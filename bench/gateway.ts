@@ -8,6 +8,8 @@
  *
  * robbie runs with its defaults and its durable recording on (SQLite), and with
  * `--rate-limit 100000000/1m` (a load test from one user would be refused at the default 120/1m).
+ * One more row runs it at one connection with `--home` on /dev/shm: the same robbie without the
+ * disk's fsync of each record, the floor of its one-connection figure, in the same run.
  * Portkey is not a dependency: it is looked for in PORTKEY_DIR (default /tmp/portkey-peer/portkey,
  * where `npm install @portkey-ai/gateway` put it); without it its rows say so.
  */
@@ -266,6 +268,7 @@ export async function benchGateway(): Promise<Row[]> {
             : `median of ${STREAM_SAMPLES} after ${STREAM_WARMUP} streams (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added (${first.cold.toFixed(1)} vs ${directFirst.cold.toFixed(1)} ms)`,
       });
     }
+    rows.push(await fsyncFloor(fakePort, direct1.p50, dir));
   } finally {
     for (const t of targets) await t.stop().catch(() => undefined);
     fake.kill();
@@ -275,14 +278,45 @@ export async function benchGateway(): Promise<Row[]> {
 }
 
 /**
+ * The same robbie at one connection with its store in memory (`--home` on /dev/shm, where an
+ * fsync costs nothing): what robbie adds besides making each record durable on this disk, the
+ * floor for the one-connection figure, measured in the same run.
+ */
+async function fsyncFloor(fakePort: number, directP50: number, dir: string): Promise<Row> {
+  const scenario = 'robbie, OpenAI in, store on /dev/shm (no disk fsync), 1 connection';
+  if (!existsSync('/dev/shm'))
+    return { scenario, metric: 'requests/s', value: 'skipped', note: 'no /dev/shm' };
+  const robbie = await startRobbie(fakePort, '/dev/shm');
+  try {
+    const url = `http://127.0.0.1:${robbie.port}${PROTOCOLS.openai.path}`;
+    wrk('openai', url, 32, 3, {}, dir); // warm-up
+    const r = wrk('openai', url, 1, SECONDS, {}, dir);
+    return {
+      scenario,
+      metric: 'requests/s',
+      value: `${Math.round(r.rps)}`,
+      note: `p50 ${r.p50.toFixed(2)} ms; adds ${(r.p50 - directP50).toFixed(2)} ms over the model alone: the default's figure less its fsync of each record`,
+    };
+  } finally {
+    await robbie.stop();
+  }
+}
+
+/**
  * `robbie serve` with its defaults in front of the fake OpenAI-compatible model at `fakePort`,
  * its log in a file, and `--rate-limit 100000000/1m` (one load generator is one user, refused at
  * the default 120/1m).
  */
 export async function startRobbie(
   fakePort: number,
+  homeBase?: string,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const { home, cleanup } = tempHome();
+  const { home, cleanup } = homeBase
+    ? (() => {
+        const made = mkdtempSync(join(homeBase, 'robbie-gateway-bench-'));
+        return { home: made, cleanup: () => rmSync(made, { recursive: true, force: true }) };
+      })()
+    : tempHome();
   const port = await freePort();
   const robbie = spawnRobbieLogged(
     ['serve', '--port', String(port), '--home', home],
