@@ -50,6 +50,8 @@ export function where(origin: Origin): string {
       return `${origin.path}${origin.line ? ` line ${origin.line}` : ''}`;
     case 'supervisor':
       return `the running supervisor, pid ${origin.pid}`;
+    case 'start':
+      return `given to robbie start: ${origin.given}`;
     default:
       return 'environment';
   }
@@ -66,6 +68,8 @@ export function originText(key: Key, origin: Origin): string {
       return `file ${origin.path}${origin.line ? `:${origin.line}` : ''}`;
     case 'supervisor':
       return `running supervisor (pid ${origin.pid})${origin.given ? `: ${origin.given}` : ''}`;
+    case 'start':
+      return `${origin.given} (given to robbie start)`;
     default:
       return 'default';
   }

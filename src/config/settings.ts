@@ -523,4 +523,6 @@ export const INTERNAL_ENV = [
   'ROBBIE_CHILD_ROLE',
   'ROBBIE_INSTANCE',
   'ROBBIE_INSTANCES',
+  // Where `robbie start` got each setting it hands the supervisor (JSON): its origins, shown by `config`.
+  'ROBBIE_STARTED_WITH',
 ] as const;

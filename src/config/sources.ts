@@ -13,7 +13,8 @@ type Vars = Readonly<Record<string, string | undefined>>;
 
 export type Source =
   | { kind: 'flags'; flags: Flags }
-  | { kind: 'env'; vars: Vars }
+  /** `started`: where `robbie start` got each variable it handed this process in its environment. */
+  | { kind: 'env'; vars: Vars; started?: ReadonlyMap<string, string> }
   | { kind: 'file'; path: string; entries: EnvFile['entries'] }
   /** The settings a running supervisor says it was given, and where it was given each. */
   | { kind: 'supervisor'; pid: number; vars: Vars; given: ReadonlyMap<string, string> };
@@ -21,12 +22,28 @@ export type Source =
 export type Origin =
   | { from: 'flag' }
   | { from: 'env' }
+  | { from: 'start'; given: string }
   | { from: 'file'; path: string; line?: number | undefined }
   | { from: 'supervisor'; pid: number; given?: string | undefined }
   | { from: 'default' };
 
 export const fromFlags = (flags: Flags): Source => ({ kind: 'flags', flags });
-export const fromEnv = (vars: Vars): Source => ({ kind: 'env', vars });
+export const fromEnv = (vars: Vars): Source => ({ kind: 'env', vars, started: startedWith(vars) });
+
+/** The variable `robbie start` hands its supervisor: where it got each setting it hands over. */
+export const STARTED_WITH = 'ROBBIE_STARTED_WITH';
+
+function startedWith(vars: Vars): ReadonlyMap<string, string> | undefined {
+  const text = vars[STARTED_WITH];
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== 'object') return undefined;
+    return new Map(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return undefined;
+  }
+}
 export const fromFile = (file: EnvFile): Source => ({ kind: 'file', path: file.path, entries: file.entries });
 /** Variables with no file of their own (a unit's Environment= lines): shown as `path`. */
 export const fromVars = (path: string, vars: Vars): Source => ({
@@ -56,7 +73,9 @@ export function variableIn(source: Source, name: string): { value: string; origi
       return undefined;
     case 'env': {
       const value = source.vars[name];
-      return value === undefined ? undefined : { value, origin: { from: 'env' } };
+      if (value === undefined) return undefined;
+      const given = source.started?.get(name);
+      return { value, origin: given ? { from: 'start', given } : { from: 'env' } };
     }
     case 'file': {
       const entry = source.entries.get(name);

@@ -310,13 +310,21 @@ describe('commands ask the running service', () => {
       assert.match(view.settings_of, /^the running supervisor, pid \d+$/);
       assert.equal(view.listen, `127.0.0.1:${port}`);
       const pid = view.settings_of.split(' ').at(-1);
-      // Where the supervisor got it: `robbie start` hands its settings over in the environment.
+      // Where each came from, through `robbie start`: its environment, its flags, its env file.
       assert.deepEqual(view.settings.provider, {
         value: 'echo',
         env: 'ROBBIE_PROVIDER',
-        origin: `running supervisor (pid ${pid}): env ROBBIE_PROVIDER`,
+        origin: `running supervisor (pid ${pid}): env ROBBIE_PROVIDER (given to robbie start)`,
       });
-      assert.equal(view.settings['max-body']?.value, '3KiB');
+      assert.equal(
+        view.settings.port?.origin,
+        `running supervisor (pid ${pid}): flag --port (given to robbie start)`,
+      );
+      assert.deepEqual(view.settings['max-body'], {
+        value: '3KiB',
+        env: 'ROBBIE_MAX_BODY',
+        origin: `running supervisor (pid ${pid}): file ${envFile}:1 (given to robbie start)`,
+      });
       // logs reads where the supervisor writes, though this shell names no log directory.
       const logs = await runRobbie(['logs', '--home', home, '-n', '50'], shell);
       assert.equal(logs.code, 0, logs.stderr);

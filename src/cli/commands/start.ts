@@ -4,11 +4,11 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { handOver } from '../../config/hand-over.ts';
+import { handedOrigins, handOver } from '../../config/hand-over.ts';
 import { loadSettings } from '../../config/load.ts';
 import { describeOrigin, type Flags, type Resolved, resolveSettings } from '../../config/resolve.ts';
 import { envName, KEYS, settingOf } from '../../config/settings.ts';
-import { fromEnv } from '../../config/sources.ts';
+import { fromEnv, STARTED_WITH } from '../../config/sources.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { throughServiceManager } from '../../service/manager.ts';
@@ -90,6 +90,8 @@ export async function startInBackground(flags: Flags, passthrough: string[], app
       // The env file's variables, settings or not: the supervisor does not read it again.
       ...settings.fileEnv,
       ...handOver(settings, ['paths', 'serve', 'supervise', 'process']),
+      // Where each came from, so that `robbie config` can say so rather than "environment".
+      [STARTED_WITH]: JSON.stringify(handedOrigins(settings, ['paths', 'serve', 'supervise', 'process'])),
       // Both, so that the supervisor's logs are where this command says they are.
       ROBBIE_HOME: paths.home,
       ROBBIE_LOG_DIR: paths.logDir,
