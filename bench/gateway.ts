@@ -19,7 +19,6 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
-import { tempHome } from '../tests/helpers/supervisor.ts';
 import { cpuSeconds, median, type Row } from './lib.ts';
 
 const SECONDS = 8;
@@ -311,12 +310,8 @@ export async function startRobbie(
   fakePort: number,
   homeBase?: string,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const { home, cleanup } = homeBase
-    ? (() => {
-        const made = mkdtempSync(join(homeBase, 'robbie-gateway-bench-'));
-        return { home: made, cleanup: () => rmSync(made, { recursive: true, force: true }) };
-      })()
-    : tempHome();
+  const home = mkdtempSync(join(homeBase ?? tmpdir(), 'robbie-gateway-bench-'));
+  const cleanup = () => rmSync(home, { recursive: true, force: true });
   const port = await freePort();
   const robbie = spawnRobbieLogged(
     ['serve', '--port', String(port), '--home', home],

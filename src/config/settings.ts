@@ -518,11 +518,13 @@ export function keysOf(...scopes: Scope[]): Key[] {
  * Variables robbie sets for its own children (the child protocol), not settings: never reported
  * as unknown.
  */
+/** What `robbie start` hands the supervisor it starts besides the settings: where it got each (JSON). */
+export const STARTED_WITH = 'ROBBIE_STARTED_WITH';
+
 export const INTERNAL_ENV = [
   'ROBBIE_SUPERVISED',
   'ROBBIE_CHILD_ROLE',
   'ROBBIE_INSTANCE',
   'ROBBIE_INSTANCES',
-  // Where `robbie start` got each setting it hands the supervisor (JSON): its origins, shown by `config`.
-  'ROBBIE_STARTED_WITH',
+  STARTED_WITH,
 ] as const;

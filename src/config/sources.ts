@@ -4,7 +4,7 @@
  * once per setting and takes the first source that has it; the source is the value's origin.
  */
 import type { EnvFile } from './env-file.ts';
-import { envName, hasFlag, type Key } from './settings.ts';
+import { envName, hasFlag, type Key, STARTED_WITH } from './settings.ts';
 
 /** Flags as parsed: strings, and booleans for switches. */
 export type Flags = Readonly<Record<string, unknown>>;
@@ -27,12 +27,6 @@ export type Origin =
   | { from: 'supervisor'; pid: number; given?: string | undefined }
   | { from: 'default' };
 
-export const fromFlags = (flags: Flags): Source => ({ kind: 'flags', flags });
-export const fromEnv = (vars: Vars): Source => ({ kind: 'env', vars, started: startedWith(vars) });
-
-/** The variable `robbie start` hands its supervisor: where it got each setting it hands over. */
-export const STARTED_WITH = 'ROBBIE_STARTED_WITH';
-
 function startedWith(vars: Vars): ReadonlyMap<string, string> | undefined {
   const text = vars[STARTED_WITH];
   if (!text) return undefined;
@@ -44,6 +38,10 @@ function startedWith(vars: Vars): ReadonlyMap<string, string> | undefined {
     return undefined;
   }
 }
+
+export const fromFlags = (flags: Flags): Source => ({ kind: 'flags', flags });
+export const fromEnv = (vars: Vars): Source => ({ kind: 'env', vars, started: startedWith(vars) });
+
 export const fromFile = (file: EnvFile): Source => ({ kind: 'file', path: file.path, entries: file.entries });
 /** Variables with no file of their own (a unit's Environment= lines): shown as `path`. */
 export const fromVars = (path: string, vars: Vars): Source => ({

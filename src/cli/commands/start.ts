@@ -4,11 +4,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand } from 'citty';
-import { handedOrigins, handOver } from '../../config/hand-over.ts';
 import { loadSettings } from '../../config/load.ts';
 import { describeOrigin, type Flags, type Resolved, resolveSettings } from '../../config/resolve.ts';
-import { envName, KEYS, settingOf } from '../../config/settings.ts';
-import { fromEnv, STARTED_WITH } from '../../config/sources.ts';
+import { envName, KEYS, STARTED_WITH, settingOf } from '../../config/settings.ts';
+import { fromEnv } from '../../config/sources.ts';
 import { UserError } from '../../errors.ts';
 import { selfCommand } from '../../runtime/platform.ts';
 import { throughServiceManager } from '../../service/manager.ts';
@@ -46,7 +45,7 @@ export async function startInBackground(flags: Flags, passthrough: string[], app
     const differ = running ? differences(settings, running.env) : [];
     if (differ.length > 0 && apply && running) {
       // What it runs with, changed by what this start was given.
-      const env = { ...running.env, ...handOver(settings, ['paths', 'serve', 'supervise', 'process']) };
+      const env = { ...running.env, ...config.given.env };
       const res = await control(paths.controlSocket, paths.home, 'apply', 300_000, env);
       process.stdout.write(
         `robbie (supervisor pid ${pid}) runs with ${res.applied.join(', ')} now: ${res.reloaded
@@ -89,9 +88,9 @@ export async function startInBackground(flags: Flags, passthrough: string[], app
       ...process.env,
       // The env file's variables, settings or not: the supervisor does not read it again.
       ...settings.fileEnv,
-      ...handOver(settings, ['paths', 'serve', 'supervise', 'process']),
+      ...config.given.env,
       // Where each came from, so that `robbie config` can say so rather than "environment".
-      [STARTED_WITH]: JSON.stringify(handedOrigins(settings, ['paths', 'serve', 'supervise', 'process'])),
+      [STARTED_WITH]: JSON.stringify(config.given.origins),
       // Both, so that the supervisor's logs are where this command says they are.
       ROBBIE_HOME: paths.home,
       ROBBIE_LOG_DIR: paths.logDir,
