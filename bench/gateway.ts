@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withServingHeap } from '../src/runtime/serving-heap.ts';
 import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
 import { cpuSeconds, median, type Row } from './lib.ts';
 
@@ -303,6 +304,7 @@ async function fsyncFloor(fakePort: number, directP50: number, dir: string): Pro
 
 /**
  * `robbie serve` with its defaults in front of the fake OpenAI-compatible model at `fakePort`,
+ * started as `robbie supervise` starts it (its V8 young generation bounded: runtime/serving-heap.ts),
  * its log in a file, and `--rate-limit 100000000/1m` (one load generator is one user, refused at
  * the default 120/1m).
  */
@@ -316,12 +318,12 @@ export async function startRobbie(
   const robbie = spawnRobbieLogged(
     ['serve', '--port', String(port), '--home', home],
     join(home, 'serve.log'),
-    {
+    withServingHeap({
       ROBBIE_PROVIDER: 'openai',
       OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
       CHAT_MODEL: 'fake-model',
       ROBBIE_RATE_LIMIT: '100000000/1m',
-    },
+    }),
   );
   await waitHealthy(port, 20_000);
   return {

@@ -1,5 +1,6 @@
 /** What a child is started with: command, arguments, environment — a pure function of the config. */
 
+import { withServingHeap } from '../runtime/serving-heap.ts';
 import { NOTIFY_ENV } from '../runtime/systemd-notify.ts';
 import type { ChildRole, ChildSpec } from './child-handle.ts';
 import type { SuperviseConfig } from './supervise-config.ts';
@@ -25,5 +26,5 @@ export function childSpec(
   env.ROBBIE_SUPERVISED = '1';
   env.ROBBIE_CHILD_ROLE = role;
   env.ROBBIE_LOG_FORMAT = 'json';
-  return { command: serve.command, args: serve.args, env, ipc: true };
+  return { command: serve.command, args: serve.args, env: withServingHeap(env), ipc: true };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactAnswer, summarize } from '../../src/api/pipeline/answer-redaction.ts';
+import { redactAnswer, summarize, summarizeRedacted } from '../../src/api/pipeline/answer-redaction.ts';
 import { Gatekeeper } from '../../src/api/pipeline/gatekeeper.ts';
 import { RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
 import { CircuitBreaker } from '../../src/api/providers/circuit-breaker.ts';
@@ -88,6 +88,29 @@ describe('answer redaction', () => {
     assert.equal(r.redactions, 3);
     assert.equal(redactAnswer('nothing secret here').redactions, 0);
     assert.equal(summarize(`${'a'.repeat(300)}`).length, 203);
+  });
+
+  it("an answer's summary reads only a prefix, and is what collapsing all of it would give", () => {
+    const whole = (t: string): string => {
+      const clean = t.replace(/\s+/g, ' ').trim();
+      return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
+    };
+    const texts = [
+      '',
+      '   ',
+      'short answer',
+      ` ${'b'.repeat(199)} `,
+      `${'c'.repeat(200)}`,
+      `${'d'.repeat(201)}`,
+    ];
+    // Whitespace runs of every length around the 200th character and across the prefixes read.
+    for (let run = 1; run <= 4000; run *= 3) {
+      texts.push(`${'e'.repeat(150)}${' \n\t'.repeat(run)}${'f'.repeat(100)}`);
+      texts.push(`${' '.repeat(run)}${'g '.repeat(150)}`);
+      texts.push(`${'h'.repeat(199)}${'\n'.repeat(run)}i`);
+    }
+    texts.push('j '.repeat(100_000));
+    for (const t of texts) assert.equal(summarizeRedacted(t), whole(t), JSON.stringify(t.slice(0, 40)));
   });
 
   it('every rule still applies behind the one search that skips plain text', () => {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SERVING_SEMI_SPACE_MB, withServingHeap } from '../../src/runtime/serving-heap.ts';
 import { DEFAULT_BACKOFF } from '../../src/supervisor/backoff.ts';
 import { decide } from '../../src/supervisor/restart-decision.ts';
 import { type FakeChild, fakeSupervisor } from '../helpers/fake-supervision.ts';
@@ -322,5 +323,23 @@ describe('supervisor with fake children: reload and restart', () => {
     await h.clock.advance(200);
     await done;
     assert.equal(state(h)?.state, 'running');
+  });
+});
+
+describe("the serving child's heap", () => {
+  const flag = `--max-semi-space-size=${SERVING_SEMI_SPACE_MB}`;
+  it("bounds the young generation for Node and Deno, after the user's own options", () => {
+    assert.deepEqual(withServingHeap({ PATH: '/bin' }), {
+      PATH: '/bin',
+      NODE_OPTIONS: flag,
+      DENO_V8_FLAGS: flag,
+    });
+    const mine = withServingHeap({ NODE_OPTIONS: '--enable-source-maps', DENO_V8_FLAGS: '--jitless' });
+    assert.equal(mine.NODE_OPTIONS, `--enable-source-maps ${flag}`);
+    assert.equal(mine.DENO_V8_FLAGS, `--jitless,${flag}`);
+  });
+  it('keeps a bound the user set', () => {
+    const mine = withServingHeap({ NODE_OPTIONS: '--max-semi-space-size=64' });
+    assert.equal(mine.NODE_OPTIONS, '--max-semi-space-size=64');
   });
 });

@@ -75,8 +75,27 @@ export function redactAnswer(text: string): { text: string; redactions: number }
   return { text: out, redactions };
 }
 
-/** At most 200 characters of a text for the request log, with secrets removed word by word. */
+/** The most characters of a text the request log keeps. */
+const SUMMARY = 200;
+
+/** At most SUMMARY characters of a text for the request log, with secrets removed word by word. */
 export function summarize(text: string): string {
-  const clean = redactAnswer(text).text.replace(/\s+/g, ' ').trim();
-  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
+  return summarizeRedacted(redactAnswer(text).text);
+}
+
+/**
+ * At most SUMMARY characters of a text already redacted (an answer, after the pipeline's
+ * post-flight redaction), whitespace runs made one space. Only as much of the text is read as the
+ * summary needs: a streamed answer can be megabytes, and 500 streams ending together each paid
+ * for a redaction and a whitespace pass over all of theirs (0.45 ms apiece at 40 KB) while the
+ * streams still open waited.
+ */
+export function summarizeRedacted(text: string): string {
+  let clean = '';
+  for (let take = 4 * SUMMARY; ; take *= 4) {
+    clean = text.slice(0, take).replace(/\s+/g, ' ').trimStart();
+    // Past SUMMARY characters, the rest of the text cannot change the first SUMMARY of them.
+    if (clean.length > SUMMARY) return `${clean.slice(0, SUMMARY)}...`;
+    if (take >= text.length) return clean.trimEnd();
+  }
 }

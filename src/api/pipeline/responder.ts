@@ -9,7 +9,7 @@ import { SpanKind } from '../../telemetry/span-data.ts';
 import type { Prices } from '../../tenancy/prices.ts';
 import { problem } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { summarize } from './answer-redaction.ts';
+import { summarize, summarizeRedacted } from './answer-redaction.ts';
 import {
   type AnswerFormat,
   type GatewayRequest,
@@ -82,7 +82,8 @@ export class Responder {
       ai_model: answer?.model ?? (outcome.kind === 'failed' ? (outcome.model ?? null) : null),
       provider: answer?.provider ?? null,
       input_summary: summarize(req.input),
-      output_summary: output === undefined ? null : summarize(output),
+      // The answer was redacted on its way out (whole, streamed or cached).
+      output_summary: output === undefined ? null : summarizeRedacted(output),
       gatekeeper_status: outcome.status,
       gatekeeper_confidence: review?.confidence ?? null,
       gatekeeper_reasoning: review?.reasoning ?? null,
