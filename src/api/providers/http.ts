@@ -3,7 +3,6 @@
  * failure a ProviderError, every answer under its caps, every wait under the request's deadline.
  */
 import { Agent, type Dispatcher } from 'undici';
-import { BodyChunks } from './body-chunks.ts';
 import { type CallContext, ProviderError, retryAfterMs } from './types.ts';
 
 /**
@@ -176,15 +175,11 @@ export class UpstreamHttp {
     let size = 0;
     /** Characters since the last line break. */
     let line = 0;
-    const chunks = new BodyChunks(res.body);
     try {
-      for (;;) {
-        const next = chunks.next();
-        const chunk = next instanceof Promise ? await next : next;
-        if (chunk === undefined) break;
-        size += chunk.length;
+      for await (const chunk of res.body) {
+        size += (chunk as Uint8Array).length;
         if (size > answerBytes) throw tooLarge(`answer is larger than ${mib(answerBytes)}`);
-        const text = decoder.decode(chunk, { stream: true });
+        const text = decoder.decode(chunk as Uint8Array, { stream: true });
         const lastBreak = text.lastIndexOf('\n');
         line = lastBreak === -1 ? line + text.length : text.length - lastBreak - 1;
         if (line > lineBytes) throw tooLarge(`stream has a line longer than ${mib(lineBytes)}`);
