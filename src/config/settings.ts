@@ -514,13 +514,13 @@ export function keysOf(...scopes: Scope[]): Key[] {
   return KEYS.filter((k) => scopes.includes(settingOf(k).scope));
 }
 
+/** What `robbie start` hands the supervisor it starts besides the settings: where it got each (JSON). */
+export const STARTED_WITH = 'ROBBIE_STARTED_WITH';
+
 /**
  * Variables robbie sets for its own children (the child protocol), not settings: never reported
  * as unknown.
  */
-/** What `robbie start` hands the supervisor it starts besides the settings: where it got each (JSON). */
-export const STARTED_WITH = 'ROBBIE_STARTED_WITH';
-
 export const INTERNAL_ENV = [
   'ROBBIE_SUPERVISED',
   'ROBBIE_CHILD_ROLE',
