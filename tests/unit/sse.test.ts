@@ -117,6 +117,71 @@ describe('server-sent events', () => {
     assert.ok((seen?.written ?? 0) > 0, 'the headers and the first event have been written');
   });
 
+  it("a stream's headers, start frames and first piece leave in one write, before the middleware after the route", async (t) => {
+    // One write wakes the client once; two (headers, then the piece) woke it twice, each wake
+    // taking robbie's thread away before the first piece had left.
+    const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
+    const writes: string[] = [];
+    let atMiddleware: { corked: number; writes: number } | undefined;
+    let release: () => void = () => undefined;
+    const later = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    app.use('/live', async (c, next) => {
+      const socket = (c.env as { outgoing: ServerResponse }).outgoing.socket;
+      if (!socket) throw new Error('no socket');
+      // Every write the socket makes, in the order it makes them (corked writes leave as one).
+      const s = socket as unknown as {
+        _writev(chunks: { chunk: Buffer | string }[], cb: () => void): void;
+        _write(chunk: Buffer | string, enc: string, cb: () => void): void;
+      };
+      const writev = s._writev.bind(socket);
+      const write = s._write.bind(socket);
+      s._writev = (chunks, cb) => {
+        writes.push(chunks.map((c) => c.chunk.toString()).join(''));
+        writev(chunks, cb);
+      };
+      s._write = (chunk, enc, cb) => {
+        writes.push(chunk.toString());
+        write(chunk, enc, cb);
+      };
+      await next();
+      atMiddleware = { corked: socket.writableCorked, writes: writes.length };
+      release();
+    });
+    app.get('/live', async (c) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      async function* pieces() {
+        yield 'first';
+        await later;
+        yield 'second';
+      }
+      const answer: AnswerStream = {
+        provider: 'echo',
+        model: 'm',
+        pieces: pieces(),
+        recorded: Promise.resolve({ status: 200, body: {} }),
+      };
+      const frames = {
+        start: () => [{ data: 'start' }],
+        piece: (text: string) => [{ data: text }],
+        toolCalls: () => [],
+        end: () => [{ data: 'end' }],
+        broken: () => [],
+        failed: () => [],
+      };
+      return sendStream(c, answer, frames, {}, streaming);
+    });
+    const server = createHttpServer(app, newLifecycle());
+    const port = await server.listen({ host: '127.0.0.1', port: 0, reusePort: false });
+    t.after(() => server.drain(1000));
+    const text = await (await fetch(`http://127.0.0.1:${port}/live`)).text();
+    assert.equal(text, 'data: start\n\ndata: first\n\ndata: second\n\ndata: end\n\n');
+    assert.deepEqual(atMiddleware, { corked: 0, writes: 1 }, 'one write had left when the route answered');
+    assert.match(writes[0] ?? '', /^HTTP\/1\.1 200[\s\S]*data: start\n\n[\s\S]*data: first\n\n/);
+    assert.doesNotMatch(writes[0] ?? '', /second/);
+  });
+
   it('a client that takes no bytes for the write deadline is cut off, and the pieces are closed', async (t) => {
     const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
     let produced = 0;
