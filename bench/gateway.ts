@@ -4,7 +4,9 @@
  * three pieces 100 ms apart), and robbie's `/v1/messages` (Anthropic's API in, OpenAI's out): req/s and latency at 1 and 32 connections with wrk,
  * each gateway's CPU per request, the latency each adds at 1 connection over calling the model
  * directly, and the time to the first streamed piece it adds — warm (after 500 streams, as wrk's
- * warm-up does for whole answers) and cold (right after the wrk runs).
+ * warm-up does for whole answers), cold (right after the wrk runs), and with each stream read to
+ * its end. The same for a Node proxy that only passes bytes (the floor of any Node gateway), in
+ * the same run.
  *
  * robbie runs with its defaults and its durable recording on (SQLite), and with
  * `--rate-limit 100000000/1m` (a load test from one user would be refused at the default 120/1m).
@@ -129,16 +131,22 @@ function wrk(
   };
 }
 
-/** Milliseconds from sending one streamed request to its first content piece (then hung up). */
+/**
+ * Milliseconds from sending one streamed request to its first content piece. The client then hangs
+ * up (a gateway closes the model's request, and opens a new connection for the next), or with
+ * `toEnd` reads the stream to its end first, as an SDK does.
+ */
 function onePiece(
   protocol: Protocol,
   port: number,
   path: string,
   headers: Record<string, string>,
+  toEnd = false,
 ): Promise<number> {
   const body = PROTOCOLS[protocol].body(true);
   return new Promise<number>((resolve, reject) => {
     const started = performance.now();
+    let first: number | undefined;
     const req = http.request(
       {
         host: '127.0.0.1',
@@ -146,18 +154,27 @@ function onePiece(
         path,
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
+        // A new connection each time: a kept-alive one, idle while wrk runs (synchronously: this
+        // process does not see it closed), was found closed by the next request.
+        agent: false,
       },
       (res) => {
         let seen = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
+          if (first !== undefined) return;
           seen += c;
-          if (seen.includes(PROTOCOLS[protocol].marker)) {
-            resolve(performance.now() - started);
-            res.destroy();
-          }
+          if (!seen.includes(PROTOCOLS[protocol].marker)) return;
+          first = performance.now() - started;
+          if (toEnd) return;
+          resolve(first);
+          res.destroy();
         });
-        res.on('end', () => reject(new Error(`no piece from ${path}: ${seen.slice(0, 200)}`)));
+        res.on('end', () =>
+          first === undefined
+            ? reject(new Error(`no piece from ${path}: ${seen.slice(0, 200)}`))
+            : resolve(first),
+        );
       },
     );
     req.on('error', reject);
@@ -171,24 +188,25 @@ const STREAM_WARMUP = 500;
 
 /**
  * Median time to the first piece over 20 streams one after another: `cold` right after the wrk
- * runs (the streaming code has run a few times at most), `warm` after 500 more streams.
+ * runs (the streaming code has run a few times at most), `warm` after 500 more streams, and
+ * `toEnd` with each stream read to its end before the next.
  */
 async function firstPiece(
   protocol: Protocol,
   port: number,
   path: string,
   headers: Record<string, string>,
-): Promise<{ cold: number; warm: number }> {
-  const sample = async () => {
+): Promise<{ cold: number; warm: number; toEnd: number }> {
+  const sample = async (toEnd: boolean) => {
     const times: number[] = [];
-    for (let i = 0; i < STREAM_SAMPLES; i++) times.push(await onePiece(protocol, port, path, headers));
+    for (let i = 0; i < STREAM_SAMPLES; i++) times.push(await onePiece(protocol, port, path, headers, toEnd));
     return median(times);
   };
-  const cold = await sample();
+  const cold = await sample(false);
   for (let i = 0; i < STREAM_WARMUP; i += 25) {
     await Promise.all(Array.from({ length: 25 }, () => onePiece(protocol, port, path, headers)));
   }
-  return { cold, warm: await sample() };
+  return { cold, warm: await sample(false), toEnd: await sample(true) };
 }
 
 interface Target {
@@ -235,13 +253,22 @@ export async function benchGateway(): Promise<Row[]> {
     const portkey = await startPortkey(dir, fakePort);
     if ('skipped' in portkey) rows.push(portkey.skipped);
     else targets.push({ name: 'Portkey', protocol: 'openai', path: '/v1/chat/completions', ...portkey });
+    const floor = await startFloor(dir, fakePort);
+    targets.push({
+      name: 'floor (a Node proxy passing bytes through)',
+      protocol: 'openai',
+      path: '/v1/chat/completions',
+      headers: {},
+      ...floor,
+      pid: floor.pid as number,
+    });
     const direct1 = wrk('openai', `http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
     const directFirst = await firstPiece('openai', fakePort, '/v1/chat/completions', {});
     rows.push({
       scenario: 'fake model alone, 1 connection',
       metric: 'p50 latency',
       value: `${direct1.p50.toFixed(2)} ms`,
-      note: `first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold)`,
+      note: `first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold; ${directFirst.toEnd.toFixed(1)} ms read to the end)`,
     });
     for (const t of targets) {
       const url = `http://127.0.0.1:${t.port}${t.path}`;
@@ -265,7 +292,7 @@ export async function benchGateway(): Promise<Row[]> {
         note:
           first instanceof Error
             ? first.message.slice(0, 160)
-            : `median of ${STREAM_SAMPLES} after ${STREAM_WARMUP} streams (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added (${first.cold.toFixed(1)} vs ${directFirst.cold.toFixed(1)} ms)`,
+            : `median of ${STREAM_SAMPLES} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
       });
     }
     rows.push(await fsyncFloor(fakePort, direct1.p50, dir));
@@ -375,6 +402,46 @@ export async function startPortkey(
     stop: async () => {
       pk.kill('SIGTERM');
       await new Promise((r) => pk.once('exit', r));
+    },
+  };
+}
+
+/**
+ * The floor: the least a Node proxy can do — pass the upstream's bytes to the client as they come
+ * (node:http both ways, no parsing, no recording), and close the upstream request when its client
+ * leaves, as robbie does. What robbie adds is over this.
+ */
+const FLOOR = `
+import http from 'node:http';
+const agent = new http.Agent({ keepAlive: true });
+http.createServer((req, res) => {
+  const up = http.request({ host: '127.0.0.1', port: Number(process.env.UPSTREAM), path: req.url, method: 'POST',
+    headers: { 'content-type': 'application/json' }, agent }, (u) => {
+    res.writeHead(u.statusCode, { 'content-type': 'text/event-stream' });
+    u.pipe(res);
+  });
+  up.on('error', () => res.destroy());
+  res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+  req.pipe(up);
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+export async function startFloor(
+  dir: string,
+  upstreamPort: number,
+): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }> {
+  const port = await freePort();
+  writeFileSync(join(dir, 'floor.mjs'), FLOOR);
+  const floor = spawn(process.execPath, [join(dir, 'floor.mjs')], {
+    env: { PORT: String(port), UPSTREAM: String(upstreamPort) },
+    stdio: 'ignore',
+  });
+  await waitForUrl(`http://127.0.0.1:${port}/`);
+  return {
+    port,
+    pid: floor.pid,
+    stop: async () => {
+      floor.kill();
     },
   };
 }

@@ -23,29 +23,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StreamRedactor } from '../src/api/pipeline/stream-redaction.ts';
 import { freePort } from '../tests/helpers/process.ts';
-import { startPortkey, startRobbie, waitForUrl } from './gateway.ts';
+import { startFloor, startPortkey, startRobbie, waitForUrl } from './gateway.ts';
 import { cpuSeconds, median, percentile, type Row, rssMiB } from './lib.ts';
 
 const STREAMS = Number(process.env.STREAMS ?? 500);
 const PIECES = Number(process.env.PIECES ?? 2000);
 const PIECE_MS = Number(process.env.PIECE_MS ?? 25);
-
-/**
- * The floor: the least a Node proxy can do per piece — pass the upstream's bytes to the client as
- * they come (node:http both ways, no parsing, no recording). What robbie adds is over this.
- */
-const FLOOR = `
-import http from 'node:http';
-const agent = new http.Agent({ keepAlive: true });
-http.createServer((req, res) => {
-  const up = http.request({ host: '127.0.0.1', port: Number(process.env.UPSTREAM), path: req.url, method: 'POST',
-    headers: { 'content-type': 'application/json' }, agent }, (u) => {
-    res.writeHead(u.statusCode, { 'content-type': 'text/event-stream' });
-    u.pipe(res);
-  });
-  req.pipe(up);
-}).listen(Number(process.env.PORT), '127.0.0.1');
-`;
 
 /** One timer per stream; each piece's content is its send time (ms, since the epoch) and a space. */
 const FAKE = `
@@ -248,22 +231,12 @@ export async function benchStreams(): Promise<Row[]> {
       headers: {},
       stop: async () => undefined,
     });
-    const floorPort = await freePort();
-    writeFileSync(join(dir, 'floor.mjs'), FLOOR);
-    const floor = spawn(process.execPath, [join(dir, 'floor.mjs')], {
-      env: { PORT: String(floorPort), UPSTREAM: String(fakePort) },
-      stdio: 'ignore',
-    });
-    await waitForUrl(`http://127.0.0.1:${floorPort}/`);
+    const floor = await startFloor(dir, fakePort);
     targets.push({
       name: 'floor: a Node proxy passing bytes through',
-      port: floorPort,
-      pid: floor.pid,
       path: '/v1/chat/completions',
       headers: {},
-      stop: async () => {
-        floor.kill();
-      },
+      ...floor,
     });
     const robbie = await startRobbie(fakePort);
     targets.push({
