@@ -260,7 +260,6 @@ export async function benchGateway(): Promise<Row[]> {
       path: '/v1/chat/completions',
       headers: {},
       ...floor,
-      pid: floor.pid as number,
     });
     const direct1 = wrk('openai', `http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
     const directFirst = await firstPiece('openai', fakePort, '/v1/chat/completions', {});
@@ -429,7 +428,7 @@ http.createServer((req, res) => {
 export async function startFloor(
   dir: string,
   upstreamPort: number,
-): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }> {
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   writeFileSync(join(dir, 'floor.mjs'), FLOOR);
   const floor = spawn(process.execPath, [join(dir, 'floor.mjs')], {
@@ -437,6 +436,7 @@ export async function startFloor(
     stdio: 'ignore',
   });
   await waitForUrl(`http://127.0.0.1:${port}/`);
+  if (floor.pid === undefined) throw new Error('the floor proxy did not start');
   return {
     port,
     pid: floor.pid,

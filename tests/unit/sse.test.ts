@@ -14,6 +14,11 @@ import { createHttpServer } from '../../src/server/http-server.ts';
 const log = createLogger({ format: 'none', level: 'error' });
 const streaming = { writeTimeoutMs: 30_000, log };
 
+/** A stream of `pieces` whose end is recorded at once. */
+function recordedAnswer(pieces: AsyncIterable<string>): AnswerStream {
+  return { provider: 'echo', model: 'm', pieces, recorded: Promise.resolve({ status: 200, body: {} }) };
+}
+
 /** An app with two event-stream routes: frames known in full, and a stream of three pieces. */
 function streamingApp() {
   const app = createApp({ version: '1', log, lifecycle: newLifecycle() });
@@ -156,12 +161,7 @@ describe('server-sent events', () => {
         await later;
         yield 'second';
       }
-      const answer: AnswerStream = {
-        provider: 'echo',
-        model: 'm',
-        pieces: pieces(),
-        recorded: Promise.resolve({ status: 200, body: {} }),
-      };
+      const answer = recordedAnswer(pieces());
       const frames = {
         start: () => [{ data: 'start' }],
         piece: (text: string) => [{ data: text }],
@@ -198,12 +198,7 @@ describe('server-sent events', () => {
           closed?.();
         }
       }
-      const answer: AnswerStream = {
-        provider: 'echo',
-        model: 'm',
-        pieces: pieces(),
-        recorded: Promise.resolve({ status: 200, body: {} }),
-      };
+      const answer = recordedAnswer(pieces());
       const frames = {
         start: () => [],
         piece: (text: string) => [{ data: text }],
