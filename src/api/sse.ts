@@ -273,7 +273,7 @@ export async function sendStream(
         const behind = sink.send(m);
         if (behind) await behind;
       }
-      for (let i = 0; ; i++) {
+      for (;;) {
         if ('failed' in next) throw next.failed;
         if (next.done) break;
         for (const m of framesOf(frames, next.value)) {
@@ -282,7 +282,8 @@ export async function sendStream(
           const behind = sink.send(m);
           if (behind) await behind;
         }
-        if (i === 0) sink.flush();
+        // Only the tick the route answers in has anything to flush: the first piece's.
+        sink.flush();
         if (sink.aborted) break;
         next = await pieces.next();
       }

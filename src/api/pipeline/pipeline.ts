@@ -92,8 +92,8 @@ export class Pipeline {
    * One model call per client-given id, whatever the concurrency and the instance: concurrent
    * duplicates in this process share one attempt (looked up and registered with no await in
    * between), and across processes sharing the store the attempt that claims the id runs while the
-   * others wait for its recorded answer. A reused id with a different request is refused (409). A request
-   * without an id of the client's skips all of this: nothing could repeat it.
+   * others wait for its recorded answer. A reused id with a different request is refused (409). A
+   * request without an id of the client's skips all of this: nothing could repeat it.
    */
   async handle(req: GatewayRequest, format: AnswerFormat, log: Logger): Promise<PipelineReply> {
     if (!req.idempotent) return this.#process(req, format, log, false);
