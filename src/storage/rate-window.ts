@@ -8,6 +8,10 @@
  * Rounded up, the weighted count errs on the side of refusing: rounded down, 3 requests at a
  * window's end left room for a 4th just after it under a limit of 3.
  *
+ * A count may also lease admissions ahead (api/pipeline/rate-limiter.ts): those are decided here
+ * too, against the window as the store holds it under its lock — not as the instance last saw it,
+ * since another instance may have used the room since.
+ *
  * PostgreSQL decides it in SQL (storage/postgres/rate-windows.ts), with the same expression.
  */
 export interface WindowPosition {
@@ -25,15 +29,23 @@ export interface RateVerdict {
   retryAfterS: number;
 }
 
-/** `n` requests of one key counted at once: the first `admitted` go, the rest wait `retryAfterS`. */
+/**
+ * `n` requests of one key counted at once: the first `admitted` go (with any admissions leased
+ * ahead beyond `n`), the rest wait `retryAfterS`.
+ */
 export interface RateBatch {
   admitted: number;
   retryAfterS: number;
   /** The window they were counted in (its start, ms since the epoch). */
   windowStart: number;
-  /** How many more the rule would admit right after this batch. */
-  room: number;
 }
+
+/**
+ * A lease is counted only while the window has room for this many counts of its size (the waiting
+ * requests and the lease): near the limit every request is counted one by one, so no admission
+ * sits unused in one instance's lease while another's requests are refused.
+ */
+export const LEASE_ROOM = 4;
 
 export function windowAt(now: number, windowMs: number): WindowPosition {
   const start = Math.floor(now / windowMs) * windowMs;
@@ -57,7 +69,24 @@ export function admittedOf(
   return Math.max(0, Math.min(n, max - Math.ceil(previous * weight) - current));
 }
 
-/** The batch's outcome once `admitted` of it were counted on top of `current`. */
+/**
+ * How many one count takes for `n` waiting requests and `ahead` admissions to lease: all of them
+ * while the window has room for LEASE_ROOM counts of that size; else the waiting as admittedOf()
+ * admits them, and no lease.
+ */
+export function countedOf(
+  previous: number,
+  current: number,
+  weight: number,
+  max: number,
+  n: number,
+  ahead: number,
+): number {
+  const room = admittedOf(previous, current, weight, max, Number.MAX_SAFE_INTEGER);
+  return ahead > 0 && room >= LEASE_ROOM * (n + ahead) ? n + ahead : Math.min(n, room);
+}
+
+/** The outcome for `n` waiting requests once `admitted` were counted on top of `current`. */
 export function batchVerdict(
   previous: number,
   current: number,
@@ -67,11 +96,10 @@ export function batchVerdict(
   max: number,
   windowMs: number,
 ): RateBatch {
-  const room = admittedOf(previous, current + admitted, at.weight, max, Number.MAX_SAFE_INTEGER);
-  if (admitted >= n) return { admitted, retryAfterS: 0, windowStart: at.start, room };
+  if (admitted >= n) return { admitted, retryAfterS: 0, windowStart: at.start };
   const v = verdict(previous, current + admitted, at, max, windowMs);
   // Refused under the lock; counts read a moment apart may say otherwise — the store's word stands.
-  return { admitted, retryAfterS: v.allowed ? 1 : v.retryAfterS, windowStart: at.start, room };
+  return { admitted, retryAfterS: v.allowed ? 1 : v.retryAfterS, windowStart: at.start };
 }
 
 /** The verdict for a request seen with these counts (before it was counted). */

@@ -243,10 +243,11 @@ export interface Claims {
 export interface RateWindows {
   /**
    * Counts `n` requests for `key` in the windows every instance sharing the store sees: as many as
-   * the rule admits, one after another; the refused are not counted. Throws when the shared
+   * the rule admits, one after another; the refused are not counted. With them, `ahead` more to
+   * lease when the rule's `countedOf()` allows it, in `admitted` too. Throws when the shared
    * windows cannot be reached now (the limiter then keeps a local share).
    */
-  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
+  rateHit(key: string, max: number, windowMs: number, n: number, ahead?: number): Promise<RateBatch>;
   /** Uncounts `n` requests of `key` in the window that starts at `windowStart`; never below zero, never throws. */
   rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
   /** Deletes rate-limit windows that start before `before` (ms since the epoch); never throws. */

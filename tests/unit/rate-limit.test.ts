@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LEASE_MS, RateLimit, RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
-import { admits, admittedOf, batchVerdict, verdict, windowAt } from '../../src/storage/rate-window.ts';
+import { admits, batchVerdict, countedOf, verdict, windowAt } from '../../src/storage/rate-window.ts';
 
 /** The shared rule simulated over time for one key: counts per fixed window, as a store keeps them. */
 function simulate(max: number, windowMs: number, times: number[]): boolean[] {
@@ -81,7 +81,6 @@ describe('RateLimit', () => {
           admitted: this.calls <= 3 ? n : 0,
           retryAfterS: this.calls <= 3 ? 0 : 7,
           windowStart: 0,
-          room: 0,
         };
       },
       async rateGiveBack() {},
@@ -116,7 +115,7 @@ describe('RateLimit', () => {
         await new Promise((r) => setTimeout(r, 5));
         const admitted = Math.max(0, Math.min(n, max - total));
         total += admitted;
-        return { admitted, retryAfterS: admitted < n ? 9 : 0, windowStart: 0, room: 0 };
+        return { admitted, retryAfterS: admitted < n ? 9 : 0, windowStart: 0 };
       },
       async rateGiveBack() {},
       async pruneRateWindows() {},
@@ -193,6 +192,50 @@ describe('RateLimit', () => {
     assert.ok(admitted >= 190, `${admitted}: leases held back at most a few near the limit`);
   });
 
+  it('a lease never takes what the window has left: another instance may have used the room', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    const opts = { max: 200, windowMs: 3_600_000, instances: 2, now: () => clock.t };
+    const a = new RateLimit(store, opts);
+    const b = new RateLimit(store, opts);
+    const admittedBy = async (limit: RateLimit, n: number) => {
+      let ok = 0;
+      for (let i = 0; i < n; i++) {
+        if ((await limit.check('k')) === 0) ok++;
+        clock.t += 1;
+      }
+      return ok;
+    };
+    // A counts three times in a row (busy: it leases one ahead, and uses it); B then takes all but
+    // two of the rest, which A has not seen.
+    let admitted = await admittedBy(a, 4);
+    admitted += await admittedBy(b, 194);
+    assert.equal(store.counted(), 198);
+    // A's next count, still busy, would lease one ahead of its request: the window's last admission.
+    admitted += await admittedBy(a, 1);
+    admitted += await admittedBy(b, 5);
+    assert.equal(admitted, 200, `${admitted} admitted of 204 under 200/1h`);
+    await Promise.all([a.close(), b.close()]);
+    assert.equal(store.counted(), 200);
+  });
+
+  it('a limit under 32 per instance never leases: each request is counted, exactly the limit', async () => {
+    const clock = { t: 6_000_000 };
+    const store = windowsStore(clock);
+    const opts = { max: 20, windowMs: 3_600_000, instances: 2, now: () => clock.t };
+    const limits = [new RateLimit(store, opts), new RateLimit(store, opts)];
+    let admitted = 0;
+    // Six bursts of five, each request on its own turn, alternating instances.
+    for (let i = 0; i < 30; i++) {
+      if ((await (limits[i % 2] as RateLimit).check('k')) === 0) admitted++;
+      clock.t += i % 5 === 4 ? 20 : 1;
+    }
+    assert.equal(admitted, 20);
+    assert.equal(store.hits, 30, 'one count per request');
+    await Promise.all(limits.map((l) => l.close()));
+    assert.equal(store.counted(), 20);
+  });
+
   it('a lease ends with its time or its window, and what it left is given back', async () => {
     const clock = { t: 6_000_000 };
     const store = windowsStore(clock);
@@ -218,13 +261,13 @@ function windowsStore(clock: { t: number }) {
   const counts = new Map<number, number>();
   return {
     hits: 0,
-    async rateHit(_k: string, max: number, windowMs: number, n: number) {
+    async rateHit(_k: string, max: number, windowMs: number, n: number, ahead = 0) {
       this.hits++;
       await new Promise((r) => setImmediate(r));
       const at = windowAt(clock.t, windowMs);
       const previous = counts.get(at.start - windowMs) ?? 0;
       const current = counts.get(at.start) ?? 0;
-      const admitted = admittedOf(previous, current, at.weight, max, n);
+      const admitted = countedOf(previous, current, at.weight, max, n, ahead);
       counts.set(at.start, current + admitted);
       return batchVerdict(previous, current, admitted, n, at, max, windowMs);
     },

@@ -155,20 +155,27 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup: () 
       assert.equal((await store.rateHit(key, 12, 60_000, 1)).admitted, 1);
     });
 
-    it('gives back leased rate-limit admissions: never below zero, then counted again', async () => {
+    it('leases rate-limit admissions only while the window has room, and gives them back', async () => {
       const key = `user-${randomUUID()}-lease`;
       // An hour-long window, begun at least 2 s before its end: no window edge falls inside this test.
       if (3_600_000 - (Date.now() % 3_600_000) < 2000) await new Promise((r) => setTimeout(r, 2100));
-      const leased = await store.rateHit(key, 10, 3_600_000, 8);
+      // Two waiting and six ahead: leased while the room (40, then 32) holds four counts of eight.
+      const leased = await store.rateHit(key, 40, 3_600_000, 2, 6);
       assert.equal(leased.admitted, 8);
-      assert.equal(leased.room, 2);
       assert.equal(leased.windowStart % 3_600_000, 0);
+      assert.equal((await store.rateHit(key, 40, 3_600_000, 2, 6)).admitted, 8);
+      assert.equal((await store.rateHit(key, 40, 3_600_000, 2, 6)).admitted, 2, 'room 24: the waiting only');
       await store.rateGiveBack(key, leased.windowStart, 5);
-      const after = await store.rateHit(key, 10, 3_600_000, 10);
-      assert.equal(after.admitted, 7, '3 still counted, 7 more admitted');
-      assert.equal(after.room, 0);
+      const after = await store.rateHit(key, 40, 3_600_000, 40);
+      assert.equal(after.admitted, 27, '13 still counted, 27 more admitted');
+      assert.ok(after.retryAfterS >= 1);
+      assert.equal(
+        (await store.rateHit(key, 40, 3_600_000, 1, 1)).admitted,
+        0,
+        'nothing leased past the limit',
+      );
       await store.rateGiveBack(key, leased.windowStart, 50);
-      assert.equal((await store.rateHit(key, 10, 3_600_000, 10)).admitted, 10, 'not below zero');
+      assert.equal((await store.rateHit(key, 40, 3_600_000, 40)).admitted, 40, 'not below zero');
     });
 
     it('keeps cached answers by key, replaces them, and prunes the old ones', async () => {

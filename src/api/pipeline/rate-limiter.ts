@@ -8,11 +8,14 @@
  * out before its time — also leases admissions ahead: its next count asks for a few more than are
  * waiting, counted in the store at once (so every instance sees them as used), and its requests in
  * the next LEASE_MS are admitted from the lease without a round trip. The lease doubles while it
- * is used up in time (up to an eighth of the limit per instance), halves when it is not, and is
- * not taken at all when the window has little room left, so near the limit every request is
- * counted one by one, exactly as without leases. What a lease leaves unused is given back to the
- * store when it expires, when the window moves and when the process stops; a process that dies
- * with a lease leaves it counted, so the limit errs on the safe side until the window moves.
+ * is used up in time (up to an eighth of the limit per instance), halves when it is not. The
+ * store counts it only while the window has room for several counts of its size (`countedOf()`,
+ * under the store's lock), so near the limit every request is counted one by one, exactly as
+ * without leases; and a limit under MIN_LEASE_LIMIT per instance never leases: there a count per
+ * request costs little, and one admission held in a lease is a share of the limit a user would
+ * notice. What a lease leaves unused is given back to the store when it expires, when the window
+ * moves and when the process stops; a process that dies with a lease leaves it counted, so the
+ * limit errs on the safe side until the window moves.
  *
  * When the shared windows cannot be reached (PostgreSQL down, SQLite busy past its timeout) it
  * keeps a local share — the limit divided by the instances on this machine — and says so in
@@ -25,7 +28,7 @@ import type { Rate } from '../../config/kinds.ts';
 import { type RateBatch, windowAt } from '../../storage/rate-window.ts';
 
 export interface RateStore {
-  rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch>;
+  rateHit(key: string, max: number, windowMs: number, n: number, ahead?: number): Promise<RateBatch>;
   rateGiveBack(key: string, windowStart: number, n: number): Promise<void>;
   pruneRateWindows(before: number): Promise<void>;
 }
@@ -45,10 +48,8 @@ interface Lease {
   left: number;
   /** Usable until then (ms since the epoch). */
   until: number;
-  /** How many the last count asked for beyond the requests waiting. */
+  /** How many the last count leased beyond the requests waiting. */
   ahead: number;
-  /** How many more the window admitted after the last count. */
-  room: number;
   /** When the last count was made, and how many counts in a row came within BUSY_GAP_MS. */
   countedAt: number;
   quick: number;
@@ -64,6 +65,8 @@ export const LEASE_MS = 1000;
  * leasing for it would cost a give-back per lease instead of saving a count.
  */
 const BUSY_GAP_MS = 100;
+/** A limit under this many per instance is counted request by request, never leased. */
+const MIN_LEASE_LIMIT = 32;
 
 export class RateLimit {
   /** Undefined with `--rate-limit-scope local`: each process keeps its share by choice. */
@@ -196,17 +199,17 @@ export class RateLimit {
     const now = this.#now();
     const last = this.#leases.get(digest);
     // Busy: a key with a lease that ran out before its time, or without one, counted twice in a
-    // row within BUSY_GAP_MS. A busy key leases twice as many as the last time (one, the first
-    // time); another keeps what it had (halved by a give-back). None while the window has no room
-    // for several counts of that size.
+    // row within BUSY_GAP_MS. A busy key asks to lease twice as many as the last time (one, the
+    // first time); another keeps what it had (halved by a give-back). The store decides whether
+    // the window has room for it.
     const quick = last !== undefined && now - last.countedAt < BUSY_GAP_MS ? last.quick + 1 : 0;
     const busy = last !== undefined && (last.ahead > 0 ? now < last.until : quick >= 2);
     // The most one instance leases ahead for one key.
-    const cap = Math.floor(w.rate.max / (8 * this.#instances));
-    const grown = busy ? Math.min(cap, Math.max(1, last.ahead * 2)) : (last?.ahead ?? 0);
-    const ahead = last && last.room >= 4 * (w.n + grown) ? grown : 0;
+    const perInstance = w.rate.max / this.#instances;
+    const cap = perInstance < MIN_LEASE_LIMIT ? 0 : Math.floor(perInstance / 8);
+    const ahead = Math.min(cap, busy ? Math.max(1, last.ahead * 2) : (last?.ahead ?? 0));
     try {
-      const batch = await store.rateHit(digest, w.rate.max, w.rate.windowMs, w.n + ahead);
+      const batch = await store.rateHit(digest, w.rate.max, w.rate.windowMs, w.n, ahead);
       const used = Math.min(batch.admitted, w.n);
       // First come, first admitted.
       w.settle.forEach((settle, i) => {
@@ -217,8 +220,7 @@ export class RateLimit {
         windowStart: batch.windowStart,
         left: batch.admitted - used,
         until: now + LEASE_MS,
-        ahead,
-        room: batch.room,
+        ahead: batch.admitted - used,
         countedAt: now,
         quick,
       });

@@ -1,11 +1,11 @@
 /**
  * The shared rate-limit windows in PostgreSQL: one statement per request that reads the previous
  * window, and counts the request in the current one only when the rule of `admits()`
- * (api/pipeline/rate-window.ts) holds —
+ * (storage/rate-window.ts) holds —
  * decided under the row lock of the upsert, so concurrent instances never admit more than the
  * rule allows.
  */
-import { batchVerdict, type RateBatch, windowAt } from '../rate-window.ts';
+import { batchVerdict, LEASE_ROOM, type RateBatch, windowAt } from '../rate-window.ts';
 import type { Sql } from './connect.ts';
 
 interface HitRow {
@@ -15,9 +15,9 @@ interface HitRow {
 }
 
 /**
- * `n` requests of one key in one statement (the limiter batches a key's concurrent requests): as
- * many are counted as `admittedOf()` allows, decided under the row lock of the upsert, and the
- * `added` column returns how many that was (RETURNING sees only the new row).
+ * `n` requests of one key in one statement (the limiter batches a key's concurrent requests), and
+ * `ahead` more to lease: as many are counted as `countedOf()` allows, decided under the row lock of
+ * the upsert, and the `added` column returns how many that was (RETURNING sees only the new row).
  */
 export async function rateHitPostgres(
   sql: Sql,
@@ -25,9 +25,15 @@ export async function rateHitPostgres(
   max: number,
   windowMs: number,
   n: number,
+  ahead: number,
 ): Promise<RateBatch> {
   const at = windowAt(Date.now(), windowMs);
-  // `max − ceil(previous × weight) − current`, within 0…n: the same expression as admittedOf().
+  // countedOf() in SQL, given the window's count before this one: all n + ahead while the room
+  // (`free` less that count) holds LEASE_ROOM × (n + ahead), else least(n, room).
+  const take = (current: ReturnType<Sql>) => sql`(case
+    when ${ahead}::int > 0 and (select free from room) - ${current} >= ${LEASE_ROOM * (n + ahead)}::int
+      then ${n + ahead}::int
+    else least(${n}::int, (select free from room) - ${current}) end)`;
   const [row] = await sql<HitRow[]>`
     with prev as (
       select coalesce(
@@ -37,11 +43,9 @@ export async function rateHitPostgres(
       select ${max}::int - ceil(prev.n * ${at.weight}::float8)::int as free from prev
     ), hit as (
       insert into rate_windows as r (key, window_start, count, added)
-      select ${key}, ${at.start}::bigint, least(${n}::int, room.free), least(${n}::int, room.free) from room
-        where room.free > 0
+      select ${key}, ${at.start}::bigint, ${take(sql`0`)}, ${take(sql`0`)} from room where free > 0
       on conflict (key, window_start) do update
-        set count = r.count + least(${n}::int, (select free from room) - r.count),
-            added = least(${n}::int, (select free from room) - r.count)
+        set count = r.count + ${take(sql`r.count`)}, added = ${take(sql`r.count`)}
         where (select free from room) - r.count > 0
       returning r.added
     )

@@ -275,10 +275,10 @@ export class PostgresStore implements Store {
   }
 
   /** One statement per request (rate-windows.ts); with the database down the limiter keeps a local share. */
-  async rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch> {
+  async rateHit(key: string, max: number, windowMs: number, n: number, ahead = 0): Promise<RateBatch> {
     if (!this.#mode.up || this.#version === null) throw new StorageUnavailableError('database unreachable');
     try {
-      return await withTimeout(rateHitPostgres(this.#coord, key, max, windowMs, n), READ_TIMEOUT_MS);
+      return await withTimeout(rateHitPostgres(this.#coord, key, max, windowMs, n, ahead), READ_TIMEOUT_MS);
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
       throw new StorageUnavailableError(describePgError(err));

@@ -3,7 +3,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { CheckResult } from '../../checks.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { KillswitchCache, type KillswitchState } from '../killswitch.ts';
-import { admittedOf, batchVerdict, type RateBatch, windowAt } from '../rate-window.ts';
+import { batchVerdict, countedOf, type RateBatch, windowAt } from '../rate-window.ts';
 import { SQLITE_MIGRATIONS } from '../schema.ts';
 import {
   type BlockRecord,
@@ -191,7 +191,7 @@ export class SqliteStore implements Store {
   }
 
   /** On the claims connection (no fsync): the windows are coordination, not records. */
-  async rateHit(key: string, max: number, windowMs: number, n: number): Promise<RateBatch> {
+  async rateHit(key: string, max: number, windowMs: number, n: number, ahead = 0): Promise<RateBatch> {
     const db = this.#claims;
     const at = windowAt(Date.now(), windowMs);
     const count = (start: number): number =>
@@ -205,7 +205,7 @@ export class SqliteStore implements Store {
       result = transaction(db, () => {
         const previous = count(at.start - windowMs);
         const current = count(at.start);
-        const admitted = admittedOf(previous, current, at.weight, max, n);
+        const admitted = countedOf(previous, current, at.weight, max, n, ahead);
         if (admitted > 0) {
           stmt(
             db,
