@@ -98,6 +98,7 @@ describe('streamed redaction', () => {
     assert.ok(most <= HOLD_CAP + 4, `held ${most} characters at most`);
     // Past the cap, what was held goes out redacted as a whole: the rest equals the whole's redaction.
     assert.equal(sent.length, redactAnswer(answer).text.length);
+    assert.equal(r.text, sent);
   });
 
   it('randomized: answers of words, secrets, URLs, key blocks and JSON, cut at random, equal their whole redaction', () => {
@@ -140,6 +141,8 @@ describe('streamed redaction', () => {
       }
       sent += r.end();
       assert.equal(sent, whole, JSON.stringify(answer));
+      // The record's text (kept in joined chunks of pieces) is what was sent.
+      assert.equal(r.text, sent);
     }
   });
 

@@ -35,6 +35,8 @@ const LOOKBACK = 512;
  * `+=` flattens all of it, which made each piece cost the whole held text again.
  */
 const RECENT = 1024;
+/** Pieces of the text let out joined into one string at a time. */
+const OUT_CHUNK = 64;
 /** A secret's start is at most this long: a word's start this far from the end is settled. */
 const LONGEST_START = Math.max(...SECRET_STARTS.map((s) => s.length));
 
@@ -61,8 +63,13 @@ export class StreamRedactor {
   /** The last RECENT (up to twice that) characters of #held, flat. */
   #recent = '';
   #redactions = 0;
-  /** All text let out so far (redacted), for the record. */
-  #out = '';
+  /**
+   * All text let out so far (redacted), for the record: joined OUT_CHUNK pieces at a time, and the
+   * pieces since. A string grown by `+=` keeps each piece as a node of its own: a streamed answer of
+   * 2,000 pieces of 17 characters held 141 KiB that way, 39 KiB in chunks.
+   */
+  readonly #outChunks: string[] = [];
+  readonly #outPieces: string[] = [];
   /** Index in #held of its last whitespace (-1: none). */
   #lastSpace = -1;
   /** The last word (after #lastSpace) holds `:` `/` or `@`: a URL's credentials may hide in it. */
@@ -85,7 +92,10 @@ export class StreamRedactor {
   }
 
   get text(): string {
-    return this.#out;
+    const whole = this.#outChunks.join('') + this.#outPieces.join('');
+    this.#outChunks.splice(0, this.#outChunks.length, whole);
+    this.#outPieces.length = 0;
+    return whole;
   }
 
   /** Takes the next piece of the answer; returns what may be sent now (possibly ''). */
@@ -237,7 +247,13 @@ export class StreamRedactor {
     if (this.#held === '') this.#reset();
     const r = redactAnswer(ready);
     this.#redactions += r.redactions;
-    this.#out += r.text;
+    if (r.text !== '') {
+      this.#outPieces.push(r.text);
+      if (this.#outPieces.length === OUT_CHUNK) {
+        this.#outChunks.push(this.#outPieces.join(''));
+        this.#outPieces.length = 0;
+      }
+    }
     return r.text;
   }
 
