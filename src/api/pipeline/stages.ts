@@ -2,10 +2,11 @@
  * The pipeline's checks before the model, in order: killswitch (fail closed), rate limit,
  * gatekeeper. Each returns the outcome that ends the request, or undefined to go on.
  */
-import { randomUUID } from 'node:crypto';
+
 import type { Rate } from '../../config/kinds.ts';
 import { formatDuration } from '../../config/units.ts';
 import type { Logger } from '../../logger/logger.ts';
+import { newId } from '../../storage/ids.ts';
 import { killswitchChange } from '../../storage/killswitch.ts';
 import { periodEnd, periodStartDay } from '../../storage/spend.ts';
 import {
@@ -219,7 +220,7 @@ export async function budgetStage(
   if (!p.budget) return none;
   const now = Date.now();
   const est = estimate(req, deps);
-  const id = randomUUID();
+  const id = newId();
   let held: HoldResult;
   try {
     held = await deps.store.holdBudget({

@@ -4,8 +4,9 @@
  * POST: its body read and checked against its schema, its model routed, its id (Idempotency-Key),
  * budget, trace, source and client signal.
  */
-import { randomUUID } from 'node:crypto';
+
 import type { Context, Hono } from 'hono';
+import { newId } from '../../storage/ids.ts';
 import type { KeyRegistry } from '../../tenancy/registry.ts';
 import { registerAnthropicRoutes } from '../anthropic/routes.ts';
 import { clientGone } from '../client-signal.ts';
@@ -120,7 +121,7 @@ function v1Admission(deps: V1Deps): V1Admission {
     );
     if ('problem' in budget) return sendProblem(c, budget.problem);
     // X-Request-Id correlates log lines; only an Idempotency-Key makes a request idempotent.
-    const id = key ?? randomUUID();
+    const id = key ?? newId();
     const span = c.get('span');
     const note = { universal_request_id: id, trace_id: span.traceId };
     c.set('logFields', note);

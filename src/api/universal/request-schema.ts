@@ -3,7 +3,7 @@
  * field: every problem is reported (422) with the field's path and a reason, and every string has a
  * length cap (the original had none, defect 18).
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from '../../storage/ids.ts';
 import { SERVICES, type Service } from '../providers/model-router.ts';
 
 export interface UniversalRequest {
@@ -131,7 +131,7 @@ export function parseUniversalRequest(
       reason: 'may hold only letters, digits and . _ : - (1 to 128 of them)',
     });
   }
-  requestId ??= randomUUID();
+  requestId ??= newId();
   const source = str(body.source, 'source', 50, errors, true);
   const aiService = str(body.ai_service, 'ai_service', 50, errors, true);
   if (aiService !== undefined && !SERVICES.includes(aiService as Service)) {

@@ -1,6 +1,6 @@
 /** Applying writes to a SQLite database with the original tables (idempotent: a replay is a no-op). */
-import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { newId } from '../ids.ts';
 import { foldKillswitch, type KillswitchState } from '../killswitch.ts';
 import { UPSERT_SET } from '../schema.ts';
 import { dayOf, spendOf } from '../spend.ts';
@@ -24,7 +24,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
        where ${retryableSql('ai_request_logs')}
        returning 1 as landed`,
     ).get(
-      randomUUID(),
+      newId(),
       r.request_id,
       r.timestamp,
       r.source,
@@ -74,7 +74,7 @@ export function applySqlite(db: DatabaseSync, op: WriteOp): void {
       `insert or ignore into gatekeeper_blocks (id, request_id, timestamp, block_reason, block_category, severity, source,
         input_pattern, triggered_killswitch, user_id, key_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
-      randomUUID(),
+      newId(),
       b.request_id,
       b.timestamp,
       b.block_reason,
