@@ -2,7 +2,6 @@
  * The pipeline's checks before the model, in order: killswitch (fail closed), rate limit,
  * gatekeeper. Each returns the outcome that ends the request, or undefined to go on.
  */
-
 import type { Rate } from '../../config/kinds.ts';
 import { formatDuration } from '../../config/units.ts';
 import type { Logger } from '../../logger/logger.ts';

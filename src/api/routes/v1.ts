@@ -4,7 +4,6 @@
  * POST: its body read and checked against its schema, its model routed, its id (Idempotency-Key),
  * budget, trace, source and client signal.
  */
-
 import type { Context, Hono } from 'hono';
 import { newId } from '../../storage/ids.ts';
 import type { KeyRegistry } from '../../tenancy/registry.ts';
