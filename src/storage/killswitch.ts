@@ -4,7 +4,7 @@
  * dialects' row mappings live beside their SQL (sqlite/apply.ts, postgres/killswitch.ts) and store
  * what `foldKillswitch` computed.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids.ts';
 
 /** A killswitch change: each one is a row of `killswitch_state` (its history); the newest is current. */
 export interface KillswitchChange {
@@ -24,7 +24,7 @@ export function killswitchChange(
   trigger: string | null,
 ): KillswitchChange {
   return {
-    change_id: randomUUID(),
+    change_id: newId(),
     is_active: active,
     at: new Date().toISOString(),
     by,

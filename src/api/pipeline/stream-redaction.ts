@@ -91,6 +91,7 @@ export class StreamRedactor {
     return this.#redactions;
   }
 
+  /** Joined once: the whole is kept as the one chunk, so a second read costs nothing. */
   get text(): string {
     const whole = this.#outChunks.join('') + this.#outPieces.join('');
     this.#outChunks.splice(0, this.#outChunks.length, whole);
