@@ -39,6 +39,10 @@ const KILLSWITCH_CACHE_MS = 500;
  */
 const SQLITE_BATCH = 32;
 
+/** A stored final answer, by key and id (built once: statements are found by their text). */
+const FIND_RESPONSE = `select http_status, response, request_fingerprint from ai_request_logs
+  where key_id = ? and request_id = ? and not ${retryableSql('ai_request_logs')}`;
+
 export function migrateSqlite(db: DatabaseSync): number {
   return transaction(db, () => {
     let version = Number((stmt(db, 'pragma user_version').get() as { user_version: number }).user_version);
@@ -134,11 +138,7 @@ export class SqliteStore implements Store {
   }
 
   async findResponse(keyId: string, requestId: string): Promise<StoredResponse | undefined> {
-    const row = stmt(
-      this.#db,
-      `select http_status, response, request_fingerprint from ai_request_logs
-       where key_id = ? and request_id = ? and not ${retryableSql('ai_request_logs')}`,
-    ).get(keyId, requestId) as
+    const row = stmt(this.#db, FIND_RESPONSE).get(keyId, requestId) as
       | { http_status: number; response: string; request_fingerprint: string | null }
       | undefined;
     return row
