@@ -6,7 +6,10 @@
  * directly, and the time to the first streamed piece it adds — warm (after 500 streams, as wrk's
  * warm-up does for whole answers), cold (right after the wrk runs), and with each stream read to
  * its end. The same for a Node proxy that only passes bytes (the floor of any Node gateway), in
- * the same run.
+ * the same run. The wrk runs go in interleaved rounds (ROUNDS, default 3: the model alone, then
+ * every gateway at 1 and 32 connections, in each), and the first pieces stream by stream in turn:
+ * each figure is the median of its rounds with their spread, each ratio to Portkey taken within
+ * a round.
  *
  * robbie runs with its defaults and its durable recording on (SQLite), and with
  * `--rate-limit 100000000/1m` (a load test from one user would be refused at the default 120/1m).
@@ -25,6 +28,14 @@ import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/hel
 import { cpuSeconds, median, type Row } from './lib.ts';
 
 const SECONDS = 8;
+/** Rounds of the wrk runs, every target in each (ROUNDS in the environment). */
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+
+/** The lowest and highest of a figure's rounds. */
+function spread(values: number[], digits: number): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${(sorted[0] ?? Number.NaN).toFixed(digits)}–${(sorted.at(-1) ?? Number.NaN).toFixed(digits)}`;
+}
 const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
 const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 /** What a client of each protocol sends (whole or streamed), and how its first streamed piece looks. */
@@ -186,27 +197,54 @@ const STREAM_SAMPLES = 20;
 /** Streams run (25 at a time) before the warm figure: wrk warms the whole-answer path only. */
 const STREAM_WARMUP = 500;
 
+interface Endpoint {
+  protocol: Protocol;
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+}
+
+type FirstPiece = { cold: number; warm: number; toEnd: number } | Error;
+
 /**
- * Median time to the first piece over 20 streams one after another: `cold` right after the wrk
- * runs (the streaming code has run a few times at most), `warm` after 500 more streams, and
- * `toEnd` with each stream read to its end before the next.
+ * Median time to the first piece over 20 streams one after another at each endpoint, the endpoints
+ * taking turns stream by stream (the model alone among them: each gateway's added time is taken
+ * against samples of the same moments): `cold` right after the wrk runs (the streaming code has
+ * run a few times at most), `warm` after 500 more streams at each, and `toEnd` with each stream
+ * read to its end before the next. An endpoint whose stream fails gets the error.
  */
-async function firstPiece(
-  protocol: Protocol,
-  port: number,
-  path: string,
-  headers: Record<string, string>,
-): Promise<{ cold: number; warm: number; toEnd: number }> {
-  const sample = async (toEnd: boolean) => {
-    const times: number[] = [];
-    for (let i = 0; i < STREAM_SAMPLES; i++) times.push(await onePiece(protocol, port, path, headers, toEnd));
-    return median(times);
+async function firstPieces(endpoints: Endpoint[]): Promise<FirstPiece[]> {
+  const failed: (Error | undefined)[] = endpoints.map(() => undefined);
+  const sample = async (toEnd: boolean): Promise<number[]> => {
+    const times: number[][] = endpoints.map(() => []);
+    for (let i = 0; i < STREAM_SAMPLES; i++) {
+      for (const [j, e] of endpoints.entries()) {
+        if (failed[j]) continue;
+        try {
+          times[j]?.push(await onePiece(e.protocol, e.port, e.path, e.headers, toEnd));
+        } catch (err) {
+          failed[j] = err as Error;
+        }
+      }
+    }
+    return times.map((t) => median(t));
   };
   const cold = await sample(false);
-  for (let i = 0; i < STREAM_WARMUP; i += 25) {
-    await Promise.all(Array.from({ length: 25 }, () => onePiece(protocol, port, path, headers)));
+  for (const [j, e] of endpoints.entries()) {
+    for (let i = 0; i < STREAM_WARMUP && !failed[j]; i += 25) {
+      await Promise.all(Array.from({ length: 25 }, () => onePiece(e.protocol, e.port, e.path, e.headers)));
+    }
   }
-  return { cold, warm: await sample(false), toEnd: await sample(true) };
+  const warm = await sample(false);
+  const toEnd = await sample(true);
+  return endpoints.map(
+    (_, j) =>
+      failed[j] ?? {
+        cold: cold[j] ?? Number.NaN,
+        warm: warm[j] ?? Number.NaN,
+        toEnd: toEnd[j] ?? Number.NaN,
+      },
+  );
 }
 
 interface Target {
@@ -261,29 +299,78 @@ export async function benchGateway(): Promise<Row[]> {
       headers: {},
       ...floor,
     });
-    const direct1 = wrk('openai', `http://127.0.0.1:${fakePort}/v1/chat/completions`, 1, SECONDS, {}, dir);
-    const directFirst = await firstPiece('openai', fakePort, '/v1/chat/completions', {});
+    // Rounds interleaved, every target and the model alone in each: a shared machine's drift
+    // falls on all of them alike, and each ratio is taken within one round.
+    const directUrl = `http://127.0.0.1:${fakePort}/v1/chat/completions`;
+    const urlOf = (t: Target) => `http://127.0.0.1:${t.port}${t.path}`;
+    for (const t of targets) wrk(t.protocol, urlOf(t), 32, 3, t.headers, dir); // warm-up
+    const direct: Wrk[] = [];
+    const runs = new Map<string, Wrk[]>();
+    const cpu = new Map<string, number>();
+    for (let round = 0; round < ROUNDS; round++) {
+      direct.push(wrk('openai', directUrl, 1, SECONDS, {}, dir));
+      for (const t of targets) {
+        for (const c of [1, 32]) {
+          const cpu0 = cpuSeconds(t.pid);
+          const r = wrk(t.protocol, urlOf(t), c, SECONDS, t.headers, dir);
+          const id = `${t.name}|${c}`;
+          cpu.set(id, (cpu.get(id) ?? 0) + (cpuSeconds(t.pid) - cpu0));
+          runs.set(id, [...(runs.get(id) ?? []), r]);
+        }
+      }
+    }
+    const directP50 = median(direct.map((r) => r.p50));
+    const model: Endpoint = { protocol: 'openai', port: fakePort, path: '/v1/chat/completions', headers: {} };
+    const [directOrError, ...firsts] = await firstPieces([model, ...targets]);
+    if (!directOrError || directOrError instanceof Error) throw directOrError ?? new Error('no first piece');
+    const directFirst = directOrError;
     rows.push({
       scenario: 'fake model alone, 1 connection',
       metric: 'p50 latency',
-      value: `${direct1.p50.toFixed(2)} ms`,
-      note: `first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold; ${directFirst.toEnd.toFixed(1)} ms read to the end)`,
+      value: `${directP50.toFixed(2)} ms`,
+      note: `median of ${ROUNDS} rounds (${spread(
+        direct.map((r) => r.p50),
+        2,
+      )}); first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold; ${directFirst.toEnd.toFixed(1)} ms read to the end)`,
     });
+    const peer = targets.find((t) => t.name === 'Portkey');
     for (const t of targets) {
-      const url = `http://127.0.0.1:${t.port}${t.path}`;
-      wrk(t.protocol, url, 32, 3, t.headers, dir); // warm-up
       for (const c of [1, 32]) {
-        const cpu0 = cpuSeconds(t.pid);
-        const r = wrk(t.protocol, url, c, SECONDS, t.headers, dir);
-        const cpu = cpuSeconds(t.pid) - cpu0;
+        const rs = runs.get(`${t.name}|${c}`) ?? [];
+        const requests = rs.reduce((n, r) => n + r.requests, 0);
+        const p50 = median(rs.map((r) => r.p50));
+        const vsPortkey = peer && t !== peer ? runs.get(`${peer.name}|${c}`) : undefined;
+        // Each round's ratio to Portkey's figure in the same round.
+        const ratios = vsPortkey ? rs.map((r, i) => r.rps / (vsPortkey[i]?.rps ?? Number.NaN)) : [];
         rows.push({
           scenario: `${t.name} ${t.path}, ${c} connection${c > 1 ? 's' : ''}`,
           metric: 'requests/s',
-          value: `${Math.round(r.rps)}`,
-          note: `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms; CPU ${Math.round((cpu * 1e6) / Math.max(1, r.requests))} µs/request${c === 1 ? `; adds ${(r.p50 - direct1.p50).toFixed(2)} ms over the model alone` : ''}; non-2xx ${r.non2xx}`,
+          value: `${Math.round(median(rs.map((r) => r.rps)))}`,
+          note: [
+            `median of ${ROUNDS} rounds (${spread(
+              rs.map((r) => r.rps),
+              0,
+            )})`,
+            ratios.length
+              ? `${median(ratios).toFixed(2)}× Portkey's in the same round (${spread(ratios, 2)})`
+              : '',
+            `p50 ${p50.toFixed(2)} ms, p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms`,
+            `CPU ${Math.round(((cpu.get(`${t.name}|${c}`) ?? 0) * 1e6) / Math.max(1, requests))} µs/request`,
+            c === 1
+              ? `adds ${(p50 - directP50).toFixed(2)} ms over the model alone (per round ${spread(
+                  rs.map((r, i) => r.p50 - (direct[i]?.p50 ?? Number.NaN)),
+                  2,
+                )})`
+              : '',
+            `non-2xx ${rs.reduce((n, r) => n + r.non2xx, 0)}`,
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       }
-      const first = await firstPiece(t.protocol, t.port, t.path, t.headers).catch((e: Error) => e);
+    }
+    for (const [j, t] of targets.entries()) {
+      const first = firsts[j] ?? new Error('not measured');
       rows.push({
         scenario: `${t.name} streaming, first piece`,
         metric: 'added time to first token',
@@ -294,7 +381,7 @@ export async function benchGateway(): Promise<Row[]> {
             : `median of ${STREAM_SAMPLES} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
       });
     }
-    rows.push(await fsyncFloor(fakePort, direct1.p50, dir));
+    rows.push(await fsyncFloor(fakePort, directP50, dir));
   } finally {
     for (const t of targets) await t.stop().catch(() => undefined);
     fake.kill();
