@@ -7,7 +7,7 @@
  * warm-up does for whole answers), cold (right after the wrk runs), and with each stream read to
  * its end. The same for a Node proxy that only passes bytes (the floor of any Node gateway), in
  * the same run. The wrk runs go in interleaved rounds (ROUNDS, default 3: the model alone, then
- * every gateway at 1 and 32 connections, in each), and the first pieces stream by stream in turn:
+ * every gateway at 1 and 32 connections, in each), and the first pieces in blocks taken in turn:
  * each figure is the median of its rounds with their spread, each ratio to Portkey taken within
  * a round.
  *
@@ -207,23 +207,27 @@ interface Endpoint {
 type FirstPiece = { cold: number; warm: number; toEnd: number } | Error;
 
 /**
- * Median time to the first piece over 20 streams one after another at each endpoint, the endpoints
- * taking turns stream by stream (the model alone among them: each gateway's added time is taken
- * against samples of the same moments): `cold` right after the wrk runs (the streaming code has
- * run a few times at most), `warm` after 500 more streams at each, and `toEnd` with each stream
- * read to its end before the next. An endpoint whose stream fails gets the error.
+ * Median time to the first piece over about 20 streams one after another at each endpoint, the
+ * endpoints taking turns in blocks, one block each per round (the model alone among them: each
+ * gateway's added time is taken against samples of the same minutes). Blocks, not single streams:
+ * what a gateway does after its client hangs up (closing the model's request, recording the cut
+ * stream) would otherwise fall on the next endpoint's stream. `cold` right after the wrk runs (the
+ * streaming code has run a few times at most), `warm` after 500 more streams at each, and `toEnd`
+ * with each stream read to its end before the next. An endpoint whose stream fails gets the error.
  */
 async function firstPieces(endpoints: Endpoint[]): Promise<FirstPiece[]> {
   const failed: (Error | undefined)[] = endpoints.map(() => undefined);
   const sample = async (toEnd: boolean): Promise<number[]> => {
     const times: number[][] = endpoints.map(() => []);
-    for (let i = 0; i < STREAM_SAMPLES; i++) {
+    const block = Math.ceil(STREAM_SAMPLES / ROUNDS);
+    for (let round = 0; round < ROUNDS; round++) {
       for (const [j, e] of endpoints.entries()) {
-        if (failed[j]) continue;
-        try {
-          times[j]?.push(await onePiece(e.protocol, e.port, e.path, e.headers, toEnd));
-        } catch (err) {
-          failed[j] = err as Error;
+        for (let k = 0; k < block && !failed[j]; k++) {
+          try {
+            times[j]?.push(await onePiece(e.protocol, e.port, e.path, e.headers, toEnd));
+          } catch (err) {
+            failed[j] = err as Error;
+          }
         }
       }
     }
@@ -378,7 +382,7 @@ export async function benchGateway(): Promise<Row[]> {
         note:
           first instanceof Error
             ? first.message.slice(0, 160)
-            : `median of ${STREAM_SAMPLES} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
+            : `median of ${ROUNDS} blocks of ${Math.ceil(STREAM_SAMPLES / ROUNDS)} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
       });
     }
     rows.push(await fsyncFloor(fakePort, directP50, dir));
