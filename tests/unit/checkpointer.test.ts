@@ -29,6 +29,7 @@ describe('the WAL checkpointed on a worker thread', () => {
         db.exec('begin');
         for (let j = 0; j < 100; j++) insert.run(page);
         db.exec('commit');
+        checkpointer.committed();
         largestWal = Math.max(largestWal, size(`${path}-wal`));
         await sleep(20);
       }
@@ -41,6 +42,19 @@ describe('the WAL checkpointed on a worker thread', () => {
         `the WAL restarts: at most ${largestWal} bytes of 48 MB written`,
       );
       assert.equal((db.prepare('select count(*) as n from t').get() as { n: number }).n, 12_000);
+      // A few commits on a quiet store wait (a checkpoint that empties the WAL makes the next commit
+      // fsync the WAL's header on the writer's thread), and are copied within LAZY_MS (5 s).
+      const before = size(path);
+      db.exec('begin');
+      for (let j = 0; j < 100; j++) insert.run(page);
+      db.exec('commit');
+      checkpointer.committed();
+      await sleep(1000);
+      assert.equal(size(path), before, 'one commit on a quiet store is not copied at the next look');
+      const more = before + 100 * 3500;
+      // Waited for: the lazy checkpoint, 5 s after the last one (10 s at most).
+      for (let i = 0; i < 100 && size(path) < more; i++) await sleep(100);
+      assert.ok(size(path) >= more, `that commit reaches the file within seconds (${size(path)} bytes)`);
       await checkpointer.close();
     } finally {
       db.close();

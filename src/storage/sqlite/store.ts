@@ -105,6 +105,7 @@ export class SqliteStore implements Store {
         transaction(this.#db, () => {
           for (const op of ops) applySqlite(this.#db, op);
         });
+        void this.#checkpointer.then((c) => c?.committed());
         await makeDurable();
         this.#lastError = undefined;
       } catch (err) {
