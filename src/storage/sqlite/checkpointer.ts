@@ -54,7 +54,13 @@ const commits = new Int32Array(workerData.commits);
 let counted = 0;
 let countedAt = performance.now();
 let behind = false;
-const walSize = () => statSync(workerData.path + '-wal', { throwIfNoEntry: false })?.size ?? 0;
+const walSize = () => {
+  try {
+    return statSync(workerData.path + '-wal').size;
+  } catch {
+    return 0;
+  }
+};
 const tick = () => {
   const n = Atomics.load(commits, 0);
   const fresh = (n - counted) | 0;
