@@ -42,19 +42,6 @@ describe('the WAL checkpointed on a worker thread', () => {
         `the WAL restarts: at most ${largestWal} bytes of 48 MB written`,
       );
       assert.equal((db.prepare('select count(*) as n from t').get() as { n: number }).n, 12_000);
-      // A few commits on a quiet store wait (a checkpoint that empties the WAL makes the next commit
-      // fsync the WAL's header on the writer's thread), and are copied within LAZY_MS (5 s).
-      const before = size(path);
-      db.exec('begin');
-      for (let j = 0; j < 100; j++) insert.run(page);
-      db.exec('commit');
-      checkpointer.committed();
-      await sleep(1000);
-      assert.equal(size(path), before, 'one commit on a quiet store is not copied at the next look');
-      const more = before + 100 * 3500;
-      // Waited for: the lazy checkpoint, 5 s after the last one (10 s at most).
-      for (let i = 0; i < 100 && size(path) < more; i++) await sleep(100);
-      assert.ok(size(path) >= more, `that commit reaches the file within seconds (${size(path)} bytes)`);
       await checkpointer.close();
     } finally {
       db.close();
@@ -62,5 +49,44 @@ describe('the WAL checkpointed on a worker thread', () => {
     // The last connection closed checkpoints and removes the WAL: the worker's was closed first.
     assert.equal(existsSync(`${path}-wal`), false);
     rmSync(dir, { recursive: true, force: true });
+  });
+  it('leaves a quiet store alone until 64 commits have come, or LAZY_MS after the last one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'robbie-checkpoint-'));
+    const path = join(dir, 'robbie.db');
+    const db = new DatabaseSync(path);
+    const commit = (checkpointer: Checkpointer) => {
+      db.prepare('insert into t values (?)').run('x'.repeat(3500));
+      checkpointer.committed();
+    };
+    try {
+      db.exec('pragma busy_timeout = 5000; pragma journal_mode = wal; pragma synchronous = normal');
+      db.exec('create table t (x text)');
+      // No lazy copy within this test: only the count of commits makes a checkpoint due.
+      const counted = await Checkpointer.start(path, [db], 600_000);
+      assert.ok(counted, 'the worker started');
+      // A checkpoint that empties the WAL makes the next commit fsync the WAL's header on the
+      // writer's thread: 63 commits (about 260 kB of WAL) wait, through ten of the worker's looks.
+      for (let i = 0; i < 63; i++) commit(counted);
+      await sleep(1000);
+      assert.ok(size(path) < 63 * 3500, `63 commits stay in the WAL (the file holds ${size(path)} bytes)`);
+      commit(counted);
+      // Waited for: the worker's next look to copy the 64 commits (100 ms apart; 10 s at most).
+      for (let i = 0; i < 100 && size(path) < 64 * 3500; i++) await sleep(100);
+      assert.ok(size(path) >= 64 * 3500, `the 64th commit makes them due (${size(path)} bytes)`);
+      await counted.close();
+
+      // With LAZY_MS at 300 ms, one commit is copied soon after it.
+      const lazy = await Checkpointer.start(path, [db], 300);
+      assert.ok(lazy, 'the worker started');
+      const before = size(path);
+      commit(lazy);
+      // Waited for: the lazy checkpoint (300 ms after the worker started; 10 s at most).
+      for (let i = 0; i < 100 && size(path) < before + 3500; i++) await sleep(100);
+      assert.ok(size(path) >= before + 3500, `one commit is copied within LAZY_MS (${size(path)} bytes)`);
+      await lazy.close();
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -106,7 +106,11 @@ export class Checkpointer {
    * Starts checkpointing `path` off the event loop and raises the automatic checkpoint of the
    * store's own connections; undefined (SQLite's own checkpoint unchanged) where no worker starts.
    */
-  static async start(path: string, connections: readonly DatabaseSync[]): Promise<Checkpointer | undefined> {
+  static async start(
+    path: string,
+    connections: readonly DatabaseSync[],
+    lazyMs = LAZY_MS,
+  ): Promise<Checkpointer | undefined> {
     let worker: Worker;
     const commits = new Int32Array(new SharedArrayBuffer(4));
     try {
@@ -117,7 +121,7 @@ export class Checkpointer {
           everyMs: CHECKPOINT_EVERY_MS,
           restartPages: RESTART_PAGES,
           minCommits: MIN_COMMITS,
-          lazyMs: LAZY_MS,
+          lazyMs,
           walBytes: WAL_BYTES,
           commits: commits.buffer,
         },
