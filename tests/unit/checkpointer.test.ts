@@ -23,7 +23,7 @@ describe('the WAL checkpointed on a worker thread', () => {
       assert.deepEqual({ ...db.prepare('pragma wal_autocheckpoint').get() }, { wal_autocheckpoint: 32_768 });
       const insert = db.prepare('insert into t values (?)');
       const page = 'x'.repeat(3500);
-      // 12,000 pages (about 48 MB) in 120 commits, 20 ms apart: the worker's 100 ms ticks see each.
+      // 12,000 pages (about 48 MB) in 120 commits, 20 ms apart: past 8 MiB of WAL, every look copies.
       let largestWal = 0;
       for (let i = 0; i < 120; i++) {
         db.exec('begin');
@@ -33,7 +33,8 @@ describe('the WAL checkpointed on a worker thread', () => {
         largestWal = Math.max(largestWal, size(`${path}-wal`));
         await sleep(20);
       }
-      // Waited for: the worker's next ticks to copy the last commits (100 ms apart; 10 s at most).
+      // Waited for: the worker to copy the last commits (LAZY_MS, 5 s, after its last copy at the
+      // latest; 10 s at most).
       const written = 120 * 100 * 3500;
       for (let i = 0; i < 100 && size(path) < written; i++) await sleep(100);
       assert.ok(size(path) >= written, `the database file holds the rows (${size(path)} bytes)`);
