@@ -25,17 +25,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withServingHeap } from '../src/runtime/serving-heap.ts';
 import { freePort, spawnRobbieLogged, stopProc, waitHealthy } from '../tests/helpers/process.ts';
-import { cpuSeconds, median, type Row } from './lib.ts';
+import { cpuSeconds, median, type Row, spread } from './lib.ts';
 
 const SECONDS = 8;
 /** Rounds of the wrk runs, every target in each (ROUNDS in the environment). */
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-
-/** The lowest and highest of a figure's rounds. */
-function spread(values: number[], digits: number): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  return `${(sorted[0] ?? Number.NaN).toFixed(digits)}–${(sorted.at(-1) ?? Number.NaN).toFixed(digits)}`;
-}
 const PORTKEY_DIR = process.env.PORTKEY_DIR ?? '/tmp/portkey-peer/portkey';
 const PORTKEY_BIN = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 /** What a client of each protocol sends (whole or streamed), and how its first streamed piece looks. */

@@ -24,6 +24,12 @@ export function median(values: number[]): number {
   );
 }
 
+/** The lowest and highest of a figure's runs, as `low–high`. */
+export function spread(values: number[], digits: number): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${(sorted[0] ?? Number.NaN).toFixed(digits)}–${(sorted.at(-1) ?? Number.NaN).toFixed(digits)}`;
+}
+
 /** Resident set size of a process in MiB, from /proc. */
 export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

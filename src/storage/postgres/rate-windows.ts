@@ -1,9 +1,8 @@
 /**
  * The shared rate-limit windows in PostgreSQL: one statement per request that reads the previous
- * window, and counts the request in the current one only when the rule of `admits()`
- * (storage/rate-window.ts) holds —
- * decided under the row lock of the upsert, so concurrent instances never admit more than the
- * rule allows.
+ * window, and counts in the current one what the rule of `countedOf()` (storage/rate-window.ts)
+ * allows, decided under the row lock of the upsert, so concurrent instances never admit more than
+ * the rule allows.
  */
 import { batchVerdict, LEASE_ROOM, type RateBatch, windowAt } from '../rate-window.ts';
 import type { Sql } from './connect.ts';
