@@ -9,7 +9,10 @@
  * - the added gap: for each piece, its delay (arrival − stamp) less the previous piece's delay —
  *   how much longer than the model's own gap the client waited; reported at p99 and worst;
  * - RSS per open stream: the gateway's RSS with 500 streams open at one piece a second, less its
- *   RSS before, ÷ 500 (and the peak of the fast run, garbage not yet collected included);
+ *   RSS before, ÷ 500; then what 500 more streams add, ÷ 500: the cost of one more stream, without
+ *   what the first load adds once (V8 grows the young generation to its bound, 16 MiB more: 33 KiB a
+ *   stream when 500 share it, in the heap spaces of /metrics); and the peak of the fast run, garbage
+ *   not yet collected included;
  * - CPU per piece: the gateway's CPU over the run ÷ the pieces delivered.
  *
  * Each gateway first serves 50 streams of 40 pieces as a warm-up. STREAMS, PIECES and PIECE_MS
@@ -167,12 +170,19 @@ async function run(t: Target): Promise<Row> {
   // What an open stream holds: the same number of streams open at one piece a second, RSS read once
   // they are all open — first, before thousands of pieces a second have grown the heap.
   const idle0 = t.pid ? rssMiB(t.pid) : 0;
-  const slow = Promise.allSettled(
-    Array.from({ length: STREAMS }, () => oneStream(t.port, t.path, t.headers, 20, 1000)),
-  );
+  const slowStreams = (pieces: number) =>
+    Promise.allSettled(
+      Array.from({ length: STREAMS }, () => oneStream(t.port, t.path, t.headers, pieces, 1000)),
+    );
+  // The first streams last through the second group's reading.
+  const slow = slowStreams(30);
   await new Promise((r) => setTimeout(r, 10_000));
-  const idleKiB = t.pid ? ((rssMiB(t.pid) - idle0) * 1024) / STREAMS : 0;
-  await slow;
+  const idle1 = t.pid ? rssMiB(t.pid) : 0;
+  const idleKiB = ((idle1 - idle0) * 1024) / STREAMS;
+  const more = slowStreams(20);
+  await new Promise((r) => setTimeout(r, 10_000));
+  const moreKiB = t.pid ? ((rssMiB(t.pid) - idle1) * 1024) / STREAMS : 0;
+  await Promise.all([slow, more]);
   const rss0 = t.pid ? rssMiB(t.pid) : 0;
   const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
   let peakRss = rss0;
@@ -200,7 +210,7 @@ async function run(t: Target): Promise<Row> {
       `${pieces} of ${STREAMS * PIECES} pieces in ${seconds.toFixed(1)} s`,
       failed ? `${failed} streams failed (${why?.message.slice(0, 80)})` : undefined,
       t.pid
-        ? `RSS +${idleKiB.toFixed(0)} KiB per open stream at one piece a second, +${perStreamKiB.toFixed(0)} KiB at the peak of this run (${rss0.toFixed(0)} → ${peakRss.toFixed(0)} MiB)`
+        ? `RSS +${idleKiB.toFixed(0)} KiB per open stream at one piece a second (${STREAMS} more: +${moreKiB.toFixed(0)} KiB each), +${perStreamKiB.toFixed(0)} KiB at the peak of this run (${rss0.toFixed(0)} → ${peakRss.toFixed(0)} MiB)`
         : undefined,
       t.pid ? `CPU ${((cpu * 1e6) / Math.max(1, pieces)).toFixed(1)} µs per piece` : undefined,
     ]
