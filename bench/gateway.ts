@@ -188,6 +188,8 @@ function onePiece(
 }
 
 const STREAM_SAMPLES = 20;
+/** Streams in a row at one endpoint before the next takes its turn: about STREAM_SAMPLES in all. */
+const STREAM_BLOCK = Math.ceil(STREAM_SAMPLES / ROUNDS);
 /** Streams run (25 at a time) before the warm figure: wrk warms the whole-answer path only. */
 const STREAM_WARMUP = 500;
 
@@ -213,10 +215,9 @@ async function firstPieces(endpoints: Endpoint[]): Promise<FirstPiece[]> {
   const failed: (Error | undefined)[] = endpoints.map(() => undefined);
   const sample = async (toEnd: boolean): Promise<number[]> => {
     const times: number[][] = endpoints.map(() => []);
-    const block = Math.ceil(STREAM_SAMPLES / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [j, e] of endpoints.entries()) {
-        for (let k = 0; k < block && !failed[j]; k++) {
+        for (let k = 0; k < STREAM_BLOCK && !failed[j]; k++) {
           try {
             times[j]?.push(await onePiece(e.protocol, e.port, e.path, e.headers, toEnd));
           } catch (err) {
@@ -303,17 +304,22 @@ export async function benchGateway(): Promise<Row[]> {
     const urlOf = (t: Target) => `http://127.0.0.1:${t.port}${t.path}`;
     for (const t of targets) wrk(t.protocol, urlOf(t), 32, 3, t.headers, dir); // warm-up
     const direct: Wrk[] = [];
-    const runs = new Map<string, Wrk[]>();
-    const cpu = new Map<string, number>();
+    /** By target and connections: each round's run, and the target's CPU over all of them. */
+    const cells = new Map<string, { runs: Wrk[]; cpu: number }>();
+    const cellOf = (t: Target, c: number) => {
+      const id = `${t.name}|${c}`;
+      const cell = cells.get(id) ?? { runs: [], cpu: 0 };
+      cells.set(id, cell);
+      return cell;
+    };
     for (let round = 0; round < ROUNDS; round++) {
       direct.push(wrk('openai', directUrl, 1, SECONDS, {}, dir));
       for (const t of targets) {
         for (const c of [1, 32]) {
+          const cell = cellOf(t, c);
           const cpu0 = cpuSeconds(t.pid);
-          const r = wrk(t.protocol, urlOf(t), c, SECONDS, t.headers, dir);
-          const id = `${t.name}|${c}`;
-          cpu.set(id, (cpu.get(id) ?? 0) + (cpuSeconds(t.pid) - cpu0));
-          runs.set(id, [...(runs.get(id) ?? []), r]);
+          cell.runs.push(wrk(t.protocol, urlOf(t), c, SECONDS, t.headers, dir));
+          cell.cpu += cpuSeconds(t.pid) - cpu0;
         }
       }
     }
@@ -334,10 +340,10 @@ export async function benchGateway(): Promise<Row[]> {
     const peer = targets.find((t) => t.name === 'Portkey');
     for (const t of targets) {
       for (const c of [1, 32]) {
-        const rs = runs.get(`${t.name}|${c}`) ?? [];
+        const { runs: rs, cpu } = cellOf(t, c);
         const requests = rs.reduce((n, r) => n + r.requests, 0);
         const p50 = median(rs.map((r) => r.p50));
-        const vsPortkey = peer && t !== peer ? runs.get(`${peer.name}|${c}`) : undefined;
+        const vsPortkey = peer && t !== peer ? cellOf(peer, c).runs : undefined;
         // Each round's ratio to Portkey's figure in the same round.
         const ratios = vsPortkey ? rs.map((r, i) => r.rps / (vsPortkey[i]?.rps ?? Number.NaN)) : [];
         rows.push({
@@ -353,7 +359,7 @@ export async function benchGateway(): Promise<Row[]> {
               ? `${median(ratios).toFixed(2)}× Portkey's in the same round (${spread(ratios, 2)})`
               : '',
             `p50 ${p50.toFixed(2)} ms, p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms`,
-            `CPU ${Math.round(((cpu.get(`${t.name}|${c}`) ?? 0) * 1e6) / Math.max(1, requests))} µs/request`,
+            `CPU ${Math.round((cpu * 1e6) / Math.max(1, requests))} µs/request`,
             c === 1
               ? `adds ${(p50 - directP50).toFixed(2)} ms over the model alone (per round ${spread(
                   rs.map((r, i) => r.p50 - (direct[i]?.p50 ?? Number.NaN)),
@@ -376,7 +382,7 @@ export async function benchGateway(): Promise<Row[]> {
         note:
           first instanceof Error
             ? first.message.slice(0, 160)
-            : `median of ${ROUNDS} blocks of ${Math.ceil(STREAM_SAMPLES / ROUNDS)} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
+            : `median of ${ROUNDS} blocks of ${STREAM_BLOCK} after ${STREAM_WARMUP} streams, each hung up at its first piece (${first.warm.toFixed(1)} ms vs ${directFirst.warm.toFixed(1)} ms direct); each read to its end: ${(first.toEnd - directFirst.toEnd).toFixed(2)} ms added; cold, right after wrk: ${(first.cold - directFirst.cold).toFixed(2)} ms added`,
       });
     }
     rows.push(await fsyncFloor(fakePort, directP50, dir));

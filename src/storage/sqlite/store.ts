@@ -74,6 +74,8 @@ export class SqliteStore implements Store {
   readonly #wal: WalSync;
   /** Checkpoints the WAL off the event loop (undefined: SQLite's own, in the commits). */
   readonly #checkpointer: Promise<Checkpointer | undefined>;
+  /** The same, once started: each commit counts towards its next checkpoint with no await. */
+  #started: Checkpointer | undefined;
 
   /**
    * `durable` makes committed writes durable (default: fsync the WAL on the thread pool, WalSync);
@@ -96,6 +98,9 @@ export class SqliteStore implements Store {
     this.#checkpointer = wal
       ? Checkpointer.start(path, [this.#db, this.#claims])
       : Promise.resolve(undefined);
+    void this.#checkpointer.then((c) => {
+      this.#started = c;
+    });
     const makeDurable = durable ?? (wal ? () => this.#wal.sync() : () => Promise.resolve());
     // One transaction and one fsync per batch of concurrent writes. A transaction runs on the
     // event loop: batches of at most SQLITE_BATCH keep the loop's other work (the pieces of open
@@ -105,7 +110,7 @@ export class SqliteStore implements Store {
         transaction(this.#db, () => {
           for (const op of ops) applySqlite(this.#db, op);
         });
-        void this.#checkpointer.then((c) => c?.committed());
+        this.#started?.committed();
         await makeDurable();
         this.#lastError = undefined;
       } catch (err) {
