@@ -34,8 +34,6 @@ export interface FakeModel {
   closedEarly: number[];
   /** Pieces written to streams so far. */
   piecesSent: number;
-  /** TCP connections accepted so far. */
-  connections: number;
   /** The models it lists (Ollama's /api/tags, OpenAI's /v1/models). */
   listed: string[];
   /** The usage each answer reports, from the request's body (default: 5 prompt, 7 completion tokens). */
@@ -91,7 +89,6 @@ export async function startFakeModel(): Promise<FakeModel> {
     pieceChars: undefined,
     closedEarly: [],
     piecesSent: 0,
-    connections: 0,
     usage: () => ({ prompt: 5, completion: 7 }),
     listed: ['fake-chat', 'fake-embed'],
     close: async () => {
@@ -383,9 +380,6 @@ export async function startFakeModel(): Promise<FakeModel> {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(out));
     });
-  });
-  server.on('connection', () => {
-    fake.connections++;
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const addr = server.address();
