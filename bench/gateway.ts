@@ -2,7 +2,7 @@
  * `/v1/chat/completions` beside the Portkey gateway, on the same fake OpenAI-compatible model (the
  * one ../shared/research/portkey-peer.sh uses: a fixed completion at once; with `stream: true`,
  * three pieces 100 ms apart), and robbie's `/v1/messages` (Anthropic's API in, OpenAI's out): req/s and latency at 1 and 32 connections with wrk,
- * each gateway's CPU per request, the latency each adds at 1 connection over calling the model
+ * each gateway's CPU per request, the latency each adds at 1 connection (p50 and p99) over calling the model
  * directly, and the time to the first streamed piece it adds — warm (after 500 streams, as wrk's
  * warm-up does for whole answers), cold (right after the wrk runs), and with each stream read to
  * its end. The same for a Node proxy that only passes bytes (the floor of any Node gateway), in
@@ -324,6 +324,7 @@ export async function benchGateway(): Promise<Row[]> {
       }
     }
     const directP50 = median(direct.map((r) => r.p50));
+    const directP99 = median(direct.map((r) => r.p99));
     const model: Endpoint = { protocol: 'openai', port: fakePort, path: '/v1/chat/completions', headers: {} };
     const [directOrError, ...firsts] = await firstPieces([model, ...targets]);
     if (!directOrError || directOrError instanceof Error) throw directOrError ?? new Error('no first piece');
@@ -335,7 +336,7 @@ export async function benchGateway(): Promise<Row[]> {
       note: `median of ${ROUNDS} rounds (${spread(
         direct.map((r) => r.p50),
         2,
-      )}); first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold; ${directFirst.toEnd.toFixed(1)} ms read to the end)`,
+      )}); p99 ${directP99.toFixed(2)} ms; first streamed piece ${directFirst.warm.toFixed(1)} ms (${directFirst.cold.toFixed(1)} ms cold; ${directFirst.toEnd.toFixed(1)} ms read to the end)`,
     });
     const peer = targets.find((t) => t.name === 'Portkey');
     for (const t of targets) {
@@ -343,6 +344,7 @@ export async function benchGateway(): Promise<Row[]> {
         const { runs: rs, cpu } = cellOf(t, c);
         const requests = rs.reduce((n, r) => n + r.requests, 0);
         const p50 = median(rs.map((r) => r.p50));
+        const p99 = median(rs.map((r) => r.p99));
         const vsPortkey = peer && t !== peer ? cellOf(peer, c).runs : undefined;
         // Each round's ratio to Portkey's figure in the same round.
         const ratios = vsPortkey ? rs.map((r, i) => r.rps / (vsPortkey[i]?.rps ?? Number.NaN)) : [];
@@ -358,13 +360,13 @@ export async function benchGateway(): Promise<Row[]> {
             ratios.length
               ? `${median(ratios).toFixed(2)}× Portkey's in the same round (${spread(ratios, 2)})`
               : '',
-            `p50 ${p50.toFixed(2)} ms, p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms`,
+            `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`,
             `CPU ${Math.round((cpu * 1e6) / Math.max(1, requests))} µs/request`,
             c === 1
               ? `adds ${(p50 - directP50).toFixed(2)} ms over the model alone (per round ${spread(
                   rs.map((r, i) => r.p50 - (direct[i]?.p50 ?? Number.NaN)),
                   2,
-                )})`
+                )}), ${(p99 - directP99).toFixed(2)} ms at p99`
               : '',
             `non-2xx ${rs.reduce((n, r) => n + r.non2xx, 0)}`,
           ]
