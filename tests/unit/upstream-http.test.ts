@@ -7,8 +7,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { UpstreamHttp } from '../../src/api/providers/http.ts';
-
-const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+import { NO_TRACING } from '../../src/telemetry/tracer.ts';
 
 describe('the upstream HTTP client', () => {
   let connections = 0;
@@ -42,7 +41,7 @@ describe('the upstream HTTP client', () => {
   it('closes the upstream request of a stream its caller cuts, and opens no other connection', async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
     const abort = new AbortController();
-    const ctx = { signal: abort.signal, traceparent: TRACEPARENT };
+    const ctx = { signal: abort.signal, traceparent: NO_TRACING.server('test', undefined).traceparent };
     const upstream = await http.post(url, { stream: true }, {}, ctx);
     const closed = new Promise<void>((resolve) => {
       closedEarly = resolve;
