@@ -5,9 +5,10 @@
  * req/s and latency at 1 and 32 connections with wrk, each gateway's CPU per request, the latency
  * each adds at 1 connection (p50 and p99) over calling the model directly, and the time to the
  * first streamed piece it adds — warm (after 500 streams, as wrk's warm-up does for whole
- * answers), cold (right after the wrk runs), and with each stream read to its end. The same for a Node proxy that only passes bytes (the floor of any Node gateway), in
- * the same run. The wrk runs go in interleaved rounds (ROUNDS, default 3: the model alone, then
- * every gateway at 1 and 32 connections, in each), and the first pieces in blocks taken in turn:
+ * answers), cold (right after the wrk runs), and with each stream read to its end. The same for
+ * a Node proxy that only passes bytes (the floor of any Node gateway), in the same run. The wrk
+ * runs go in interleaved rounds (ROUNDS, default 3: the model alone, then every gateway at 1 and
+ * 32 connections, in each), and the first pieces in blocks taken in turn:
  * each figure is the median of its rounds with their spread, each ratio to Portkey taken within
  * a round.
  *
