@@ -174,6 +174,10 @@ export class ProviderError extends Error {
     extra: { status?: number; retryAfterMs?: number; beforeAnswer?: boolean } = {},
   ) {
     super(reason);
+    // An outcome of a model call, not a fault in robbie's code: its kind and reason say all there
+    // is. A stack trace would only cost: Node formats one whenever a stream is destroyed with the
+    // error, as every cut stream's upstream body is (0.1 ms of the 0.45 ms its abort took).
+    this.stack = `${this.name}: ${reason}`;
     this.kind = kind;
     this.reason = reason;
     this.status = extra.status;
