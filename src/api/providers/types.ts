@@ -176,7 +176,7 @@ export class ProviderError extends Error {
     super(reason);
     // An outcome of a model call, not a fault in robbie's code: its kind and reason say all there
     // is. A stack trace would only cost: Node formats one whenever a stream is destroyed with the
-    // error, as every cut stream's upstream body is (0.1 ms of the 0.45 ms its abort took).
+    // error, as every cut stream's upstream body is (0.10–0.12 ms of each cut's 0.48 ms abort).
     this.stack = `${this.name}: ${reason}`;
     this.kind = kind;
     this.reason = reason;
