@@ -2,7 +2,7 @@
  * How robbie speaks HTTP to model servers: POST JSON, read the answer whole or as it streams, every
  * failure a ProviderError, every answer under its caps, every wait under the request's deadline.
  */
-import { Agent, type Dispatcher } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { type CallContext, ProviderError, retryAfterMs } from './types.ts';
 
 /**
@@ -45,10 +45,19 @@ export class UpstreamHttp {
    * 64-connection pool, 70 stalled clients made another key's requests wait 27 s past their 10 s
    * deadline. Each key's share of the upstream is bounded by its rate limit instead.
    */
-  readonly #dispatcher = new Agent({ keepAliveTimeout: 30_000 });
+  readonly #pools = new Map<string, Pool>();
 
   constructor(limits: UpstreamLimits) {
     this.limits = limits;
+  }
+
+  #pool(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { keepAliveTimeout: 30_000 });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
   }
 
   /**
@@ -65,8 +74,7 @@ export class UpstreamHttp {
     const target = new URL(url);
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#dispatcher.request({
-        origin: target.origin,
+      res = await this.#pool(target.origin).request({
         path: `${target.pathname}${target.search}`,
         method: 'POST',
         headers: { 'content-type': 'application/json', traceparent: ctx.traceparent, ...headers },
@@ -106,8 +114,7 @@ export class UpstreamHttp {
     const target = new URL(url);
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#dispatcher.request({
-        origin: target.origin,
+      res = await this.#pool(target.origin).request({
         path: `${target.pathname}${target.search}`,
         method: 'GET',
         headers,
@@ -144,8 +151,10 @@ export class UpstreamHttp {
     const cap = this.limits.answerBytes;
     const chunks: Buffer[] = [];
     let size = 0;
+    const body = res.body;
     try {
-      for await (const chunk of res.body) {
+      // Not destroyed by the loop when the consumer stops early: see `finally`.
+      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
         size += (chunk as Buffer).length;
         if (size > cap) throw tooLarge(`answer is larger than ${mib(cap)}`);
         chunks.push(chunk as Buffer);
@@ -175,8 +184,10 @@ export class UpstreamHttp {
     let size = 0;
     /** Characters since the last line break. */
     let line = 0;
+    const body = res.body;
     try {
-      for await (const chunk of res.body) {
+      // Not destroyed by the loop when the consumer stops early: see `finally`.
+      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
         size += (chunk as Uint8Array).length;
         if (size > answerBytes) throw tooLarge(`answer is larger than ${mib(answerBytes)}`);
         const text = decoder.decode(chunk as Uint8Array, { stream: true });
@@ -192,12 +203,20 @@ export class UpstreamHttp {
         ? aborted(signal)
         : new ProviderError('broken_off', 'the model server broke off its answer');
     } finally {
-      // A consumer that stops early (client gone, deadline) closes the upstream request.
-      if (!ended) res.body.destroy();
+      // A consumer that stops early (the stream's end marker read, client gone, deadline) closes
+      // the upstream request, with an error of ours: the iterator's own would be Node's AbortError,
+      // its stack trace formatted as the body is destroyed, at the end of every stream whose
+      // consumer stops at the end marker (0.05–0.1 ms of CPU each, in a CPU profile).
+      if (!ended) {
+        body.on('error', ignore);
+        body.destroy(new ProviderError('cancelled', 'the rest of the answer is not wanted'));
+      }
     }
     if (signal.aborted) throw aborted(signal);
   }
 }
+
+function ignore(): void {}
 
 function tooLarge(what: string): ProviderError {
   return new ProviderError('too_large', `the model server's ${what}`);
