@@ -44,6 +44,10 @@ export class UpstreamHttp {
    * connection until the stream's write deadline) cannot starve another key's calls. With a
    * 64-connection pool, 70 stalled clients made another key's requests wait 27 s past their 10 s
    * deadline. Each key's share of the upstream is bounded by its rate limit instead.
+   *
+   * Pools kept here rather than in undici's Agent: the Agent closes an origin's pool with its last
+   * connection, so at low traffic every cut stream (its connection closed) made the next call
+   * build a pool and a client again. The origins are the configured providers'.
    */
   readonly #pools = new Map<string, Pool>();
 
