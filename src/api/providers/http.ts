@@ -155,10 +155,8 @@ export class UpstreamHttp {
     const cap = this.limits.answerBytes;
     const chunks: Buffer[] = [];
     let size = 0;
-    const body = res.body;
     try {
-      // Not destroyed by the loop when the consumer stops early: see `finally`.
-      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      for await (const chunk of res.body) {
         size += (chunk as Buffer).length;
         if (size > cap) throw tooLarge(`answer is larger than ${mib(cap)}`);
         chunks.push(chunk as Buffer);
