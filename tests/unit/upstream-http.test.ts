@@ -42,10 +42,14 @@ describe('the upstream HTTP client', () => {
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     url = `${origin}/v1/chat/completions`;
   });
-  const call = () => ({
-    signal: new AbortController().signal,
-    traceparent: NO_TRACING.server('test', undefined).traceparent,
-  });
+  /** A call's context, and the controller that aborts it. */
+  const call = () => {
+    const abort = new AbortController();
+    return {
+      abort,
+      ctx: { signal: abort.signal, traceparent: NO_TRACING.server('test', undefined).traceparent },
+    };
+  };
   after(async () => {
     for (const res of open) res.socket?.destroy();
     await new Promise<void>((r) => server.close(() => r()));
@@ -53,8 +57,7 @@ describe('the upstream HTTP client', () => {
 
   it('closes the upstream request of a stream its caller cuts, and opens no other connection', async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
-    const abort = new AbortController();
-    const ctx = { signal: abort.signal, traceparent: NO_TRACING.server('test', undefined).traceparent };
+    const { abort, ctx } = call();
     const upstream = await http.post(url, { stream: true }, {}, ctx);
     const closed = new Promise<void>((resolve) => {
       closedEarly = resolve;
@@ -74,7 +77,7 @@ describe('the upstream HTTP client', () => {
   it('closes the request of an answer its caller stops reading before the end', async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
     const before = connections;
-    const ctx = call();
+    const { ctx } = call();
     const closed = new Promise<void>((resolve) => {
       closedEarly = resolve;
     });
@@ -89,7 +92,7 @@ describe('the upstream HTTP client', () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
     const before = connections;
     for (let i = 0; i < 3; i++) {
-      const ctx = call();
+      const { ctx } = call();
       const pieces = http.streamText(
         await http.post(`${origin}/finite`, { stream: true }, {}, ctx),
         ctx.signal,
