@@ -33,12 +33,12 @@ export function requestDeadline(client: AbortSignal, ms: number): RequestDeadlin
   const onClientGone = () => {
     over = true;
     clearTimeout(timer);
-    controller.abort(client.reason);
+    abortQuietly(controller, client.reason);
   };
   const timer = setTimeout(() => {
     over = true;
     client.removeEventListener('abort', onClientGone);
-    controller.abort(new ProviderError('timeout', 'no answer before the deadline'));
+    abortQuietly(controller, new ProviderError('timeout', 'no answer before the deadline'));
   }, ms);
   timer.unref();
   if (client.aborted) onClientGone();
@@ -55,4 +55,22 @@ export function requestDeadline(client: AbortSignal, ms: number): RequestDeadlin
       client.removeEventListener('abort', onClientGone);
     },
   };
+}
+
+/**
+ * Aborts the model work with no stack frames captured meanwhile. The abort tears down undici's
+ * request synchronously, and undici makes errors of its own for it (RequestAbortedError, the
+ * socket's InformationalError) which Node formats the stacks of as the streams are destroyed with
+ * them: 0.13 ms of the 1.3 ms between a client hanging up and the next request being read, in a
+ * CPU profile. Those errors never reach a client or a log (the reason given here does); an error
+ * thrown by an abort listener meanwhile would be logged without its frames.
+ */
+function abortQuietly(controller: AbortController, reason: unknown): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    controller.abort(reason);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
