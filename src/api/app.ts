@@ -13,6 +13,7 @@ import { accessLog } from './middleware/access-log.ts';
 import { requireOperator } from './middleware/auth.ts';
 import { requestId } from './middleware/request-id.ts';
 import { serverSpan } from './middleware/server-span.ts';
+import { turnPacing } from './middleware/turn-pacing.ts';
 import { registerAdminKeyRoutes } from './routes/admin-keys.ts';
 import { registerKillswitchRoutes } from './routes/killswitch.ts';
 import { registerProbeRoutes } from './routes/probes.ts';
@@ -33,10 +34,16 @@ export interface AppOptions {
   dashboard?: Pick<DashboardSources, 'supervisor' | 'localTraffic'>;
 }
 
+/** The routes whose requests call a model (the rest answer from memory or the store). */
+const MODEL_ROUTES = ['/v1/*', '/api/v2/universal/request'];
+
 /** The Universal Input API as a Hono app, independent of the server that runs it. */
 export function createApp(opts: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // Only the requests that call a model: a probe or the dashboard never waits for a turn.
+  const paced = turnPacing();
+  for (const path of MODEL_ROUTES) app.post(path, paced);
   app.use(requestId());
   app.use(serverSpan(opts.tracer ?? NO_TRACING));
   app.use(accessLog(opts.log));
