@@ -29,8 +29,8 @@ export const HOLD_CAP = 256 * 1024;
 /** How far back from the end a cut is looked for. */
 const LOOKBACK = 512;
 /**
- * The last characters of the held text, kept as a flat string: every decision reads only these
- * (a cut LOOKBACK back, the 200 a secret's value is matched in, a marker's length). The held text
+ * The last characters of the held text: every decision but a key block's markers (MARKER_TAIL)
+ * reads only these (a cut LOOKBACK back, the 200 a secret's value is matched in). The held text
  * itself is only appended to and sliced when let out: reading a character of a string grown by
  * `+=` flattens all of it, which made each piece cost the whole held text again.
  */
