@@ -131,11 +131,16 @@ export function statusReport(input: {
   };
 }
 
+/** Whole seconds, as the report keeps them: under one is "<1s", not "0ms". */
+function formatUptime(seconds: number): string {
+  return seconds < 1 ? '<1s' : formatDuration(seconds * 1000);
+}
+
 /** The human view of a status report. */
 export function formatStatus(r: StatusReport): string {
   const s = r.supervisor;
   const lines = [
-    `supervisor  pid ${s.pid}  ${s.state}  up ${formatDuration(s.uptime_s * 1000)}  v${s.version}  rss ${s.rss_bytes === null ? '-' : formatSize(s.rss_bytes)}`,
+    `supervisor  pid ${s.pid}  ${s.state}  up ${formatUptime(s.uptime_s)}  v${s.version}  rss ${s.rss_bytes === null ? '-' : formatSize(s.rss_bytes)}`,
     `state dir   ${s.home}`,
     '',
   ];
@@ -147,7 +152,7 @@ export function formatStatus(r: StatusReport): string {
       (c.next_restart_at
         ? ` (next ${formatDuration(Math.max(0, Date.parse(c.next_restart_at) - Date.now()))})`
         : ''),
-    c.uptime_s === null ? '-' : formatDuration(c.uptime_s * 1000),
+    c.uptime_s === null ? '-' : formatUptime(c.uptime_s),
     `${c.restarts.total} (${c.restarts.in_window} recent)`,
     c.last_exit
       ? `${c.last_exit.reason}: ${c.last_exit.signal ?? `code ${c.last_exit.code}`} ${c.last_exit.time.slice(11, 19)}`
