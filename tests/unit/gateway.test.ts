@@ -146,6 +146,46 @@ describe('streamed redaction', () => {
     }
   });
 
+  it('randomized: key blocks nested, unfinished or glued to dashes, in pieces of up to 40 characters, equal their whole redaction', () => {
+    let seed = 20261207;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const parts = [
+      'word ',
+      'PRIVATE KEY-----',
+      '-----BEGIN RSA PRIVATE KEY-----\nABCsecret\n',
+      '\n-----BEGIN PRIVATE KEY-----\nMIIEkey\n-----END PRIVATE KEY-----\n',
+      '\n-----END RSA PRIVATE KEY-----\n',
+      '-----END ',
+      ' -----BEGIN ',
+      '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n',
+      'password: hunter2hunter ',
+      '{"url":"https://x.y/z"}',
+      ' ',
+    ];
+    for (let n = 0; n < 1500; n++) {
+      let answer = '';
+      for (let k = rand(30); k >= 0; k--) answer += parts[rand(parts.length)] as string;
+      const whole = redactAnswer(answer).text;
+      const r = new StreamRedactor();
+      let sent = '';
+      const most = 1 + rand(40);
+      for (let i = 0; i < answer.length; ) {
+        const size = 1 + rand(most);
+        sent += r.push(answer.slice(i, i + size));
+        i += size;
+        // Nothing let out so far holds what the whole answer's redaction takes out.
+        for (const secret of ['ABCsecret', 'MIIEkey', 'hunter2'])
+          if (!whole.includes(secret))
+            assert.ok(!sent.includes(secret), `${secret} sent: ${JSON.stringify(answer)}`);
+      }
+      sent += r.end();
+      assert.equal(sent, whole, JSON.stringify(answer));
+    }
+  });
+
   it('knows how every rule begins', () => {
     for (const example of [
       'password',

@@ -33,6 +33,15 @@ export const SECRET_VALUE_AT_END = new RegExp(
   'iu',
 );
 
+/** The kinds a private key block may name (`-----BEGIN RSA PRIVATE KEY-----`), or none. */
+const PRIVATE_KEY_KINDS = ['RSA ', 'EC ', 'OPENSSH '];
+const keyLine = (edge: string) => `-----${edge} (?:${PRIVATE_KEY_KINDS.join('|')})?PRIVATE KEY-----`;
+/** How a private key block ends: a streamed answer holds a block back until this line. */
+export const PRIVATE_KEY_FOOTER = new RegExp(keyLine('END'));
+/** The longest text PRIVATE_KEY_FOOTER matches. */
+export const PRIVATE_KEY_FOOTER_LONGEST =
+  '-----END '.length + Math.max(...PRIVATE_KEY_KINDS.map((k) => k.length)) + 'PRIVATE KEY-----'.length;
+
 const RULES: { re: RegExp; replace: string }[] = [
   {
     re: new RegExp(`\\b((?:${SECRET_NAMES})["']?\\s*[:=]\\s*["']?)([^\\s"',;]{3,})`, 'giu'),
@@ -46,7 +55,7 @@ const RULES: { re: RegExp; replace: string }[] = [
   // (`post`, `gres` cannot begin a secret), and the credentials must still be caught.
   { re: /(:\/\/[^\s:/@]+:)([^\s@/]+)@/g, replace: '$1[REDACTED]@' },
   {
-    re: /-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?-----END (?:RSA |EC |OPENSSH )?PRIVATE KEY-----/g,
+    re: new RegExp(`${keyLine('BEGIN')}[\\s\\S]*?${keyLine('END')}`, 'g'),
     replace: '[REDACTED PRIVATE KEY]',
   },
 ];

@@ -16,13 +16,16 @@
  * redacted and let out whole: a secret is then missed only if it straddles that point of an
  * unbroken run of HOLD_CAP characters.
  */
-import { redactAnswer, SECRET_NAME_AT_END, SECRET_STARTS, SECRET_VALUE_AT_END } from './answer-redaction.ts';
+import {
+  PRIVATE_KEY_FOOTER,
+  PRIVATE_KEY_FOOTER_LONGEST,
+  redactAnswer,
+  SECRET_NAME_AT_END,
+  SECRET_STARTS,
+  SECRET_VALUE_AT_END,
+} from './answer-redaction.ts';
 
 const KEY_BEGIN = '-----BEGIN ';
-const KEY_END = 'PRIVATE KEY-----';
-const KEY_CLOSING = '-----END ';
-/** A private key block ends with these, in order, after its KEY_BEGIN. */
-const BLOCK_MARKERS = [KEY_END, KEY_CLOSING, KEY_END];
 
 /** The most held back before everything held is let out (redacted as a whole). */
 export const HOLD_CAP = 256 * 1024;
@@ -40,7 +43,11 @@ const OUT_CHUNK = 64;
 /** A secret's start is at most this long: a word's start this far from the end is settled. */
 const LONGEST_START = Math.max(...SECRET_STARTS.map((s) => s.length));
 /** The held text's last characters a marker that ends in the next piece can begin in. */
-const MARKER_TAIL = Math.max(KEY_BEGIN.length, ...BLOCK_MARKERS.map((m) => m.length)) - 1;
+const MARKER_TAIL = Math.max(KEY_BEGIN.length, PRIVATE_KEY_FOOTER_LONGEST) - 1;
+/** What the held text may end with while a KEY_BEGIN is still being written. */
+const KEY_BEGIN_PREFIXES = Array.from({ length: KEY_BEGIN.length - 1 }, (_, i) => KEY_BEGIN.slice(0, i + 1));
+/** A key block's footer, looked for from a given index (`lastIndex`). */
+const FOOTER = new RegExp(PRIVATE_KEY_FOOTER.source, 'g');
 
 function isSpace(ch: number): boolean {
   return ch === 0x20 || ch === 0x0a || ch === 0x09 || ch === 0x0d || ch === 0x0b || ch === 0x0c;
@@ -82,9 +89,8 @@ export class StreamRedactor {
   #wordSecret = false;
   /** Word starts of the last word before this index are settled (checked once). */
   #settledTo = 0;
-  /** The last key block's KEY_BEGIN in #held (-1: none), and how far its end markers are found. */
+  /** The key block's KEY_BEGIN in #held (-1: none), and where its footer is looked for from. */
   #blockBegin = -1;
-  #blockStage = 0;
   #blockSearch = 0;
   /** Where the last key block ends, once it has (-1: unfinished or none). */
   #blockEnd = -1;
@@ -168,37 +174,44 @@ export class StreamRedactor {
   }
 
   /**
-   * The last key block: a new KEY_BEGIN in the new text, and its end markers found so far. Looked
-   * for in the piece and the few characters before it only: searching #recent made V8 flatten it,
+   * The key block a redaction of the whole text would find: it begins at the first KEY_BEGIN that
+   * no earlier block holds (a header without its footer holds everything after it, as the whole
+   * text's rule does, up to the first footer), and ends with the first footer after it. Looked for
+   * in the piece and the few characters before it only: searching #recent made V8 flatten it,
    * growing by `+=`, on every piece (two thirds of the CPU of a minified JSON answer).
    */
   #indexBlock(from: number, piece: string): void {
     const w = this.#tail + piece;
     const base = from - this.#tail.length;
     this.#tail = w.length > MARKER_TAIL ? w.slice(-MARKER_TAIL) : w;
-    let begin = -1;
-    for (let at = w.indexOf(KEY_BEGIN); at !== -1; at = w.indexOf(KEY_BEGIN, at + 1)) begin = base + at;
-    if (begin !== -1 && begin > this.#blockBegin) {
-      this.#blockBegin = begin;
-      this.#blockStage = 0;
-      this.#blockSearch = begin;
-      this.#blockEnd = -1;
-      this.#blockLooked = false;
+    // Each turn ends a block or returns: at most one turn per character of the piece.
+    for (let turn = 0; turn <= w.length; turn++) {
+      if (this.#blockBegin === -1 || this.#blockEnd !== -1) {
+        const at = w.indexOf(KEY_BEGIN, this.#blockEnd === -1 ? 0 : Math.max(0, this.#blockEnd - base));
+        if (at === -1 || base + at <= this.#blockBegin) return;
+        this.#blockBegin = base + at;
+        this.#blockSearch = base + at + KEY_BEGIN.length;
+        this.#blockEnd = -1;
+        this.#blockLooked = false;
+      }
+      FOOTER.lastIndex = Math.max(0, this.#blockSearch - base);
+      const footer = FOOTER.exec(w);
+      if (!footer) {
+        // A footer that ends in a later piece begins in the last MARKER_TAIL characters.
+        this.#blockSearch = Math.max(this.#blockSearch, base + w.length - MARKER_TAIL);
+        return;
+      }
+      this.#blockEnd = base + footer.index + footer[0].length;
+      this.#blockSearch = this.#blockEnd;
     }
-    if (this.#blockBegin === -1 || this.#blockEnd !== -1) return;
-    while (this.#blockStage < BLOCK_MARKERS.length) {
-      const marker = BLOCK_MARKERS[this.#blockStage] as string;
-      const at = w.indexOf(marker, Math.max(0, this.#blockSearch - base));
-      if (at === -1) return;
-      this.#blockStage++;
-      this.#blockSearch = base + at + marker.length;
-    }
-    this.#blockEnd = this.#blockSearch;
   }
 
   /** Whether the last word might be, or begin, a secret. */
   #wordMayBeginSecret(): boolean {
     if (this.#wordUrlish || this.#wordSecret) return true;
+    // A key block's header may begin anywhere in a word, not only at its start: the last dashes
+    // of `KEY-----` may be the first of `-----BEGIN `.
+    if (KEY_BEGIN_PREFIXES.some((p) => this.#tail.endsWith(p))) return true;
     const base = this.#base;
     for (let at = Math.max(this.#settledTo, this.#lastSpace + 1, base); at < this.#held.length; at++) {
       if (this.#isWordStart(at) && secretStartAt(this.#recent, at - base)) return true;
@@ -243,7 +256,6 @@ export class StreamRedactor {
       if (this.#blockBegin < 0) {
         this.#blockBegin = -1;
         this.#blockEnd = -1;
-        this.#blockStage = 0;
       }
     }
     if (this.#lastSpace < -1) this.#lastSpace = -1;
@@ -272,7 +284,6 @@ export class StreamRedactor {
     this.#wordSecret = false;
     this.#settledTo = 0;
     this.#blockBegin = -1;
-    this.#blockStage = 0;
     this.#blockSearch = 0;
     this.#blockEnd = -1;
     this.#blockLooked = false;
