@@ -28,6 +28,15 @@ import {
 } from '../../src/api/providers/types.ts';
 import { NO_TRACING } from '../../src/telemetry/tracer.ts';
 
+/** A repeatable random integer below `n`, from a linear congruential generator. */
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+}
+
 describe('streamed redaction', () => {
   const answers = [
     'here: sk-proj-abcdefghijklmnopqrstuvwx and password: hunter2hunter then done',
@@ -102,11 +111,7 @@ describe('streamed redaction', () => {
   });
 
   it('randomized: answers of words, secrets, URLs, key blocks and JSON, cut at random, equal their whole redaction', () => {
-    let seed = 20261206;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const rand = seeded(20261206);
     const secrets = [
       'hunter2hunter',
       'sk-proj-abcdefghijklmnopqrstuvwx',
@@ -147,11 +152,7 @@ describe('streamed redaction', () => {
   });
 
   it('randomized: key blocks nested, unfinished or glued to dashes, in pieces of up to 40 characters, equal their whole redaction', () => {
-    let seed = 20261207;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const rand = seeded(20261207);
     const parts = [
       'word ',
       'PRIVATE KEY-----',
