@@ -7,8 +7,8 @@
  * ever emitted, and what is held back is at most a word that might begin one (or the key block).
  *
  * The work per piece is bounded, whatever the answer: what is known of the held text (its last
- * whitespace, whether its last word holds `:` `/` `@`, where a key block begins and how far its end
- * markers are found, which of the word's starts were checked) is kept between pieces and extended
+ * whitespace, whether its last word holds `:` `/` `@`, where a key block begins and from where its
+ * footer is looked for, which of the word's starts were checked) is kept between pieces and extended
  * by each new piece only, so a stream costs O(its length) — not a rescan of everything held per
  * piece, which made a minified JSON answer of 67 KB in 4-byte pieces cost 16.6 s of CPU. Two bounds
  * keep the held text itself bounded: a cut is looked for at most LOOKBACK characters back (past
