@@ -2,7 +2,7 @@
  * New requests' work is spread over event-loop turns when they come in a burst, so that the
  * streams already open keep flowing. Node runs every request that is ready in a turn before it
  * reads the next piece of any stream: 500 streaming clients arriving at once held the first
- * streams' pieces back for 110–140 ms while robbie took the others in (a Node proxy that only
+ * streams' pieces back for 88–141 ms while robbie took the others in (a Node proxy that only
  * passes bytes: 30 ms). A model request that arrives once this turn has spent TURN_BUDGET_MS since
  * its first new request waits; waiting requests go on RELEASE_PER_TURN at a time, first come first,
  * one batch a turn, each after the pieces that came meanwhile. With this the worst gap fell to
