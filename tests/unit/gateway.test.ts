@@ -37,6 +37,28 @@ function seeded(seed: number): (n: number) => number {
   };
 }
 
+/**
+ * `answer` through a StreamRedactor in random pieces of 1 to `most` characters, with the check
+ * after each piece that none of `secrets` has been sent; what was sent, the end included.
+ */
+function streamAtRandom(
+  answer: string,
+  rand: (n: number) => number,
+  most: number,
+  secrets: string[],
+): { r: StreamRedactor; sent: string } {
+  const r = new StreamRedactor();
+  let sent = '';
+  for (let i = 0; i < answer.length; ) {
+    const size = 1 + rand(most);
+    sent += r.push(answer.slice(i, i + size));
+    i += size;
+    for (const secret of secrets)
+      assert.ok(!sent.includes(secret), `${secret} sent: ${JSON.stringify(answer)}`);
+  }
+  return { r, sent: sent + r.end() };
+}
+
 describe('streamed redaction', () => {
   const answers = [
     'here: sk-proj-abcdefghijklmnopqrstuvwx and password: hunter2hunter then done',
@@ -135,16 +157,7 @@ describe('streamed redaction', () => {
       let answer = '';
       for (let k = rand(40); k >= 0; k--) answer += (parts[rand(parts.length)] as () => string)();
       const whole = redactAnswer(answer).text;
-      const r = new StreamRedactor();
-      let sent = '';
-      for (let i = 0; i < answer.length; ) {
-        const size = 1 + rand(12);
-        sent += r.push(answer.slice(i, i + size));
-        i += size;
-        for (const secret of secrets)
-          assert.ok(!sent.includes(secret), `${secret} sent: ${JSON.stringify(answer)}`);
-      }
-      sent += r.end();
+      const { r, sent } = streamAtRandom(answer, rand, 12, secrets);
       assert.equal(sent, whole, JSON.stringify(answer));
       // The record's text (kept in joined chunks of pieces) is what was sent.
       assert.equal(r.text, sent);
@@ -170,19 +183,9 @@ describe('streamed redaction', () => {
       let answer = '';
       for (let k = rand(30); k >= 0; k--) answer += parts[rand(parts.length)] as string;
       const whole = redactAnswer(answer).text;
-      const r = new StreamRedactor();
-      let sent = '';
-      const most = 1 + rand(40);
-      for (let i = 0; i < answer.length; ) {
-        const size = 1 + rand(most);
-        sent += r.push(answer.slice(i, i + size));
-        i += size;
-        // Nothing let out so far holds what the whole answer's redaction takes out.
-        for (const secret of ['ABCsecret', 'MIIEkey', 'hunter2'])
-          if (!whole.includes(secret))
-            assert.ok(!sent.includes(secret), `${secret} sent: ${JSON.stringify(answer)}`);
-      }
-      sent += r.end();
+      // Nothing let out so far holds what the whole answer's redaction takes out.
+      const secrets = ['ABCsecret', 'MIIEkey', 'hunter2'].filter((secret) => !whole.includes(secret));
+      const { sent } = streamAtRandom(answer, rand, 1 + rand(40), secrets);
       assert.equal(sent, whole, JSON.stringify(answer));
     }
   });
