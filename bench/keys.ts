@@ -20,7 +20,7 @@ const STATIC = 'bench-static-key-0123456789';
 
 /** A state directory whose store holds `n` keys; returns the secret of the last one. */
 async function homeWithKeys(home: string, n: number): Promise<{ secret: string; ms: number }> {
-  const store = new SqliteStore(join(home, 'robbie.db'), () => Promise.resolve());
+  const store = new SqliteStore(join(home, 'robbie.db'), { durable: () => Promise.resolve() });
   await store.migrate();
   const started = performance.now();
   let secret = '';

@@ -47,7 +47,11 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const events: StorageEvents | undefined = supervised
     ? (event) => process.send?.({ type: 'storage', event } satisfies ChildMessage)
     : undefined;
-  const store = await openAndMigrate(config, log, events);
+  // The HTTP servers, made once the store is open: a whole answer's record is alone when its
+  // request is the only one in flight.
+  let servers: HttpServer[] = [];
+  const alone = () => servers.reduce((n, s) => n + s.inFlight(), 0) === 1;
+  const store = await openAndMigrate(config, log, events, alone);
   const stopRetention = scheduleRetention(store, config.retentionMs, log);
   // Every key, static and stored, resolved from memory; changes through any instance arrive here.
   const keys = new KeyRegistry(config.api.apiKeys, store, log);
@@ -73,6 +77,7 @@ export async function runServe(config: ServeConfig, log: Logger): Promise<void> 
   const app = createApp({ version: VERSION, log, lifecycle, tracer, dashboard, ...services });
   const http = createHttpServer(app, lifecycle);
   const probe = supervised ? createHttpServer(app, lifecycle) : undefined;
+  servers = probe ? [http, probe] : [http];
 
   let stopping = false;
   const stop = (reason: string, exitCode: number) => {
@@ -237,11 +242,12 @@ async function openAndMigrate(
   config: ServeConfig,
   log: Logger,
   events: StorageEvents | undefined,
+  alone: () => boolean,
 ): Promise<Store> {
   privateDir(config.home, 'state directory');
   let store: Store;
   try {
-    store = openStore({ databaseUrl: config.databaseUrl, home: config.home }, log, events);
+    store = openStore({ databaseUrl: config.databaseUrl, home: config.home, alone }, log, events);
   } catch (err) {
     if (err instanceof StorageUnavailableError) throw new UserError(err.message);
     throw err;

@@ -9,6 +9,8 @@ import type { StorageEvents, Store } from './types.ts';
 export interface StorageConfig {
   databaseUrl: string | undefined;
   home: string;
+  /** Whether the process is serving nothing but the write at hand (the SQLite store's fsync). */
+  alone?: () => boolean;
 }
 
 export const SQLITE_FILE = 'robbie.db';
@@ -19,5 +21,5 @@ export function openStore(config: StorageConfig, log: Logger, events?: StorageEv
     checkDatabaseUrl(config.databaseUrl);
     return new PostgresStore(config.databaseUrl, join(config.home, OUTBOX_FILE), log, events);
   }
-  return new SqliteStore(join(config.home, SQLITE_FILE));
+  return new SqliteStore(join(config.home, SQLITE_FILE), { alone: config.alone });
 }

@@ -1,6 +1,9 @@
 /** One contract, two stores: the embedded SQLite store and PostgreSQL behave the same. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/logger/logger.ts';
@@ -568,7 +571,9 @@ describe('SQLite: durable before acknowledged', () => {
   it('a write resolves only once its commit is made durable, and writes waiting meanwhile share the next', async () => {
     const { home, cleanup } = tempHome();
     const releases: (() => void)[] = [];
-    const store = new SqliteStore(join(home, 'robbie.db'), () => new Promise<void>((r) => releases.push(r)));
+    const store = new SqliteStore(join(home, 'robbie.db'), {
+      durable: () => new Promise<void>((r) => releases.push(r)),
+    });
     try {
       await store.migrate();
       let first = false;
@@ -593,6 +598,64 @@ describe('SQLite: durable before acknowledged', () => {
       releases.shift()?.();
       await Promise.all(rest);
     } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+});
+
+describe('SQLite: the fsync of a process serving nothing else', () => {
+  it('runs on the calling thread when the store is alone, and on the thread pool otherwise', async () => {
+    const { home, cleanup } = tempHome();
+    let alone = true;
+    const store = new SqliteStore(join(home, 'robbie.db'), { alone: () => alone });
+    // Every thread of libuv's pool blocked opening a FIFO that has no writer yet; a writer opened
+    // (on this thread: the pool has none free) lets them all through.
+    const fifo = join(home, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    let blocked: Promise<unknown>[] = [];
+    const release = async () => {
+      if (blocked.length === 0) return;
+      const writer = openSync(fifo, 'w');
+      await Promise.all(blocked);
+      closeSync(writer);
+      blocked = [];
+    };
+    const within = <T>(p: Promise<T>, what: string) =>
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000),
+        ),
+      ]);
+    try {
+      await store.migrate();
+      // The first write opens the WAL for its fsyncs (on the pool), while the pool is free.
+      await store.write({ kind: 'request', data: requestRecord('alone-0') });
+      blocked = Array.from({ length: size }, () => open(fifo, 'r').then((h) => h.close()));
+      let poolFree = false;
+      void stat(home).then(() => {
+        poolFree = true;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(poolFree, false, 'every thread of the pool is blocked');
+      await within(
+        store.write({ kind: 'request', data: requestRecord('alone-1') }),
+        'acknowledgement (alone)',
+      );
+      assert.ok(await store.findResponse('', 'alone-1'));
+      alone = false;
+      let acknowledged = false;
+      const shared = store.write({ kind: 'request', data: requestRecord('alone-2') }).then(() => {
+        acknowledged = true;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(acknowledged, false, 'not alone: the fsync waits its turn on the pool');
+      await release();
+      await within(shared, 'acknowledgement once the pool is free');
+    } finally {
+      await release();
       await store.close();
       cleanup();
     }

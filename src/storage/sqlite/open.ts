@@ -2,7 +2,7 @@
  * Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files;
  * and WalSync, with which the store makes its own commits durable off the event loop.
  */
-import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -36,16 +36,29 @@ export function openSqlite(path: string): DatabaseSync {
  * libuv's thread pool, and a write is acknowledged only once it returns: the same guarantee, while
  * the loop goes on serving and the next group of writes gathers. (Linux and macOS flush a file's
  * data through any descriptor of it; the WAL lives as long as a connection is open.)
+ *
+ * Unless the caller says a client waits for this fsync and nothing else is being served
+ * (`inline`): then the loop has nothing to go on with, and the hand-off is pure delay — a pool
+ * thread woken for the fsync and the loop woken again for its end. At one connection (the gateway
+ * benchmark's fake model, a whole answer per request, five interleaved pairs of 10 s runs) an
+ * inline fsync answered at a median 0.80–0.88 ms against 0.88–0.95 ms, 0.07–0.11 ms less in every
+ * pair. A disk slow to sync (one fsync past INLINE_MAX_MS) sends the next one to the pool, which
+ * measures it again: a request arriving meanwhile never waits behind a slow disk for long.
  */
+const INLINE_MAX_MS = 2;
+
 export class WalSync {
   readonly #path: string;
   #handle: Promise<FileHandle> | undefined;
+  /** How long the last fsync took, in ms. */
+  #lastMs = 0;
 
   constructor(databasePath: string) {
     this.#path = `${databasePath}-wal`;
   }
 
-  async sync(): Promise<void> {
+  /** `inline`: nothing else is being served, so the fsync may run on the calling thread. */
+  async sync(inline = false): Promise<void> {
     this.#handle ??= openDurably(this.#path);
     let handle: FileHandle;
     try {
@@ -54,7 +67,10 @@ export class WalSync {
       this.#handle = undefined;
       throw err;
     }
-    await handle.sync();
+    const started = performance.now();
+    if (inline && this.#lastMs < INLINE_MAX_MS) fsyncSync(handle.fd);
+    else await handle.sync();
+    this.#lastMs = performance.now() - started;
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,29 @@ export function migrateSqlite(db: DatabaseSync): number {
   });
 }
 
+/**
+ * A batch whose acknowledgement a client waits for: one whole answer's record (its reply is sent
+ * once it is durable). A streamed answer's record comes after its pieces went out, and the next
+ * request may be arriving meanwhile.
+ */
+function waitedFor(ops: WriteOp[]): boolean {
+  const [op] = ops;
+  return ops.length === 1 && op?.kind === 'request' && op.data.stream == null;
+}
+
+export interface SqliteStoreOptions {
+  /**
+   * Makes committed writes durable (default: fsync the WAL, WalSync); a test may hold it back to
+   * see that nothing is acknowledged before it.
+   */
+  durable?: () => Promise<void>;
+  /**
+   * Whether one request is in flight in the process: with a batch that is one whole answer's
+   * record, the request waiting for it (WalSync's `inline`).
+   */
+  alone?: () => boolean;
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly degradable = false;
@@ -77,11 +100,8 @@ export class SqliteStore implements Store {
   /** The same, once started: each commit counts towards its next checkpoint with no await. */
   #started: Checkpointer | undefined;
 
-  /**
-   * `durable` makes committed writes durable (default: fsync the WAL on the thread pool, WalSync);
-   * a test may hold it back to see that nothing is acknowledged before it.
-   */
-  constructor(path: string, durable?: () => Promise<void>) {
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    const { durable, alone = () => false } = options;
     this.path = path;
     this.#db = openSqlite(path);
     this.#claims = openSqlite(path);
@@ -101,7 +121,9 @@ export class SqliteStore implements Store {
     void this.#checkpointer.then((c) => {
       this.#started = c;
     });
-    const makeDurable = durable ?? (wal ? () => this.#wal.sync() : () => Promise.resolve());
+    const makeDurable =
+      durable ??
+      (wal ? (ops: WriteOp[]) => this.#wal.sync(waitedFor(ops) && alone()) : () => Promise.resolve());
     // One transaction and one fsync per batch of concurrent writes. A transaction runs on the
     // event loop: batches of at most SQLITE_BATCH keep the loop's other work (the pieces of open
     // streams) from waiting behind hundreds of answers recorded at once.
@@ -111,7 +133,7 @@ export class SqliteStore implements Store {
           for (const op of ops) applySqlite(this.#db, op);
         });
         this.#started?.committed();
-        await makeDurable();
+        await makeDurable(ops);
         this.#lastError = undefined;
       } catch (err) {
         this.#lastError = describeSqliteError(err);
