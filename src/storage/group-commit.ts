@@ -7,12 +7,22 @@
 export class GroupCommit<T, R = void> {
   readonly #commit: (items: T[]) => Promise<(R | Error)[]>;
   readonly #maxBatch: number;
+  readonly #gather: () => boolean;
   #queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
   #running = false;
 
-  constructor(commit: (items: T[]) => Promise<(R | Error)[]>, maxBatch = 500) {
+  /**
+   * `gather`: whether others may write this event-loop turn (default: always), worth a turn's wait
+   * for them to join the first batch.
+   */
+  constructor(
+    commit: (items: T[]) => Promise<(R | Error)[]>,
+    maxBatch = 500,
+    gather: () => boolean = () => true,
+  ) {
     this.#commit = commit;
     this.#maxBatch = maxBatch;
+    this.#gather = gather;
   }
 
   add(item: T): Promise<R> {
@@ -25,7 +35,7 @@ export class GroupCommit<T, R = void> {
   async #run(): Promise<void> {
     this.#running = true;
     // Let the writes of this event-loop turn join the first batch.
-    await new Promise((r) => setImmediate(r));
+    if (this.#gather()) await new Promise((r) => setImmediate(r));
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
       try {

@@ -127,20 +127,25 @@ export class SqliteStore implements Store {
     // One transaction and one fsync per batch of concurrent writes. A transaction runs on the
     // event loop: batches of at most SQLITE_BATCH keep the loop's other work (the pieces of open
     // streams) from waiting behind hundreds of answers recorded at once.
-    this.#writes = new GroupCommit<WriteOp>(async (ops) => {
-      try {
-        transaction(this.#db, () => {
-          for (const op of ops) applySqlite(this.#db, op);
-        });
-        this.#started?.committed();
-        await makeDurable(ops);
-        this.#lastError = undefined;
-      } catch (err) {
-        this.#lastError = describeSqliteError(err);
-        throw new StorageUnavailableError(`local store unavailable: ${this.#lastError}`);
-      }
-      return ops.map(() => undefined);
-    }, SQLITE_BATCH);
+    this.#writes = new GroupCommit<WriteOp>(
+      async (ops) => {
+        try {
+          transaction(this.#db, () => {
+            for (const op of ops) applySqlite(this.#db, op);
+          });
+          this.#started?.committed();
+          await makeDurable(ops);
+          this.#lastError = undefined;
+        } catch (err) {
+          this.#lastError = describeSqliteError(err);
+          throw new StorageUnavailableError(`local store unavailable: ${this.#lastError}`);
+        }
+        return ops.map(() => undefined);
+      },
+      SQLITE_BATCH,
+      // With one request in flight no other request's write can join this turn.
+      () => !alone(),
+    );
   }
 
   start(): void {
