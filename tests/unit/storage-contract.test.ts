@@ -605,12 +605,23 @@ describe('SQLite: durable before acknowledged', () => {
 });
 
 describe('SQLite: the fsync of a process serving nothing else', () => {
-  it('runs on the calling thread when the store is alone, and on the thread pool otherwise', async () => {
+  /**
+   * A store whose writes are made with every thread of libuv's pool blocked (opening a FIFO that
+   * has no writer yet; a writer opened on this thread, the pool having none free, lets them
+   * through). `inlineMaxMs` as the store takes it: Infinity, whatever the disk; 0, the disk always
+   * too slow.
+   */
+  async function withPoolBlocked(
+    inlineMaxMs: number,
+    body: (
+      store: SqliteStore,
+      setAlone: (alone: boolean) => void,
+      release: () => Promise<void>,
+    ) => Promise<void>,
+  ): Promise<void> {
     const { home, cleanup } = tempHome();
     let alone = true;
-    const store = new SqliteStore(join(home, 'robbie.db'), { alone: () => alone });
-    // Every thread of libuv's pool blocked opening a FIFO that has no writer yet; a writer opened
-    // (on this thread: the pool has none free) lets them all through.
+    const store = new SqliteStore(join(home, 'robbie.db'), { alone: () => alone, inlineMaxMs });
     const fifo = join(home, 'fifo');
     execFileSync('mkfifo', [fifo]);
     const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
@@ -622,17 +633,10 @@ describe('SQLite: the fsync of a process serving nothing else', () => {
       closeSync(writer);
       blocked = [];
     };
-    const within = <T>(p: Promise<T>, what: string) =>
-      Promise.race([
-        p,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000),
-        ),
-      ]);
     try {
       await store.migrate();
       // The first write opens the WAL for its fsyncs (on the pool), while the pool is free.
-      await store.write({ kind: 'request', data: requestRecord('alone-0') });
+      await store.write({ kind: 'request', data: requestRecord('warm') });
       blocked = Array.from({ length: size }, () => open(fifo, 'r').then((h) => h.close()));
       let poolFree = false;
       void stat(home).then(() => {
@@ -640,25 +644,66 @@ describe('SQLite: the fsync of a process serving nothing else', () => {
       });
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(poolFree, false, 'every thread of the pool is blocked');
-      await within(
-        store.write({ kind: 'request', data: requestRecord('alone-1') }),
-        'acknowledgement (alone)',
+      await body(
+        store,
+        (a) => {
+          alone = a;
+        },
+        release,
       );
-      assert.ok(await store.findResponse('', 'alone-1'));
-      alone = false;
-      let acknowledged = false;
-      const shared = store.write({ kind: 'request', data: requestRecord('alone-2') }).then(() => {
-        acknowledged = true;
-      });
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(acknowledged, false, 'not alone: the fsync waits its turn on the pool');
-      await release();
-      await within(shared, 'acknowledgement once the pool is free');
     } finally {
       await release();
       await store.close();
       cleanup();
     }
+  }
+
+  const within = <T>(p: Promise<T>, what: string) =>
+    Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000),
+      ),
+    ]);
+
+  /** Whether `write` is acknowledged within 100 ms (it stays pending while it waits on the pool). */
+  async function acknowledgedSoon(write: Promise<unknown>): Promise<boolean> {
+    let acknowledged = false;
+    void write.then(() => {
+      acknowledged = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    return acknowledged;
+  }
+
+  it('runs on the calling thread when the store is alone, and on the thread pool otherwise', async () => {
+    await withPoolBlocked(Number.POSITIVE_INFINITY, async (store, setAlone, release) => {
+      await within(
+        store.write({ kind: 'request', data: requestRecord('alone-1') }),
+        'acknowledgement (alone)',
+      );
+      assert.ok(await store.findResponse('', 'alone-1'));
+      setAlone(false);
+      const shared = store.write({ kind: 'request', data: requestRecord('alone-2') });
+      assert.equal(await acknowledgedSoon(shared), false, 'not alone: the fsync waits its turn on the pool');
+      await release();
+      await within(shared, 'acknowledgement once the pool is free');
+    });
+  });
+
+  it("keeps a streamed answer's record, and every record on a disk slow to sync, on the thread pool", async () => {
+    await withPoolBlocked(Number.POSITIVE_INFINITY, async (store, _setAlone, release) => {
+      const streamed = store.write({ kind: 'request', data: requestRecord('streamed', { stream: 'cut' }) });
+      assert.equal(await acknowledgedSoon(streamed), false, 'no reply waits on a stream end: the pool');
+      await release();
+      await within(streamed, 'acknowledgement once the pool is free');
+    });
+    await withPoolBlocked(0, async (store, _setAlone, release) => {
+      const slow = store.write({ kind: 'request', data: requestRecord('slow-disk') });
+      assert.equal(await acknowledgedSoon(slow), false, 'after a slow fsync: the pool');
+      await release();
+      await within(slow, 'acknowledgement once the pool is free');
+    });
   });
 });
 

@@ -45,16 +45,18 @@ export function openSqlite(path: string): DatabaseSync {
  * pair. A disk slow to sync (one fsync past INLINE_MAX_MS) sends the next one to the pool, which
  * measures it again: a request arriving meanwhile never waits behind a slow disk for long.
  */
-const INLINE_MAX_MS = 2;
+export const INLINE_MAX_MS = 2;
 
 export class WalSync {
   readonly #path: string;
+  readonly #inlineMaxMs: number;
   #handle: Promise<FileHandle> | undefined;
   /** How long the last fsync took, in ms. */
   #lastMs = 0;
 
-  constructor(databasePath: string) {
+  constructor(databasePath: string, inlineMaxMs = INLINE_MAX_MS) {
     this.#path = `${databasePath}-wal`;
+    this.#inlineMaxMs = inlineMaxMs;
   }
 
   /** `inline`: nothing else is being served, so the fsync may run on the calling thread. */
@@ -68,7 +70,7 @@ export class WalSync {
       throw err;
     }
     const started = performance.now();
-    if (inline && this.#lastMs < INLINE_MAX_MS) fsyncSync(handle.fd);
+    if (inline && this.#lastMs < this.#inlineMaxMs) fsyncSync(handle.fd);
     else await handle.sync();
     this.#lastMs = performance.now() - started;
   }

@@ -77,6 +77,8 @@ export interface SqliteStoreOptions {
    * record, the request waiting for it (WalSync's `inline`).
    */
   alone?: () => boolean;
+  /** After an fsync slower than this, the next goes to the thread pool (WalSync). */
+  inlineMaxMs?: number;
 }
 
 export class SqliteStore implements Store {
@@ -101,7 +103,7 @@ export class SqliteStore implements Store {
   #started: Checkpointer | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
-    const { durable, alone = () => false } = options;
+    const { durable, alone = () => false, inlineMaxMs } = options;
     this.path = path;
     this.#db = openSqlite(path);
     this.#claims = openSqlite(path);
@@ -114,7 +116,7 @@ export class SqliteStore implements Store {
     const mode = (stmt(this.#db, 'pragma journal_mode').get() as { journal_mode: string }).journal_mode;
     const wal = mode.toLowerCase() === 'wal';
     if (wal) this.#db.exec('pragma synchronous = normal');
-    this.#wal = new WalSync(path);
+    this.#wal = new WalSync(path, inlineMaxMs);
     this.#checkpointer = wal
       ? Checkpointer.start(path, [this.#db, this.#claims])
       : Promise.resolve(undefined);
