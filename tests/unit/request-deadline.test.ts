@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
-import { requestDeadline } from '../../src/api/pipeline/request-deadline.ts';
+import { CUT_AFTER_MS, requestDeadline } from '../../src/api/pipeline/request-deadline.ts';
 import { ProviderError } from '../../src/api/providers/types.ts';
 
 describe('requestDeadline', () => {
@@ -50,12 +50,18 @@ describe('requestDeadline', () => {
     assert.equal(getEventListeners(client.signal, 'abort').length, 0);
   });
 
-  it('aborts with the client’s reason when the client goes away, before or after', () => {
+  it('aborts with the client’s reason CUT_AFTER_MS after the client goes away, released or not', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const gone = new ProviderError('cancelled', 'the client went away');
     const client = new AbortController();
     const d = requestDeadline(client.signal, 60_000);
+    const released = requestDeadline(client.signal, 60_000);
     client.abort(gone);
+    released.release();
+    assert.equal(d.signal.aborted, false, 'the next request goes first');
+    t.mock.timers.tick(CUT_AFTER_MS);
     assert.equal(d.signal.reason, gone);
+    assert.equal(released.signal.reason, gone, 'whatever was started for the client is let go');
     const late = requestDeadline(client.signal, 60_000);
     assert.equal(late.signal.reason, gone, 'a client already gone aborts at once');
   });
