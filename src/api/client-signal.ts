@@ -1,7 +1,7 @@
 /**
  * A signal that aborts when the client goes away (its connection closed before the answer), with
- * a `cancelled` ProviderError as reason: the model call stops at once and is not mistaken for a
- * timeout or counted against the provider.
+ * a `cancelled` ProviderError as reason: the model call stops (CUT_AFTER_MS later:
+ * request-deadline.ts) and is not mistaken for a timeout or counted against the provider.
  */
 import { ProviderError } from './providers/types.ts';
 
