@@ -9,7 +9,7 @@ import type { StorageEvents, Store } from './types.ts';
 export interface StorageConfig {
   databaseUrl: string | undefined;
   home: string;
-  /** Whether the process is serving nothing but the write at hand (the SQLite store's fsync). */
+  /** Whether one request is in flight in the process (SqliteStoreOptions.alone). */
   alone?: () => boolean;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Opening SQLite files robbie writes: WAL, synchronous commits, a busy timeout for shared files;
- * and WalSync, with which the store makes its own commits durable off the event loop.
+ * and WalSync, with which the store makes its own commits durable (off the event loop, unless
+ * nothing else would be served meanwhile).
  */
 import { accessSync, chmodSync, closeSync, constants, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -59,7 +60,7 @@ export class WalSync {
     this.#inlineMaxMs = inlineMaxMs;
   }
 
-  /** `inline`: nothing else is being served, so the fsync may run on the calling thread. */
+  /** `inline`: a client waits for this fsync and nothing else is being served: on this thread. */
   async sync(inline = false): Promise<void> {
     this.#handle ??= openDurably(this.#path);
     let handle: FileHandle;
