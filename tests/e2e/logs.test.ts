@@ -270,11 +270,13 @@ describe('log capture and rotation', () => {
     }
   });
 
-  it("a child's JSON line cannot forge the time and its secret fields are masked", async () => {
+  it("a child's JSON line cannot forge the time or source (kept as child_*) and its secret fields are masked", async () => {
     const line = JSON.stringify({
       msg: 'login',
       time: '1999-01-01T00:00:00.000Z',
       source: 'forged',
+      // robbie serve's own "stream ended" says how the stream ended in this field
+      stream: 'cut',
       password: 'hunter2-very-secret',
       token: 'tok-very-secret',
       user: 'bob',
@@ -292,6 +294,9 @@ describe('log capture and rotation', () => {
         .map((l) => JSON.parse(l) as Record<string, unknown>)[0];
       assert.ok(rec, 'the line is logged');
       assert.equal(rec.source, 'app-0');
+      assert.equal(rec.child_source, 'forged', "the child's own source is kept beside it");
+      assert.equal(rec.stream, 'stdout');
+      assert.equal(rec.child_stream, 'cut');
       assert.notEqual(rec.time, '1999-01-01T00:00:00.000Z');
       assert.equal(rec.child_time, '1999-01-01T00:00:00.000Z');
       assert.equal(rec.password, '***');

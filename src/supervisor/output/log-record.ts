@@ -1,7 +1,7 @@
 /**
  * Frames a child's output line as robbie's JSON log line: `time, level, source, pid, stream, msg`
- * and, when the child already writes JSON objects, its own fields (its level wins; its time is kept
- * as `child_time`).
+ * and, when the child already writes JSON objects, its own fields (its level wins; its own time,
+ * source, pid and stream are kept as `child_time`, `child_source`, `child_pid`, `child_stream`).
  */
 import type { LevelName } from '../../logger/levels.ts';
 import { mayNeedRedaction, redact, redactBulk, redactDeep } from '../../logger/redact.ts';
@@ -82,7 +82,8 @@ export function frameLine(
       const fields = obj as Record<string, unknown>;
       const level = normalizeLevel(fields.level) ?? plainLevel;
       // The supervisor's own fields win: a child cannot forge the time, source, pid or stream of
-      // its lines (its own time is kept as child_time), and its fields are redacted like any text.
+      // its lines (its own are kept as child_*: robbie's own "stream ended" says how in `stream`),
+      // and its fields are redacted like any text.
       const sensitive = mayNeedRedaction(text);
       const record: Record<string, unknown> = {
         time: meta.time,
@@ -97,10 +98,11 @@ export function frameLine(
               ? fields.message
               : '',
       };
-      if (typeof fields.time === 'string' && fields.time !== meta.time) record.child_time = fields.time;
       for (const k of Object.keys(fields)) {
-        if (k in record || k === 'message') continue;
-        record[k] = fields[k];
+        if (k === 'level' || k === 'msg' || k === 'message') continue;
+        if (k in record) {
+          if (fields[k] !== record[k]) record[`child_${k}`] = fields[k];
+        } else record[k] = fields[k];
       }
       // Most lines hold nothing to hide: only those that might are walked.
       if (sensitive) {
