@@ -18,6 +18,7 @@ import {
   type Store,
 } from '../../src/storage/types.ts';
 import { type PgCluster, postgresMissing, startCluster } from '../helpers/postgres.ts';
+import { sleep, waitFor } from '../helpers/process.ts';
 import { requestRecord } from '../helpers/records.ts';
 import { tempHome } from '../helpers/supervisor.ts';
 
@@ -638,12 +639,9 @@ describe('SQLite: the fsync of a process serving nothing else', () => {
       // The first write opens the WAL for its fsyncs (on the pool), while the pool is free.
       await store.write({ kind: 'request', data: requestRecord('warm') });
       blocked = Array.from({ length: size }, () => open(fifo, 'r').then((h) => h.close()));
-      let poolFree = false;
-      void stat(home).then(() => {
-        poolFree = true;
-      });
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(poolFree, false, 'every thread of the pool is blocked');
+      const poolFree = settled(stat(home));
+      await sleep(100);
+      assert.equal(poolFree(), false, 'every thread of the pool is blocked');
       await body(
         store,
         (a) => {
@@ -658,22 +656,27 @@ describe('SQLite: the fsync of a process serving nothing else', () => {
     }
   }
 
-  const within = <T>(p: Promise<T>, what: string) =>
-    Promise.race([
-      p,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000),
-      ),
-    ]);
+  /** Whether `p` has settled, asked at any time. */
+  function settled(p: Promise<unknown>): () => boolean {
+    let done = false;
+    const mark = () => {
+      done = true;
+    };
+    void p.then(mark, mark);
+    return () => done;
+  }
+
+  /** `p`, once settled within 10 s. */
+  async function within<T>(p: Promise<T>, what: string): Promise<T> {
+    await waitFor(what, settled(p));
+    return p;
+  }
 
   /** Whether `write` is acknowledged within 100 ms (it stays pending while it waits on the pool). */
   async function acknowledgedSoon(write: Promise<unknown>): Promise<boolean> {
-    let acknowledged = false;
-    void write.then(() => {
-      acknowledged = true;
-    });
-    await new Promise((r) => setTimeout(r, 100));
-    return acknowledged;
+    const acknowledged = settled(write);
+    await sleep(100);
+    return acknowledged();
   }
 
   it('runs on the calling thread when the store is alone, and on the thread pool otherwise', async () => {

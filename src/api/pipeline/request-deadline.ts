@@ -42,24 +42,23 @@ export function requestDeadline(client: AbortSignal, ms: number): RequestDeadlin
   const controller = new AbortController();
   /** Fired, released or the client gone: the timer is never armed again. */
   let over = false;
-  // Released meanwhile or not, the cut comes: whatever was started for the client is let go.
-  const onClientGone = () => {
+  /** The client is gone: the work is cut `afterMs` from now, released meanwhile or not. */
+  const cutAfter = (afterMs: number) => {
     over = true;
     clearTimeout(timer);
-    setTimeout(() => abortQuietly(controller, client.reason), CUT_AFTER_MS).unref();
+    if (afterMs === 0) abortQuietly(controller, client.reason);
+    else setTimeout(() => abortQuietly(controller, client.reason), afterMs).unref();
   };
+  const onClientGone = () => cutAfter(CUT_AFTER_MS);
   const timer = setTimeout(() => {
     over = true;
     client.removeEventListener('abort', onClientGone);
     abortQuietly(controller, new ProviderError('timeout', 'no answer before the deadline'));
   }, ms);
   timer.unref();
-  if (client.aborted) {
-    // Gone before its work began: nothing to let go first.
-    over = true;
-    clearTimeout(timer);
-    abortQuietly(controller, client.reason);
-  } else client.addEventListener('abort', onClientGone, { once: true });
+  // Gone before its work began: nothing to let go first.
+  if (client.aborted) cutAfter(0);
+  else client.addEventListener('abort', onClientGone, { once: true });
   return {
     signal: controller.signal,
     at,

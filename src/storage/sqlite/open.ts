@@ -46,7 +46,7 @@ export function openSqlite(path: string): DatabaseSync {
  * pair. A disk slow to sync (one fsync past INLINE_MAX_MS) sends the next one to the pool, which
  * measures it again: a request arriving meanwhile never waits behind a slow disk for long.
  */
-export const INLINE_MAX_MS = 2;
+const INLINE_MAX_MS = 2;
 
 export class WalSync {
   readonly #path: string;
