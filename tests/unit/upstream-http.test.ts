@@ -1,23 +1,37 @@
 /**
  * robbie's HTTP client to model servers (providers/http.ts) against a real server on loopback: a
- * stream cut by its caller closes the upstream request, and opens no other connection; a caller
- * that stops reading early closes an unfinished answer's request, and keeps a finished one's
- * connection for the next call.
+ * stream cut by its caller closes the upstream request, and the client does not connect again for
+ * it; a caller that stops reading early closes an unfinished answer's request, and keeps a
+ * finished one's connection for the next call; the call after a cut goes out on the spare
+ * connection opened ahead (providers/spare-connection.ts), and a spare the server closed is not
+ * used.
  */
 import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { Pool } from 'undici';
 import { UpstreamHttp } from '../../src/api/providers/http.ts';
+import { withSpareConnection } from '../../src/api/providers/spare-connection.ts';
 import { NO_TRACING } from '../../src/telemetry/tracer.ts';
+import { sleep, waitFor } from '../helpers/process.ts';
 
 describe('the upstream HTTP client', () => {
-  let connections = 0;
+  /** Every connection the server accepted, in order, and how many requests came on each. */
+  const accepted: { socket: Socket; requests: number; closed: boolean }[] = [];
+  const connectionOf = (socket: Socket) => accepted.find((c) => c.socket === socket);
+  /** Connections since `from` that carried a request, and those that carried none. */
+  const since = (from: number) => {
+    const mine = accepted.slice(from);
+    return { used: mine.filter((c) => c.requests > 0).length, idle: mine.filter((c) => c.requests === 0) };
+  };
   let closedEarly: (() => void) | undefined;
   const open = new Set<ServerResponse>();
   // An endless stream: a piece every 20 ms until the client goes. At /finite: one piece and the
   // end marker, then the end.
   const server = createServer((req, res) => {
+    const connection = connectionOf(req.socket);
+    if (connection) connection.requests++;
     req.resume();
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     if (req.url === '/finite') {
@@ -32,8 +46,12 @@ describe('the upstream HTTP client', () => {
       closedEarly?.();
     });
   });
-  server.on('connection', () => {
-    connections++;
+  server.on('connection', (socket: Socket) => {
+    const connection = { socket, requests: 0, closed: false };
+    accepted.push(connection);
+    socket.on('close', () => {
+      connection.closed = true;
+    });
   });
   let url = '';
   let origin = '';
@@ -52,11 +70,13 @@ describe('the upstream HTTP client', () => {
   };
   after(async () => {
     for (const res of open) res.socket?.destroy();
+    for (const c of accepted) c.socket.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it('closes the upstream request of a stream its caller cuts, and opens no other connection', async () => {
+  it('closes the upstream request of a stream its caller cuts, and does not connect again for it', async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
+    const from = accepted.length;
     const { abort, ctx } = call();
     const upstream = await http.post(url, { stream: true }, {}, ctx);
     const closed = new Promise<void>((resolve) => {
@@ -69,14 +89,18 @@ describe('the upstream HTTP client', () => {
     await assert.rejects(pieces.next());
     await closed;
     // An HTTP client that puts the aborted request back in its queue connects again for it at
-    // once, then drops the new connection: a TLS handshake with the provider per cut stream.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(connections, 1, 'connections the server accepted');
+    // once, then drops the new connection: a TLS handshake with the provider per cut stream. The
+    // one connection beside the call's is the spare its connect opened, unused.
+    await sleep(300);
+    const { used, idle } = since(from);
+    assert.equal(used, 1, 'connections that carried a request');
+    assert.equal(idle.length, 1, 'connections that carried none (the spare)');
+    assert.equal(idle[0]?.closed, false, 'the spare is still open');
   });
 
   it('closes the request of an answer its caller stops reading before the end', async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
-    const before = connections;
+    const from = accepted.length;
     const { ctx } = call();
     const closed = new Promise<void>((resolve) => {
       closedEarly = resolve;
@@ -85,12 +109,12 @@ describe('the upstream HTTP client', () => {
     assert.match(String((await pieces.next()).value), /"content":"x"/);
     await pieces.return(undefined);
     await closed;
-    assert.equal(connections - before, 1, 'connections the server accepted');
+    assert.equal(since(from).used, 1, 'connections that carried a request');
   });
 
   it("keeps a finished answer's connection for the next call when its caller stops at the end marker", async () => {
     const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
-    const before = connections;
+    const from = accepted.length;
     for (let i = 0; i < 3; i++) {
       const { ctx } = call();
       const pieces = http.streamText(
@@ -103,6 +127,59 @@ describe('the upstream HTTP client', () => {
       // Time for a closed connection to be seen as closed before the next call.
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.equal(connections - before, 1, 'connections the server accepted for three calls');
+    assert.equal(since(from).used, 1, 'connections that carried the three calls');
+  });
+
+  /** A stream called and cut once its first piece came; resolves once the server saw it closed. */
+  const cutStream = async (http: UpstreamHttp) => {
+    const { abort, ctx } = call();
+    const closed = new Promise<void>((resolve) => {
+      closedEarly = resolve;
+    });
+    const pieces = http.streamText(await http.post(url, { stream: true }, {}, ctx), abort.signal);
+    assert.match(String((await pieces.next()).value), /"content":"x"/);
+    abort.abort();
+    await assert.rejects(pieces.next());
+    await closed;
+  };
+  /** The server's connection that has carried no request since `from`, once the client opened it. */
+  const spareSince = (from: number) =>
+    waitFor('the spare connection, accepted by the server', () => since(from).idle.find((c) => !c.closed));
+
+  it('sends the call after a cut on the spare connection, opened before it', async () => {
+    const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
+    const from = accepted.length;
+    await cutStream(http);
+    const spare = await spareSince(from);
+    await cutStream(http);
+    assert.equal(spare.requests, 1, 'the second call came on the connection opened before it');
+    // It opened the next spare in turn.
+    await waitFor('a new spare', () => since(from).idle.find((c) => !c.closed && c !== spare));
+  });
+
+  it('does not use a spare the server closed: the call connects anew', async () => {
+    const http = new UpstreamHttp({ answerBytes: 1 << 20, lineBytes: 1 << 16 });
+    const from = accepted.length;
+    await cutStream(http);
+    const spare = await spareSince(from);
+    spare.socket.destroy();
+    // Time for the client to see the connection closed (loopback: well under a millisecond).
+    await sleep(200);
+    await cutStream(http);
+    assert.equal(spare.requests, 0, 'requests on the closed spare');
+    assert.equal(since(from).used, 2, 'connections that carried the two calls');
+  });
+
+  it('closes a spare nobody used after the idle time', async () => {
+    const pool = new Pool(origin, { connect: withSpareConnection(100) });
+    const from = accepted.length;
+    try {
+      const res = await pool.request({ path: '/finite', method: 'POST', body: '{}' });
+      await res.body.text();
+      const spare = await spareSince(from);
+      await waitFor('the unused spare closed after 100 ms', () => spare.closed);
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -3,6 +3,7 @@
  * failure a ProviderError, every answer under its caps, every wait under the request's deadline.
  */
 import { type Dispatcher, Pool } from 'undici';
+import { withSpareConnection } from './spare-connection.ts';
 import { type CallContext, ProviderError, retryAfterMs } from './types.ts';
 
 /**
@@ -32,6 +33,9 @@ function aborted(signal: AbortSignal): ProviderError {
     : new ProviderError('timeout', 'no answer before the deadline');
 }
 
+/** How long an idle connection to a model server is kept. */
+const IDLE_MS = 30_000;
+
 const mib = (bytes: number): string => `${Math.round((bytes / 1024 / 1024) * 100) / 100} MiB`;
 
 export class UpstreamHttp {
@@ -47,7 +51,8 @@ export class UpstreamHttp {
    *
    * Pools kept here rather than in undici's Agent: the Agent closes an origin's pool with its last
    * connection, so at low traffic every cut stream (its connection closed) made the next call
-   * build a pool and a client again. The origins are the configured providers'.
+   * build a pool and a client again. The origins are the configured providers'. Each pool keeps a
+   * spare connection once it has had to connect (spare-connection.ts).
    */
   readonly #pools = new Map<string, Pool>();
 
@@ -58,7 +63,7 @@ export class UpstreamHttp {
   #pool(origin: string): Pool {
     let pool = this.#pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { keepAliveTimeout: 30_000 });
+      pool = new Pool(origin, { keepAliveTimeout: IDLE_MS, connect: withSpareConnection(IDLE_MS) });
       this.#pools.set(origin, pool);
     }
     return pool;
