@@ -15,7 +15,9 @@
  * robbie runs with its defaults and its durable recording on (SQLite), and with
  * `--rate-limit 100000000/1m` (a load test from one user would be refused at the default 120/1m).
  * One more row runs it at one connection with `--home` on /dev/shm: the same robbie without the
- * disk's fsync of each record, the floor of its one-connection figure, in the same run.
+ * disk's fsync of each record, the floor of its one-connection figure, in the same run; and the
+ * byte-passing proxy that fdatasyncs each answer before it sends it, at one connection: the floor of
+ * any gateway whose answers are durable before they are sent, on this disk.
  * Portkey is not a dependency: it is looked for in PORTKEY_DIR (default /tmp/portkey-peer/portkey,
  * where `npm install @portkey-ai/gateway` put it); without it its rows say so.
  */
@@ -255,6 +257,9 @@ interface Target {
   pid: number;
   path: string;
   headers: Record<string, string>;
+  /** The wrk runs it takes part in (default 1 and 32), and whether its first piece is timed. */
+  connections?: number[];
+  streams?: boolean;
   stop(): Promise<void>;
 }
 
@@ -299,6 +304,18 @@ export async function benchGateway(): Promise<Row[]> {
       headers: {},
       ...floor,
     });
+    // The floor of any gateway that makes each answer durable before it sends it, as robbie's
+    // recording does: the same proxy, holding the answer until one fdatasync of it on this disk.
+    const durableFloor = await startFloor(dir, fakePort, join(dir, 'floor-record'));
+    targets.push({
+      name: 'floor, each answer fdatasynced before it is sent',
+      protocol: 'openai',
+      path: '/v1/chat/completions',
+      headers: {},
+      connections: [1],
+      streams: false,
+      ...durableFloor,
+    });
     // Rounds interleaved, every target and the model alone in each: a shared machine's drift
     // falls on all of them alike, and each ratio is taken within one round.
     const directUrl = `http://127.0.0.1:${fakePort}/v1/chat/completions`;
@@ -316,7 +333,7 @@ export async function benchGateway(): Promise<Row[]> {
     for (let round = 0; round < ROUNDS; round++) {
       direct.push(wrk('openai', directUrl, 1, SECONDS, {}, dir));
       for (const t of targets) {
-        for (const c of [1, 32]) {
+        for (const c of t.connections ?? [1, 32]) {
           const cell = cellOf(t, c);
           const cpu0 = cpuSeconds(t.pid);
           cell.runs.push(wrk(t.protocol, urlOf(t), c, SECONDS, t.headers, dir));
@@ -327,7 +344,8 @@ export async function benchGateway(): Promise<Row[]> {
     const directP50 = median(direct.map((r) => r.p50));
     const directP99 = median(direct.map((r) => r.p99));
     const model: Endpoint = { protocol: 'openai', port: fakePort, path: '/v1/chat/completions', headers: {} };
-    const [directOrError, ...firsts] = await firstPieces([model, ...targets]);
+    const streamed = targets.filter((t) => t.streams !== false);
+    const [directOrError, ...firsts] = await firstPieces([model, ...streamed]);
     if (!directOrError || directOrError instanceof Error) throw directOrError ?? new Error('no first piece');
     const directFirst = directOrError;
     rows.push({
@@ -341,7 +359,7 @@ export async function benchGateway(): Promise<Row[]> {
     });
     const peer = targets.find((t) => t.name === 'Portkey');
     for (const t of targets) {
-      for (const c of [1, 32]) {
+      for (const c of t.connections ?? [1, 32]) {
         const { runs: rs, cpu } = cellOf(t, c);
         const requests = rs.reduce((n, r) => n + r.requests, 0);
         const p50 = median(rs.map((r) => r.p50));
@@ -376,7 +394,7 @@ export async function benchGateway(): Promise<Row[]> {
         });
       }
     }
-    for (const [j, t] of targets.entries()) {
+    for (const [j, t] of streamed.entries()) {
       const first = firsts[j] ?? new Error('not measured');
       rows.push({
         scenario: `${t.name} streaming, first piece`,
@@ -502,16 +520,32 @@ export async function startPortkey(
 /**
  * The floor: the least a Node proxy can do — pass the upstream's bytes to the client as they come
  * (node:http both ways, no parsing, no recording), and close the upstream request when its client
- * leaves, as robbie does. What robbie adds is over this.
+ * leaves, as robbie does. What robbie adds is over this. With RECORD (a file's path) it holds each
+ * answer until it has written it over the start of that file and fdatasynced it: one fsync a
+ * request and nothing else, the least a gateway that records each answer durably can do.
  */
 const FLOOR = `
 import http from 'node:http';
+import { openSync, writeSync, fdatasyncSync } from 'node:fs';
 const agent = new http.Agent({ keepAlive: true });
+const record = process.env.RECORD ? openSync(process.env.RECORD, 'w') : undefined;
 http.createServer((req, res) => {
   const up = http.request({ host: '127.0.0.1', port: Number(process.env.UPSTREAM), path: req.url, method: 'POST',
     headers: { 'content-type': 'application/json' }, agent }, (u) => {
-    res.writeHead(u.statusCode, { 'content-type': 'text/event-stream' });
-    u.pipe(res);
+    if (record === undefined) {
+      res.writeHead(u.statusCode, { 'content-type': 'text/event-stream' });
+      u.pipe(res);
+      return;
+    }
+    const parts = [];
+    u.on('data', (c) => parts.push(c));
+    u.on('end', () => {
+      const body = Buffer.concat(parts);
+      writeSync(record, body, 0, body.length, 0);
+      fdatasyncSync(record);
+      res.writeHead(u.statusCode, { 'content-type': u.headers['content-type'], 'content-length': body.length });
+      res.end(body);
+    });
   });
   up.on('error', () => res.destroy());
   res.on('close', () => { if (!res.writableFinished) up.destroy(); });
@@ -522,11 +556,12 @@ http.createServer((req, res) => {
 export async function startFloor(
   dir: string,
   upstreamPort: number,
+  record?: string,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   writeFileSync(join(dir, 'floor.mjs'), FLOOR);
   const floor = spawn(process.execPath, [join(dir, 'floor.mjs')], {
-    env: { PORT: String(port), UPSTREAM: String(upstreamPort) },
+    env: { PORT: String(port), UPSTREAM: String(upstreamPort), ...(record ? { RECORD: record } : {}) },
     stdio: 'ignore',
   });
   await waitForUrl(`http://127.0.0.1:${port}/`);
