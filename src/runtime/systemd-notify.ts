@@ -42,7 +42,7 @@ export function systemdNotifier(env: NodeJS.ProcessEnv, log: Logger, pid = proce
     p.on('error', (err: NodeJS.ErrnoException) => {
       if (warned) return;
       warned = true;
-      log.warn('cannot notify systemd (is systemd-notify installed?)', { error: err.code ?? err.message });
+      log.warn('cannot notify systemd (is systemd-notify installed?)', { reason: err.code ?? err.message });
     });
   };
   let timer: NodeJS.Timeout | undefined;

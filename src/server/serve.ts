@@ -165,8 +165,8 @@ function universalServices(config: ServeConfig, store: Store, keys: KeyRegistry,
     store,
   );
   router = new ModelRouter(config.api, metrics);
-  router.discover(config.api.modelsRefreshMs, (provider, error) =>
-    log.info('the models a provider serves cannot be listed: any name is tried there', { provider, error }),
+  router.discover(config.api.modelsRefreshMs, (provider, reason) =>
+    log.info('the models a provider serves cannot be listed: any name is tried there', { provider, reason }),
   );
   const model = router;
   // Shared by every instance on the store; a local share of the limit while it cannot be reached.

@@ -22,7 +22,7 @@ export function scheduleRetention(
       if (removed > 0)
         log.info('retention purge', { removed, older_than_days: Math.round(retentionMs / 86_400_000) });
     } catch (err) {
-      log.warn('retention purge failed; will try again', { error: (err as Error).message });
+      log.warn('retention purge failed; will try again', { reason: (err as Error).message });
     } finally {
       running = false;
     }

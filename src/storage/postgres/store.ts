@@ -248,7 +248,7 @@ export class PostgresStore implements Store {
       return row.fingerprint === fingerprint ? 'taken' : 'conflict';
     } catch (err) {
       if (isConnectionError(err)) this.#markDown(err);
-      else this.#log.warn('cannot claim a request id: going ahead alone', { error: describePgError(err) });
+      else this.#log.warn('cannot claim a request id: going ahead alone', { reason: describePgError(err) });
       return 'won';
     }
   }
