@@ -62,9 +62,8 @@ export function withSpareConnection(
     opening = true;
     base(target, (err, socket) => {
       opening = false;
-      if (err || !socket) return;
-      if (spare) socket.destroy();
-      else keep(socket, target);
+      // Nothing else sets a spare while this one opens (`opening`), and `take` only clears it.
+      if (!err && socket) keep(socket, target);
     });
   };
 
