@@ -354,7 +354,7 @@ describe('the provider chain', () => {
     const b = new Scripted('openai', async () => 'streamed');
     const s = await chatOn(routerOf(a, b)).stream(input, ctx(1000));
     const parts: ChatDelta[] = [];
-    for await (const d of s.deltas) parts.push(d);
+    for (let r = await s.deltas.next(); !r.done; r = await s.deltas.next()) parts.push(r.value);
     assert.equal(s.provider, 'openai');
     assert.deepEqual(parts, [{ text: 'streamed' }, { done: true, usage: { prompt: 1, completion: 0 } }]);
   });

@@ -18,7 +18,14 @@ import {
   ModelUnavailableError,
   modelOf,
 } from '../providers/model-router.ts';
-import { type Logprobs, ProviderError, type TokenUsage, type ToolCall, totalOf } from '../providers/types.ts';
+import {
+  type ChatDelta,
+  type Logprobs,
+  ProviderError,
+  type TokenUsage,
+  type ToolCall,
+  totalOf,
+} from '../providers/types.ts';
 import type { AnswerCache } from './answer-cache.ts';
 import { redactAnswer } from './answer-redaction.ts';
 import {
@@ -418,6 +425,8 @@ function streamed(
   const logprobs: Logprobs = { content: null, refusal: null };
   async function* pieces(): AsyncGenerator<StreamPiece> {
     let end: 'complete' | 'cut' | 'broken' = 'cut';
+    /** How the model's stream ended, for its provider's circuit (the client's end is `end`). */
+    let upstreamEnd: 'complete' | 'cut' | ProviderError = 'cut';
     let usage: TokenUsage = { prompt: null, completion: null };
     let finishReason: string | undefined;
     let firstTokenMs: number | undefined;
@@ -425,8 +434,18 @@ function streamed(
       firstTokenMs ??= performance.now() - started;
       return piece;
     };
+    const deltas = upstream.deltas;
     try {
-      for await (const d of upstream.deltas) {
+      for (;;) {
+        let next: IteratorResult<ChatDelta>;
+        try {
+          next = await deltas.next();
+        } catch (err) {
+          upstreamEnd = upstream.failure(err);
+          throw upstreamEnd;
+        }
+        if (next.done) break;
+        const d = next.value;
         deadline.progress();
         if ('done' in d) {
           usage = d.usage;
@@ -449,6 +468,7 @@ function streamed(
         const ready = redactor.push(d.text);
         if (ready) yield out(ready);
       }
+      upstreamEnd = 'complete';
       const rest = redactor.end();
       if (rest) yield out(rest);
       const refused = refusal.end();
@@ -460,6 +480,10 @@ function streamed(
       end = err instanceof ProviderError && err.kind === 'cancelled' ? 'cut' : 'broken';
       throw err;
     } finally {
+      // Stopped early (the client gone, or a piece that could not be handled): the model's
+      // request is closed.
+      if (upstreamEnd === 'cut') await deltas.return?.().catch(() => undefined);
+      upstream.end(upstreamEnd, usage, finishReason);
       deadline.release();
       const redactions = redactor.redactions + refusal.redactions + calls.redactions;
       const status = redactions > 0 ? revise(review, redactions) : 'approved';

@@ -4,7 +4,7 @@
  */
 import { type Dispatcher, Pool } from 'undici';
 import { withSpareConnection } from './spare-connection.ts';
-import { type CallContext, ProviderError, retryAfterMs } from './types.ts';
+import { type CallContext, type ChatDelta, ProviderError, retryAfterMs } from './types.ts';
 
 /**
  * The most an upstream may send for one answer, and for one line of a stream (an SSE event or an
@@ -181,9 +181,22 @@ export class UpstreamHttp {
     }
   }
 
-  /** The text of a streamed answer as it arrives (UTF-8 kept whole across chunks). */
-  async *streamText(res: Upstream, signal: AbortSignal): AsyncGenerator<string> {
+  /**
+   * POSTs JSON and yields the streamed answer's deltas as the provider's `reader` makes them out of
+   * its text, until the reader's `done` delta. One generator per stream from the socket to the
+   * pipeline: the reader is synchronous, so a piece costs one generator's turn here rather than
+   * one for the text and one for the provider's reading of it.
+   */
+  async *stream(
+    url: string,
+    body: unknown,
+    headers: Record<string, string>,
+    ctx: CallContext,
+    reader: StreamReader,
+  ): AsyncGenerator<ChatDelta> {
+    const res = await this.post(url, body, headers, ctx);
     const { answerBytes, lineBytes } = this.limits;
+    const { signal } = ctx;
     // undici's body gives bytes whatever its encoding: the decoder keeps a character split across
     // chunks whole.
     const decoder = new TextDecoder();
@@ -191,35 +204,60 @@ export class UpstreamHttp {
     let size = 0;
     /** Characters since the last line break. */
     let line = 0;
-    const body = res.body;
+    const upstream = res.body;
     try {
       // Not destroyed by the loop when the consumer stops early: see `finally`.
-      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      for await (const chunk of upstream.iterator({ destroyOnReturn: false })) {
         size += (chunk as Uint8Array).length;
         if (size > answerBytes) throw tooLarge(`answer is larger than ${mib(answerBytes)}`);
         const text = decoder.decode(chunk as Uint8Array, { stream: true });
         const lastBreak = text.lastIndexOf('\n');
         line = lastBreak === -1 ? line + text.length : text.length - lastBreak - 1;
         if (line > lineBytes) throw tooLarge(`stream has a line longer than ${mib(lineBytes)}`);
-        if (text !== '') yield text;
+        if (text === '') continue;
+        for (const delta of reader.read(text)) {
+          yield delta;
+          if ('done' in delta) return;
+        }
       }
       ended = true;
     } catch (err) {
-      if (err instanceof ProviderError && err.kind === 'too_large') throw err;
+      // Ours (too large, unreadable, the upstream's own error event) as they are; the body's, by
+      // what broke it.
+      if (err instanceof ProviderError) throw err;
       throw signal.aborted
         ? aborted(signal)
         : new ProviderError('broken_off', 'the model server broke off its answer');
     } finally {
-      // A consumer that stops early (the stream's end marker read, client gone, deadline) closes
-      // the upstream request, with an error of ours: the iterator's own would be Node's AbortError,
-      // its stack trace formatted as the body is destroyed, at the end of every stream whose
-      // consumer stops at the end marker (0.05–0.1 ms of CPU each, in a CPU profile).
+      // A consumer that stops early (client gone, deadline) or a reader that read the end marker
+      // closes the upstream request, with an error of ours: the iterator's own would be Node's
+      // AbortError, its stack trace formatted as the body is destroyed, at the end of every stream
+      // whose reader stops at the end marker (0.05–0.1 ms of CPU each, in a CPU profile).
       if (!ended) {
-        body.on('error', () => undefined);
-        body.destroy(new ProviderError('cancelled', 'the rest of the answer is not wanted'));
+        upstream.on('error', () => undefined);
+        upstream.destroy(new ProviderError('cancelled', 'the rest of the answer is not wanted'));
       }
     }
     if (signal.aborted) throw aborted(signal);
+    throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
+  }
+}
+
+/**
+ * How a provider reads its streamed answer: the text as it arrives, in any cut, in; the deltas it
+ * makes out of it so far out, a `done` delta last once the answer is complete. It throws a
+ * ProviderError for what it cannot read or what the server reports as an error.
+ */
+export interface StreamReader {
+  read(text: string): ChatDelta[];
+}
+
+/** One event or line of a stream, as JSON; what is not JSON is an unreadable stream. */
+export function streamJson<T>(text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
   }
 }
 

@@ -58,7 +58,16 @@ export function modelOf(route: ModelRoute): string {
 export interface ModelStream {
   provider: string;
   model: string;
-  deltas: AsyncIterable<ChatDelta>;
+  /** The answer's deltas, its first among them. A reader that stops early closes them (`return()`). */
+  deltas: AsyncIterator<ChatDelta>;
+  /** What reading the deltas threw, as the error to report (the client gone, the deadline passed). */
+  failure(err: unknown): ProviderError;
+  /**
+   * Said once, by the reader, when the stream is over: read to its end, stopped early, or failed
+   * (its `failure`), with the usage and reason its deltas gave. The provider's circuit and the
+   * attempt's span (open as long as the stream) take it.
+   */
+  end(how: 'complete' | 'cut' | ProviderError, usage: TokenUsage, finishReason?: string): void;
 }
 
 /** No provider answered: 503 with Retry-After and this reason (or, `rejected`, the provider refused the request: a 4xx). */
@@ -477,44 +486,42 @@ export class ModelRouter {
     const { link, first, iterator, span } = out;
     const model = out.model;
     const signal = ctx.signal;
-    async function* deltas(): AsyncGenerator<ChatDelta> {
-      let finished = false;
-      let failed = false;
-      // The attempt's span lasts as long as the stream, and ends with what its last piece says.
-      let usage: TokenUsage = { prompt: null, completion: null };
-      let finishReason: string | undefined;
-      try {
-        if (!first.done) {
-          if ('done' in first.value) ({ usage, finishReason } = first.value);
-          yield first.value;
-        }
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) break;
-          if ('done' in next.value) ({ usage, finishReason } = next.value);
-          yield next.value;
-        }
-        finished = true;
-        link.breaker.success();
-      } catch (err) {
-        failed = true;
-        const pe = asProviderError(err, signal);
-        span.fail(pe.kind, pe.reason);
-        if (pe.isFailure && pe.kind !== 'timeout') link.breaker.failure();
-        else link.breaker.release();
-        throw pe;
-      } finally {
-        if (!finished) {
-          // The consumer stopped early (client gone): the upstream request is closed.
-          await iterator.return?.();
-          if (!failed) {
-            link.breaker.release();
-            span.fail('cancelled', 'the client stopped reading');
-          }
+    return {
+      provider: out.provider,
+      model,
+      // The provider's own iterator, its first result put back: a wrapping generator would cost
+      // every piece a turn of its own.
+      deltas: withFirst(first, iterator),
+      failure: (err) => asProviderError(err, signal),
+      end: (how, usage, finishReason) => {
+        if (how === 'complete') link.breaker.success();
+        else if (how === 'cut') {
+          link.breaker.release();
+          span.fail('cancelled', 'the client stopped reading');
+        } else {
+          span.fail(how.kind, how.reason);
+          if (how.isFailure && how.kind !== 'timeout') link.breaker.failure();
+          else link.breaker.release();
         }
         served(span, model, usage, finishReason);
-      }
-    }
-    return { provider: out.provider, model: out.model, deltas: deltas() };
+      },
+    };
   }
+}
+
+/** `rest` with `first`, a result already taken from it, put back in front. */
+function withFirst<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterator<T> {
+  let head: IteratorResult<T> | undefined = first;
+  return {
+    next: () => {
+      if (head === undefined) return rest.next();
+      const taken = head;
+      head = undefined;
+      return Promise.resolve(taken);
+    },
+    return: (value?: unknown) => {
+      head = undefined;
+      return rest.return ? rest.return(value) : Promise.resolve({ done: true, value: undefined });
+    },
+  };
 }

@@ -5,8 +5,8 @@
  * `tool_choice`, `stop` and `top_k` their Anthropic names — and the answer back: text, tool calls,
  * why it stopped, usage. Anthropic serves no embeddings.
  */
-import { createParser } from 'eventsource-parser';
-import type { UpstreamHttp } from '../http.ts';
+import { streamJson, type UpstreamHttp } from '../http.ts';
+import { SseReader } from '../sse-reader.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -129,6 +129,58 @@ function toolChoiceOf(v: unknown, parallel: unknown): Record<string, unknown> | 
   return typeof name === 'string' ? { type: 'tool', name, ...disable } : undefined;
 }
 
+interface MessageEvent {
+  type?: unknown;
+  index?: unknown;
+  message?: { usage?: { input_tokens?: unknown } };
+  content_block?: { type?: unknown; id?: unknown; name?: unknown };
+  delta?: { type?: unknown; text?: unknown; partial_json?: unknown; stop_reason?: unknown };
+  usage?: { output_tokens?: unknown };
+}
+
+/** A streamed Messages answer: its events as deltas, tool-use blocks as tool calls. */
+class MessageEvents extends SseReader {
+  readonly #usage: TokenUsage = { prompt: null, completion: null };
+  #finishReason: string | undefined;
+  /** Anthropic's block index → the tool call's index among the answer's calls. */
+  readonly #tools = new Map<number, number>();
+
+  protected event(data: string, out: ChatDelta[]): boolean {
+    const e = streamJson<MessageEvent>(data);
+    if (e.type === 'message_start') this.#usage.prompt = num(e.message?.usage?.input_tokens);
+    else if (e.type === 'content_block_start' && e.content_block?.type === 'tool_use') {
+      const index = this.#tools.size;
+      this.#tools.set(Number(e.index), index);
+      out.push({
+        toolCalls: [
+          {
+            index,
+            id: e.content_block.id,
+            type: 'function',
+            function: { name: e.content_block.name, arguments: '' },
+          },
+        ],
+      });
+    } else if (e.type === 'content_block_delta') {
+      if (e.delta?.type === 'text_delta' && typeof e.delta.text === 'string' && e.delta.text !== '')
+        out.push({ text: e.delta.text });
+      else if (e.delta?.type === 'input_json_delta' && typeof e.delta.partial_json === 'string') {
+        const index = this.#tools.get(Number(e.index)) ?? 0;
+        out.push({ toolCalls: [{ index, function: { arguments: e.delta.partial_json } }] });
+      }
+    } else if (e.type === 'message_delta') {
+      this.#finishReason = finishOf(e.delta?.stop_reason) ?? this.#finishReason;
+      this.#usage.completion = num(e.usage?.output_tokens) ?? this.#usage.completion;
+    } else if (e.type === 'message_stop') {
+      out.push({ done: true, usage: this.#usage, finishReason: this.#finishReason });
+      return true;
+    } else if (e.type === 'error') {
+      throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
+    }
+    return false;
+  }
+}
+
 export class AnthropicProvider implements Provider {
   readonly name: string;
   readonly endpoint: string;
@@ -214,63 +266,9 @@ export class AnthropicProvider implements Provider {
     return tokens;
   }
 
-  async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
-    const res = await this.#http.post(`${this.#base}/v1/messages`, this.#body(req, true), this.#headers, ctx);
-    const events: string[] = [];
-    const parser = createParser({ onEvent: (e) => events.push(e.data) });
-    const usage: TokenUsage = { prompt: null, completion: null };
-    let finishReason: string | undefined;
-    /** Anthropic's block index → the tool call's index among the answer's calls. */
-    const tools = new Map<number, number>();
-    for await (const chunk of this.#http.streamText(res, ctx.signal)) {
-      parser.feed(chunk);
-      for (const data of events.splice(0)) {
-        let e: {
-          type?: unknown;
-          index?: unknown;
-          message?: { usage?: { input_tokens?: unknown } };
-          content_block?: { type?: unknown; id?: unknown; name?: unknown };
-          delta?: { type?: unknown; text?: unknown; partial_json?: unknown; stop_reason?: unknown };
-          usage?: { output_tokens?: unknown };
-        };
-        try {
-          e = JSON.parse(data);
-        } catch {
-          throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
-        }
-        if (e.type === 'message_start') usage.prompt = num(e.message?.usage?.input_tokens);
-        else if (e.type === 'content_block_start' && e.content_block?.type === 'tool_use') {
-          const index = tools.size;
-          tools.set(Number(e.index), index);
-          yield {
-            toolCalls: [
-              {
-                index,
-                id: e.content_block.id,
-                type: 'function',
-                function: { name: e.content_block.name, arguments: '' },
-              },
-            ],
-          };
-        } else if (e.type === 'content_block_delta') {
-          if (e.delta?.type === 'text_delta' && typeof e.delta.text === 'string' && e.delta.text !== '')
-            yield { text: e.delta.text };
-          else if (e.delta?.type === 'input_json_delta' && typeof e.delta.partial_json === 'string') {
-            const index = tools.get(Number(e.index)) ?? 0;
-            yield { toolCalls: [{ index, function: { arguments: e.delta.partial_json } }] };
-          }
-        } else if (e.type === 'message_delta') {
-          finishReason = finishOf(e.delta?.stop_reason) ?? finishReason;
-          usage.completion = num(e.usage?.output_tokens) ?? usage.completion;
-        } else if (e.type === 'message_stop') {
-          yield { done: true, usage, finishReason };
-          return;
-        } else if (e.type === 'error') {
-          throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
-        }
-      }
-    }
-    throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
+  chatStream(req: ChatRequest, ctx: CallContext): AsyncIterable<ChatDelta> {
+    const url = `${this.#base}/v1/messages`;
+    return this.#http.stream(url, this.#body(req, true), this.#headers, ctx, new MessageEvents());
   }
 
   async embed(): Promise<EmbedResult> {

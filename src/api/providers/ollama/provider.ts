@@ -1,5 +1,5 @@
 /** Ollama's native API: /api/chat (whole or streamed as NDJSON) and /api/embed. */
-import type { UpstreamHttp } from '../http.ts';
+import { type StreamReader, streamJson, type UpstreamHttp } from '../http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -66,6 +66,39 @@ function usageOf(out: OllamaChat): TokenUsage {
     prompt: typeof out.prompt_eval_count === 'number' ? out.prompt_eval_count : null,
     completion: typeof out.eval_count === 'number' ? out.eval_count : null,
   };
+}
+
+/** A streamed `/api/chat` answer: one JSON object a line (NDJSON), the last one `done`. */
+class ChatLines implements StreamReader {
+  /** The line begun and not yet ended. */
+  #rest = '';
+  /** Tool calls so far: the index of the next one. */
+  #calls = 0;
+
+  read(chunk: string): ChatDelta[] {
+    const text = this.#rest + chunk;
+    const end = text.lastIndexOf('\n');
+    this.#rest = text.slice(end + 1);
+    const out: ChatDelta[] = [];
+    for (const line of text.slice(0, end + 1).split('\n')) {
+      if (line.trim() === '') continue;
+      const part = streamJson<OllamaChat>(line);
+      if (typeof part.error === 'string')
+        throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
+      const piece = part.message?.content;
+      if (typeof piece === 'string' && piece !== '') out.push({ text: piece });
+      const toolCalls = toolCallsOf(part.message?.tool_calls, this.#calls);
+      if (toolCalls) {
+        this.#calls += toolCalls.length;
+        out.push({ toolCalls });
+      }
+      if (part.done === true) {
+        out.push({ done: true, usage: usageOf(part), finishReason: finishOf(part, this.#calls > 0) });
+        return out;
+      }
+    }
+    return out;
+  }
 }
 
 export class OllamaProvider implements Provider {
@@ -140,41 +173,8 @@ export class OllamaProvider implements Provider {
     return { text, usage: usageOf(out), toolCalls, finishReason: finishOf(out, toolCalls !== undefined) };
   }
 
-  async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
-    const res = await this.#http.post(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx);
-    let rest = '';
-    let calls = 0;
-    const lines = function* (text: string): Generator<OllamaChat> {
-      for (const line of text.split('\n')) {
-        if (line.trim() === '') continue;
-        try {
-          yield JSON.parse(line) as OllamaChat;
-        } catch {
-          throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
-        }
-      }
-    };
-    for await (const chunk of this.#http.streamText(res, ctx.signal)) {
-      const text = rest + chunk;
-      const end = text.lastIndexOf('\n');
-      rest = text.slice(end + 1);
-      for (const part of lines(text.slice(0, end + 1))) {
-        if (typeof part.error === 'string')
-          throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
-        const piece = part.message?.content;
-        if (typeof piece === 'string' && piece !== '') yield { text: piece };
-        const toolCalls = toolCallsOf(part.message?.tool_calls, calls);
-        if (toolCalls) {
-          calls += toolCalls.length;
-          yield { toolCalls };
-        }
-        if (part.done === true) {
-          yield { done: true, usage: usageOf(part), finishReason: finishOf(part, calls > 0) };
-          return;
-        }
-      }
-    }
-    throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
+  chatStream(req: ChatRequest, ctx: CallContext): AsyncIterable<ChatDelta> {
+    return this.#http.stream(`${this.#base}/api/chat`, this.#body(req, true), {}, ctx, new ChatLines());
   }
 
   /** `/api/tags`: each local model by its name (`llama3.1:8b`). */

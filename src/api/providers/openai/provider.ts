@@ -1,6 +1,6 @@
 /** Any OpenAI-compatible endpoint: /chat/completions (whole or streamed as SSE) and /embeddings. */
-import { createParser } from 'eventsource-parser';
-import type { UpstreamHttp } from '../http.ts';
+import { streamJson, type UpstreamHttp } from '../http.ts';
+import { SseReader } from '../sse-reader.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -65,6 +65,32 @@ function contentOf(m: ChatMessage): string | Record<string, unknown>[] {
   ];
 }
 
+/** A streamed chat completion: each chunk's deltas; usage and the reason held for the end. */
+class CompletionChunks extends SseReader {
+  #usage: TokenUsage = NO_USAGE;
+  #finishReason: string | undefined;
+
+  protected event(data: string, out: ChatDelta[]): boolean {
+    if (data === '[DONE]') {
+      out.push({ done: true, usage: this.#usage, finishReason: this.#finishReason });
+      return true;
+    }
+    const part = streamJson<Completion>(data);
+    this.#usage = usageOf(part.usage) ?? this.#usage;
+    const choice = part.choices?.[0];
+    this.#finishReason = reasonOf(choice?.finish_reason) ?? this.#finishReason;
+    const piece = choice?.delta?.content;
+    if (typeof piece === 'string' && piece !== '') out.push({ text: piece });
+    const refusal = refusalOf(choice?.delta?.refusal);
+    if (refusal) out.push({ refusal });
+    const logprobs = logprobsOf(choice?.logprobs);
+    if (logprobs) out.push({ logprobs });
+    const calls = toolCallsOf(choice?.delta?.tool_calls);
+    if (calls) out.push({ toolCalls: calls });
+    return false;
+  }
+}
+
 export class OpenAiProvider implements Provider {
   readonly name: string;
   readonly #http: UpstreamHttp;
@@ -117,40 +143,15 @@ export class OpenAiProvider implements Provider {
     };
   }
 
-  async *chatStream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatDelta> {
+  chatStream(req: ChatRequest, ctx: CallContext): AsyncIterable<ChatDelta> {
     const body = { ...this.#body(req), stream: true, stream_options: { include_usage: true } };
-    const res = await this.#http.post(`${this.#base}/chat/completions`, body, this.#headers, ctx);
-    const events: string[] = [];
-    const parser = createParser({ onEvent: (e) => events.push(e.data) });
-    let usage: TokenUsage = NO_USAGE;
-    let finishReason: string | undefined;
-    for await (const chunk of this.#http.streamText(res, ctx.signal)) {
-      parser.feed(chunk);
-      for (const data of events.splice(0)) {
-        if (data === '[DONE]') {
-          yield { done: true, usage, finishReason };
-          return;
-        }
-        let part: Completion;
-        try {
-          part = JSON.parse(data) as Completion;
-        } catch {
-          throw new ProviderError('bad_answer', 'the model server sent an unreadable stream');
-        }
-        usage = usageOf(part.usage) ?? usage;
-        const choice = part.choices?.[0];
-        finishReason = reasonOf(choice?.finish_reason) ?? finishReason;
-        const piece = choice?.delta?.content;
-        if (typeof piece === 'string' && piece !== '') yield { text: piece };
-        const refusal = refusalOf(choice?.delta?.refusal);
-        if (refusal) yield { refusal };
-        const logprobs = logprobsOf(choice?.logprobs);
-        if (logprobs) yield { logprobs };
-        const calls = toolCallsOf(choice?.delta?.tool_calls);
-        if (calls) yield { toolCalls: calls };
-      }
-    }
-    throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
+    return this.#http.stream(
+      `${this.#base}/chat/completions`,
+      body,
+      this.#headers,
+      ctx,
+      new CompletionChunks(),
+    );
   }
 
   async listModels(signal: AbortSignal): Promise<string[]> {
