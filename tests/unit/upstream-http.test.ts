@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { type StreamReader, UpstreamHttp } from '../../src/api/providers/http.ts';
 import { withSpareConnection } from '../../src/api/providers/spare-connection.ts';
-import type { ChatDelta } from '../../src/api/providers/types.ts';
+import type { ChatDelta, ProviderError } from '../../src/api/providers/types.ts';
 import { NO_TRACING } from '../../src/telemetry/tracer.ts';
 import { sleep, waitFor } from '../helpers/process.ts';
 
@@ -27,6 +27,11 @@ describe('the upstream HTTP client', () => {
     return { used: mine.filter((c) => c.requests > 0).length, idle: mine.filter((c) => c.requests === 0) };
   };
   let closedEarly: (() => void) | undefined;
+  /** 48 MiB of events, 1 KiB each. */
+  const FLOOD_EVENTS = 48 * 1024;
+  const floodEvent = (i: number) => `data: ${String(i).padStart(8, '0')}${'x'.repeat(1008)}\n\n`;
+  /** Events the server has written so far. */
+  const flood = { written: 0 };
   const open = new Set<ServerResponse>();
   // An endless stream: a piece every 20 ms until the client goes. At /finite: one piece and the
   // end marker, then the end.
@@ -37,6 +42,22 @@ describe('the upstream HTTP client', () => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     if (req.url === '/finite') {
       res.end('data: {"choices":[{"delta":{"content":"x"}}]}\n\ndata: [DONE]\n\n');
+      return;
+    }
+    if (req.url === '/flood') {
+      // FLOOD_EVENTS as fast as the connection takes them; whether the client made it wait.
+      let i = 0;
+      const more = () => {
+        while (i < FLOOD_EVENTS) {
+          flood.written = i;
+          if (!res.write(floodEvent(i++))) {
+            res.once('drain', more);
+            return;
+          }
+        }
+        res.end();
+      };
+      more();
       return;
     }
     open.add(res);
@@ -128,6 +149,40 @@ describe('the upstream HTTP client', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(since(from).used, 1, 'connections that carried the three calls');
+  });
+
+  it('stops reading an upstream its caller does not keep up with, and reads all of it in order after', async () => {
+    const http = new UpstreamHttp({ answerBytes: 64 << 20, lineBytes: 1 << 16 });
+    const { ctx } = call();
+    const pieces = http.stream(`${origin}/flood`, { stream: true }, {}, ctx, asText);
+    let held = textOf(await pieces.next());
+    // The caller takes nothing for a while: robbie holds a few chunks and stops reading; the
+    // sockets fill, and the server has to wait.
+    await sleep(1000);
+    // Socket buffers hold a few MiB (3.7 here); a client that kept reading took 40 MiB in half a second.
+    assert.ok(
+      flood.written < 16 * 1024,
+      `the server wrote ${flood.written >> 10} MiB to a client that stopped reading`,
+    );
+    const size = floodEvent(0).length;
+    let events = 0;
+    for (let i = 0; i < FLOOD_EVENTS * 4; i++) {
+      let next: IteratorResult<ChatDelta>;
+      try {
+        next = await pieces.next();
+      } catch (err) {
+        // The reader here never sees an end marker: the body's end is a stream cut short.
+        assert.equal((err as ProviderError).kind, 'broken_off');
+        break;
+      }
+      held += textOf(next);
+      for (; held.length >= size; events++) {
+        assert.ok(held.startsWith(floodEvent(events)), `event ${events} in its place`);
+        held = held.slice(size);
+      }
+    }
+    assert.equal(events, FLOOD_EVENTS, 'events read');
+    assert.equal(held, '', 'characters after the last event');
   });
 
   /** A stream called and cut once its first piece came; resolves once the server saw it closed. */
