@@ -45,7 +45,7 @@ describe('the upstream HTTP client', () => {
       return;
     }
     if (req.url === '/flood') {
-      // FLOOD_EVENTS as fast as the connection takes them; whether the client made it wait.
+      // FLOOD_EVENTS as fast as the connection takes them, counting those written.
       let i = 0;
       const more = () => {
         while (i < FLOOD_EVENTS) {
