@@ -233,10 +233,8 @@ export class UpstreamHttp {
       // closes the upstream request, the body destroyed with an error of ours: Node formats the
       // stack of some errors a stream is destroyed with (its AbortError: 0.05–0.1 ms of CPU at the
       // end of every stream, in a CPU profile).
-      if (!ended) {
-        upstream.on('error', () => undefined);
-        upstream.destroy(new ProviderError('cancelled', 'the rest of the answer is not wanted'));
-      }
+      // BodyChunks listens for the body's errors: this one is not unhandled.
+      if (!ended) upstream.destroy(new ProviderError('cancelled', 'the rest of the answer is not wanted'));
     }
     if (signal.aborted) throw aborted(signal);
     throw new ProviderError('broken_off', 'the model server ended its stream without finishing');
