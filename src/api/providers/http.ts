@@ -312,6 +312,11 @@ export interface StreamReader {
   read(text: string): ChatDelta[];
 }
 
+/** The error a model server reports in the middle of a streamed answer (an error event or line). */
+export function reportedMidAnswer(): ProviderError {
+  return new ProviderError('broken_off', 'the model server reported an error mid-answer');
+}
+
 /** One event or line of a stream, as JSON; what is not JSON is an unreadable stream. */
 export function streamJson<T>(text: string): T {
   try {

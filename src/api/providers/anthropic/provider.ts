@@ -5,7 +5,7 @@
  * `tool_choice`, `stop` and `top_k` their Anthropic names — and the answer back: text, tool calls,
  * why it stopped, usage. Anthropic serves no embeddings.
  */
-import { streamJson, type UpstreamHttp } from '../http.ts';
+import { reportedMidAnswer, streamJson, type UpstreamHttp } from '../http.ts';
 import { SseReader } from '../sse-reader.ts';
 import {
   type CallContext,
@@ -175,7 +175,7 @@ class MessageEvents extends SseReader {
       out.push({ done: true, usage: this.#usage, finishReason: this.#finishReason });
       return true;
     } else if (e.type === 'error') {
-      throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
+      throw reportedMidAnswer();
     }
     return false;
   }

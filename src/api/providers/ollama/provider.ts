@@ -1,5 +1,5 @@
 /** Ollama's native API: /api/chat (whole or streamed as NDJSON) and /api/embed. */
-import { type StreamReader, streamJson, type UpstreamHttp } from '../http.ts';
+import { reportedMidAnswer, type StreamReader, streamJson, type UpstreamHttp } from '../http.ts';
 import {
   type CallContext,
   type ChatDelta,
@@ -83,8 +83,7 @@ class ChatLines implements StreamReader {
     for (const line of text.slice(0, end + 1).split('\n')) {
       if (line.trim() === '') continue;
       const part = streamJson<OllamaChat>(line);
-      if (typeof part.error === 'string')
-        throw new ProviderError('broken_off', 'the model server reported an error mid-answer');
+      if (typeof part.error === 'string') throw reportedMidAnswer();
       const piece = part.message?.content;
       if (typeof piece === 'string' && piece !== '') out.push({ text: piece });
       const toolCalls = toolCallsOf(part.message?.tool_calls, this.#calls);
