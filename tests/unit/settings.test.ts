@@ -313,15 +313,19 @@ describe('the settings table', () => {
         ROBBIE_SUPERVISED: '1',
         PATH: '/bin',
         ROBBIE_PORT: '1',
+        ROBBIE_OLLAMA_ULR: 'http://127.0.0.1:11434',
+        ROBBIE_QUIETLY: '1',
       }),
     ]);
-    assert.equal(warnings.length, 3, warnings.join('\n'));
-    assert.match(warnings[1] ?? '', /ROBBIE_PORT .*did you mean PORT\?/);
+    assert.equal(warnings.length, 5, warnings.join('\n'));
+    assert.match(warnings[1] ?? '', /ROBBIE_OLLAMA_ULR .*did you mean OLLAMA_URL\?/);
+    assert.match(warnings[2] ?? '', /ROBBIE_PORT .*did you mean PORT\?/);
+    assert.match(warnings[3] ?? '', /ROBBIE_QUIETLY \(environment\) is ignored \(robbie/);
     assert.match(
       warnings[0] ?? '',
       /ROBBIE_MAX_BODDY \(environment\) is ignored; did you mean ROBBIE_MAX_BODY\?/,
     );
-    assert.match(warnings[2] ?? '', /ROBBIE_STANDBY_SPARE .*did you mean ROBBIE_STANDBY\?/);
+    assert.match(warnings[4] ?? '', /ROBBIE_STANDBY_SPARE .*did you mean ROBBIE_STANDBY\?/);
   });
 
   it('loads the env file named by ROBBIE_ENV_FILE and refuses an unreadable one by origin', () => {
