@@ -4,7 +4,7 @@ import { redactAnswer, summarize, summarizeRedacted } from '../../src/api/pipeli
 import { Gatekeeper } from '../../src/api/pipeline/gatekeeper.ts';
 import { RateLimiter } from '../../src/api/pipeline/rate-limiter.ts';
 import { CircuitBreaker } from '../../src/api/providers/circuit-breaker.ts';
-import { parseUniversalRequest } from '../../src/api/universal/request-schema.ts';
+import { MAX_JSON_DEPTH, parseUniversalRequest, unstorable } from '../../src/api/universal/request-schema.ts';
 import { rateCodec } from '../../src/config/kinds.ts';
 import { backoffDelay } from '../../src/supervisor/backoff.ts';
 import { RestartWindow } from '../../src/supervisor/intensity.ts';
@@ -176,5 +176,35 @@ describe('request schema', () => {
       assert.deepEqual(bad.errors.map((e) => e.field).sort(), ['fetch_context', 'payload.context', 'source']);
     const notObject = parseUniversalRequest([1, 2]);
     assert.ok(!notObject.ok);
+  });
+
+  it('names where a string or key no store can hold is, and refuses nesting past its bound', () => {
+    assert.deepEqual(unstorable({ a: ['x', 'y'], b: { c: 1, d: [null, true] } }), []);
+    const errors = unstorable({
+      a: ['fine', { 'b\u0000': 1, ok: 'x\ud800' }],
+      'k\ud800': { inner: 'NUL \u0000' },
+      c: { d: 'NUL \u0000' },
+    });
+    assert.deepEqual(errors.map((e) => e.field).sort(), [
+      '(body) (a key)',
+      '(body) (a key).inner',
+      'a[1] (a key)',
+      'a[1].ok',
+      'c.d',
+    ]);
+    assert.deepEqual(unstorable('a\u0000'), [
+      { field: '(body)', reason: 'must not contain NUL characters (U+0000)' },
+    ]);
+    assert.deepEqual(unstorable(['x\udc00']), [
+      { field: '[0]', reason: 'must not contain unpaired surrogates (not valid Unicode)' },
+    ]);
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < MAX_JSON_DEPTH + 5; i++) deep = { d: deep };
+    assert.deepEqual(unstorable(deep), [
+      {
+        field: Array.from({ length: MAX_JSON_DEPTH }, () => 'd').join('.'),
+        reason: `must not nest deeper than ${MAX_JSON_DEPTH} levels`,
+      },
+    ]);
   });
 });

@@ -74,43 +74,64 @@ function num(
 /** Deeper JSON than this is refused: no client needs it, and walking it can exhaust the stack. */
 export const MAX_JSON_DEPTH = 32;
 
+/** A value met walking a body: where it is, as its parent and its key, so that a path is only built for an error. */
+interface Walked {
+  v: unknown;
+  depth: number;
+  parent: Walked | undefined;
+  /** Its index in an array, or its key in an object. */
+  key: number | string;
+  /** Its key is one no store can hold: it is named by where it is, not by itself. */
+  badKey: boolean;
+}
+
+/** Where a walked value is: `(body)` for the body itself, `a.b[2].c` below it. */
+function pathOf(w: Walked | undefined): string {
+  if (!w?.parent) return '';
+  const parent = pathOf(w.parent);
+  if (w.badKey) return `${parent || '(body)'} (a key)`;
+  if (typeof w.key === 'number') return `${parent}[${w.key}]`;
+  return parent ? `${parent}.${w.key}` : w.key;
+}
+
+/** Why a string cannot be stored, if it cannot. */
+function unstorableText(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain NUL characters (U+0000)';
+  if (!text.isWellFormed()) return 'must not contain unpaired surrogates (not valid Unicode)';
+  return undefined;
+}
+
 /**
  * What no store can hold, refused at the edge (422) rather than stored altered: U+0000 (PostgreSQL
  * text and jsonb reject it) and unpaired surrogates (not UTF-8 at all), in any string or key, and
- * nesting deeper than MAX_JSON_DEPTH. Walked without recursion, so depth cannot overflow the stack.
+ * nesting deeper than MAX_JSON_DEPTH. Walked without recursion, so depth cannot overflow the stack;
+ * every request's body is walked, so a path is built only for what is refused.
  */
 export function unstorable(body: unknown): FieldError[] {
   const errors: FieldError[] = [];
-  const stack: { v: unknown; path: string; depth: number }[] = [{ v: body, path: '', depth: 0 }];
-  const check = (text: string, path: string) => {
-    if (text.includes('\u0000'))
-      errors.push({ field: path || '(body)', reason: 'must not contain NUL characters (U+0000)' });
-    else if (!text.isWellFormed())
-      errors.push({
-        field: path || '(body)',
-        reason: 'must not contain unpaired surrogates (not valid Unicode)',
-      });
-  };
+  const stack: Walked[] = [{ v: body, depth: 0, parent: undefined, key: '', badKey: false }];
   for (let n = 0; stack.length > 0 && errors.length < 10 && n < 1_000_000; n++) {
-    const { v, path, depth } = stack.pop() as { v: unknown; path: string; depth: number };
-    if (typeof v === 'string') check(v, path);
-    else if (typeof v === 'object' && v !== null) {
+    const w = stack.pop() as Walked;
+    const { v, depth } = w;
+    if (typeof v === 'string') {
+      const reason = unstorableText(v);
+      if (reason) errors.push({ field: pathOf(w) || '(body)', reason });
+    } else if (typeof v === 'object' && v !== null) {
       if (depth >= MAX_JSON_DEPTH) {
         errors.push({
-          field: path || '(body)',
+          field: pathOf(w) || '(body)',
           reason: `must not nest deeper than ${MAX_JSON_DEPTH} levels`,
         });
         continue;
       }
       if (Array.isArray(v)) {
-        for (const [i, x] of v.entries()) stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 });
+        for (let i = 0; i < v.length; i++)
+          stack.push({ v: v[i], depth: depth + 1, parent: w, key: i, badKey: false });
       } else
         for (const [k, x] of Object.entries(v)) {
-          // A bad key is named by where it is, not by itself.
-          const before = errors.length;
-          check(k, `${path || '(body)'} (a key)`);
-          const at = errors.length > before ? `${path || '(body)'} (a key)` : path ? `${path}.${k}` : k;
-          stack.push({ v: x, path: at, depth: depth + 1 });
+          const reason = unstorableText(k);
+          if (reason) errors.push({ field: `${pathOf(w) || '(body)'} (a key)`, reason });
+          stack.push({ v: x, depth: depth + 1, parent: w, key: k, badKey: reason !== undefined });
         }
     }
   }
