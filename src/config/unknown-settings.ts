@@ -44,8 +44,8 @@ export function unknownSettings(sources: readonly Source[]): string[] {
   for (const name of [...variables.keys()].sort()) {
     const found = variables.get(name);
     if (!found || !name.startsWith('ROBBIE_') || known.includes(name) || internal.includes(name)) continue;
-    // ROBBIE_PORT, ROBBIE_DATABASE_URL: a conventional name with the prefix added (ROBBIE_PORTT:
-    // and misspelt).
+    // ROBBIE_PORT, ROBBIE_DATABASE_URL: a conventional name with the prefix added, perhaps misspelt
+    // as well (ROBBIE_PORTT).
     const bare = name.slice('ROBBIE_'.length);
     const guess = known.includes(bare) ? bare : (closest(name, known) ?? closest(bare, known));
     warnings.push(
