@@ -155,7 +155,12 @@ export class UpstreamHttp {
     return this.#json(await this.post(url, body, headers, ctx), ctx.signal);
   }
 
-  /** A whole answer, read under the answer cap and parsed. */
+  /**
+   * A whole answer, read under the answer cap and parsed. Through Node's async iterator, not
+   * BodyChunks as a stream is: for a body that comes in one chunk the iterator cost less (37.1
+   * against 40.9 µs of CPU a request, undici against the gateway bench's fake model, eight
+   * alternating rounds of 5,000).
+   */
   async #json(res: Upstream, signal: AbortSignal): Promise<unknown> {
     const cap = this.limits.answerBytes;
     const chunks: Buffer[] = [];
